@@ -1,0 +1,7 @@
+"""The demo project: a Django site that uses weft_django."""
+
+from __future__ import annotations
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

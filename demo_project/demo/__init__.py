@@ -1,0 +1,1 @@
+"""Example skills for the demo."""

@@ -1,0 +1,28 @@
+"""Test settings: PostgreSQL and Redis on loopback by default (WEFT_TEST_DATABASE_URL, WEFT_TEST_BROKER_URL)."""
+
+from __future__ import annotations
+
+import os
+
+import dj_database_url
+
+from demo_project.settings import *  # noqa: F403
+from demo_project.settings import INSTALLED_APPS
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("WEFT_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/weft"), conn_max_age=None,
+    )
+}
+# A worker subprocess started by the tests connects straight to the test database.
+if os.environ.get("WEFT_WORKER_DB_NAME"):
+    DATABASES["default"]["NAME"] = os.environ["WEFT_WORKER_DB_NAME"]
+
+CELERY_BROKER_URL = os.environ.get("WEFT_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+WEFT_CELERY_APP = "tests.celery_app:app"
+WEFT_DEFAULT_RETRY = {"max_attempts": 3, "backoff": 0.05, "factor": 2.0, "max_delay": 1.0}
+WEFT_LEASE_SECONDS = float(os.environ.get("WEFT_LEASE_SECONDS", 30))
+WEFT_HEARTBEAT_INTERVAL = float(os.environ.get("WEFT_HEARTBEAT_INTERVAL", 5))
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,1 @@
+"""Skills used by the tests."""

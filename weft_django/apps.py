@@ -1,0 +1,16 @@
+"""App configuration: wiring only."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class WeftConfig(AppConfig):
+    name = "weft_django"
+    label = "weft"
+    verbose_name = _("Weft")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,67 @@
+"""System checks for WEFT_* settings and the Celery wiring (weft.E001 ...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core import checks
+
+from .conf import settings
+from .exceptions import WeftError
+from .spec import QUEUE_RE, Limits, RetryPolicy
+
+
+def _positive(name: str) -> bool:
+    value = getattr(settings, name)
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+@checks.register(checks.Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    if not isinstance(settings.DEFAULT_QUEUE, str) or not QUEUE_RE.match(settings.DEFAULT_QUEUE):
+        errors.append(checks.Error(f"WEFT_DEFAULT_QUEUE {settings.DEFAULT_QUEUE!r} is not a valid queue name.",
+                                   hint="Use 1-100 letters, digits or _.-", id="weft.E001"))
+    for i, name in enumerate(("LEASE_SECONDS", "HEARTBEAT_INTERVAL", "SWEEP_INTERVAL", "REDISPATCH_AFTER",
+                              "MONITOR_INTERVAL", "MAX_TIMEOUT"), start=2):
+        if not _positive(name):
+            errors.append(checks.Error(f"WEFT_{name} must be a number greater than 0.",
+                                       hint=f"Remove WEFT_{name} to use the default.", id=f"weft.E00{i}"))
+    if _positive("LEASE_SECONDS") and _positive("HEARTBEAT_INTERVAL") and (
+            settings.HEARTBEAT_INTERVAL * 3 > settings.LEASE_SECONDS):
+        errors.append(checks.Error(
+            "WEFT_HEARTBEAT_INTERVAL must be at most a third of WEFT_LEASE_SECONDS.",
+            hint="A lease must survive two missed heartbeats; raise the lease or heartbeat more often.",
+            id="weft.E008"))
+    for name, parse in (("LIMIT_CEILINGS", lambda v: Limits.parse(v, "WEFT_LIMIT_CEILINGS")),
+                        ("DEFAULT_RETRY", lambda v: RetryPolicy.parse(v, RetryPolicy(), "WEFT_DEFAULT_RETRY"))):
+        try:
+            parse(getattr(settings, name))
+        except WeftError as exc:
+            errors.append(checks.Error(f"WEFT_{name} is invalid: {exc}", hint="See docs/settings.md.",
+                                       id="weft.E009" if name == "LIMIT_CEILINGS" else "weft.E010"))
+    bad = {k: v for k, v in (settings.LIMIT_POLICY or {}).items() if v not in ("retry", "fail")}
+    if bad:
+        errors.append(checks.Error(f"WEFT_LIMIT_POLICY values must be 'retry' or 'fail': {bad}",
+                                   hint="For example {'memory_mb': 'fail', 'wall_seconds': 'retry'}.",
+                                   id="weft.E011"))
+    errors.extend(_check_celery())
+    return errors
+
+
+def _check_celery() -> list[checks.CheckMessage]:
+    from django.conf import settings as django_settings
+
+    try:
+        from .dispatch import celery_app
+
+        app = celery_app()
+    except Exception as exc:
+        return [checks.Error(f"weft cannot find the Celery app: {exc}",
+                             hint="Set WEFT_CELERY_APP = 'yourproject.celery:app'.", id="weft.E020")]
+    if app.main is None and not getattr(django_settings, "CELERY_BROKER_URL", None) and not app.conf.broker_url:
+        return [checks.Warning(
+            "No Celery app with a broker is configured; weft would publish to Celery's default broker.",
+            hint="Create a Celery app in your project (see README: 'Add it to your project') and set "
+                 "CELERY_BROKER_URL, or set WEFT_CELERY_APP.", id="weft.W021")]
+    return []

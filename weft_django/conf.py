@@ -1,0 +1,56 @@
+"""One typed settings object: ``conf.settings.X`` reads ``settings.WEFT_X`` live, else the default here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+
+
+class Settings:
+    DEFAULT_QUEUE: str = "weft"
+    """Celery queue for skills that name none."""
+    DEFAULT_PRIORITY: int = 5
+    """Priority 0 (first) to 9 (last) for skills that name none."""
+    DEFAULT_RETRY: dict[str, Any] = {"max_attempts": 3, "backoff": 1.0, "factor": 2.0, "max_delay": 300.0}
+    """Retry policy for skills that name none (see RetryPolicy)."""
+    DEFAULT_TIMEOUT: float | None = 3600.0
+    """Seconds an attempt may run when neither skill nor task sets a timeout."""
+    MAX_TIMEOUT: float = 86400.0
+    """Ceiling on any timeout a skill or a submission asks for."""
+    LIMIT_CEILINGS: dict[str, float] = {
+        "memory_mb": 16384,
+        "cpu_seconds": 86400,
+        "cpu_percent": 800,
+        "wall_seconds": 86400,
+        "open_files": 65536,
+    }
+    """Ceilings that no skill or task limit may exceed."""
+    LIMIT_POLICY: dict[str, str] = {}
+    """Per-limit override of what to do when it is hit: "retry" or "fail"."""
+    LEASE_SECONDS: float = 30.0
+    """How long a claim holds before the sweep may recover the task."""
+    HEARTBEAT_INTERVAL: float = 10.0
+    """How often a running attempt renews its lease; at most a third of LEASE_SECONDS."""
+    SWEEP_INTERVAL: float = 15.0
+    """How often the beat sweep runs."""
+    REDISPATCH_AFTER: float = 60.0
+    """Seconds a queued task may go unclaimed before the sweep sends it again."""
+    WORKER_OFFLINE_AFTER: float = 60.0
+    """Seconds without a worker heartbeat before the worker is marked offline."""
+    MONITOR_INTERVAL: float = 0.2
+    """Seconds between samples of a running attempt (limits, cancel, lease)."""
+    OUTPUT_LIMIT: int = 20000
+    """Characters of stdout/stderr (each) kept on an attempt: the tail."""
+    AUTODISCOVER_MODULE: str = "skills"
+    """Module of each installed app that registers skills."""
+    CELERY_APP: str | None = None
+    """Dotted path to the project's Celery app ("proj.celery:app"); default: Celery's current app."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.isupper():
+            return getattr(django_settings, f"WEFT_{name}", super().__getattribute__(name))
+        return super().__getattribute__(name)
+
+
+settings = Settings()

@@ -1,0 +1,48 @@
+"""The one exception root of weft_django and its subclasses."""
+
+from __future__ import annotations
+
+
+class WeftError(Exception):
+    """Root of every error weft_django raises on purpose."""
+
+
+class ValidationError(WeftError):
+    """Bad input: ``field`` names what was wrong, the message says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class UnknownSkill(ValidationError):
+    """The named skill is not registered (or is disabled)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("skill", f"unknown skill {name!r}")
+        self.name = name
+
+
+class PermissionDenied(WeftError):
+    """The caller may not run this skill or see this job."""
+
+
+class NotFound(WeftError):
+    """No job or task with that id."""
+
+
+class InvalidTransition(WeftError):
+    """A state change was asked of a row that is not in a state that allows it."""
+
+
+class ResultTimeout(WeftError):
+    """``result(..., timeout=...)`` gave up waiting."""
+
+
+class NotSerializable(WeftError):
+    """A skill returned something that cannot be stored as JSON."""
+
+
+class ImproperlyConfigured(WeftError):
+    """A setting or the Celery wiring is wrong at run time."""

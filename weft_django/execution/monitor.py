@@ -1,0 +1,187 @@
+"""One monitor thread per worker process: watches the running attempt's clock, lease, cancel flag and
+process tree (psutil), renews the lease, and stops the attempt when a limit or a request says so."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, field
+
+import psutil
+from django.db import close_old_connections, connection
+
+from .. import transitions
+from ..conf import settings
+from ..models import Task
+from ..states import TaskStatus
+from . import interrupt
+
+logger = logging.getLogger(__name__)
+
+CANCEL_POLL_SECONDS = 1.0
+
+
+@dataclass
+class Watch:
+    """What the monitor knows of one running attempt."""
+
+    task_id: int
+    token: int
+    timeout: float | None
+    limits: dict[str, float]
+    thread_ident: int | None = None
+    pid: int | None = None  # a child process (command or isolated skill) to measure and kill
+    started: float = field(default_factory=time.monotonic)
+    reason: str = ""  # why it was stopped: timeout | cancelled | lease_lost | a limit name
+    peak_rss_mb: float = 0.0
+    cpu_seconds: float = 0.0
+    peak_open_files: int = 0
+    _next_heartbeat: float = 0.0
+    _next_poll: float = 0.0
+    _procs: dict[int, psutil.Process] = field(default_factory=dict)
+    _cpu_mark: tuple[float, float] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stop(self, reason: str) -> None:
+        with self._lock:
+            if self.reason:
+                return
+            self.reason = reason
+            pid, ident = self.pid, self.thread_ident
+        if pid is not None:
+            kill_tree(pid)
+        elif ident is not None:
+            interrupt.interrupt(ident)
+
+    def sample(self) -> None:
+        """Measure the child process tree; stop it if over a limit."""
+        if self.pid is None:
+            return
+        try:
+            root = self._procs.get(self.pid) or self._procs.setdefault(self.pid, psutil.Process(self.pid))
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        rss = cpu = 0.0
+        files = 0
+        for p in tree:
+            p = self._procs.setdefault(p.pid, p)
+            try:
+                with p.oneshot():
+                    rss += p.memory_info().rss
+                    t = p.cpu_times()
+                    cpu += t.user + t.system + t.children_user + t.children_system
+                    files += p.num_fds()
+            except psutil.Error:
+                continue
+        now = time.monotonic()
+        self.peak_rss_mb = max(self.peak_rss_mb, rss / 2**20)
+        self.cpu_seconds = max(self.cpu_seconds, cpu)
+        self.peak_open_files = max(self.peak_open_files, files)
+        pct = None
+        if self._cpu_mark is not None and now - self._cpu_mark[0] >= 1.0:
+            pct = 100 * (cpu - self._cpu_mark[1]) / (now - self._cpu_mark[0])
+            self._cpu_mark = (now, cpu)
+        elif self._cpu_mark is None:
+            self._cpu_mark = (now, cpu)
+        lim = self.limits
+        for name, value in (("memory_mb", rss / 2**20), ("cpu_seconds", cpu), ("open_files", files),
+                            ("cpu_percent", pct)):
+            if value is not None and lim.get(name) is not None and value > lim[name]:
+                self.stop(name)
+                return
+
+    def check(self) -> None:
+        now = time.monotonic()
+        elapsed = now - self.started
+        if self.timeout is not None and elapsed > self.timeout:
+            self.stop("timeout")
+            return
+        wall = self.limits.get("wall_seconds")
+        if wall is not None and elapsed > wall:
+            self.stop("wall_seconds")
+            return
+        self.sample()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + settings.HEARTBEAT_INTERVAL
+            if elapsed > 0.5 * settings.HEARTBEAT_INTERVAL and not transitions.renew_lease(
+                    self.task_id, self.token, settings.LEASE_SECONDS):
+                self._poll()
+                return
+        if elapsed >= CANCEL_POLL_SECONDS and now >= self._next_poll:
+            self._next_poll = now + CANCEL_POLL_SECONDS
+            self._poll()
+
+    def _poll(self) -> None:
+        row = Task.objects.filter(pk=self.task_id).values_list("status", "attempts", "cancel_requested").first()
+        if row is None or row[2]:
+            self.stop("cancelled")
+        elif row[0] != TaskStatus.RUNNING or row[1] != self.token:
+            self.stop("lease_lost")
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a child's whole process group (it was started in its own session)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        with suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+class Monitor:
+    """The per-process thread. Started lazily so that it exists in each forked pool process."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, Watch] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="weft-monitor", daemon=True)
+            self._thread.start()
+
+    @contextmanager
+    def watch(self, w: Watch) -> Iterator[Watch]:
+        with self._lock:
+            self._ensure_thread()
+            self._by_id[id(w)] = w
+        try:
+            yield w
+        finally:
+            with self._lock:
+                self._by_id.pop(id(w), None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(settings.MONITOR_INTERVAL)
+            with self._lock:
+                watches = list(self._by_id.values())
+            if not watches:
+                continue
+            for w in watches:
+                if w.reason:
+                    continue
+                try:
+                    w.check()
+                except Exception:  # a database blip must not kill the monitor; the lease covers us
+                    logger.exception("weft monitor: check of task %s failed", w.task_id)
+                    close_old_connections()
+                    connection.close()
+
+
+_monitor = Monitor()
+
+
+def watch(w: Watch) -> AbstractContextManager[Watch]:
+    """Watch ``w`` for the duration of the with-block."""
+    return _monitor.watch(w)

@@ -1,0 +1,169 @@
+"""Claim, run outside any transaction, record: one attempt of one task, in a worker process."""
+
+from __future__ import annotations
+
+import io
+import logging
+import subprocess
+import tempfile
+import time
+import traceback
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from .. import engine, registry
+from ..conf import settings
+from ..exceptions import WeftError
+from ..outcomes import NonRetryable, Observation, Outcome
+from ..registry import SkillDef
+from ..spec import check_json
+from . import interrupt, proctitle
+from .monitor import Watch, kill_tree, watch
+
+logger = logging.getLogger(__name__)
+
+# How a monitor stop reason shows on the attempt.
+STOPPED_AS = {"timeout": "timed_out", "cancelled": "cancelled", "lease_lost": "failed"}
+
+
+@dataclass
+class Context:
+    """Handed to a Python skill that takes a ``ctx`` argument."""
+
+    task_id: int
+    job_id: int
+    attempt: int
+    key: str
+    cost: float = 0.0
+    dependencies: dict[str, Any] = field(default_factory=dict)
+
+    def report_cost(self, amount: float) -> None:
+        """Add to this attempt's cost (counted against the job's budget)."""
+        self.cost += float(amount)
+
+
+def execute(task_id: int, token: int, *, worker: str = engine.HOST, celery_id: str = "") -> None:
+    """Run the task if this message still owns it; a duplicate or stale message does nothing."""
+    claimed = engine.claim(task_id, token, worker=worker, celery_id=celery_id)
+    if claimed is None:
+        return
+    try:
+        proctitle.show(task_id, claimed.skill_name, "running")
+        obs = run(claimed)
+        proctitle.show(task_id, claimed.skill_name, "recording")
+        engine.record(claimed, obs)
+    finally:
+        proctitle.reset()
+
+
+def run(c: engine.Claimed) -> Observation:
+    w = Watch(task_id=c.task_id, token=c.token, timeout=c.timeout, limits=c.limits)
+    started = time.monotonic()
+    try:
+        definition = registry.get(c.skill_name)
+    except WeftError as exc:
+        return Observation(Outcome.failure(str(exc), retryable=False), "failed", type(exc).__name__)
+    if definition.kind == "python":
+        w.thread_ident = interrupt.arm()  # before the monitor can see the watch, so a stop always lands
+    with watch(w):
+        obs = (_run_command if definition.kind == "command" else _run_python)(definition, c, w)
+    return Observation(
+        obs.outcome, obs.attempt_outcome, obs.error_type, obs.traceback, obs.exit_code, obs.stdout, obs.stderr,
+        duration=round(time.monotonic() - started, 6), peak_rss_mb=w.peak_rss_mb or None,
+        cpu_seconds=w.cpu_seconds or None, peak_open_files=w.peak_open_files or None,
+        limit_hit=w.reason if w.reason in ("memory_mb", "cpu_seconds", "cpu_percent", "wall_seconds",
+                                           "open_files") else "",
+    )
+
+
+def _stopped(w: Watch, **extra: Any) -> Observation:
+    message = {
+        "timeout": f"timed out after {w.timeout:g} s" if w.timeout else "timed out",
+        "cancelled": "cancel requested",
+        "lease_lost": "the lease was lost (another worker owns the task now)",
+    }.get(w.reason, f"killed: {w.reason} limit ({w.limits.get(w.reason)}) exceeded")
+    kind = STOPPED_AS.get(w.reason, "killed")
+    error_type = {"timeout": "Timeout", "cancelled": "Cancelled", "lease_lost": "LeaseLost"}.get(
+        w.reason, "LimitExceeded")
+    return Observation(Outcome.failure(message), kind, error_type, **extra)
+
+
+def _tail(text: str) -> str:
+    limit = settings.OUTPUT_LIMIT
+    return text if len(text) <= limit else text[-limit:]
+
+
+def _run_python(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
+    assert d.func is not None
+    kwargs = dict(c.params)
+    ctx = Context(c.task_id, c.job_id, c.token, c.key)
+    if d.wants_context:
+        kwargs["ctx"] = ctx
+    out, err = io.StringIO(), io.StringIO()
+    ident = w.thread_ident or interrupt.arm()
+    try:
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                value = d.func(**kwargs)
+        finally:
+            interrupt.disarm(ident)
+    except interrupt.Interrupted:
+        return _stopped(w, stdout=_tail(out.getvalue()), stderr=_tail(err.getvalue()))
+    except Exception as exc:
+        if w.reason:  # the monitor stopped it and the skill turned that into its own error
+            return _stopped(w, stdout=_tail(out.getvalue()), stderr=_tail(err.getvalue()))
+        return Observation(
+            Outcome.failure(str(exc) or type(exc).__name__, retryable=not isinstance(exc, NonRetryable),
+                            cost=ctx.cost),
+            "failed", type(exc).__qualname__, traceback.format_exc(), None,
+            _tail(out.getvalue()), _tail(err.getvalue()),
+        )
+    outcome = value if isinstance(value, Outcome) else Outcome.success(value, cost=ctx.cost)
+    if ctx.cost and not outcome.cost:
+        outcome = Outcome(**{**outcome.__dict__, "cost": ctx.cost})
+    if outcome.kind == "success":
+        try:
+            check_json(outcome.value, "result")
+        except WeftError as exc:
+            return Observation(Outcome.failure(str(exc), retryable=False), "failed", "NotSerializable",
+                               stdout=_tail(out.getvalue()), stderr=_tail(err.getvalue()))
+    attempt_outcome = {"success": "succeeded", "failure": "failed", "blocked": "blocked",
+                       "decompose": "decomposed"}[outcome.kind]
+    error_type = "Failure" if outcome.kind == "failure" else ""
+    return Observation(outcome, attempt_outcome, error_type, stdout=_tail(out.getvalue()),
+                       stderr=_tail(err.getvalue()))
+
+
+def _read_tail(f: IO[bytes]) -> str:
+    limit = settings.OUTPUT_LIMIT
+    f.seek(0, 2)
+    size = f.tell()
+    f.seek(max(0, size - 4 * limit))
+    return _tail(f.read().decode("utf-8", "replace"))
+
+
+def _run_command(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
+    argv = registry.render_argv(d, c.params)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    start_new_session=True, close_fds=True)
+        except OSError as exc:
+            return Observation(Outcome.failure(f"cannot start {argv[0]!r}: {exc.strerror}", retryable=False),
+                               "failed", type(exc).__name__)
+        with w._lock:
+            w.pid = proc.pid
+            stopped_while_starting = bool(w.reason)
+        if stopped_while_starting:
+            kill_tree(proc.pid)
+        code = proc.wait()
+        w.sample()
+        stdout, stderr = _read_tail(out), _read_tail(err)
+    if w.reason:
+        return _stopped(w, exit_code=code, stdout=stdout, stderr=stderr)
+    if code != 0:
+        return Observation(Outcome.failure(f"{argv[0]} exited with status {code}"), "failed", "CommandFailed",
+                           exit_code=code, stdout=stdout, stderr=stderr)
+    return Observation(Outcome.success({"exit_code": 0, "stdout": stdout}), "succeeded", exit_code=0,
+                       stdout=stdout, stderr=stderr)

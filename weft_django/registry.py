@@ -1,0 +1,227 @@
+"""Skills registered in code (``@skill``, ``command_skill``), looked up by name, mirrored to Skill rows."""
+
+from __future__ import annotations
+
+import inspect
+import string
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .exceptions import UnknownSkill, ValidationError
+from .spec import QUEUE_RE, Limits, RetryPolicy, check_schema
+
+Isolation = Literal["inline", "process"]
+
+
+@dataclass(frozen=True)
+class SkillDef:
+    """A skill as registered in code."""
+
+    name: str
+    kind: Literal["python", "command"]
+    version: str = "1"
+    func: Callable[..., Any] | None = None
+    argv: tuple[str, ...] = ()
+    params_schema: Mapping[str, Any] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    retry: Mapping[str, Any] | None = None
+    timeout: float | None = None
+    queue: str | None = None
+    priority: int | None = None
+    isolation: Isolation = "inline"
+    description: str = ""
+    wants_context: bool = False
+
+    @property
+    def target(self) -> Any:
+        if self.func is not None:
+            return f"{self.func.__module__}.{self.func.__qualname__}"
+        return list(self.argv)
+
+    def placeholders(self) -> list[str]:
+        return [name for part in self.argv for name in argv_placeholders(part)]
+
+
+_skills: dict[str, SkillDef] = {}
+_lock = threading.Lock()
+_discovered = False
+
+
+def register(definition: SkillDef) -> SkillDef:
+    """Add a skill, refusing a second, different definition under the same name."""
+    if not definition.name or not isinstance(definition.name, str):
+        raise ValidationError("name", "a skill needs a non-empty name")
+    check_schema(definition.params_schema or {"type": "object"}, f"skills.{definition.name}.params")
+    if definition.queue is not None and not QUEUE_RE.match(definition.queue):
+        raise ValidationError(f"skills.{definition.name}.queue", f"invalid queue name {definition.queue!r}")
+    if definition.isolation not in ("inline", "process"):
+        raise ValidationError(f"skills.{definition.name}.isolation", "must be 'inline' or 'process'")
+    with _lock:
+        existing = _skills.get(definition.name)
+        if existing is not None and existing.target != definition.target:
+            raise ValidationError("name", f"skill {definition.name!r} is already registered as {existing.target}")
+        _skills[definition.name] = definition
+    return definition
+
+
+def skill(
+    func: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    version: str = "1",
+    params: Mapping[str, Any] | None = None,
+    limits: Mapping[str, Any] | None = None,
+    retry: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+    isolation: Isolation = "inline",
+) -> Any:
+    """Register a function as a Python skill. It gets params as keyword arguments (and ``ctx`` if it asks)."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        register(SkillDef(
+            name=name or f"{f.__module__}.{f.__name__}",
+            kind="python",
+            version=str(version),
+            func=f,
+            params_schema=params or {},
+            limits=Limits.parse(limits, f"skills.{name}.limits"),
+            retry=retry,
+            timeout=timeout,
+            queue=queue,
+            priority=priority,
+            isolation=isolation,
+            description=inspect.getdoc(f) or "",
+            wants_context="ctx" in inspect.signature(f).parameters,
+        ))
+        return f
+
+    return decorate(func) if func is not None else decorate
+
+
+def command_skill(
+    name: str,
+    argv: Sequence[str],
+    *,
+    version: str = "1",
+    params: Mapping[str, Any] | None = None,
+    limits: Mapping[str, Any] | None = None,
+    retry: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+    description: str = "",
+) -> SkillDef:
+    """Register an argv template. ``{name}`` placeholders are filled from params, one argv element each."""
+    template = check_argv_template(argv, f"skills.{name}.argv")
+    schema = dict(params) if params is not None else {
+        "type": "object",
+        "properties": {p: {"type": ["string", "number", "integer"]} for p in _all_placeholders(template)},
+        "required": sorted(set(_all_placeholders(template))),
+    }
+    return register(SkillDef(
+        name=name, kind="command", version=str(version), argv=template, params_schema=schema,
+        limits=Limits.parse(limits, f"skills.{name}.limits"), retry=retry, timeout=timeout,
+        queue=queue, priority=priority, description=description,
+    ))
+
+
+def argv_placeholders(part: str) -> list[str]:
+    return [fname for _, fname, _, _ in string.Formatter().parse(part) if fname is not None]
+
+
+def _all_placeholders(argv: Sequence[str]) -> list[str]:
+    return [n for part in argv for n in argv_placeholders(part)]
+
+
+def check_argv_template(argv: Any, path: str = "argv") -> tuple[str, ...]:
+    """Refuse anything but a non-empty list of strings with plain ``{name}`` placeholders."""
+    if isinstance(argv, str) or not isinstance(argv, Sequence) or not argv:
+        raise ValidationError(path, "must be a non-empty list of strings (an argv, never a shell line)")
+    for i, part in enumerate(argv):
+        if not isinstance(part, str):
+            raise ValidationError(f"{path}[{i}]", f"must be a string, got {type(part).__name__}")
+        try:
+            parsed = list(string.Formatter().parse(part))
+        except ValueError as exc:
+            raise ValidationError(f"{path}[{i}]", f"malformed placeholder in {part!r}: {exc}") from None
+        for _, fname, spec, conv in parsed:
+            if fname is None:
+                continue
+            if not fname.isidentifier() or spec or conv:
+                raise ValidationError(f"{path}[{i}]", f"placeholder {{{fname}}} must be a plain {{name}}")
+    if argv_placeholders(argv[0]):
+        raise ValidationError(f"{path}[0]", "the program must be fixed, not a placeholder")
+    return tuple(argv)
+
+
+def render_argv(definition: SkillDef, params: Mapping[str, Any]) -> list[str]:
+    """Fill each placeholder with str(value); a value never splits into more than its own element."""
+    out = []
+    for i, part in enumerate(definition.argv):
+        values = {}
+        for fname in argv_placeholders(part):
+            if fname not in params:
+                raise ValidationError(f"params.{fname}", f"required by argv[{i}] of skill {definition.name!r}")
+            value = params[fname]
+            if isinstance(value, dict | list) or value is None:
+                raise ValidationError(f"params.{fname}", "must be a string or a number to fill an argv element")
+            values[fname] = str(value)
+        out.append(part.format(**values) if values else part.replace("{{", "{").replace("}}", "}"))
+    return out
+
+
+def autodiscover() -> None:
+    """Import ``<app>.skills`` of every installed app, once per process."""
+    global _discovered
+    if _discovered:
+        return
+    from django.utils.module_loading import autodiscover_modules
+
+    from .conf import settings
+
+    autodiscover_modules(settings.AUTODISCOVER_MODULE)
+    _discovered = True
+
+
+def get(name: str) -> SkillDef:
+    autodiscover()
+    try:
+        return _skills[name]
+    except KeyError:
+        raise UnknownSkill(name) from None
+
+
+def all_skills() -> list[SkillDef]:
+    autodiscover()
+    return sorted(_skills.values(), key=lambda s: s.name)
+
+
+def effective_retry(definition: SkillDef, override: Mapping[str, Any] | None) -> RetryPolicy:
+    from .conf import settings
+
+    default = RetryPolicy.parse(settings.DEFAULT_RETRY, RetryPolicy(), "WEFT_DEFAULT_RETRY")
+    base = RetryPolicy.parse(definition.retry, default, f"skills.{definition.name}.retry")
+    return RetryPolicy.parse(override, base, "retry")
+
+
+def sync() -> tuple[int, int]:
+    """Upsert a Skill row per registered skill; return (created, updated)."""
+    from .models import Skill
+
+    created = updated = 0
+    for d in all_skills():
+        _, was_created = Skill.objects.update_or_create(
+            name=d.name, version=d.version,
+            defaults={
+                "kind": d.kind, "target": d.target, "params_schema": dict(d.params_schema),
+                "limits": d.limits.as_dict(), "retry": dict(d.retry or {}), "timeout": d.timeout,
+                "queue": d.queue or "", "priority": d.priority, "description": d.description,
+            },
+        )
+        created += was_created
+        updated += not was_created
+    return created, updated

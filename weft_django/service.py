@@ -1,0 +1,88 @@
+"""The Python API: submit, status, result, cancel. Commands, the REST API and the admin call these."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from . import engine
+from .exceptions import ResultTimeout, WeftError
+from .models import Job, Task
+from .spec import Limits, TaskSpec
+from .states import FINAL_JOB_STATES, JobStatus
+
+
+class TaskFailed(WeftError):
+    """``result()`` of a job that did not succeed."""
+
+    def __init__(self, job_id: int, status: str, error: str) -> None:
+        super().__init__(f"job {job_id} {status}: {error}" if error else f"job {job_id} {status}")
+        self.job_id = job_id
+        self.status = status
+        self.error = error
+
+
+def submit(
+    skill: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    key: str | None = None,
+    limits: Mapping[str, Any] | None = None,
+    retry: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+    name: str = "",
+    owner: Any = None,
+    idempotency_key: str | None = None,
+    labels: Mapping[str, Any] | None = None,
+    deadline: datetime | None = None,
+) -> Job:
+    """Submit one task as a job. Validates everything, writes in one transaction, dispatches on commit."""
+    spec = TaskSpec(skill=skill, params=params if params is not None else {}, key=key,
+                    limits=Limits.parse(limits), retry=retry, timeout=timeout, queue=queue, priority=priority)
+    spec.validate()
+    return engine.create_job([spec], engine.JobOptions(
+        name=name or skill, owner=owner, idempotency_key=idempotency_key, labels=labels, deadline=deadline))
+
+
+def status(job_id: Any) -> dict[str, Any]:
+    """State, counts per task state, and progress of a job."""
+    return engine.status(job_id)
+
+
+def wait(job_id: Any, timeout: float | None = None) -> Job:
+    """Block until the job is final; raise ResultTimeout after ``timeout`` seconds."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        job = engine.get_job(job_id)
+        if job.status in FINAL_JOB_STATES:
+            return job
+        if deadline is not None and time.monotonic() >= deadline:
+            raise ResultTimeout(f"job {job.pk} is still {job.status} after {timeout:g} s")
+        time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
+        delay = min(delay * 1.5, 0.5)
+
+
+def result(job_id: Any, timeout: float | None = None) -> Any:
+    """The job's result once it succeeds: the value for a one-task job, else ``{key: value}``.
+
+    Raises TaskFailed if it ended otherwise, ResultTimeout if it is not final within ``timeout``.
+    """
+    job = wait(job_id, timeout)
+    tasks = list(Task.objects.filter(job_id=job.pk, parent__isnull=True).order_by("pk")
+                 .values_list("key", "status", "result", "error"))
+    if job.status != JobStatus.SUCCEEDED:
+        errors = "; ".join(f"{k}: {e}" for k, s, _, e in tasks if e and s != "succeeded")
+        raise TaskFailed(job.pk, job.status, job.stop_reason or errors)
+    if job.tasks_total == 1 and len(tasks) == 1:
+        return tasks[0][2]
+    return {k: r for k, _, r, _ in tasks}
+
+
+def cancel(job_id: Any) -> bool:
+    """Cancel a job: idle tasks at once, running ones stopped by their worker. False if already final."""
+    return engine.cancel(engine.get_job(job_id).pk)

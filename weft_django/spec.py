@@ -1,0 +1,194 @@
+"""TaskSpec, Limits and RetryPolicy: frozen, validated descriptions of work (pure, no Django)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import jsonschema
+
+from .exceptions import ValidationError
+
+KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+QUEUE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+PRIORITY_RANGE = range(0, 10)
+
+
+def _positive_number(path: str, value: Any, *, integer: bool = False) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(path, f"must be a number, got {type(value).__name__}")
+    if integer and not (isinstance(value, int) or float(value).is_integer()):
+        raise ValidationError(path, f"must be a whole number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValidationError(path, f"must be greater than 0, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one attempt; ``None`` means no limit."""
+
+    memory_mb: float | None = None
+    cpu_seconds: float | None = None
+    cpu_percent: float | None = None
+    wall_seconds: float | None = None
+    open_files: int | None = None
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any] | None, path: str = "limits") -> Limits:
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise ValidationError(path, f"must be an object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            if name not in known:
+                raise ValidationError(f"{path}.{name}", f"unknown limit; known: {', '.join(sorted(known))}")
+            if value is not None:
+                values[name] = _positive_number(f"{path}.{name}", value, integer=name == "open_files")
+        return cls(**values)
+
+    def merged(self, override: Limits) -> Limits:
+        """These limits with every limit that ``override`` sets replaced."""
+        return Limits(**{**self.as_dict(), **override.as_dict()})
+
+    def check_ceilings(self, ceilings: Limits, path: str = "limits") -> None:
+        for name, value in self.as_dict().items():
+            ceiling = getattr(ceilings, name)
+            if ceiling is not None and value > ceiling:
+                raise ValidationError(f"{path}.{name}", f"{value:g} exceeds the configured ceiling {ceiling:g}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: delay n = min(max_delay, base * factor**(n-1)) +- jitter."""
+
+    max_attempts: int = 3
+    backoff: float = 1.0
+    factor: float = 2.0
+    max_delay: float = 300.0
+    jitter: float = 0.1
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any] | None, default: RetryPolicy, path: str = "retry") -> RetryPolicy:
+        if data is None:
+            return default
+        if not isinstance(data, Mapping):
+            raise ValidationError(path, f"must be an object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        values = asdict(default)
+        for name, value in data.items():
+            if name not in known:
+                raise ValidationError(f"{path}.{name}", f"unknown retry option; known: {', '.join(sorted(known))}")
+            if name == "jitter":
+                if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                    raise ValidationError(f"{path}.jitter", f"must be a number from 0 to 1, got {value!r}")
+                values[name] = float(value)
+            else:
+                values[name] = _positive_number(f"{path}.{name}", value, integer=name == "max_attempts")
+        if values["factor"] < 1:
+            raise ValidationError(f"{path}.factor", f"must be at least 1, got {values['factor']!r}")
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What to run: immutable once a Task row holds it."""
+
+    skill: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    key: str | None = None
+    depends_on: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    retry: Mapping[str, Any] | None = None
+    timeout: float | None = None
+    queue: str | None = None
+    priority: int | None = None
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any], path: str = "") -> TaskSpec:
+        """Build a spec from plain data (JSON, YAML, API), naming the field at fault on error."""
+        p = f"{path}." if path else ""
+        if not isinstance(data, Mapping):
+            raise ValidationError(path or "task", f"must be an object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        for name in data:
+            if name not in known:
+                raise ValidationError(f"{p}{name}", f"unknown field; known: {', '.join(sorted(known))}")
+        skill = data.get("skill")
+        if not isinstance(skill, str) or not skill:
+            raise ValidationError(f"{p}skill", "is required and must be a non-empty string")
+        spec = cls(
+            skill=skill,
+            params=data.get("params") or {},
+            key=data.get("key"),
+            depends_on=tuple(data.get("depends_on") or ()),
+            limits=Limits.parse(data.get("limits"), f"{p}limits"),
+            retry=data.get("retry"),
+            timeout=data.get("timeout"),
+            queue=data.get("queue"),
+            priority=data.get("priority"),
+        )
+        spec.validate(path)
+        return spec
+
+    def validate(self, path: str = "") -> None:
+        """Check the shape of every field (not the skill's schema: that needs the registry)."""
+        p = f"{path}." if path else ""
+        if not isinstance(self.params, Mapping):
+            raise ValidationError(f"{p}params", f"must be an object, got {type(self.params).__name__}")
+        check_json(self.params, f"{p}params")
+        if self.key is not None and (not isinstance(self.key, str) or not KEY_RE.match(self.key)):
+            raise ValidationError(f"{p}key", f"must be 1-100 letters, digits or _.:-, got {self.key!r}")
+        for i, dep in enumerate(self.depends_on):
+            if not isinstance(dep, str) or not KEY_RE.match(dep):
+                raise ValidationError(f"{p}depends_on[{i}]", f"must be a task key, got {dep!r}")
+        if self.timeout is not None:
+            _positive_number(f"{p}timeout", self.timeout)
+        if self.queue is not None and (not isinstance(self.queue, str) or not QUEUE_RE.match(self.queue)):
+            raise ValidationError(f"{p}queue", f"must be 1-100 letters, digits or _.-, got {self.queue!r}")
+        if self.priority is not None and (
+            isinstance(self.priority, bool) or not isinstance(self.priority, int)
+            or self.priority not in PRIORITY_RANGE
+        ):
+            raise ValidationError(f"{p}priority", f"must be a whole number from 0 to 9, got {self.priority!r}")
+        if self.retry is not None and not isinstance(self.retry, Mapping):
+            raise ValidationError(f"{p}retry", f"must be an object, got {type(self.retry).__name__}")
+
+
+def check_json(value: Any, path: str) -> None:
+    """Raise unless ``value`` survives a JSON round trip unchanged in kind."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(path, f"must be JSON-serialisable: {exc}") from None
+
+
+def check_params(schema: Mapping[str, Any], params: Mapping[str, Any], path: str = "params") -> None:
+    """Validate params against a skill's JSON Schema, naming the first offending field."""
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(params))
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path)
+        raise ValidationError(f"{path}.{where}" if where else path, error.message)
+
+
+def check_schema(schema: Any, path: str = "params") -> None:
+    """Raise if ``schema`` is not a valid JSON Schema."""
+    if not isinstance(schema, Mapping):
+        raise ValidationError(path, f"schema must be an object, got {type(schema).__name__}")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.exceptions.SchemaError as exc:
+        raise ValidationError(path, f"invalid JSON Schema: {exc.message}") from None

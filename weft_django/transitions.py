@@ -1,0 +1,164 @@
+"""Every change of a task's or job's state, each a guarded compare-and-set.
+
+Each function updates only the fields it changes, in one UPDATE whose WHERE names the states it may
+start from (and, for work done under a lease, the fencing token). Zero rows matched means the row
+was elsewhere: it raises ``InvalidTransition`` or, for fenced writes, returns False so the caller can
+keep the late result as a discarded attempt. Callers own the transaction (see engine.py).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Case, DateTimeField, ExpressionWrapper, F, Value, When
+from django.db.models.functions import Now
+
+from .exceptions import InvalidTransition
+from .models import Job, Task
+from .states import ALLOWED_FROM, FINAL_TASK_STATES, JobStatus, TaskStatus
+
+
+def db_now_plus(seconds: float) -> ExpressionWrapper:
+    """``now() + seconds`` on the database clock, never the worker's."""
+    return ExpressionWrapper(Now() + Value(timedelta(seconds=seconds)), output_field=DateTimeField())
+
+
+def _guarded(task_id: int, transition: str, **changes: Any) -> None:
+    if not Task.objects.filter(pk=task_id, status__in=ALLOWED_FROM[transition]).update(**changes):
+        raise InvalidTransition(f"task {task_id}: cannot {transition} from its current state")
+
+
+def claim(task_id: int, token: int, *, lease: float, worker: str) -> bool:
+    """queued -> running under a new lease; the fencing token (``attempts``) goes up by one.
+
+    A duplicate or stale message carries an old token and claims nothing.
+    """
+    return bool(Task.objects.filter(pk=task_id, status=TaskStatus.QUEUED, attempts=token).update(
+        status=TaskStatus.RUNNING, attempts=F("attempts") + 1, lease_expires_at=db_now_plus(lease),
+        started_at=Now(), worker=worker, not_before=None,
+    ))
+
+
+def _fenced(task_id: int, token: int, transition: str, **changes: Any) -> bool:
+    """Apply a change made under lease ``token``; False if that lease is no longer the current one."""
+    return bool(Task.objects.filter(
+        pk=task_id, attempts=token, status__in=ALLOWED_FROM[transition] & {TaskStatus.RUNNING},
+    ).update(**changes))
+
+
+def renew_lease(task_id: int, token: int, lease: float) -> bool:
+    return _fenced(task_id, token, "retry", lease_expires_at=db_now_plus(lease))
+
+
+def succeed(task_id: int, token: int, result: Any) -> bool:
+    return _fenced(task_id, token, "succeed", status=TaskStatus.SUCCEEDED, result=result, error="",
+                   finished_at=Now(), lease_expires_at=None)
+
+
+def fail(task_id: int, token: int, error: str) -> bool:
+    return _fenced(task_id, token, "fail", status=TaskStatus.FAILED, error=error,
+                   finished_at=Now(), lease_expires_at=None)
+
+
+def cancel_running(task_id: int, token: int, error: str) -> bool:
+    return _fenced(task_id, token, "cancel", status=TaskStatus.CANCELLED, error=error,
+                   finished_at=Now(), lease_expires_at=None)
+
+
+def retry(task_id: int, token: int, delay: float, error: str) -> bool:
+    """running -> queued, due after ``delay``; the next claim opens a new attempt."""
+    return _fenced(task_id, token, "retry", status=TaskStatus.QUEUED, error=error,
+                   not_before=db_now_plus(delay), dispatched_at=db_now_plus(delay), lease_expires_at=None)
+
+
+def block(task_id: int, token: int, reason: str) -> bool:
+    return _fenced(task_id, token, "block", status=TaskStatus.BLOCKED, blocked_reason=reason,
+                   lease_expires_at=None)
+
+
+def wait(task_id: int, token: int) -> bool:
+    """running -> waiting: decomposed, it completes when its children do."""
+    return _fenced(task_id, token, "wait", status=TaskStatus.WAITING, lease_expires_at=None)
+
+
+def recover(task_id: int, token: int, *, delay: float, error: str) -> bool:
+    """Expired lease -> queued again (the sweep); fenced on the token it saw, so a live renewal wins."""
+    return bool(Task.objects.filter(pk=task_id, attempts=token, status=TaskStatus.RUNNING,
+                                    lease_expires_at__lt=Now()).update(
+        status=TaskStatus.QUEUED, error=error, not_before=db_now_plus(delay),
+        dispatched_at=db_now_plus(delay), lease_expires_at=None,
+    ))
+
+
+def fail_lost(task_id: int, token: int, error: str) -> bool:
+    """Expired lease -> failed (the sweep, when no retry is left)."""
+    return bool(Task.objects.filter(pk=task_id, attempts=token, status=TaskStatus.RUNNING,
+                                    lease_expires_at__lt=Now()).update(
+        status=TaskStatus.FAILED, error=error, finished_at=Now(), lease_expires_at=None,
+    ))
+
+
+def redispatched(task_ids: list[int]) -> None:
+    Task.objects.filter(pk__in=task_ids, status=TaskStatus.QUEUED).update(dispatched_at=Now())
+
+
+def queue(task_id: int) -> None:
+    """pending/blocked/waiting -> queued: ready to be claimed."""
+    _guarded(task_id, "queue", status=TaskStatus.QUEUED, dispatched_at=Now(), not_before=None, blocked_reason="")
+
+
+def finish_waiting(task_id: int, result: Any) -> None:
+    _guarded(task_id, "succeed", status=TaskStatus.SUCCEEDED, result=result, finished_at=Now())
+
+
+def fail_waiting(task_id: int, error: str) -> None:
+    _guarded(task_id, "fail", status=TaskStatus.FAILED, error=error, finished_at=Now())
+
+
+def skip(task_id: int, reason: str) -> bool:
+    return bool(Task.objects.filter(pk=task_id, status__in=ALLOWED_FROM["skip"]).update(
+        status=TaskStatus.SKIPPED, error=reason, finished_at=Now()))
+
+
+def cancel_idle(task_ids: list[int], reason: str) -> int:
+    """Cancel every listed task that is not running and not final; returns how many."""
+    idle = ALLOWED_FROM["cancel"] - {TaskStatus.RUNNING}
+    return Task.objects.filter(pk__in=task_ids, status__in=idle).update(
+        status=TaskStatus.CANCELLED, error=reason, finished_at=Now(), lease_expires_at=None)
+
+
+def request_cancel(task_ids: list[int]) -> int:
+    return Task.objects.filter(pk__in=task_ids, status=TaskStatus.RUNNING).update(cancel_requested=True)
+
+
+def count_finished(job_id: int, *, finished: int, failed: int) -> None:
+    """Tasks of a job became final: keep the job's counters (the row lock orders concurrent finishers)."""
+    Job.objects.filter(pk=job_id).update(
+        tasks_open=F("tasks_open") - finished, tasks_failed=F("tasks_failed") + failed)
+
+
+def finish_job_if_done(job_id: int) -> str | None:
+    """running -> succeeded/failed once no task is open; returns the new status, or None."""
+    matched = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, tasks_open=0).update(
+        status=Case(When(tasks_failed=0, then=Value(JobStatus.SUCCEEDED)), default=Value(JobStatus.FAILED)),
+        finished_at=Now(),
+    )
+    if not matched:
+        return None
+    return str(Job.objects.values_list("status", flat=True).get(pk=job_id))
+
+
+def end_job(job_id: int, status: JobStatus, reason: str) -> bool:
+    """running -> cancelled/stopped; False if the job had already ended."""
+    return bool(Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+        status=status, stop_reason=reason, finished_at=Now()))
+
+
+def add_cost(job_id: int, cost: float) -> None:
+    if cost:
+        Job.objects.filter(pk=job_id).update(cost=F("cost") + cost)
+
+
+def is_final(status: str) -> bool:
+    return status in FINAL_TASK_STATES
