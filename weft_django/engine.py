@@ -210,7 +210,7 @@ def record(c: Claimed, obs: Observation) -> None:
                 _close_attempt(c, obs, "succeeded", o.value)
                 _decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.SUCCEED,
                         f"attempt {c.token} succeeded", "outcome.success")
-                ready = _task_final(c.job_id, c.task_id, succeeded=True, has_dependents=c.has_dependents)
+                ready = task_final(c.job_id, c.task_id, succeeded=True, has_dependents=c.has_dependents)
         elif o.kind == "blocked":
             applied = transitions.block(c.task_id, c.token, o.reason)
             if applied:
@@ -221,14 +221,14 @@ def record(c: Claimed, obs: Observation) -> None:
             applied = transitions.fail(c.task_id, c.token, "decomposition is not available yet")
             if applied:
                 _close_attempt(c, obs, "failed")
-                ready = _task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents)
+                ready = task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents)
         elif obs.attempt_outcome == "cancelled":
             applied = transitions.cancel_running(c.task_id, c.token, "cancelled while running")
             if applied:
                 _close_attempt(c, obs, "cancelled")
                 _decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.CANCEL,
                         f"attempt {c.token} was interrupted: cancel requested", "cancel.request")
-                ready = _task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents)
+                ready = task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents)
         else:
             applied, ready = _record_failure(c, obs)
         if not applied:
@@ -254,7 +254,7 @@ def _record_failure(c: Claimed, obs: Observation) -> tuple[bool, list[Ready]]:
         return False, []
     _close_attempt(c, obs, obs.attempt_outcome)
     _record_choice(c, choice)
-    ready = _task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents)
+    ready = task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents)
     if choice.action == "stop_job":
         stop_job(c.job_id, choice.reason)
     return True, ready
@@ -286,7 +286,7 @@ def _discard(c: Claimed, obs: Observation) -> None:
             "fencing", {"token": c.token})
 
 
-def _task_final(job_id: int, task_id: int, *, succeeded: bool, has_dependents: bool) -> list[Ready]:
+def task_final(job_id: int, task_id: int, *, succeeded: bool, has_dependents: bool) -> list[Ready]:
     """A task became final: release or skip its dependents, count it, finish the job if it was the last."""
     ready: list[Ready] = []
     finished, failed = 1, 0 if succeeded else 1
