@@ -121,6 +121,7 @@ class Task(models.Model):
         _("attempts"), default=0, help_text=_("Claims so far; also the fencing token of the current lease."))
     pending_deps = models.PositiveIntegerField(_("unfinished dependencies"), default=0)
     has_dependents = models.BooleanField(_("has dependents"), default=False)
+    has_dependencies = models.BooleanField(_("has dependencies"), default=False)
     not_before = models.DateTimeField(_("not before"), null=True, blank=True)
     dispatched_at = models.DateTimeField(_("dispatched"), null=True, blank=True)
     lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
