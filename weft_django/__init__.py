@@ -18,12 +18,32 @@ from .outcomes import NonRetryable, Outcome
 from .registry import command_skill, skill
 
 __all__ = [
-    "InvalidTransition", "NonRetryable", "NotFound", "NotSerializable", "Outcome", "PermissionDenied",
-    "ResultTimeout", "TaskFailed", "UnknownSkill", "ValidationError", "WeftError", "cancel", "command_skill",
-    "result", "skill", "status", "submit",
+    "InvalidTransition",
+    "NonRetryable",
+    "NotFound",
+    "NotSerializable",
+    "Outcome",
+    "PermissionDenied",
+    "ResultTimeout",
+    "TaskFailed",
+    "UnknownSkill",
+    "ValidationError",
+    "WeftError",
+    "cancel",
+    "cancel_task",
+    "command_skill",
+    "explain",
+    "result",
+    "results",
+    "skill",
+    "status",
+    "submit",
+    "submit_job",
+    "wait",
 ]
 
-_SERVICE = {"submit", "status", "result", "cancel", "wait", "TaskFailed"}
+_SERVICE = {"submit", "submit_job", "status", "result", "results", "explain", "cancel", "cancel_task", "wait",
+            "TaskFailed"}
 
 
 def __getattr__(name: str) -> Any:

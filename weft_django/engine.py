@@ -16,18 +16,19 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F
+from django.db.models import F
 from django.db.models.functions import Now
 
-from . import dag, registry, transitions
+from . import dag, registry, scheduling, signals, transitions
 from .conf import settings
 from .deciders import DEFAULT_LIMIT_POLICY, Budget, Choice, Failure, decide_failure
 from .dispatch import Ready, after_commit
-from .exceptions import NotFound, ValidationError
-from .models import Attempt, Decision, Dependency, Job, Task
+from .exceptions import NotFound, ValidationError, WeftError
+from .jobspec import JobSpec
+from .models import Artifact, Attempt, Decision, Dependency, Job, Task
 from .outcomes import Observation
 from .spec import Limits, RetryPolicy, TaskSpec, check_json, check_params
-from .states import DecisionAction, JobStatus, TaskStatus
+from .states import FINAL_TASK_STATES, DecisionAction, JobStatus, TaskStatus
 
 HOST = socket.gethostname()
 
@@ -118,6 +119,7 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
     upstream_keys = {d for deps in edges.values() for d in deps}
     rows = [
         Task(job=job, key=key, **f, pending_deps=len(edges[key]), has_dependents=key in upstream_keys,
+             has_dependencies=bool(edges[key]),
              status=TaskStatus.PENDING if edges[key] else TaskStatus.QUEUED,
              dispatched_at=None if edges[key] else Now())
         for (key, _), f in zip(keyed, fields, strict=True)
@@ -133,7 +135,15 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
             batch_size=2000,
         )
     after_commit([Ready(t.pk, 0, t.queue, t.priority) for t in rows if t.status == TaskStatus.QUEUED])
+    signals.send_on_commit(signals.job_submitted, job_id=job.pk)
     return job
+
+
+def submit_job(spec: JobSpec, owner: Any = None) -> Job:
+    """Create a job from a validated JobSpec (same idempotency key, same job)."""
+    return create_job(spec.tasks, JobOptions(
+        name=spec.name, owner=owner, idempotency_key=spec.idempotency_key, labels=spec.labels,
+        max_attempts=spec.max_attempts, max_cost=spec.max_cost, deadline=spec.deadline))
 
 
 # ---------------------------------------------------------------- claim and record
@@ -159,26 +169,54 @@ class Claimed:
     job_max_cost: float | None
     job_deadline: datetime | None
     has_dependents: bool
+    parent_id: int | None = None
+    dependencies: dict[str, Any] | None = None
+
+
+CLAIM_FIELDS = ("job_id", "key", "skill_name", "params", "limits", "retry", "timeout", "queue", "priority",
+                "has_dependents", "has_dependencies", "parent_id", "job__status", "job__max_attempts",
+                "job__max_cost", "job__deadline")
 
 
 def claim(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") -> Claimed | None:
     """Take a queued task under a new lease and open its attempt; None for a duplicate or stale message."""
     with transaction.atomic():
+        row = Task.objects.filter(pk=task_id).values(*CLAIM_FIELDS).first()  # the spec is immutable
+        if row is None or row["job__status"] != JobStatus.RUNNING:
+            return None
+        stop = _budget_stop(row)
+        if stop is not None:
+            stop_job(row["job_id"], stop)
+            return None
         if not transitions.claim(task_id, token, lease=settings.LEASE_SECONDS, worker=worker):
             return None
-        row = Task.objects.filter(pk=task_id).values(
-            "job_id", "key", "skill_name", "params", "limits", "retry", "timeout", "queue", "priority",
-            "has_dependents", "job__max_attempts", "job__max_cost", "job__deadline",
-        ).get()
         attempt = Attempt.objects.create(task_id=task_id, job_id=row["job_id"], number=token + 1, worker=worker,
                                          pid=os.getpid(), celery_id=celery_id, started_at=Now())
+        deps = None
+        if row["has_dependencies"]:
+            deps = dict(Dependency.objects.filter(downstream_id=task_id)
+                        .values_list("upstream__key", "upstream__result"))
+        signals.send_on_commit(signals.task_started, job_id=row["job_id"], task_id=task_id, attempt=token + 1)
     return Claimed(
         task_id=task_id, job_id=row["job_id"], token=token + 1, attempt_id=attempt.pk, key=row["key"],
         skill_name=row["skill_name"], params=row["params"], limits=row["limits"], retry=row["retry"],
         timeout=row["timeout"], queue=row["queue"], priority=row["priority"],
         job_max_attempts=row["job__max_attempts"], job_max_cost=row["job__max_cost"],
-        job_deadline=row["job__deadline"], has_dependents=row["has_dependents"],
+        job_deadline=row["job__deadline"], has_dependents=row["has_dependents"], parent_id=row["parent_id"],
+        dependencies=deps,
     )
+
+
+def _budget_stop(row: Mapping[str, Any]) -> str | None:
+    """Why the job may not start another attempt, or None. Locks the job row so concurrent claims count right."""
+    if row["job__deadline"] is not None and row["job__deadline"].timestamp() <= time.time():
+        return f"deadline passed ({row['job__deadline'].isoformat()}) before task {row['key']!r} could start"
+    if row["job__max_attempts"] is not None:
+        Job.objects.select_for_update().filter(pk=row["job_id"]).values_list("pk").first()
+        used = Attempt.objects.filter(job_id=row["job_id"]).count()
+        if used >= row["job__max_attempts"]:
+            return f"attempt budget used up: {used} of {row['job__max_attempts']} attempts"
+    return None
 
 
 def _decide(job_id: int, task_id: int | None, attempt_id: int | None, action: str, reason: str,
@@ -208,32 +246,119 @@ def record(c: Claimed, obs: Observation) -> None:
             applied = transitions.succeed(c.task_id, c.token, o.value)
             if applied:
                 _close_attempt(c, obs, "succeeded", o.value)
+                _save_artifacts(c, o.artifacts)
                 _decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.SUCCEED,
                         f"attempt {c.token} succeeded", "outcome.success")
-                ready = task_final(c.job_id, c.task_id, succeeded=True, has_dependents=c.has_dependents)
+                ready = task_final(c.job_id, c.task_id, succeeded=True, has_dependents=c.has_dependents,
+                                   parent_id=c.parent_id)
         elif o.kind == "blocked":
-            applied = transitions.block(c.task_id, c.token, o.reason)
-            if applied:
-                _close_attempt(c, obs, "blocked")
-                _decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.BLOCK, f"blocked: {o.reason}",
-                        "outcome.blocked")
+            applied, ready = _record_blocked(c, obs)
         elif o.kind == "decompose":
-            applied = transitions.fail(c.task_id, c.token, "decomposition is not available yet")
-            if applied:
-                _close_attempt(c, obs, "failed")
-                ready = task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents)
+            applied, ready = _record_decompose(c, obs)
         elif obs.attempt_outcome == "cancelled":
             applied = transitions.cancel_running(c.task_id, c.token, "cancelled while running")
             if applied:
                 _close_attempt(c, obs, "cancelled")
                 _decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.CANCEL,
                         f"attempt {c.token} was interrupted: cancel requested", "cancel.request")
-                ready = task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents)
+                ready = task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
+                                   parent_id=c.parent_id)
         else:
             applied, ready = _record_failure(c, obs)
         if not applied:
             _discard(c, obs)
+        elif o.cost and c.job_max_cost is not None:
+            spent = Job.objects.values_list("cost", flat=True).get(pk=c.job_id)
+            if spent >= c.job_max_cost:
+                stop_job(c.job_id, f"cost budget used up: {spent:g} of {c.job_max_cost:g}")
     after_commit(ready)
+
+
+def _save_artifacts(c: Claimed, artifacts: Mapping[str, Any]) -> None:
+    if artifacts:
+        Artifact.objects.bulk_create([Artifact(job_id=c.job_id, task_id=c.task_id, attempt_id=c.attempt_id,
+                                               name=name, value=value) for name, value in artifacts.items()])
+
+
+def _fail_now(c: Claimed, obs: Observation, reason: str, policy: str) -> tuple[bool, list[Ready]]:
+    """Fail the task for good without consulting the retry policy (bad decomposition, runtime cycle)."""
+    if not transitions.fail(c.task_id, c.token, reason):
+        return False, []
+    _close_attempt(c, obs, "failed")
+    _decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.FAIL, reason, policy)
+    return True, task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
+                            parent_id=c.parent_id)
+
+
+def _resolve_new(specs: Sequence[Mapping[str, Any]], keys: Sequence[str], path: str,
+                 local: Mapping[str, str] | None = None) -> list[tuple[str, TaskSpec, dict[str, Any]]]:
+    """Parse and resolve run-time task specs; ``local`` maps sibling keys to job-wide keys."""
+    out = []
+    for i, (raw, key) in enumerate(zip(specs, keys, strict=True)):
+        spec = TaskSpec.parse(raw, f"{path}[{i}]")
+        deps = tuple(local.get(d, d) for d in spec.depends_on) if local else spec.depends_on
+        spec = TaskSpec(**{**spec.__dict__, "key": key, "depends_on": deps})
+        out.append((key, spec, resolve(spec, f"{path}[{i}]")))
+    return out
+
+
+def _record_decompose(c: Claimed, obs: Observation) -> tuple[bool, list[Ready]]:
+    o = obs.outcome
+    try:
+        if not o.children:
+            raise ValidationError("children", "a decomposition needs at least one child task")
+        local = [str(raw.get("key") or i) if isinstance(raw, Mapping) else str(i) for i, raw in enumerate(o.children)]
+        full = {k: f"{c.key}/{k}" for k in local}
+        if len(full) != len(local):
+            raise ValidationError("children", "duplicate child keys")
+        keyed = _resolve_new(o.children, [full[k] for k in local], "children", full)
+        for key, spec, _ in keyed:
+            unknown = [d for d in spec.depends_on if d not in full.values()]
+            if unknown:
+                raise ValidationError(f"children.{key}.depends_on", f"unknown sibling key {unknown[0]!r}")
+        dag.check_graph({k: s.depends_on for k, s, _ in keyed}, "children")
+        if o.join is not None:
+            join = {**o.join, "depends_on": local}
+            keyed += _resolve_new([join], [f"{c.key}/join"], "join", full)
+    except WeftError as exc:
+        return _fail_now(c, obs, f"invalid decomposition: {exc}", "decompose.invalid")
+    if not transitions.wait(c.task_id, c.token):
+        return False, []
+    _close_attempt(c, obs, "decomposed")
+    rows = scheduling.add_tasks(c.job_id, c.task_id, keyed)
+    join_note = f"; joined by {o.join.get('skill')!r}" if o.join else ""
+    _decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.DECOMPOSE,
+            f"decomposed into {len(o.children)} child tasks{join_note}", "outcome.decompose",
+            {"children": [k for k, _, _ in keyed]})
+    return True, [Ready(t.pk, 0, t.queue, t.priority) for t in rows if t.status == TaskStatus.QUEUED]
+
+
+def _record_blocked(c: Claimed, obs: Observation) -> tuple[bool, list[Ready]]:
+    o = obs.outcome
+    keyed: list[tuple[str, TaskSpec, dict[str, Any]]] = []
+    if o.needs:
+        try:
+            keys = [str(n.get("key") or f"{c.key}.need{c.token}.{i}") if isinstance(n, Mapping) else ""
+                    for i, n in enumerate(o.needs)]
+            keyed = _resolve_new(o.needs, keys, "needs")
+            new_edges = {k: list(s.depends_on) for k, s, _ in keyed}
+            new_edges[c.key] = keys
+            scheduling.check_acyclic(c.job_id, new_edges)
+        except WeftError as exc:
+            return _fail_now(c, obs, f"refused runtime dependencies: {exc}", "dag.runtime_cycle")
+    if not transitions.block(c.task_id, c.token, o.reason):
+        return False, []
+    _close_attempt(c, obs, "blocked")
+    _decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.BLOCK, f"blocked: {o.reason}", "outcome.blocked")
+    if not keyed:
+        _stop_if_stuck(c.job_id)
+        return True, []
+    rows = scheduling.add_tasks(c.job_id, c.parent_id, keyed, [(k, c.key) for k, _, _ in keyed])
+    Task.objects.filter(pk=c.task_id).update(pending_deps=F("pending_deps") + len(keyed), has_dependencies=True)
+    _decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.ADD_DEPENDENCY,
+            f"added {len(keyed)} dependencies at run time: {', '.join(k for k, _, _ in keyed)}",
+            "outcome.blocked.needs", {"needs": [k for k, _, _ in keyed]})
+    return True, [Ready(t.pk, 0, t.queue, t.priority) for t in rows if t.status == TaskStatus.QUEUED]
 
 
 def _record_failure(c: Claimed, obs: Observation) -> tuple[bool, list[Ready]]:
@@ -254,7 +379,7 @@ def _record_failure(c: Claimed, obs: Observation) -> tuple[bool, list[Ready]]:
         return False, []
     _close_attempt(c, obs, obs.attempt_outcome)
     _record_choice(c, choice)
-    ready = task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents)
+    ready = task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents, parent_id=c.parent_id)
     if choice.action == "stop_job":
         stop_job(c.job_id, choice.reason)
     return True, ready
@@ -286,53 +411,84 @@ def _discard(c: Claimed, obs: Observation) -> None:
             "fencing", {"token": c.token})
 
 
-def task_final(job_id: int, task_id: int, *, succeeded: bool, has_dependents: bool) -> list[Ready]:
-    """A task became final: release or skip its dependents, count it, finish the job if it was the last."""
+_UNKNOWN: Any = object()
+
+
+def task_final(job_id: int, task_id: int, *, succeeded: bool, has_dependents: bool,
+               parent_id: int | None = _UNKNOWN) -> list[Ready]:
+    """A task became final: release or skip its dependents, finish its parent or job if it was the last."""
     ready: list[Ready] = []
     finished, failed = 1, 0 if succeeded else 1
+    touched_parents = set()
+    if parent_id is _UNKNOWN:
+        parent_id = Task.objects.values_list("parent_id", flat=True).get(pk=task_id)
+    if parent_id is not None:
+        touched_parents.add(parent_id)
     if has_dependents:
         if succeeded:
-            ready = _release_dependents(task_id)
+            ready = scheduling.release_dependents(task_id)
         else:
-            skipped = _skip_dependents(job_id, task_id)
-            finished += skipped
-            failed += skipped
+            names = {task_id: Task.objects.values_list("key", flat=True).get(pk=task_id)}
+            for up, down, key, parent in scheduling.downstream_to_skip(task_id):
+                reason = f"upstream task {names.get(up, up)!r} did not succeed"
+                if transitions.skip(down, reason):
+                    _decide(job_id, down, None, DecisionAction.SKIP, f"skipped: {reason}", "dag.upstream_failed",
+                            {"upstream": up})
+                    finished += 1
+                    failed += 1
+                    names[down] = key
+                    if parent is not None:
+                        touched_parents.add(parent)
     transitions.count_finished(job_id, finished=finished, failed=failed)
+    signals.send_on_commit(signals.task_finished, job_id=job_id, task_id=task_id,
+                           status="succeeded" if succeeded else "failed")
+    for parent in touched_parents:
+        ready += _finish_parent(job_id, parent)
     status = transitions.finish_job_if_done(job_id)
     if status is not None:
         _decide(job_id, task_id, None, DecisionAction.FINISH_JOB, f"every task is final; the job {status}",
                 "job.complete")
+        signals.send_on_commit(signals.job_finished, job_id=job_id, status=status)
+    elif Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).exists():
+        _stop_if_stuck(job_id)
     return ready
 
 
-def _release_dependents(task_id: int) -> list[Ready]:
-    down = list(Dependency.objects.filter(upstream_id=task_id).values_list("downstream_id", flat=True))
-    Task.objects.filter(pk__in=down).update(pending_deps=F("pending_deps") - 1)
-    rows = list(Task.objects.filter(pk__in=down, pending_deps=0, status=TaskStatus.PENDING)
-                .values_list("pk", "queue", "priority", "attempts"))
-    for pk, *_ in rows:
-        transitions.queue(pk)
-    return [Ready(pk, attempts, queue, prio) for pk, queue, prio, attempts in rows]
+def _finish_parent(job_id: int, parent_id: int) -> list[Ready]:
+    """A child became final: complete its waiting parent when every child succeeded, fail it when one did not."""
+    parent = Task.objects.select_for_update().filter(pk=parent_id, status=TaskStatus.WAITING).first()
+    if parent is None:
+        return []
+    children = list(Task.objects.filter(parent_id=parent_id).values_list("pk", "key", "status", "result"))
+    bad = [(k, s) for _, k, s, _ in children if s in FINAL_TASK_STATES and s != TaskStatus.SUCCEEDED]
+    if bad:
+        key, state = bad[0]
+        reason = f"child task {key!r} {state}"
+        transitions.fail_waiting(parent_id, reason)
+        _decide(job_id, parent_id, None, DecisionAction.FAIL, f"failed: {reason}", "decompose.child_failed")
+        live = [pk for pk, _, s, _ in children if s not in FINAL_TASK_STATES]
+        cancelled = transitions.cancel_idle(live, f"sibling task {key!r} {state}")
+        transitions.request_cancel(live)
+        if cancelled:
+            transitions.count_finished(job_id, finished=cancelled, failed=cancelled)
+        return task_final(job_id, parent_id, succeeded=False, has_dependents=parent.has_dependents,
+                          parent_id=parent.parent_id)
+    if any(s not in FINAL_TASK_STATES for _, _, s, _ in children):
+        return []
+    prefix = f"{parent.key}/"
+    results = {k.removeprefix(prefix): r for _, k, _, r in children}
+    value = results["join"] if f"{prefix}join" in {k for _, k, _, _ in children} else results
+    transitions.finish_waiting(parent_id, value)
+    _decide(job_id, parent_id, None, DecisionAction.SUCCEED, f"all {len(children)} child tasks succeeded",
+            "decompose.complete")
+    return task_final(job_id, parent_id, succeeded=True, has_dependents=parent.has_dependents,
+                      parent_id=parent.parent_id)
 
 
-def _skip_dependents(job_id: int, task_id: int) -> int:
-    """Skip everything downstream of a task that will never succeed; each skip names the upstream."""
-    skipped = 0
-    frontier = [task_id]
-    names = dict(Task.objects.filter(pk=task_id).values_list("pk", "key"))
-    while frontier:
-        edges = list(Dependency.objects.filter(upstream_id__in=frontier)
-                     .values_list("upstream_id", "downstream_id", "downstream__key"))
-        frontier = []
-        for up, down, key in edges:
-            if transitions.skip(down, f"upstream task {names.get(up, up)!r} did not succeed"):
-                _decide(job_id, down, None, DecisionAction.SKIP,
-                        f"skipped: upstream task {names.get(up, up)!r} did not succeed", "dag.upstream_failed",
-                        {"upstream": up})
-                skipped += 1
-                names[down] = key
-                frontier.append(down)
-    return skipped
+def _stop_if_stuck(job_id: int) -> None:
+    reason = scheduling.stuck_report(job_id)
+    if reason is not None:
+        stop_job(job_id, reason)
 
 
 # ---------------------------------------------------------------- cancel and stop
@@ -350,6 +506,7 @@ def stop_job(job_id: int, reason: str, status: JobStatus = JobStatus.STOPPED) ->
         transitions.count_finished(job_id, finished=cancelled, failed=cancelled)
     action = DecisionAction.CANCEL if status == JobStatus.CANCELLED else DecisionAction.STOP_JOB
     _decide(job_id, None, None, action, reason, f"job.{status}", {"cancelled_tasks": cancelled})
+    signals.send_on_commit(signals.job_finished, job_id=job_id, status=str(status))
     return True
 
 
@@ -360,25 +517,19 @@ def cancel(job_id: int, reason: str = "cancelled by request") -> bool:
         return stop_job(job_id, reason, JobStatus.CANCELLED)
 
 
-# ---------------------------------------------------------------- reads
-
-
-def get_job(job_id: Any) -> Job:
-    try:
-        return Job.objects.get(pk=int(job_id))
-    except (Job.DoesNotExist, ValueError, TypeError):
-        raise NotFound(f"no job with id {job_id!r}") from None
-
-
-def status(job_id: Any) -> dict[str, Any]:
-    job = get_job(job_id)
-    counts = dict(Task.objects.filter(job_id=job.pk).values_list("status").annotate(n=Count("pk")).order_by())
-    done = job.tasks_total - max(job.tasks_open, 0)
-    return {
-        "id": job.pk, "name": job.name, "status": job.status, "stop_reason": job.stop_reason,
-        "tasks": {s: counts.get(s, 0) for s in TaskStatus.values if counts.get(s)},
-        "total": job.tasks_total, "done": done,
-        "progress": round(done / job.tasks_total, 4) if job.tasks_total else 1.0,
-        "cost": job.cost, "created_at": job.created_at.isoformat(),
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-    }
+def cancel_task(task_id: int, reason: str = "cancelled by request") -> bool:
+    """Cancel one task: at once if idle, through its worker if running. False if it was already final."""
+    ready: list[Ready] = []
+    with transaction.atomic():
+        row = Task.objects.filter(pk=task_id).values_list("job_id", "status", "has_dependents", "parent_id").first()
+        if row is None:
+            raise NotFound(f"no task with id {task_id}")
+        job_id, state, has_dependents, parent_id = row
+        if state == TaskStatus.RUNNING:
+            return bool(transitions.request_cancel([task_id]))
+        if not transitions.cancel_idle([task_id], reason):
+            return False
+        _decide(job_id, task_id, None, DecisionAction.CANCEL, reason, "cancel.request")
+        ready = task_final(job_id, task_id, succeeded=False, has_dependents=has_dependents, parent_id=parent_id)
+    after_commit(ready)
+    return True

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from . import engine
+from . import engine, reports
 from .exceptions import ResultTimeout, WeftError
+from .jobspec import JobSpec
 from .models import Job, Task
 from .spec import Limits, TaskSpec
 from .states import FINAL_JOB_STATES, JobStatus
@@ -50,7 +51,7 @@ def submit(
 
 def status(job_id: Any) -> dict[str, Any]:
     """State, counts per task state, and progress of a job."""
-    return engine.status(job_id)
+    return reports.status(job_id)
 
 
 def wait(job_id: Any, timeout: float | None = None) -> Job:
@@ -58,7 +59,7 @@ def wait(job_id: Any, timeout: float | None = None) -> Job:
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.01
     while True:
-        job = engine.get_job(job_id)
+        job = reports.get_job(job_id)
         if job.status in FINAL_JOB_STATES:
             return job
         if deadline is not None and time.monotonic() >= deadline:
@@ -85,4 +86,24 @@ def result(job_id: Any, timeout: float | None = None) -> Any:
 
 def cancel(job_id: Any) -> bool:
     """Cancel a job: idle tasks at once, running ones stopped by their worker. False if already final."""
-    return engine.cancel(engine.get_job(job_id).pk)
+    return engine.cancel(reports.get_job(job_id).pk)
+
+
+def cancel_task(task_id: int) -> bool:
+    """Cancel one task of a job (its dependents are skipped). False if it was already final."""
+    return engine.cancel_task(task_id)
+
+
+def submit_job(spec: JobSpec | Mapping[str, Any], *, owner: Any = None) -> Job:
+    """Submit a DAG of tasks with a budget. The whole graph is validated first; nothing is written on error."""
+    return engine.submit_job(spec if isinstance(spec, JobSpec) else JobSpec.parse(spec), owner=owner)
+
+
+def results(job_id: Any) -> dict[str, Any]:
+    """Per-task results and artifacts, partial while the job runs."""
+    return reports.results(job_id)
+
+
+def explain(job_id: Any) -> str:
+    """Why the job succeeded, failed or stopped, from its decisions and attempts."""
+    return reports.explain(job_id)
