@@ -56,7 +56,11 @@ class Choice:
 
 def backoff_delay(policy: RetryPolicy, attempt: int, rand: float) -> float:
     """Delay before attempt ``attempt + 1``: exponential, jittered by ``rand`` in [0, 1), capped."""
-    base = min(policy.max_delay, policy.backoff * policy.factor ** max(0, attempt - 1))
+    try:
+        grown = policy.backoff * float(policy.factor) ** max(0, attempt - 1)
+    except OverflowError:  # factor ** n leaves the float range (2.0 ** 1024) long after the cap is reached
+        grown = policy.max_delay
+    base = min(policy.max_delay, grown)
     jittered = base * (1 + policy.jitter * (2 * rand - 1))
     return round(max(0.0, min(policy.max_delay, jittered)), 3)
 
@@ -100,9 +104,9 @@ def decide_failure(
     for name, deadline in (("task", task_deadline), ("job", budget.deadline)):
         if deadline is not None and now + delay >= deadline:
             obs["deadline_in"] = round(deadline - now, 3)
-            return Choice(
-                "fail", f"{what}; a retry in {delay:.1f} s would pass the {name} deadline", "retry.deadline", obs
-            )
+            # The job's deadline ends the whole job; a task's own deadline ends only the task.
+            action, policy = ("stop_job", "budget.deadline") if name == "job" else ("fail", "retry.deadline")
+            return Choice(action, f"{what}; a retry in {delay:.1f} s would pass the {name} deadline", policy, obs)
     return Choice("retry", f"{what}; retrying in {delay:.1f} s", "retry.backoff", obs, delay)
 
 

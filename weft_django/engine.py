@@ -353,7 +353,9 @@ def _record_blocked(c: Claimed, obs: Observation) -> tuple[bool, list[Ready]]:
     if not keyed:
         _stop_if_stuck(c.job_id)
         return True, []
-    rows = scheduling.add_tasks(c.job_id, c.parent_id, keyed, [(k, c.key) for k, _, _ in keyed])
+    # Needs are children of the task that asked for them; a waiting parent gathers only its decomposition
+    # children (keys under its own key), so they never mix into its result.
+    rows = scheduling.add_tasks(c.job_id, c.task_id, keyed, [(k, c.key) for k, _, _ in keyed])
     Task.objects.filter(pk=c.task_id).update(pending_deps=F("pending_deps") + len(keyed), has_dependencies=True)
     _decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.ADD_DEPENDENCY,
             f"added {len(keyed)} dependencies at run time: {', '.join(k for k, _, _ in keyed)}",
@@ -379,10 +381,10 @@ def _record_failure(c: Claimed, obs: Observation) -> tuple[bool, list[Ready]]:
         return False, []
     _close_attempt(c, obs, obs.attempt_outcome)
     _record_choice(c, choice)
-    ready = task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents, parent_id=c.parent_id)
-    if choice.action == "stop_job":
+    if choice.action == "stop_job":  # before task_final, which would otherwise finish the job as failed
         stop_job(c.job_id, choice.reason)
-    return True, ready
+    return True, task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
+                            parent_id=c.parent_id)
 
 
 def _record_choice(c: Claimed, choice: Choice) -> None:
@@ -459,7 +461,9 @@ def _finish_parent(job_id: int, parent_id: int) -> list[Ready]:
     parent = Task.objects.select_for_update().filter(pk=parent_id, status=TaskStatus.WAITING).first()
     if parent is None:
         return []
-    children = list(Task.objects.filter(parent_id=parent_id).values_list("pk", "key", "status", "result"))
+    prefix = f"{parent.key}/"
+    children = list(Task.objects.filter(parent_id=parent_id, key__startswith=prefix)
+                    .values_list("pk", "key", "status", "result"))
     bad = [(k, s) for _, k, s, _ in children if s in FINAL_TASK_STATES and s != TaskStatus.SUCCEEDED]
     if bad:
         key, state = bad[0]
@@ -475,7 +479,6 @@ def _finish_parent(job_id: int, parent_id: int) -> list[Ready]:
                           parent_id=parent.parent_id)
     if any(s not in FINAL_TASK_STATES for _, _, s, _ in children):
         return []
-    prefix = f"{parent.key}/"
     results = {k.removeprefix(prefix): r for _, k, _, r in children}
     value = results["join"] if f"{prefix}join" in {k for _, k, _, _ in children} else results
     transitions.finish_waiting(parent_id, value)

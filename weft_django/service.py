@@ -69,7 +69,8 @@ def wait(job_id: Any, timeout: float | None = None) -> Job:
 
 
 def result(job_id: Any, timeout: float | None = None) -> Any:
-    """The job's result once it succeeds: the value for a one-task job, else ``{key: value}``.
+    """The job's result once it succeeds: the value for a one-task job, else ``{key: value}`` of its
+    top-level tasks.
 
     Raises TaskFailed if it ended otherwise, ResultTimeout if it is not final within ``timeout``.
     """
@@ -79,7 +80,7 @@ def result(job_id: Any, timeout: float | None = None) -> Any:
     if job.status != JobStatus.SUCCEEDED:
         errors = "; ".join(f"{k}: {e}" for k, s, _, e in tasks if e and s != "succeeded")
         raise TaskFailed(job.pk, job.status, job.stop_reason or errors)
-    if job.tasks_total == 1 and len(tasks) == 1:
+    if len(tasks) == 1:  # one submitted task (its children, if it decomposed, are folded into its result)
         return tasks[0][2]
     return {k: r for k, _, r, _ in tasks}
 

@@ -55,3 +55,107 @@ def unserialisable() -> object:
 command_skill("t.echo", ["echo", "{text}"])
 command_skill("t.sleep_cmd", ["sleep", "{seconds}"])
 command_skill("t.exit", ["sh", "-c", "exit $0", "{code}"], retry={"max_attempts": 1})
+
+
+# -- jobs: decomposition, runtime dependencies, cost --
+
+
+@skill(name="t.square")
+def square(x: int) -> int:
+    return x * x
+
+
+@skill(name="t.split")
+def split(n: int = 20, join: bool = False) -> Outcome:
+    """Decompose into ``n`` children; every child but each fourth depends on the one before it."""
+    children = [{"key": f"c{i}", "skill": "t.square", "params": {"x": i},
+                 **({"depends_on": [f"c{i - 1}"]} if i % 4 else {})} for i in range(n)]
+    return Outcome.decompose(children, join={"skill": "t.sum_deps"} if join else None)
+
+
+@skill(name="t.sum_deps")
+def sum_deps(ctx: Any) -> float:
+    return sum(ctx.dependencies.values())
+
+
+@skill(name="t.needs_prep")
+def needs_prep(ctx: Any) -> Any:
+    if "prep" not in ctx.dependencies:
+        return Outcome.blocked("needs its input prepared",
+                               needs=[{"key": "prep", "skill": "t.add", "params": {"a": 20, "b": 22}}])
+    return {"got": ctx.dependencies["prep"]}
+
+
+@skill(name="t.needs_cycle")
+def needs_cycle(ctx: Any) -> Outcome:
+    return Outcome.blocked("needs a task that needs it", needs=[{"key": "loop", "skill": "t.noop",
+                                                                  "depends_on": [ctx.key]}])
+
+
+@skill(name="t.costly")
+def costly(ctx: Any, cost: float = 1.0) -> int:
+    ctx.report_cost(cost)
+    return ctx.attempt
+
+
+# ---- fault tests (tests/faults): a poison task, resource hogs, and isolated skills ----
+
+
+@skill(name="t.poison", retry={"max_attempts": 3, "backoff": 0.05})
+def poison() -> None:
+    """SIGKILLs the worker process that runs it, every time: the poison message of Celery's nightmares."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@skill(name="t.hog", isolation="process", limits={"memory_mb": 100})
+def hog(step_mb: int = 10, max_mb: int = 2000) -> int:
+    """Allocates (and touches) memory until stopped."""
+    chunks = []
+    while len(chunks) * step_mb < max_mb:
+        chunks.append(b"x" * (step_mb * 2**20))
+        time.sleep(0.05)
+    return len(chunks) * step_mb
+
+
+@skill(name="t.spin", isolation="process", limits={"cpu_seconds": 1})
+def spin(seconds: float = 60.0) -> int:
+    """Burns CPU until stopped."""
+    end, n = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        n += 1
+    return n
+
+
+@skill(name="t.files", isolation="process", limits={"open_files": 20})
+def files(n: int = 500) -> int:
+    """Opens files and keeps them open until stopped."""
+    import tempfile
+
+    held = []
+    for _ in range(n):
+        held.append(tempfile.TemporaryFile())  # noqa: SIM115
+        time.sleep(0.01)
+    return len(held)
+
+
+@skill(name="t.slow_isolated", isolation="process", limits={"wall_seconds": 1},
+       retry={"max_attempts": 2, "backoff": 0.05})
+def slow_isolated(seconds: float = 60.0) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@skill(name="t.isolated", isolation="process")
+def isolated(ctx: Any, text: str = "") -> dict[str, Any]:
+    """Runs in a child process: prints, reports a cost and reads its own task through the ORM."""
+    import os
+
+    from weft_django.models import Task
+
+    print(text)
+    ctx.report_cost(0.5)
+    status = Task.objects.filter(pk=ctx.task_id).values_list("status", flat=True).first()
+    return {"pid": os.getpid(), "attempt": ctx.attempt, "status": status}

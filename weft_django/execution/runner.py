@@ -18,7 +18,7 @@ from ..exceptions import WeftError
 from ..outcomes import NonRetryable, Observation, Outcome
 from ..registry import SkillDef
 from ..spec import check_json
-from . import interrupt, proctitle
+from . import interrupt, isolation, proctitle
 from .monitor import Watch, kill_tree, watch
 
 logger = logging.getLogger(__name__)
@@ -58,16 +58,22 @@ def execute(task_id: int, token: int, *, worker: str = engine.HOST, celery_id: s
 
 
 def run(c: engine.Claimed) -> Observation:
-    w = Watch(task_id=c.task_id, token=c.token, timeout=c.timeout, limits=c.limits)
+    timeout = c.timeout
+    if c.job_deadline is not None:  # the job's deadline caps the attempt; the decider then stops the job
+        left = max(0.0, c.job_deadline.timestamp() - time.time())
+        timeout = left if timeout is None else min(timeout, left)
+    w = Watch(task_id=c.task_id, token=c.token, timeout=timeout, limits=c.limits)
     started = time.monotonic()
     try:
         definition = registry.get(c.skill_name)
     except WeftError as exc:
         return Observation(Outcome.failure(str(exc), retryable=False), "failed", type(exc).__name__)
-    if definition.kind == "python":
+    isolated = definition.kind == "python" and definition.isolation == "process"  # isolation.py (issue 5)
+    if definition.kind == "python" and not isolated:
         w.thread_ident = interrupt.arm()  # before the monitor can see the watch, so a stop always lands
     with watch(w):
-        obs = (_run_command if definition.kind == "command" else _run_python)(definition, c, w)
+        kind = _run_command if definition.kind == "command" else _run_isolated if isolated else _run_python
+        obs = kind(definition, c, w)
     return Observation(
         obs.outcome, obs.attempt_outcome, obs.error_type, obs.traceback, obs.exit_code, obs.stdout, obs.stderr,
         duration=round(time.monotonic() - started, 6), peak_rss_mb=w.peak_rss_mb or None,
@@ -97,7 +103,7 @@ def _tail(text: str) -> str:
 def _run_python(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
     assert d.func is not None
     kwargs = dict(c.params)
-    ctx = Context(c.task_id, c.job_id, c.token, c.key)
+    ctx = Context(c.task_id, c.job_id, c.token, c.key, dependencies=dict(c.dependencies or {}))
     if d.wants_context:
         kwargs["ctx"] = ctx
     out, err = io.StringIO(), io.StringIO()
@@ -133,6 +139,16 @@ def _run_python(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
     error_type = "Failure" if outcome.kind == "failure" else ""
     return Observation(outcome, attempt_outcome, error_type, stdout=_tail(out.getvalue()),
                        stderr=_tail(err.getvalue()))
+
+
+def _run_isolated(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
+    """A Python skill in a forked child process: measurable and killable on every limit (issue 5)."""
+    assert d.func is not None
+    kwargs = dict(c.params)
+    ctx = Context(c.task_id, c.job_id, c.token, c.key, dependencies=dict(c.dependencies or {}))
+    if d.wants_context:
+        kwargs["ctx"] = ctx
+    return isolation.run(d.func, kwargs, w, title=(c.task_id, c.skill_name), cost=lambda: ctx.cost, tail=_read_tail)
 
 
 def _read_tail(f: IO[bytes]) -> str:
