@@ -105,8 +105,8 @@ def decide_failure(
         if deadline is not None and now + delay >= deadline:
             obs["deadline_in"] = round(deadline - now, 3)
             # The job's deadline ends the whole job; a task's own deadline ends only the task.
-            action, policy = ("stop_job", "budget.deadline") if name == "job" else ("fail", "retry.deadline")
-            return Choice(action, f"{what}; a retry in {delay:.1f} s would pass the {name} deadline", policy, obs)
+            action, rule = ("stop_job", "budget.deadline") if name == "job" else ("fail", "retry.deadline")
+            return Choice(action, f"{what}; a retry in {delay:.1f} s would pass the {name} deadline", rule, obs)
     return Choice("retry", f"{what}; retrying in {delay:.1f} s", "retry.backoff", obs, delay)
 
 

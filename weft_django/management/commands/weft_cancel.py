@@ -1,0 +1,24 @@
+"""``manage.py weft_cancel ID``: cancel a job (or, with --task, one task)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from ... import service
+from .. import cli
+
+
+class Command(cli.WeftCommand):
+    help = ("Cancel a job: pending and queued tasks at once, running ones are stopped by their worker within "
+            "seconds. With --task, cancel one task (its dependents are skipped).")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("id", metavar="ID", type=cli.job_id, help="The job id (or task id with --task).")
+        parser.add_argument("--task", action="store_true", help="ID is a task id, not a job id.")
+
+    def handle(self, *args: Any, id: int, task: bool, **options: Any) -> None:
+        changed = service.cancel_task(id) if task else service.cancel(id)
+        what = f"task {id}" if task else f"job {id}"
+        self.stdout.write(f"{what}: cancel requested" if changed else f"{what} had already ended; nothing to do")

@@ -1,0 +1,35 @@
+"""``manage.py weft_submit --file job.yaml``: submit a job (a DAG of tasks with a budget) from a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from ... import service
+from ...jobspec import load_file
+from .. import cli
+
+
+class Command(cli.WeftCommand):
+    help = ("Submit a job described in a YAML or JSON file (tasks with keys and depends_on, budget, labels, "
+            "idempotency_key). The whole file is validated first; on an error nothing is written.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--file", required=True, type=Path, metavar="PATH",
+                            help="The job file: .json, or YAML otherwise.")
+        parser.add_argument("--wait", action="store_true", help="Wait until the job is final and print its result.")
+        parser.add_argument("--timeout", type=cli.non_negative_float, default=None, metavar="SECONDS",
+                            help="With --wait: give up after this many seconds, exit code 124 "
+                                 "(default: %(default)r, wait as long as it takes).")
+        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+
+    def handle(self, *args: Any, file: Path, wait: bool, timeout: float | None, json: bool, **options: Any) -> None:
+        job = service.submit_job(load_file(file))
+        if wait:
+            cli.report_result(self, job.pk, timeout, json)
+        elif json:
+            self.write_json({"id": job.pk, "status": job.status, "tasks": job.tasks_total})
+        else:
+            self.stdout.write(str(job.pk))
