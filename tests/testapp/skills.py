@@ -159,3 +159,8 @@ def isolated(ctx: Any, text: str = "") -> dict[str, Any]:
     ctx.report_cost(0.5)
     status = Task.objects.filter(pk=ctx.task_id).values_list("status", flat=True).first()
     return {"pid": os.getpid(), "attempt": ctx.attempt, "status": status}
+
+
+@skill(name="t.report")
+def report(pages: int = 2) -> Outcome:
+    return Outcome.success({"pages": pages}, artifacts={"summary": f"{pages} pages", "sizes": [1] * pages})
