@@ -85,12 +85,6 @@ def decide_failure(
     }
     if failure.limit_hit:
         obs["limit_hit"] = failure.limit_hit
-    if budget.deadline is not None and now >= budget.deadline:
-        return Choice("stop_job", f"{what}; the job deadline has passed", "budget.deadline", obs)
-    if budget.attempts_left is not None and budget.attempts_left <= 0:
-        return Choice("stop_job", f"{what}; the job's attempt budget is used up", "budget.max_attempts", obs)
-    if budget.cost_left is not None and budget.cost_left <= 0:
-        return Choice("stop_job", f"{what}; the job's cost budget is used up", "budget.max_cost", obs)
     if not failure.retryable:
         return Choice("fail", f"{what}; the error is not retryable", "retry.non_retryable", obs)
     if failure.limit_hit and limit_policy.get(failure.limit_hit, "fail") != "retry":
@@ -99,6 +93,14 @@ def decide_failure(
         )
     if failure.attempt >= policy.max_attempts:
         return Choice("fail", f"{what}; no attempts left", "retry.max_attempts", obs)
+    # The job's budget only matters when the task itself would run again: a task that fails for good
+    # fails its job; one that could retry but may not stops the job.
+    if budget.deadline is not None and now >= budget.deadline:
+        return Choice("stop_job", f"{what}; the job deadline has passed", "budget.deadline", obs)
+    if budget.attempts_left is not None and budget.attempts_left <= 0:
+        return Choice("stop_job", f"{what}; the job's attempt budget is used up", "budget.max_attempts", obs)
+    if budget.cost_left is not None and budget.cost_left <= 0:
+        return Choice("stop_job", f"{what}; the job's cost budget is used up", "budget.max_cost", obs)
     delay = backoff_delay(policy, failure.attempt, rand)
     obs["delay"] = delay
     for name, deadline in (("task", task_deadline), ("job", budget.deadline)):

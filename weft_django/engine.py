@@ -227,13 +227,17 @@ def _decide(job_id: int, task_id: int | None, attempt_id: int | None, action: st
 
 def _close_attempt(c: Claimed, obs: Observation, outcome: str, result: Any = None) -> None:
     o = obs.outcome
-    message = o.error or o.reason
     Attempt.objects.filter(pk=c.attempt_id).update(
         outcome=outcome, finished_at=Now(), duration=obs.duration, exit_code=obs.exit_code,
-        error_type=obs.error_type, error_message=message, traceback=obs.traceback,
-        stdout=obs.stdout, stderr=obs.stderr, result=result, peak_rss_mb=obs.peak_rss_mb,
+        error_type=_text(obs.error_type), error_message=_text(o.error or o.reason), traceback=_text(obs.traceback),
+        stdout=_text(obs.stdout), stderr=_text(obs.stderr), result=result, peak_rss_mb=obs.peak_rss_mb,
         cpu_seconds=obs.cpu_seconds, peak_open_files=obs.peak_open_files, limit_hit=obs.limit_hit, cost=o.cost,
     )
+
+
+def _text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL; a process may print one."""
+    return value.replace("\x00", "\ufffd")
 
 
 def record(c: Claimed, obs: Observation) -> None:
@@ -370,7 +374,7 @@ def _record_failure(c: Claimed, obs: Observation) -> tuple[bool, list[Ready]]:
         RetryPolicy(**c.retry), budget=_budget(c), now=time.time(), rand=random.random(),
         limit_policy={**DEFAULT_LIMIT_POLICY, **settings.LIMIT_POLICY},
     )
-    error = f"{obs.error_type}: {obs.outcome.error}" if obs.error_type else obs.outcome.error
+    error = _text(f"{obs.error_type}: {obs.outcome.error}" if obs.error_type else obs.outcome.error)
     if choice.action == "retry":
         if not transitions.retry(c.task_id, c.token, choice.delay, error):
             return False, []

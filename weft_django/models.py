@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -169,7 +170,9 @@ class Task(models.Model):
     @classmethod
     def from_db(cls, db: str | None, field_names: Any, values: Any, **kwargs: Any) -> Task:
         instance = super().from_db(db, field_names, values, **kwargs)
-        instance._loaded_spec = {f: instance.__dict__.get(f) for f in SPEC_FIELDS}  # type: ignore[attr-defined]
+        # A deep copy: params is a dict the caller may mutate in place before saving.
+        instance._loaded_spec = {  # type: ignore[attr-defined]
+            f: copy.deepcopy(instance.__dict__.get(f)) for f in SPEC_FIELDS}
         return instance
 
     @property

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .exceptions import UnknownSkill, ValidationError
-from .spec import QUEUE_RE, Limits, RetryPolicy, check_schema
+from .spec import QUEUE_RE, Limits, RetryPolicy, TaskSpec, check_schema
 
 Isolation = Literal["inline", "process"]
 
@@ -58,6 +58,10 @@ def register(definition: SkillDef) -> SkillDef:
         raise ValidationError(f"skills.{definition.name}.queue", f"invalid queue name {definition.queue!r}")
     if definition.isolation not in ("inline", "process"):
         raise ValidationError(f"skills.{definition.name}.isolation", "must be 'inline' or 'process'")
+    # Checked here, not at the first submit: a bad default would otherwise reach the database's constraints.
+    TaskSpec(skill=definition.name, timeout=definition.timeout, priority=definition.priority,
+             retry=definition.retry).validate(f"skills.{definition.name}")
+    RetryPolicy.parse(definition.retry, RetryPolicy(), f"skills.{definition.name}.retry")
     with _lock:
         existing = _skills.get(definition.name)
         if existing is not None and existing.target != definition.target:
@@ -82,13 +86,14 @@ def skill(
     """Register a function as a Python skill. It gets params as keyword arguments (and ``ctx`` if it asks)."""
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        skill_name = name or f"{f.__module__}.{f.__name__}"
         register(SkillDef(
-            name=name or f"{f.__module__}.{f.__name__}",
+            name=skill_name,
             kind="python",
             version=str(version),
             func=f,
             params_schema=params or {},
-            limits=Limits.parse(limits, f"skills.{name}.limits"),
+            limits=Limits.parse(limits, f"skills.{skill_name}.limits"),
             retry=retry,
             timeout=timeout,
             queue=queue,
@@ -170,6 +175,8 @@ def render_argv(definition: SkillDef, params: Mapping[str, Any]) -> list[str]:
             if isinstance(value, dict | list) or value is None:
                 raise ValidationError(f"params.{fname}", "must be a string or a number to fill an argv element")
             values[fname] = str(value)
+            if "\x00" in values[fname]:  # the OS cannot pass it: exec would fail with "embedded null byte"
+                raise ValidationError(f"params.{fname}", "must not contain a NUL character")
         out.append(part.format(**values) if values else part.replace("{{", "{").replace("}}", "}"))
     return out
 

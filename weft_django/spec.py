@@ -13,8 +13,9 @@ import jsonschema
 
 from .exceptions import ValidationError
 
-KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
-QUEUE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "weft\n" through.
+KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}\Z")
+QUEUE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z")
 PRIORITY_RANGE = range(0, 10)
 
 
@@ -26,6 +27,11 @@ def _positive_number(path: str, value: Any, *, integer: bool = False) -> float |
     if not math.isfinite(value) or value <= 0:
         raise ValidationError(path, f"must be greater than 0, got {value!r}")
     return int(value) if integer else float(value)
+
+
+def _number(value: float) -> str:
+    """A number as a person would write it: 99999, 0.5, 1234567 (``:g`` would say 1.23457e+06)."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,9 @@ class Limits:
         for name, value in self.as_dict().items():
             ceiling = getattr(ceilings, name)
             if ceiling is not None and value > ceiling:
-                raise ValidationError(f"{path}.{name}", f"{value:g} exceeds the configured ceiling {ceiling:g}")
+                raise ValidationError(
+                    f"{path}.{name}", f"{_number(value)} exceeds the configured ceiling {_number(ceiling)}"
+                )
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -129,11 +137,16 @@ class TaskSpec:
         skill = data.get("skill")
         if not isinstance(skill, str) or not skill:
             raise ValidationError(f"{p}skill", "is required and must be a non-empty string")
+        deps = data.get("depends_on")
+        # A string is iterable: tuple("ab") would silently depend on tasks "a" and "b".
+        if deps is not None and (isinstance(deps, str) or not isinstance(deps, list | tuple)):
+            raise ValidationError(f"{p}depends_on", f"must be a list of task keys, got {type(deps).__name__}")
+        params = data.get("params")
         spec = cls(
             skill=skill,
-            params=data.get("params") or {},
+            params={} if params is None else params,  # not `or {}`: [] or "" must be refused, not emptied
             key=data.get("key"),
-            depends_on=tuple(data.get("depends_on") or ()),
+            depends_on=tuple(deps or ()),
             limits=Limits.parse(data.get("limits"), f"{p}limits"),
             retry=data.get("retry"),
             timeout=data.get("timeout"),
@@ -168,11 +181,34 @@ class TaskSpec:
 
 
 def check_json(value: Any, path: str) -> None:
-    """Raise unless ``value`` survives a JSON round trip unchanged in kind."""
+    """Raise unless ``value`` survives a JSON round trip unchanged in kind and PostgreSQL can store it."""
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ValidationError(path, f"must be JSON-serialisable: {exc}") from None
+    # jsonb and text refuse \u0000 (the INSERT would fail with a DataError); walk only when it may be there
+    where = _find_nul(value, path) if "\\u0000" in text else None
+    if where is not None:
+        raise ValidationError(where, "must not contain the NUL character (\\u0000)")
+
+
+def _find_nul(value: Any, path: str) -> str | None:
+    """The path of the first string (or key) holding a NUL character, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if isinstance(k, str) and "\x00" in k:
+                return path
+            found = _find_nul(v, f"{path}.{k}")
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            found = _find_nul(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def check_params(schema: Mapping[str, Any], params: Mapping[str, Any], path: str = "params") -> None:
@@ -180,8 +216,9 @@ def check_params(schema: Mapping[str, Any], params: Mapping[str, Any], path: str
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(params))
     if error is not None:
-        where = ".".join(str(p) for p in error.absolute_path)
-        raise ValidationError(f"{path}.{where}" if where else path, error.message)
+        # Same spelling as argv[0] and tasks[0] elsewhere: params.items[1].name
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise ValidationError(f"{path}{where}", error.message)
 
 
 def check_schema(schema: Any, path: str = "params") -> None:

@@ -113,7 +113,7 @@ def poison() -> None:
 @skill(name="t.hog", isolation="process", limits={"memory_mb": 100})
 def hog(step_mb: int = 10, max_mb: int = 2000) -> int:
     """Allocates (and touches) memory until stopped."""
-    chunks = []
+    chunks: list[bytes] = []
     while len(chunks) * step_mb < max_mb:
         chunks.append(b"x" * (step_mb * 2**20))
         time.sleep(0.05)

@@ -1,0 +1,107 @@
+"""System checks: each weft.E0xx fires for its bad value, with a hint, and none fire for the defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core import checks as django_checks
+from pytest_django import Settings
+
+from weft_django.checks import check_settings
+from weft_django.conf import Settings as WeftSettings
+
+# Every WEFT_* value setting; WEFT_CELERY_APP stays (it is the wiring, not a tunable).
+VALUE_SETTINGS = [name for name in vars(WeftSettings) if name.isupper() and name != "CELERY_APP"]
+
+
+@pytest.fixture
+def defaults(settings: Settings) -> Settings:
+    """The test project's settings with every WEFT_* value removed, so conf.py's defaults apply."""
+    for name in VALUE_SETTINGS:
+        if hasattr(settings, f"WEFT_{name}"):
+            delattr(settings, f"WEFT_{name}")
+    return settings
+
+
+def ids(messages: list[django_checks.CheckMessage]) -> list[str]:
+    return [str(m.id) for m in messages]
+
+
+def test_check_settings__defaults_pass(defaults: Settings) -> None:
+    assert check_settings() == []
+
+
+def test_check_settings__test_settings_pass() -> None:
+    assert check_settings() == []
+
+
+def test_check_settings__registered_with_django() -> None:
+    assert check_settings in django_checks.registry.registry.get_checks()
+
+
+BAD_VALUES: list[tuple[str, Any, str]] = [
+    ("DEFAULT_QUEUE", "has space", "weft.E001"),
+    ("DEFAULT_QUEUE", "", "weft.E001"),
+    ("DEFAULT_QUEUE", "weft\n", "weft.E001"),
+    ("DEFAULT_QUEUE", 5, "weft.E001"),
+    ("LEASE_SECONDS", 0, "weft.E002"),
+    ("LEASE_SECONDS", "30", "weft.E002"),
+    ("HEARTBEAT_INTERVAL", -1, "weft.E003"),
+    ("SWEEP_INTERVAL", None, "weft.E004"),
+    ("REDISPATCH_AFTER", True, "weft.E005"),
+    ("MONITOR_INTERVAL", 0.0, "weft.E006"),
+    ("MAX_TIMEOUT", -60, "weft.E007"),
+    ("HEARTBEAT_INTERVAL", 11, "weft.E008"),  # more than a third of the default 30 s lease
+    ("LIMIT_CEILINGS", {"memory_mb": -1}, "weft.E009"),
+    ("LIMIT_CEILINGS", {"gpus": 1}, "weft.E009"),
+    ("LIMIT_CEILINGS", [1], "weft.E009"),
+    ("DEFAULT_RETRY", {"max_attempts": 0}, "weft.E010"),
+    ("DEFAULT_RETRY", {"tries": 3}, "weft.E010"),
+    ("DEFAULT_RETRY", "3", "weft.E010"),
+    ("LIMIT_POLICY", {"memory_mb": "ignore"}, "weft.E011"),
+]
+
+
+@pytest.mark.parametrize(("setting", "value", "check_id"), BAD_VALUES)
+def test_check_settings__bad_value_fires_its_check(defaults: Settings, setting: str, value: Any,
+                                                   check_id: str) -> None:
+    setattr(defaults, f"WEFT_{setting}", value)
+    messages = check_settings()
+    assert ids(messages) == [check_id]
+    (message,) = messages
+    assert message.level == django_checks.ERROR
+    assert f"WEFT_{setting}" in message.msg
+    assert message.hint
+
+
+def test_check_settings__every_error_id_is_covered_above() -> None:
+    assert {check_id for _, _, check_id in BAD_VALUES} == {f"weft.E{n:03d}" for n in range(1, 12)}
+
+
+def test_check_settings__messages_name_the_problem(defaults: Settings) -> None:
+    defaults.WEFT_LIMIT_CEILINGS = {"memory_mb": -1}
+    defaults.WEFT_LEASE_SECONDS = 0
+    by_id = {m.id: m for m in check_settings()}
+    assert by_id["weft.E002"].msg == "WEFT_LEASE_SECONDS must be a number greater than 0."
+    assert by_id["weft.E002"].hint == "Remove WEFT_LEASE_SECONDS to use the default."
+    assert by_id["weft.E009"].msg == (
+        "WEFT_LIMIT_CEILINGS is invalid: WEFT_LIMIT_CEILINGS.memory_mb: must be greater than 0, got -1")
+
+
+def test_check_settings__several_problems_are_all_reported(defaults: Settings) -> None:
+    defaults.WEFT_DEFAULT_QUEUE = "no good"
+    defaults.WEFT_SWEEP_INTERVAL = 0
+    defaults.WEFT_LIMIT_POLICY = {"wall_seconds": "sometimes"}
+    assert ids(check_settings()) == ["weft.E001", "weft.E004", "weft.E011"]
+
+
+def test_check_settings__heartbeat_exactly_a_third_of_the_lease_passes(defaults: Settings) -> None:
+    defaults.WEFT_LEASE_SECONDS = 30
+    defaults.WEFT_HEARTBEAT_INTERVAL = 10
+    assert check_settings() == []
+
+
+def test_check_settings__missing_celery_app_is_reported(defaults: Settings) -> None:
+    defaults.WEFT_CELERY_APP = "no.such.module:app"
+    assert ids(check_settings()) == ["weft.E020"]

@@ -1,0 +1,213 @@
+"""Transition guards on PostgreSQL: fencing tokens, forbidden moves, frozen specs, stale reports.
+
+Tests run inside the ``db`` fixture's transaction, so ``on_commit`` never fires: nothing reaches the broker.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db.models.functions import Now
+from pytest_django import DjangoAssertNumQueries
+
+from weft_django import engine, transitions
+from weft_django.exceptions import InvalidTransition
+from weft_django.models import Attempt, Decision, Job, Task
+from weft_django.outcomes import Observation, Outcome
+from weft_django.service import submit
+from weft_django.states import AttemptOutcome, DecisionAction, JobStatus, TaskStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def queued_task(skill: str = "t.add", **params: object) -> Task:
+    job = submit(skill, params or {"a": 1, "b": 2})
+    return Task.objects.get(job=job)
+
+
+def snapshot(task: Task) -> dict[str, Any]:
+    return dict(Task.objects.filter(pk=task.pk).values().get())
+
+
+def test_claim__queued_task_is_claimed_with_a_new_token_and_attempt() -> None:
+    task = queued_task()
+    claimed = engine.claim(task.pk, 0, worker="unit@host", celery_id="c-1")
+    assert claimed is not None
+    assert (claimed.token, claimed.skill_name, claimed.params) == (1, "t.add", {"a": 1, "b": 2})
+    task.refresh_from_db()
+    assert (task.status, task.attempts, task.worker) == (TaskStatus.RUNNING, 1, "unit@host")
+    assert task.lease_expires_at is not None and task.started_at is not None
+    attempt = Attempt.objects.get(pk=claimed.attempt_id)
+    assert (attempt.number, attempt.outcome, attempt.celery_id) == (1, AttemptOutcome.RUNNING, "c-1")
+
+
+def test_claim__wrong_token_claims_nothing() -> None:
+    task = queued_task()
+    before = snapshot(task)
+    assert engine.claim(task.pk, 7) is None
+    assert snapshot(task) == before
+    assert not Attempt.objects.exists()
+
+
+def test_claim__twice_with_the_same_token_second_returns_none() -> None:
+    task = queued_task()
+    assert engine.claim(task.pk, 0) is not None
+    assert engine.claim(task.pk, 0) is None  # a duplicated broker message
+    assert engine.claim(task.pk, 1) is None  # the running task is not queued: no token claims it
+    assert Attempt.objects.filter(task=task).count() == 1
+
+
+def test_claim__unknown_task_claims_nothing() -> None:
+    assert engine.claim(987654321, 0) is None
+
+
+@pytest.mark.parametrize("stale", [0, 2])
+def test_fenced_writes__stale_token_returns_false_and_changes_nothing(stale: int) -> None:
+    task = queued_task()
+    assert engine.claim(task.pk, 0) is not None  # current token: 1
+    before = snapshot(task)
+    assert transitions.succeed(task.pk, stale, {"late": True}) is False
+    assert transitions.fail(task.pk, stale, "late") is False
+    assert transitions.retry(task.pk, stale, 1.0, "late") is False
+    assert transitions.block(task.pk, stale, "late") is False
+    assert transitions.cancel_running(task.pk, stale, "late") is False
+    assert transitions.renew_lease(task.pk, stale, 60) is False
+    assert snapshot(task) == before
+
+
+def test_fenced_writes__current_token_applies() -> None:
+    task = queued_task()
+    assert engine.claim(task.pk, 0) is not None
+    assert transitions.succeed(task.pk, 1, 3) is True
+    task.refresh_from_db()
+    assert (task.status, task.result, task.lease_expires_at) == (TaskStatus.SUCCEEDED, 3, None)
+    assert transitions.succeed(task.pk, 1, 4) is False  # final: even the right token cannot write twice
+
+
+def test_queue__from_running_raises_invalid_transition() -> None:
+    task = queued_task()
+    assert engine.claim(task.pk, 0) is not None
+    with pytest.raises(InvalidTransition, match=rf"task {task.pk}: cannot queue from its current state"):
+        transitions.queue(task.pk)
+    assert Task.objects.get(pk=task.pk).status == TaskStatus.RUNNING
+
+
+def test_finish_waiting__from_queued_raises_invalid_transition() -> None:
+    task = queued_task()
+    with pytest.raises(InvalidTransition):
+        transitions.finish_waiting(task.pk, 1)
+    with pytest.raises(InvalidTransition):
+        transitions.fail_waiting(task.pk, "no")
+
+
+def test_task_save__changed_spec_field_raises() -> None:
+    task = queued_task()
+    for field, value in (("params", {"a": 5, "b": 6}), ("skill_name", "t.noop"), ("queue", "other"),
+                         ("priority", 0), ("key", "renamed")):
+        fresh = Task.objects.get(pk=task.pk)
+        setattr(fresh, field, value)
+        with pytest.raises(InvalidTransition, match=rf"spec fields are frozen: {field}"):
+            fresh.save()
+    assert Task.objects.get(pk=task.pk).params == {"a": 1, "b": 2}
+
+
+def test_task_save__spec_mutated_in_place_raises() -> None:
+    fresh = Task.objects.get(pk=queued_task().pk)
+    fresh.params["a"] = 99  # same dict object as loaded: a shallow snapshot would miss this
+    with pytest.raises(InvalidTransition, match="spec fields are frozen: params"):
+        fresh.save()
+
+
+def test_task_save__changed_state_field_is_saved() -> None:
+    task = queued_task()
+    fresh = Task.objects.get(pk=task.pk)
+    fresh.cancel_requested = True
+    fresh.error = "operator note"
+    fresh.save()
+    fresh.save(update_fields=["error"])
+    task.refresh_from_db()
+    assert (task.cancel_requested, task.error) == (True, "operator note")
+
+
+def _lose_lease(task_id: int, token: int) -> None:
+    """What the sweep does when a worker goes silent: expire the lease and requeue under the same fence."""
+    Task.objects.filter(pk=task_id).update(lease_expires_at=Now() - timedelta(seconds=1))
+    assert transitions.recover(task_id, token, delay=0, error="lease expired")
+
+
+def test_record__stale_claim_keeps_its_result_as_a_discarded_attempt() -> None:
+    task = queued_task()
+    stale = engine.claim(task.pk, 0)
+    assert stale is not None
+    _lose_lease(task.pk, stale.token)
+    current = engine.claim(task.pk, stale.token)
+    assert current is not None and current.token == 2
+
+    engine.record(stale, Observation(Outcome.success(3), duration=0.5))
+
+    task.refresh_from_db()
+    assert (task.status, task.attempts, task.result) == (TaskStatus.RUNNING, 2, None)
+    old = Attempt.objects.get(pk=stale.attempt_id)
+    assert (old.outcome, old.result, old.duration) == (AttemptOutcome.DISCARDED, 3, 0.5)
+    assert Attempt.objects.get(pk=current.attempt_id).outcome == AttemptOutcome.RUNNING
+    decision = Decision.objects.get(task=task)
+    assert (decision.action, decision.policy, decision.attempt_id) == (
+        DecisionAction.DISCARD_STALE, "fencing", stale.attempt_id)
+    assert decision.reason == "attempt 1 reported succeeded after losing its lease; result not applied"
+    assert decision.observation == {"token": 1}
+    assert Job.objects.get(pk=task.job_id).status == JobStatus.RUNNING
+
+    # the current holder still finishes normally
+    engine.record(current, Observation(Outcome.success(3)))
+    task.refresh_from_db()
+    assert (task.status, task.result) == (TaskStatus.SUCCEEDED, 3)
+
+
+def test_record__stale_failure_is_discarded_too() -> None:
+    task = queued_task()
+    stale = engine.claim(task.pk, 0)
+    assert stale is not None
+    _lose_lease(task.pk, stale.token)
+    assert engine.claim(task.pk, stale.token) is not None
+    engine.record(stale, Observation(Outcome.failure("boom"), "failed", "ValueError"))
+    assert Attempt.objects.get(pk=stale.attempt_id).outcome == AttemptOutcome.DISCARDED
+    assert list(Decision.objects.filter(task=task).values_list("action", flat=True)) == [
+        DecisionAction.DISCARD_STALE]
+    assert Task.objects.get(pk=task.pk).status == TaskStatus.RUNNING
+
+
+def test_record__success_finishes_task_and_job() -> None:
+    task = queued_task()
+    claimed = engine.claim(task.pk, 0)
+    assert claimed is not None
+    engine.record(claimed, Observation(Outcome.success(3)))
+    job = Job.objects.get(pk=task.job_id)
+    assert (job.status, job.tasks_open, job.tasks_failed) == (JobStatus.SUCCEEDED, 0, 0)
+    assert list(Decision.objects.filter(job=job).order_by("pk").values_list("action", "reason")) == [
+        (DecisionAction.SUCCEED, "attempt 1 succeeded"),
+        (DecisionAction.FINISH_JOB, "every task is final; the job succeeded"),
+    ]
+
+
+# Query counts document the cost of the hot path. Inside the test's transaction engine's atomic()
+# becomes a SAVEPOINT and a RELEASE, counted here; in a worker (autocommit) those two are BEGIN/COMMIT.
+
+
+def test_claim__query_count(django_assert_num_queries: DjangoAssertNumQueries) -> None:
+    task = queued_task()
+    # SAVEPOINT, guarded UPDATE, SELECT the spec, INSERT the attempt, RELEASE
+    with django_assert_num_queries(5):
+        assert engine.claim(task.pk, 0) is not None
+
+
+def test_record__query_count_for_a_successful_single_task_job(
+        django_assert_num_queries: DjangoAssertNumQueries) -> None:
+    task = queued_task()
+    claimed = engine.claim(task.pk, 0)
+    assert claimed is not None
+    # SAVEPOINT, UPDATE task (fenced), UPDATE attempt, INSERT decision, UPDATE job counters,
+    # UPDATE job (finish if done), SELECT job status, INSERT finish decision, RELEASE
+    with django_assert_num_queries(9):
+        engine.record(claimed, Observation(Outcome.success(3)))
