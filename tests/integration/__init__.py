@@ -1,0 +1,1 @@
+"""Integration tier: real PostgreSQL, Redis and Celery worker subprocesses."""

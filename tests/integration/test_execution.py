@@ -1,0 +1,223 @@
+"""Tasks run by a real Celery worker subprocess on PostgreSQL and Redis, asserted from the rows they leave."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import psutil
+import pytest
+
+from tests.conftest import WorkerProcess, broker_backlog, wait_for
+from weft_django import service
+from weft_django.dispatch import EXECUTE, celery_app
+from weft_django.models import Attempt, Decision, Job, Task
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+FINISH = 30.0  # seconds a short job may take on a loaded 2-core machine
+
+
+def only_task(job: Job) -> Task:
+    return Task.objects.get(job=job)
+
+
+def attempts_of(task: Task) -> list[Attempt]:
+    return list(Attempt.objects.filter(task=task).order_by("number"))
+
+
+def task_decisions(task: Task) -> list[Decision]:
+    """The decisions about the task's attempts (the job-level ``finish_job`` one is left out)."""
+    return list(Decision.objects.filter(task=task).exclude(action="finish_job").order_by("pk"))
+
+
+def test_execution__python_skill_succeeds(worker: WorkerProcess) -> None:
+    job = service.submit("t.add", {"a": 2, "b": 3})
+
+    assert service.result(job.pk, timeout=FINISH) == 5
+    task = only_task(job)
+    assert (task.status, task.result, task.attempts) == ("succeeded", 5, 1)
+    [attempt] = attempts_of(task)
+    assert attempt.outcome == "succeeded"
+    assert attempt.number == 1
+    assert attempt.result == 5
+    assert attempt.worker.startswith(f"{worker.name}@")
+    assert attempt.pid in worker.pool_pids()  # ran in a pool process of the worker we started
+    assert attempt.duration is not None and 0 < attempt.duration < FINISH
+    assert attempt.finished_at is not None and attempt.finished_at >= attempt.started_at
+    assert [(d.action, d.reason) for d in task_decisions(task)] == [("succeed", "attempt 1 succeeded")]
+    job.refresh_from_db()
+    assert job.status == "succeeded"
+    assert job.finished_at is not None
+
+
+def test_execution__command_skill_captures_stdout(worker: WorkerProcess) -> None:
+    job = service.submit("t.echo", {"text": "hello weft; $HOME `id`"})
+
+    assert service.result(job.pk, timeout=FINISH) == {"exit_code": 0, "stdout": "hello weft; $HOME `id`\n"}
+    [attempt] = attempts_of(only_task(job))
+    assert attempt.outcome == "succeeded"
+    assert attempt.exit_code == 0
+    assert attempt.stdout == "hello weft; $HOME `id`\n"  # one argv element, never a shell
+    assert attempt.stderr == ""
+    assert attempt.duration is not None and attempt.duration > 0
+
+
+def test_execution__flaky_skill_succeeds_on_third_attempt(worker: WorkerProcess) -> None:
+    job = service.submit("t.flaky", {"succeed_on": 3})
+
+    assert service.result(job.pk, timeout=FINISH) == 3
+    task = only_task(job)
+    attempts = attempts_of(task)
+    assert [(a.number, a.outcome) for a in attempts] == [(1, "failed"), (2, "failed"), (3, "succeeded")]
+    for a in attempts[:2]:
+        assert a.error_type == "ConnectionError"
+        assert a.error_message == f"attempt {a.number} failed on purpose"
+        assert "ConnectionError" in a.traceback
+    decisions = task_decisions(task)
+    assert [d.action for d in decisions] == ["retry", "retry", "succeed"]
+    assert [d.attempt_id for d in decisions] == [a.pk for a in attempts]
+    for n, d in enumerate(decisions[:2], start=1):
+        assert re.fullmatch(rf"attempt {n} of 5 failed with ConnectionError; retrying in \d+\.\d s", d.reason), d.reason
+        assert d.policy == "retry.backoff"
+        assert d.observation["attempt"] == n
+        assert d.observation["max_attempts"] == 5
+        assert 0 <= d.observation["delay"] <= 1.0
+    job.refresh_from_db()
+    assert job.status == "succeeded"
+
+
+def test_execution__always_failing_skill_stops_at_max_attempts(worker: WorkerProcess) -> None:
+    job = service.submit("t.always_fails")
+
+    with pytest.raises(service.TaskFailed) as failed:
+        service.result(job.pk, timeout=FINISH)
+    assert failed.value.status == "failed"
+    assert "this skill always fails" in str(failed.value)
+    task = only_task(job)
+    assert task.status == "failed"
+    assert [a.outcome for a in attempts_of(task)] == ["failed"] * 4
+    decisions = task_decisions(task)
+    assert [d.action for d in decisions] == ["retry", "retry", "retry", "fail"]
+    assert decisions[-1].reason == "attempt 4 of 4 failed with ValueError; no attempts left"
+    assert decisions[-1].policy == "retry.max_attempts"
+    job.refresh_from_db()
+    assert job.status == "failed"
+
+
+def _sleep_processes(argument: str) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        if p.info["cmdline"] == ["sleep", argument]:
+            found.append(p)
+    return found
+
+
+def test_execution__timeout_kills_a_long_command(worker: WorkerProcess) -> None:
+    seconds = "30.4242"  # a value no other process on this machine sleeps for
+    started = time.monotonic()
+    job = service.submit("t.sleep_cmd", {"seconds": seconds}, timeout=1, retry={"max_attempts": 1})
+
+    [sleeper] = wait_for(lambda: _sleep_processes(seconds), FINISH, message="the sleep command to start")
+    job = service.wait(job.pk, timeout=FINISH)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 15, f"the timeout did not stop the command early: {elapsed:.1f} s"
+    assert not sleeper.is_running()
+    assert _sleep_processes(seconds) == []
+    assert job.status == "failed"
+    task = only_task(job)
+    [attempt] = attempts_of(task)
+    assert attempt.outcome == "timed_out"
+    assert attempt.error_type == "Timeout"
+    assert attempt.error_message == "timed out after 1 s"
+    assert attempt.exit_code == -9  # SIGKILL
+    assert attempt.duration is not None and 1 <= attempt.duration < 10
+    [decision] = task_decisions(task)
+    assert decision.action == "fail"
+    assert decision.reason == "attempt 1 of 1 timed out; no attempts left"
+
+
+def test_execution__timeout_interrupts_a_python_skill(worker: WorkerProcess) -> None:
+    started = time.monotonic()
+    job = service.submit("t.sleep", {"seconds": 30}, timeout=1, retry={"max_attempts": 1})
+
+    job = service.wait(job.pk, timeout=FINISH)
+    assert time.monotonic() - started < 15
+    assert job.status == "failed"
+    [attempt] = attempts_of(only_task(job))
+    assert attempt.outcome == "timed_out"
+    assert attempt.error_message == "timed out after 1 s"
+    assert attempt.duration is not None and 1 <= attempt.duration < 10
+    assert attempt.pid in worker.pool_pids()  # interrupted, not killed: the pool process lives on
+
+
+def test_execution__duplicated_message_runs_the_task_once(worker: WorkerProcess) -> None:
+    app = celery_app()
+    job = service.submit("t.sleep", {"seconds": 0.5})
+    task = only_task(job)
+    wait_for(lambda: Task.objects.filter(pk=task.pk, status="running").exists(), FINISH,
+             message="the task to start running")
+
+    # Two copies while it runs (the second pool process receives them), one after it finished.
+    ids = [app.send_task(EXECUTE, args=(task.pk, 0), queue="weft").id for _ in range(2)]
+    assert service.result(job.pk, timeout=FINISH) == 0.5
+    ids.append(app.send_task(EXECUTE, args=(task.pk, 0), queue="weft").id)
+
+    # Every copy was delivered and handled (celery logs each), and none is left in the broker.
+    wait_for(lambda: all(f"[{i}] succeeded" in worker.log_text() for i in ids), FINISH,
+             message="the worker to handle every duplicate")
+    wait_for(lambda: broker_backlog() == 0, FINISH, message="the broker queue to drain")
+    task.refresh_from_db()
+    assert (task.status, task.attempts, task.result) == ("succeeded", 1, 0.5)
+    [attempt] = attempts_of(task)
+    assert attempt.outcome == "succeeded"
+    assert [d.action for d in task_decisions(task)] == ["succeed"]
+
+
+def test_execution__unserialisable_result_fails_without_retry(worker: WorkerProcess) -> None:
+    job = service.submit("t.unserialisable")
+
+    with pytest.raises(service.TaskFailed, match="must be JSON-serialisable"):
+        service.result(job.pk, timeout=FINISH)
+    task = only_task(job)
+    [attempt] = attempts_of(task)
+    assert attempt.outcome == "failed"
+    assert attempt.error_type == "NotSerializable"
+    assert attempt.error_message == "result: must be JSON-serialisable: Object of type object is not JSON serializable"
+    [decision] = task_decisions(task)
+    assert decision.action == "fail"
+    assert decision.reason.endswith("the error is not retryable")
+
+
+def test_execution__non_retryable_error_fails_after_one_attempt(worker: WorkerProcess) -> None:
+    job = service.submit("t.fatal")
+
+    with pytest.raises(service.TaskFailed, match="no point retrying"):
+        service.result(job.pk, timeout=FINISH)
+    task = only_task(job)
+    [attempt] = attempts_of(task)
+    assert (attempt.outcome, attempt.error_type, attempt.error_message) == (
+        "failed", "NonRetryable", "no point retrying")
+    [decision] = task_decisions(task)
+    assert (decision.action, decision.policy) == ("fail", "retry.non_retryable")
+    assert decision.reason == "attempt 1 of 3 failed with NonRetryable; the error is not retryable"
+
+
+def test_execution__blocked_outcome_blocks_the_task(worker: WorkerProcess) -> None:
+    job = service.submit("t.blocked")
+
+    # Its only task blocked, nothing else can run: the job stops as stuck, naming the blocked task.
+    job = service.wait(job.pk, timeout=FINISH)
+    assert job.status == "stopped"
+    assert job.stop_reason == "stuck: nothing is runnable or running; blocked: 't.blocked' (waiting for approval)"
+    task = only_task(job)
+    assert (task.status, task.blocked_reason) == ("cancelled", "waiting for approval")
+    [attempt] = attempts_of(task)
+    assert attempt.outcome == "blocked"
+    assert attempt.error_message == "waiting for approval"
+    [decision] = task_decisions(task)
+    assert (decision.action, decision.reason, decision.policy) == (
+        "block", "blocked: waiting for approval", "outcome.blocked")
+    assert [(d.action, d.reason) for d in Decision.objects.filter(job=job, task=None)] == [
+        ("stop_job", job.stop_reason)]

@@ -1,0 +1,283 @@
+"""The ``manage.py weft_*`` commands: exit codes, one-line errors, and real runs on a real worker."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.conftest import ROOT, WorkerProcess, purge_broker, wait_for, worker_env
+from weft_django import registry, service
+from weft_django.exceptions import NotFound, ResultTimeout, UnknownSkill, ValidationError
+from weft_django.management import cli
+from weft_django.management.commands.weft_skills import params_summary
+from weft_django.management.commands.weft_worker import queue_list, worker_argv
+from weft_django.models import Attempt, Job, Skill, Task
+
+FINISH = 30.0  # seconds a short job may take on a loaded 2-core machine
+MISSING_JOB = "999999999"
+IDLE_QUEUE = "weft_test_nobody"  # no worker consumes it: a job sent there stays running
+
+
+def run(*argv: str) -> tuple[str, Any]:
+    """``call_command`` in this process; returns stdout and the CommandError (or None)."""
+    out = io.StringIO()
+    try:
+        call_command(*argv, stdout=out, stderr=io.StringIO())
+    except CommandError as exc:
+        return out.getvalue(), exc
+    return out.getvalue(), None
+
+
+def manage(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python manage.py ...`` against the test database and broker, as an operator would run it."""
+    return subprocess.run([sys.executable, "manage.py", *argv], cwd=ROOT, env=worker_env(), capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in proc.stderr
+
+
+# ---------------------------------------------------------------- argument types and small callables
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("n=3", ("n", 3)), ("x=2.5", ("x", 2.5)), ("ok=true", ("ok", True)), ("xs=[1, 2]", ("xs", [1, 2])),
+    ("name=Ada", ("name", "Ada")), ("s=\"3\"", ("s", "3")), ("empty=", ("empty", "")), ("v=NaN", ("v", "NaN")),
+    ("eq=a=b", ("eq", "a=b")), ("n=null", ("n", None)),
+])
+def test_cli_param__json_when_it_parses_else_text(text: str, expected: tuple[str, Any]) -> None:
+    assert cli.param(text) == expected
+
+
+@pytest.mark.parametrize("text", ["name", "=3", " =3"])
+def test_cli_param__refuses_missing_key_or_equals(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="expected KEY=VALUE"):
+        cli.param(text)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"a": ', "not valid JSON"), ("[1]", "must be a JSON object, got list"), ('{"a": NaN}', "not valid JSON"),
+])
+def test_cli_json_object__names_the_reason(text: str, message: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        cli.json_object(text)
+
+
+def test_cli_limit__parses_numbers_and_leaves_ranges_to_the_domain() -> None:
+    assert cli.limit("memory_mb=256") == ("memory_mb", 256)
+    assert cli.limit("cpu_seconds=0.5") == ("cpu_seconds", 0.5)
+    assert cli.limit("memory_mb=-1") == ("memory_mb", -1)  # Limits.parse refuses it, naming limits.memory_mb
+    with pytest.raises(argparse.ArgumentTypeError, match="limit memory_mb: must be a number"):
+        cli.limit("memory_mb=lots")
+    with pytest.raises(argparse.ArgumentTypeError, match="finite"):
+        cli.limit("memory_mb=inf")
+
+
+def test_cli_exit_code__maps_each_error_kind() -> None:
+    assert cli.exit_code(UnknownSkill("x")) == 2
+    assert cli.exit_code(NotFound("no job")) == 2
+    assert cli.exit_code(ResultTimeout("still running")) == 124
+    assert cli.exit_code(ValidationError("params.a", "bad")) == 1
+    assert cli.exit_code(service.TaskFailed(1, "failed", "boom")) == 1
+
+
+def test_cli_table__aligns_columns_and_shows_none_as_dash() -> None:
+    assert cli.table(("A", "LONG"), [("xyz", None), ("1", "two\nlines")]).splitlines() == [
+        "A    LONG", "xyz  -", "1    two lines"]
+
+
+def test_weft_worker_argv__one_message_per_process_on_weft_queues() -> None:
+    argv = worker_argv(queues=["weft", "bulk"], concurrency=2, pool="prefork", loglevel="info", beat=True,
+                       hostname="a@%h")
+    assert argv[0] == "worker"
+    assert argv[argv.index("--queues") + 1] == "weft,bulk"
+    assert argv[argv.index("--prefetch-multiplier") + 1] == "1"
+    assert argv[argv.index("-O") + 1] == "fair"
+    assert argv[argv.index("--concurrency") + 1] == "2"
+    assert "--beat" in argv
+    assert "--concurrency" not in worker_argv(queues=["weft"], concurrency=None, pool="solo", loglevel="info",
+                                              beat=False, hostname=None)
+
+
+def test_weft_worker_queue_list__refuses_bad_names() -> None:
+    assert queue_list(" weft, bulk ,") == ["weft", "bulk"]
+    with pytest.raises(argparse.ArgumentTypeError, match="invalid queue name 'a b'"):
+        queue_list("weft,a b")
+    with pytest.raises(argparse.ArgumentTypeError):
+        queue_list(",")
+
+
+def test_weft_skills_params_summary__marks_required_properties() -> None:
+    assert params_summary(registry.get("t.add").params_schema) == "a*: number, b*: number"
+    assert params_summary({}) == "(any)"
+    assert params_summary({"type": "object", "additionalProperties": False}) == "(none)"
+
+
+# ---------------------------------------------------------------- bad input: exit code and one line
+
+
+BAD_INPUT = [
+    pytest.param(["weft_run", "t.nope"], 2, ["unknown skill 't.nope'"], id="unknown-skill"),
+    pytest.param(["weft_run", "t.add", "-p", "a=1"], 1, ["params", "'b' is a required property"], id="bad-params"),
+    pytest.param(["weft_run", "t.add", "-p", "a=x", "-p", "b=1"], 1, ["params.a", "'x' is not of type 'number'"],
+                 id="wrong-type"),
+    pytest.param(["weft_run", "t.add", "--param", "a"], 1, ["--param", "expected KEY=VALUE"], id="param-syntax"),
+    pytest.param(["weft_run", "t.add", "--params", '{"a": '], 1, ["--params", "not valid JSON"], id="params-json"),
+    pytest.param(["weft_run", "t.add", "--params", '{"a": 1, "b": 2}', "--limit", "memory_mb=-1"], 1,
+                 ["limits.memory_mb", "greater than 0"], id="negative-limit"),
+    pytest.param(["weft_run", "t.add", "-p", "a=1", "-p", "a=2"], 1, ["params.a", "more than once"],
+                 id="param-twice"),
+    pytest.param(["weft_status", MISSING_JOB], 2, [f"no job with id {MISSING_JOB}"], id="status-unknown-job"),
+    pytest.param(["weft_result", MISSING_JOB], 2, [f"no job with id {MISSING_JOB}"], id="result-unknown-job"),
+    pytest.param(["weft_status", "abc"], 1, ["a job id is a positive whole number"], id="status-bad-id"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("argv", "code", "fragments"), BAD_INPUT)
+def test_commands__bad_input_in_process(argv: list[str], code: int, fragments: list[str]) -> None:
+    out, exc = run(*argv)
+
+    assert exc is not None and exc.returncode == code, exc
+    for fragment in fragments:
+        assert fragment in str(exc)
+    assert "\n" not in str(exc)
+    assert out == ""
+
+
+@pytest.mark.django_db
+def test_commands__bad_input_writes_nothing() -> None:
+    for argv in (["weft_run", "t.add", "-p", "a=1"], ["weft_run", "t.add", "--params", '{"a": 1, "b": 2}',
+                                                       "--limit", "memory_mb=-1"]):
+        run(*argv)
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("argv", "code", "fragments"), [
+    p for p in BAD_INPUT if p.id in {"unknown-skill", "bad-params", "param-syntax", "params-json", "negative-limit",
+                                      "status-unknown-job", "result-unknown-job"}
+])
+def test_commands__bad_input_from_the_shell(argv: list[str], code: int, fragments: list[str]) -> None:
+    assert_one_line_error(manage(*argv), code, *fragments)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_weft_result__times_out_with_124_while_nobody_runs_the_job() -> None:
+    job = service.submit("t.add", {"a": 1, "b": 2}, queue=IDLE_QUEUE)
+    try:
+        proc = manage("weft_result", str(job.pk), "--timeout", "0.5", "--json")
+    finally:
+        purge_broker((IDLE_QUEUE,))
+
+    assert_one_line_error(proc, 124, f"job {job.pk} is still running after 0.5 s")
+    assert json.loads(proc.stdout) == {"id": job.pk, "status": "running", "error": "timeout"}
+
+
+# ---------------------------------------------------------------- real runs on a real worker
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_weft_run__wait_prints_the_result(worker: WorkerProcess) -> None:
+    out, exc = run("weft_run", "t.add", "-p", "a=2", "-p", "b=3", "--wait", "--timeout", str(FINISH), "--json")
+
+    assert exc is None
+    reply = json.loads(out)
+    assert reply == {"id": reply["id"], "status": "succeeded", "result": 5}
+    assert run("weft_result", str(reply["id"])) == ("5\n", None)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_weft_run__without_wait_prints_the_id_and_passes_task_options(worker: WorkerProcess) -> None:
+    out, exc = run("weft_run", "t.echo", "-p", "text=hi there", "--task-timeout", "9", "--limit", "memory_mb=512",
+                   "--priority", "3", "--idempotency-key", "cmd-test-1")
+
+    assert exc is None
+    job_id = int(out)
+    task = Task.objects.get(job_id=job_id)
+    assert (task.timeout, task.limits, task.priority) == (9.0, {"memory_mb": 512.0}, 3)
+    assert service.result(job_id, timeout=FINISH) == {"exit_code": 0, "stdout": "hi there\n"}
+    assert run("weft_run", "t.echo", "-p", "text=again", "--idempotency-key", "cmd-test-1") == (f"{job_id}\n", None)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_weft_status__lists_every_attempt(worker: WorkerProcess) -> None:
+    job = service.submit("t.flaky", {"succeed_on": 3})
+    service.wait(job.pk, timeout=FINISH)
+
+    out, exc = run("weft_status", str(job.pk))
+    assert exc is None
+    lines = out.splitlines()
+    assert lines[0] == f"job {job.pk} t.flaky: succeeded"
+    assert lines[1] == "tasks: 1/1 done (succeeded 1)"
+    header = lines.index(next(line for line in lines if line.startswith("TASK")))
+    rows = [line.split() for line in lines[header + 1:]]
+    assert [(r[0], r[1], r[2]) for r in rows] == [("t.flaky", "1", "failed"), ("t.flaky", "2", "failed"),
+                                                 ("t.flaky", "3", "succeeded")]
+    assert "ConnectionError: attempt 1 failed on purpose" in lines[header + 1]
+
+    report = json.loads(run("weft_status", str(job.pk), "--json")[0])
+    assert report["status"] == "succeeded"
+    assert [(a["number"], a["outcome"]) for a in report["attempts"]] == [(1, "failed"), (2, "failed"),
+                                                                         (3, "succeeded")]
+    assert all(a["worker"] and a["duration"] is not None for a in report["attempts"])
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_weft_result__failed_job_exits_1_with_its_error(worker: WorkerProcess) -> None:
+    job = service.submit("t.fatal")
+
+    out, exc = run("weft_result", str(job.pk), "--timeout", str(FINISH), "--json")
+
+    assert exc is not None and exc.returncode == 1
+    assert "NonRetryable: no point retrying" in str(exc)
+    reply = json.loads(out)
+    assert (reply["id"], reply["status"]) == (job.pk, "failed")
+
+
+@pytest.mark.django_db
+def test_weft_skills__lists_and_syncs() -> None:
+    out, exc = run("weft_skills")
+    assert exc is None
+    assert any(line.split()[:3] == ["t.add", "1", "python"] and line.endswith("a*: number, b*: number")
+               for line in out.splitlines())
+    listed = json.loads(run("weft_skills", "--json")[0])
+    assert {s["name"] for s in listed} == {d.name for d in registry.all_skills()}
+
+    assert run("weft_skills", "--sync") == (f"synced {len(listed)} skills: {len(listed)} created, 0 updated\n", None)
+    assert json.loads(run("weft_skills", "--sync", "--json")[0]) == {"created": 0, "updated": len(listed)}
+    assert Skill.objects.count() == len(listed)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_weft_worker__runs_tasks_from_its_queue() -> None:
+    queue = "weft_cmd_worker"
+    argv = [sys.executable, "manage.py", "weft_worker", "--queues", queue, "--concurrency", "1",
+            "--hostname", "cmd@%h", "--loglevel", "info"]
+    worker = WorkerProcess(argv, worker_env(), "weft_worker-cmd")
+    try:
+        worker.wait_ready()
+        job = service.submit("t.add", {"a": 20, "b": 22}, queue=queue)
+        assert service.result(job.pk, timeout=FINISH) == 42
+        attempt = wait_for(lambda: Attempt.objects.filter(job=job).first(), FINISH, message="the attempt row")
+        assert attempt.worker.startswith("cmd@")
+        assert "concurrency: 1 (prefork)" in worker.log_text()
+    finally:
+        worker.stop()
+        purge_broker((queue,))

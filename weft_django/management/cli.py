@@ -1,0 +1,202 @@
+"""Shared parts of the ``weft_*`` commands: exit codes, one-line errors, argument types, JSON and table output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from .. import service
+from ..exceptions import NotFound, ResultTimeout, UnknownSkill, WeftError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_NOT_FOUND = 2
+EXIT_TIMEOUT = 124  # what coreutils' timeout(1) returns, so shell scripts can treat both alike
+EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C (128 + SIGINT)
+
+
+class Error(CommandError):
+    """A command failure; Django prints it as one line, ``Error: <message>``, and exits with ``returncode``."""
+
+
+def exit_code(exc: WeftError) -> int:
+    """The exit code a command returns for a weft error."""
+    if isinstance(exc, UnknownSkill | NotFound):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, ResultTimeout):
+        return EXIT_TIMEOUT
+    return EXIT_ERROR
+
+
+class _OneLineParser(CommandParser):
+    """A bad argument is one line and exit code 1, not argparse's usage block and code 2 (2 means not found)."""
+
+    def error(self, message: str) -> NoReturn:
+        if self.called_from_command_line:
+            self.exit(EXIT_ERROR, f"Error: {message}\n")
+        raise Error(message, returncode=EXIT_ERROR)
+
+
+class WeftCommand(BaseCommand):
+    """Base of the ``weft_*`` commands: WeftError becomes a one-line error with the matching exit code."""
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # Django builds its CommandParser itself and offers no hook for the class; the subclass adds no state.
+        parser.__class__ = _OneLineParser
+        return parser
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        try:
+            return super().execute(*args, **options)
+        except WeftError as exc:
+            raise Error(str(exc), returncode=exit_code(exc)) from exc
+
+    def write_json(self, value: Any) -> None:
+        self.stdout.write(to_json(value))
+
+
+# ---------------------------------------------------------------- argument types (argparse ``type=``)
+
+
+def _loads_strict(text: str) -> Any:
+    def refuse(constant: str) -> NoReturn:
+        raise ValueError(f"{constant} is not valid JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value
+
+
+def param(text: str) -> tuple[str, Any]:
+    """``k=v``: the value as JSON when it parses (``3``, ``true``, ``[1, 2]``), else the string itself."""
+    key, raw = key_value(text)
+    try:
+        return key, _loads_strict(raw)
+    except ValueError:
+        return key, raw
+
+
+def json_object(text: str) -> dict[str, Any]:
+    try:
+        value = _loads_strict(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def number(text: str) -> float | int:
+    """A finite number; whether it is in range is the domain's to say (it names the field)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def limit(text: str) -> tuple[str, float | int]:
+    key, raw = key_value(text)
+    try:
+        return key, number(raw)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"limit {key}: {exc}") from None
+
+
+def positive_float(text: str) -> float:
+    value = float(number(text))
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(number(text))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+    return value
+
+
+def job_id(text: str) -> int:
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"a job id is a positive whole number, got {text!r}") from None
+
+
+# ---------------------------------------------------------------- output
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, default=str, sort_keys=False)
+
+
+def show_value(value: Any) -> str:
+    """A result for humans: a string as is, anything else as JSON."""
+    return value if isinstance(value, str) else to_json(value)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Left-aligned columns, two spaces apart; ``None`` shows as ``-``, newlines as spaces."""
+    cells = [list(headers)] + [["-" if v is None else " ".join(str(v).split()) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
+
+
+def seconds(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{round(value, 2):g} s"
+
+
+def report_result(command: WeftCommand, job: int, timeout: float | None, as_json: bool) -> None:
+    """Wait for a job's result and print it; a failed job exits 1, one still running after ``timeout`` 124.
+
+    With ``as_json`` stdout gets one object, ``{"id", "status", "result"}`` or ``{"id", "status", "error"}``,
+    even when the command fails, so a script can read the outcome and the exit code alike.
+    """
+    try:
+        value = service.result(job, timeout=timeout)
+    except KeyboardInterrupt:
+        # Stopping the wait is not cancelling the job: say so, and where to look, instead of a traceback.
+        raise Error(f"stopped waiting; job {job} goes on (weft_status {job}, weft_result {job})",
+                    returncode=EXIT_INTERRUPTED) from None
+    except service.TaskFailed as exc:
+        if as_json:
+            command.write_json({"id": exc.job_id, "status": exc.status, "error": exc.error})
+        raise
+    except ResultTimeout:
+        if as_json:
+            command.write_json({"id": job, "status": service.status(job)["status"], "error": "timeout"})
+        raise
+    if as_json:
+        command.write_json({"id": job, "status": "succeeded", "result": value})
+    else:
+        command.stdout.write(show_value(value))

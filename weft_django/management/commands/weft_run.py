@@ -1,0 +1,69 @@
+"""``manage.py weft_run SKILL``: submit one task as a job, optionally wait for its result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from ... import service
+from ...exceptions import ValidationError
+from .. import cli
+
+
+def collect(pairs: Sequence[tuple[str, Any]], field: str) -> dict[str, Any]:
+    """``--param``/``--limit`` pairs as a dict; a key given twice is an error rather than a silent overwrite."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValidationError(f"{field}.{key}", "given more than once")
+        out[key] = value
+    return out
+
+
+class Command(cli.WeftCommand):
+    help = "Submit one task of SKILL as a job and print its id (or, with --wait, its result)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("skill", metavar="SKILL", help="Name of a registered skill (see weft_skills).")
+        given = parser.add_mutually_exclusive_group()
+        given.add_argument("--param", "-p", dest="param", action="append", type=cli.param, default=[],
+                           metavar="KEY=VALUE",
+                           help="One parameter; VALUE is read as JSON when it parses (3, true, [1,2]), else as "
+                                "text. Repeatable.")
+        given.add_argument("--params", type=cli.json_object, default=None, metavar="JSON",
+                           help="All parameters as one JSON object (default: %(default)r).")
+        parser.add_argument("--wait", action="store_true", help="Wait for the result and print it.")
+        parser.add_argument("--timeout", type=cli.non_negative_float, default=None, metavar="SECONDS",
+                            help="With --wait: give up waiting after this many seconds, exit code 124 "
+                                 "(default: %(default)r, wait as long as it takes).")
+        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+        task = parser.add_argument_group("task options")
+        task.add_argument("--task-timeout", type=cli.positive_float, default=None, metavar="SECONDS",
+                          help="Seconds one attempt may run (default: %(default)r, the skill's own).")
+        task.add_argument("--limit", action="append", type=cli.limit, default=[], metavar="NAME=NUMBER",
+                          help="A resource limit for each attempt: memory_mb, cpu_seconds, cpu_percent, "
+                               "wall_seconds, open_files. Repeatable.")
+        task.add_argument("--queue", default=None, help="Celery queue (default: %(default)r, the skill's own).")
+        task.add_argument("--priority", type=int, default=None,
+                          help="0 (first) to 9 (last) (default: %(default)r, the skill's own).")
+        task.add_argument("--idempotency-key", default=None, metavar="KEY",
+                          help="Submitting again with the same key returns the same job (default: %(default)r).")
+
+    def handle(
+        self, *args: Any, skill: str, param: list[tuple[str, Any]], params: dict[str, Any] | None, wait: bool,
+        timeout: float | None, json: bool, task_timeout: float | None, limit: list[tuple[str, Any]],
+        queue: str | None, priority: int | None, idempotency_key: str | None, **options: Any,
+    ) -> None:
+        job = service.submit(
+            skill, params if params is not None else collect(param, "params"),
+            limits=collect(limit, "limits") or None, timeout=task_timeout, queue=queue, priority=priority,
+            idempotency_key=idempotency_key,
+        )
+        if wait:
+            cli.report_result(self, job.pk, timeout, json)
+        elif json:
+            self.write_json({"id": job.pk, "status": job.status})
+        else:
+            self.stdout.write(str(job.pk))

@@ -1,0 +1,71 @@
+"""``manage.py weft_worker``: start a Celery worker for weft's queues with the project's Celery app."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from ...conf import settings
+from ...dispatch import celery_app
+from ...spec import QUEUE_RE
+from .. import cli
+
+POOLS = ("prefork", "threads", "solo")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def queue_list(text: str) -> list[str]:
+    names = [q.strip() for q in text.split(",") if q.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one queue")
+    for name in names:
+        if not QUEUE_RE.match(name):
+            raise argparse.ArgumentTypeError(f"invalid queue name {name!r}: use 1-100 letters, digits or _.-")
+    return names
+
+
+def worker_argv(*, queues: list[str], concurrency: int | None, pool: str, loglevel: str, beat: bool,
+                hostname: str | None) -> list[str]:
+    """The ``celery worker`` argv. One message per process at a time (prefetch 1, ``-O fair``): weft tasks
+    run long and unevenly, and a prefetched message would wait behind a long task while others sit idle."""
+    argv = ["worker", "--queues", ",".join(queues), "--pool", pool, "--loglevel", loglevel,
+            "--prefetch-multiplier", "1", "-O", "fair"]
+    if concurrency is not None:
+        argv += ["--concurrency", str(concurrency)]
+    if hostname:
+        argv += ["--hostname", hostname]
+    if beat:
+        argv.append("--beat")
+    return argv
+
+
+class Command(cli.WeftCommand):
+    help = "Start a Celery worker that runs weft's tasks (the project's Celery app, weft's queues)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--queues", "-Q", type=queue_list, default=settings.DEFAULT_QUEUE, metavar="Q1,Q2",
+                            help="Comma-separated queues to consume (default: %(default)r, WEFT_DEFAULT_QUEUE).")
+        parser.add_argument("--concurrency", "-c", type=cli.positive_int, default=None, metavar="N",
+                            help="Worker processes or threads (default: %(default)r, one per CPU).")
+        parser.add_argument("--pool", "-P", choices=POOLS, default="prefork",
+                            help="Execution pool (default: %(default)r).")
+        parser.add_argument("--loglevel", "-l", choices=LOG_LEVELS, default="info",
+                            help="Log level (default: %(default)r).")
+        parser.add_argument("--hostname", "-n", default=None,
+                            help="Worker node name, to run several on one host (default: %(default)r, Celery's).")
+        parser.add_argument("--beat", "-B", action="store_true", help=(
+                            "Also run the beat scheduler in this worker (it drives the sweep; one per deployment)."))
+
+    def handle(self, *args: Any, queues: list[str], concurrency: int | None, pool: str, loglevel: str,
+               hostname: str | None, beat: bool, **options: Any) -> None:
+        argv = worker_argv(queues=queues, concurrency=concurrency, pool=pool, loglevel=loglevel, beat=beat,
+                           hostname=hostname)
+        # app.start rather than app.worker_main: the same call, but it returns the worker's exit code
+        # (celery-types declares it NoReturn, which it is not).
+        start: Callable[[list[str]], int | None] = celery_app().start
+        code = start(argv)
+        if code:
+            raise cli.Error(f"the worker exited with status {code}", returncode=code)
