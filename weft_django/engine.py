@@ -270,7 +270,7 @@ def record(c: Claimed, obs: Observation) -> None:
         else:
             applied, ready = _record_failure(c, obs)
         if not applied:
-            _discard(c, obs)
+            ready = _cancel_or_discard(c, obs)
         elif o.cost and c.job_max_cost is not None:
             spent = Job.objects.values_list("cost", flat=True).get(pk=c.job_id)
             if spent >= c.job_max_cost:
@@ -408,6 +408,19 @@ def _budget(c: Claimed) -> Budget:
     return Budget(attempts_left=attempts_left, cost_left=cost_left, deadline=deadline)
 
 
+def _cancel_or_discard(c: Claimed, obs: Observation) -> list[Ready]:
+    """The outcome could not be applied: either a cancel came in while it ran, or the lease was lost."""
+    if transitions.cancel_running(c.task_id, c.token, "cancel requested while it ran"):
+        _close_attempt(c, obs, obs.attempt_outcome if obs.attempt_outcome != "succeeded" else "cancelled")
+        _decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.CANCEL,
+                f"attempt {c.token} ended ({obs.attempt_outcome}) after cancel was requested; not run again",
+                "cancel.request")
+        return task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
+                          parent_id=c.parent_id)
+    _discard(c, obs)
+    return []
+
+
 def _discard(c: Claimed, obs: Observation) -> None:
     """The lease was lost before this worker reported: keep its result on its attempt, apply nothing."""
     result = obs.outcome.value if obs.outcome.kind == "success" else None
@@ -445,14 +458,13 @@ def task_final(job_id: int, task_id: int, *, succeeded: bool, has_dependents: bo
                     names[down] = key
                     if parent is not None:
                         touched_parents.add(parent)
-    transitions.count_finished(job_id, finished=finished, failed=failed)
+    status = transitions.count_finished(job_id, finished=finished, failed=failed)
     signals.send_on_commit(signals.task_finished, job_id=job_id, task_id=task_id,
                            status="succeeded" if succeeded else "failed")
     for parent in touched_parents:
         ready += _finish_parent(job_id, parent)
-    status = transitions.finish_job_if_done(job_id)
     if status is not None:
-        _decide(job_id, task_id, None, DecisionAction.FINISH_JOB, f"every task is final; the job {status}",
+        _decide(job_id, None, None, DecisionAction.FINISH_JOB, f"every task is final; the job {status}",
                 "job.complete")
         signals.send_on_commit(signals.job_finished, job_id=job_id, status=status)
     elif Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).exists():

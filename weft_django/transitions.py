@@ -11,8 +11,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Case, DateTimeField, ExpressionWrapper, F, Value, When
+from django.db import connection
+from django.db.models import DateTimeField, ExpressionWrapper, F, Value
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from .exceptions import InvalidTransition
 from .models import Job, Task
@@ -41,9 +43,15 @@ def claim(task_id: int, token: int, *, lease: float, worker: str) -> bool:
 
 
 def _fenced(task_id: int, token: int, transition: str, **changes: Any) -> bool:
-    """Apply a change made under lease ``token``; False if that lease is no longer the current one."""
+    """Apply a change made under lease ``token``; False if that lease is no longer the current one.
+
+    Transitions that keep the task alive (retry, block, wait) also refuse once a cancel was requested:
+    a job stopped while the attempt ran must not get the task back.
+    """
+    keep_alive = transition in ("retry", "block", "wait")
     return bool(Task.objects.filter(
         pk=task_id, attempts=token, status__in=ALLOWED_FROM[transition] & {TaskStatus.RUNNING},
+        **({"cancel_requested": False} if keep_alive else {}),
     ).update(**changes))
 
 
@@ -132,21 +140,27 @@ def request_cancel(task_ids: list[int]) -> int:
     return Task.objects.filter(pk__in=task_ids, status=TaskStatus.RUNNING).update(cancel_requested=True)
 
 
-def count_finished(job_id: int, *, finished: int, failed: int) -> None:
-    """Tasks of a job became final: keep the job's counters (the row lock orders concurrent finishers)."""
-    Job.objects.filter(pk=job_id).update(
-        tasks_open=F("tasks_open") - finished, tasks_failed=F("tasks_failed") + failed)
+def count_finished(job_id: int, *, finished: int, failed: int) -> str | None:
+    """Tasks of a job became final: count them off and, if they were the last open ones, finish the job.
 
-
-def finish_job_if_done(job_id: int) -> str | None:
-    """running -> succeeded/failed once no task is open; returns the new status, or None."""
-    matched = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, tasks_open=0).update(
-        status=Case(When(tasks_failed=0, then=Value(JobStatus.SUCCEEDED)), default=Value(JobStatus.FAILED)),
-        finished_at=Now(),
-    )
-    if not matched:
-        return None
-    return str(Job.objects.values_list("status", flat=True).get(pk=job_id))
+    One UPDATE ... RETURNING (PostgreSQL and SQLite alike); SET expressions see the row as it was, and the
+    row lock orders concurrent finishers, so exactly one of them sees the count reach zero. Returns the
+    job's new status when this call finished it, else None.
+    """
+    done = "status = %s AND tasks_open = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Job._meta.db_table} SET tasks_open = tasks_open - %s, tasks_failed = tasks_failed + %s, "
+            f"status = CASE WHEN {done} THEN (CASE WHEN tasks_failed + %s = 0 THEN %s ELSE %s END) ELSE status END, "
+            f"finished_at = CASE WHEN {done} THEN %s ELSE finished_at END "
+            "WHERE id = %s RETURNING status, tasks_open",
+            [finished, failed, JobStatus.RUNNING, finished, failed, JobStatus.SUCCEEDED, JobStatus.FAILED,
+             JobStatus.RUNNING, finished, connection.ops.adapt_datetimefield_value(timezone.now()), job_id],
+        )
+        row = cursor.fetchone()
+    if row is not None and row[1] == 0 and row[0] in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+        return str(row[0])
+    return None
 
 
 def end_job(job_id: int, status: JobStatus, reason: str) -> bool:
@@ -162,3 +176,24 @@ def add_cost(job_id: int, cost: float) -> None:
 
 def is_final(status: str) -> bool:
     return status in FINAL_TASK_STATES
+
+
+# ---- recovery of an attempt whose process is known to be dead (the sweep, issue 5) ----
+
+
+def recover_orphan(task_id: int, token: int, *, delay: float, error: str) -> bool:
+    """running -> queued for an attempt whose process was seen dead on its own host, before its lease ran out.
+
+    Fenced on the token like every write for an attempt: if the task moved on, nothing changes.
+    """
+    return bool(Task.objects.filter(pk=task_id, attempts=token, status=TaskStatus.RUNNING).update(
+        status=TaskStatus.QUEUED, error=error, not_before=db_now_plus(delay),
+        dispatched_at=db_now_plus(delay), lease_expires_at=None,
+    ))
+
+
+def fail_orphan(task_id: int, token: int, error: str) -> bool:
+    """running -> failed for an attempt whose process died, when no retry is left."""
+    return bool(Task.objects.filter(pk=task_id, attempts=token, status=TaskStatus.RUNNING).update(
+        status=TaskStatus.FAILED, error=error, finished_at=Now(), lease_expires_at=None,
+    ))

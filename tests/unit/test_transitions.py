@@ -207,7 +207,7 @@ def test_record__query_count_for_a_successful_single_task_job(
     task = queued_task()
     claimed = engine.claim(task.pk, 0)
     assert claimed is not None
-    # SAVEPOINT, UPDATE task (fenced), UPDATE attempt, INSERT decision, UPDATE job counters,
-    # UPDATE job (finish if done), SELECT job status, INSERT finish decision, RELEASE
-    with django_assert_num_queries(9):
+    # SAVEPOINT, UPDATE task (fenced), UPDATE attempt, INSERT decision,
+    # UPDATE job counters ... RETURNING (finishes the job), INSERT finish decision, RELEASE
+    with django_assert_num_queries(7):
         engine.record(claimed, Observation(Outcome.success(3)))
