@@ -1,7 +1,7 @@
 """Signals fire after commit; results() is partial while a job runs and carries artifacts.
 
 The runner is called in-process here (the same function a Celery worker calls) so the receivers run in
-this process; the broker only gets the follow-up messages.
+this process. Tasks go to a queue no test worker consumes, so only this process runs them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from weft_django.execution.runner import execute
 from weft_django.models import Task
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+INPROC = "weft-inprocess-tests"
 
 
 def test_signals__sent_after_commit_in_order() -> None:
@@ -32,7 +34,7 @@ def test_signals__sent_after_commit_in_order() -> None:
     for sig, handler in handlers.items():
         sig.connect(handler, weak=False)
     try:
-        job = service.submit("t.add", {"a": 1, "b": 1})
+        job = service.submit("t.add", {"a": 1, "b": 1}, queue=INPROC)
         task = Task.objects.get(job=job)
         execute(task.pk, 0)
     finally:
@@ -46,8 +48,8 @@ def test_signals__sent_after_commit_in_order() -> None:
 
 
 def test_results__partial_while_running_with_artifacts() -> None:
-    job = service.submit_job({"tasks": [{"key": "r", "skill": "t.report", "params": {"pages": 3}},
-                                        {"key": "n", "skill": "t.noop", "depends_on": ["r"]}]})
+    job = service.submit_job({"tasks": [{"key": "r", "skill": "t.report", "params": {"pages": 3}, "queue": INPROC},
+                                        {"key": "n", "skill": "t.noop", "depends_on": ["r"], "queue": INPROC}]})
     before = service.results(job.pk)
     assert before["complete"] is False
     assert {k: v["status"] for k, v in before["tasks"].items()} == {"r": "queued", "n": "pending"}
