@@ -44,6 +44,16 @@ class Settings:
     """Characters of stdout/stderr (each) kept on an attempt: the tail."""
     AUTODISCOVER_MODULE: str = "skills"
     """Module of each installed app that registers skills."""
+    SWEEP_QUEUE: str | None = None
+    """Queue the beat sends the sweep to; default WEFT_DEFAULT_QUEUE (give it its own worker if tasks run long)."""
+    SWEEP_BATCH: int = 1000
+    """Most rows each step of one sweep handles; the next run takes the rest."""
+    SWEEP_KEEP_RUNS: int = 1000
+    """How many SweepRun rows (the sweep's own log) to keep."""
+    INSTALL_SCHEDULE: bool = True
+    """Create or update the django-celery-beat PeriodicTask "weft-sweep" after each migrate."""
+    FAST_PATH: bool = True
+    """On PostgreSQL, submit/claim/succeed lone tasks in one statement each (see fastpath.py)."""
     CELERY_APP: str | None = None
     """Dotted path to the project's Celery app ("proj.celery:app"); default: Celery's current app."""
 

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
-from . import dag, registry, scheduling, signals, transitions
+from . import dag, fastpath, registry, scheduling, signals, transitions
 from .conf import settings
 from .deciders import DEFAULT_LIMIT_POLICY, Budget, Choice, Failure, decide_failure
 from .dispatch import Ready, after_commit
@@ -96,6 +96,9 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions) -> Job:
         edges[key] = spec.depends_on
     dag.check_graph(edges)
     fields = [resolve(spec, f"tasks[{i}]") for i, (_, spec) in enumerate(keyed)]
+    if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
+            and options.max_cost is None and options.deadline is None and fastpath.enabled()):
+        return _insert_lone_task(keyed[0][0], fields[0], options)
     if options.idempotency_key:
         existing = Job.objects.filter(idempotency_key=options.idempotency_key).first()
         if existing is not None:
@@ -107,6 +110,19 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions) -> Job:
         if options.idempotency_key:  # a concurrent submit with the same key won the race
             return Job.objects.get(idempotency_key=options.idempotency_key)
         raise
+
+
+def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions) -> Job:
+    owner_id = getattr(o.owner, "pk", None)
+    job_id, task_id, created_at = fastpath.submit(key, fields, name=o.name, owner_id=owner_id,
+                                                  labels=dict(o.labels or {}))
+    after_commit([Ready(task_id, 0, fields["queue"], fields["priority"])])
+    signals.send_on_commit(signals.job_submitted, job_id=job_id)
+    job = Job(pk=job_id, name=o.name, owner_id=owner_id, labels=dict(o.labels or {}), tasks_total=1, tasks_open=1,
+              created_at=created_at)
+    job._state.adding = False
+    job._state.db = "default"
+    return job
 
 
 def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
@@ -180,6 +196,10 @@ CLAIM_FIELDS = ("job_id", "key", "skill_name", "params", "limits", "retry", "tim
 
 def claim(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") -> Claimed | None:
     """Take a queued task under a new lease and open its attempt; None for a duplicate or stale message."""
+    if fastpath.enabled():
+        fast = fastpath.claim(task_id, token, worker=worker, pid=os.getpid(), celery_id=celery_id)
+        if fast is not None:
+            return _claimed_fast(task_id, token, fast)
     with transaction.atomic():
         row = Task.objects.filter(pk=task_id).values(*CLAIM_FIELDS).first()  # the spec is immutable
         if row is None or row["job__status"] != JobStatus.RUNNING:
@@ -204,6 +224,20 @@ def claim(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") 
         job_max_attempts=row["job__max_attempts"], job_max_cost=row["job__max_cost"],
         job_deadline=row["job__deadline"], has_dependents=row["has_dependents"], parent_id=row["parent_id"],
         dependencies=deps,
+    )
+
+
+def _claimed_fast(task_id: int, token: int, row: dict[str, Any]) -> Claimed:
+    deps = None
+    if row["has_dependencies"]:
+        deps = dict(Dependency.objects.filter(downstream_id=task_id).values_list("upstream__key", "upstream__result"))
+    signals.send_on_commit(signals.task_started, job_id=row["job_id"], task_id=task_id, attempt=token + 1)
+    return Claimed(
+        task_id=task_id, job_id=row["job_id"], token=token + 1, attempt_id=row["attempt_id"], key=row["key"],
+        skill_name=row["skill_name"], params=row["params"], limits=row["limits"], retry=row["retry"],
+        timeout=row["timeout"], queue=row["queue"], priority=row["priority"], job_max_attempts=None,
+        job_max_cost=row["job__max_cost"], job_deadline=None, has_dependents=row["has_dependents"],
+        parent_id=row["parent_id"], dependencies=deps,
     )
 
 
@@ -242,6 +276,10 @@ def _text(value: str) -> str:
 
 def record(c: Claimed, obs: Observation) -> None:
     """Close the attempt, decide, and apply the decision in one transaction; dispatch what became ready."""
+    o = obs.outcome
+    if (o.kind == "success" and not o.cost and not o.artifacts and not c.has_dependents and c.parent_id is None
+            and fastpath.enabled() and _record_success_fast(c, obs)):
+        return
     ready: list[Ready] = []
     with transaction.atomic():
         o = obs.outcome
@@ -276,6 +314,20 @@ def record(c: Claimed, obs: Observation) -> None:
             if spent >= c.job_max_cost:
                 stop_job(c.job_id, f"cost budget used up: {spent:g} of {c.job_max_cost:g}")
     after_commit(ready)
+
+
+def _record_success_fast(c: Claimed, obs: Observation) -> bool:
+    status = fastpath.succeed(c.task_id, c.token, c.attempt_id, obs.outcome.value, {
+        "duration": obs.duration, "exit_code": obs.exit_code, "stdout": _text(obs.stdout),
+        "stderr": _text(obs.stderr), "peak_rss_mb": obs.peak_rss_mb, "cpu_seconds": obs.cpu_seconds,
+        "peak_open_files": obs.peak_open_files,
+    })
+    if status is False:
+        return False
+    signals.send_on_commit(signals.task_finished, job_id=c.job_id, task_id=c.task_id, status="succeeded")
+    if status is not None:
+        signals.send_on_commit(signals.job_finished, job_id=c.job_id, status=status)
+    return True
 
 
 def _save_artifacts(c: Claimed, artifacts: Mapping[str, Any]) -> None:

@@ -211,9 +211,25 @@ def _find_nul(value: Any, path: str) -> str | None:
     return None
 
 
+_validators: dict[int, tuple[Mapping[str, Any], Any]] = {}
+
+
+def _validator(schema: Mapping[str, Any]) -> Any:
+    """A compiled validator per schema object: building one costs far more than a validation."""
+    cached = _validators.get(id(schema))
+    if cached is None or cached[0] is not schema:  # the id of a collected schema may be reused
+        if len(_validators) > 1000:  # schemas built per call would otherwise pile up
+            _validators.clear()
+        cached = (schema, jsonschema.Draft202012Validator(schema))
+        _validators[id(schema)] = cached
+    return cached[1]
+
+
 def check_params(schema: Mapping[str, Any], params: Mapping[str, Any], path: str = "params") -> None:
     """Validate params against a skill's JSON Schema, naming the first offending field."""
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _validator(schema)
+    if validator.is_valid(params):
+        return
     error = jsonschema.exceptions.best_match(validator.iter_errors(params))
     if error is not None:
         # Same spelling as argv[0] and tasks[0] elsewhere: params.items[1].name

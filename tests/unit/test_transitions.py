@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from django.db.models.functions import Now
-from pytest_django import DjangoAssertNumQueries
+from pytest_django import DjangoAssertNumQueries, Settings
 
-from weft_django import engine, transitions
+from weft_django import engine, service, transitions
 from weft_django.exceptions import InvalidTransition
 from weft_django.models import Attempt, Decision, Job, Task
 from weft_django.outcomes import Observation, Outcome
@@ -197,7 +197,16 @@ def test_record__success_finishes_task_and_job() -> None:
 
 def test_claim__query_count(django_assert_num_queries: DjangoAssertNumQueries) -> None:
     task = queued_task()
-    # SAVEPOINT, guarded UPDATE, SELECT the spec, INSERT the attempt, RELEASE
+    # PostgreSQL fast path: one CTE (guarded UPDATE ... RETURNING the spec + INSERT the attempt)
+    with django_assert_num_queries(1):
+        assert engine.claim(task.pk, 0) is not None
+
+
+def test_claim__query_count_orm_path(django_assert_num_queries: DjangoAssertNumQueries,
+                                     settings: Settings) -> None:
+    settings.WEFT_FAST_PATH = False
+    task = queued_task()
+    # SAVEPOINT, SELECT the spec, guarded UPDATE, INSERT the attempt, RELEASE
     with django_assert_num_queries(5):
         assert engine.claim(task.pk, 0) is not None
 
@@ -207,7 +216,46 @@ def test_record__query_count_for_a_successful_single_task_job(
     task = queued_task()
     claimed = engine.claim(task.pk, 0)
     assert claimed is not None
+    # PostgreSQL fast path: one CTE (fenced UPDATE task, close attempt, count the job down, both decisions)
+    with django_assert_num_queries(1):
+        engine.record(claimed, Observation(Outcome.success(3)))
+
+
+def test_record__query_count_orm_path(django_assert_num_queries: DjangoAssertNumQueries,
+                                      settings: Settings) -> None:
+    settings.WEFT_FAST_PATH = False
+    task = queued_task()
+    claimed = engine.claim(task.pk, 0)
+    assert claimed is not None
     # SAVEPOINT, UPDATE task (fenced), UPDATE attempt, INSERT decision,
     # UPDATE job counters ... RETURNING (finishes the job), INSERT finish decision, RELEASE
     with django_assert_num_queries(7):
         engine.record(claimed, Observation(Outcome.success(3)))
+
+
+def _run_lone_task(stdout: str) -> dict[str, Any]:
+    job = service.submit("t.add", {"a": 1, "b": 2}, name="same")
+    task = Task.objects.get(job_id=job.pk)
+    claimed = engine.claim(task.pk, 0, worker="w@h", celery_id="c1")
+    assert claimed is not None
+    engine.record(claimed, Observation(Outcome.success({"v": 3}), duration=0.5, stdout=stdout, exit_code=0))
+    skip = {"id", "job", "task", "attempt", "created_at", "started_at", "finished_at", "dispatched_at", "pid"}
+
+    def rows(qs: Any) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k.split("_id")[0] not in skip and k not in skip} for r in qs.values()]
+
+    return {
+        "job": rows(Job.objects.filter(pk=job.pk)),
+        "task": rows(Task.objects.filter(pk=task.pk)),
+        "attempts": rows(Attempt.objects.filter(task_id=task.pk)),
+        "decisions": rows(Decision.objects.filter(job_id=job.pk).order_by("pk")),
+    }
+
+
+def test_fast_path__leaves_the_same_rows_as_the_orm_path(settings: Settings) -> None:
+    settings.WEFT_FAST_PATH = True
+    fast = _run_lone_task("out\x00put")
+    settings.WEFT_FAST_PATH = False
+    orm = _run_lone_task("out\x00put")
+    assert fast == orm
+    assert fast["attempts"][0]["stdout"] == "out\ufffdput"

@@ -55,7 +55,8 @@ class WeftCommand(BaseCommand):
         try:
             return super().execute(*args, **options)
         except WeftError as exc:
-            raise Error(str(exc), returncode=exit_code(exc)) from exc
+            # One line, always: a skill's error message may span several (the traceback is on the attempt).
+            raise Error(" ".join(str(exc).split()), returncode=exit_code(exc)) from exc
 
     def write_json(self, value: Any) -> None:
         self.stdout.write(to_json(value))
@@ -155,7 +156,7 @@ def job_id(text: str) -> int:
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, default=str, sort_keys=False)
+    return json.dumps(value, default=str)
 
 
 def show_value(value: Any) -> str:

@@ -1,0 +1,150 @@
+"""Single-statement PostgreSQL versions of the three transitions every task goes through: submit a lone
+task, claim it, record its success.
+
+Each is one data-modifying CTE, so one round trip and one implicit transaction, with the same guards
+as the ORM versions in transitions.py / engine.py (compare-and-set on status and fencing token). They
+cover only the common case and report "did not apply" otherwise; the caller then runs the ORM version,
+which stays the reference and handles every other case (budgets, deadlines, DAGs, duplicates, SQLite).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import connection
+
+from .conf import settings
+
+
+def enabled() -> bool:
+    return settings.FAST_PATH and connection.vendor == "postgresql"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _load(value: Any) -> Any:
+    # Django's psycopg setup hands jsonb back as text for JSONField to parse; raw cursors see that text.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+SUBMIT = """
+WITH j AS (
+    INSERT INTO weft_job (owner_id, name, status, stop_reason, idempotency_key, labels, cost,
+                          tasks_total, tasks_open, tasks_failed, created_at)
+    VALUES (%(owner)s, %(name)s, 'running', '', NULL, %(labels)s::jsonb, 0, 1, 1, 0, now())
+    RETURNING id, created_at
+)
+INSERT INTO weft_task (job_id, key, skill_name, skill_version, params, limits, retry, timeout, queue, priority,
+                       status, attempts, pending_deps, has_dependents, has_dependencies, dispatched_at, worker,
+                       cancel_requested, blocked_reason, error, created_at)
+SELECT j.id, %(key)s, %(skill_name)s, %(skill_version)s, %(params)s::jsonb, %(limits)s::jsonb, %(retry)s::jsonb,
+       %(timeout)s, %(queue)s, %(priority)s, 'queued', 0, 0, false, false, now(), '', false, '', '', now()
+FROM j
+RETURNING job_id, id, (SELECT created_at FROM j)
+"""
+
+
+def submit(key: str, fields: dict[str, Any], *, name: str, owner_id: int | None,
+           labels: dict[str, Any]) -> tuple[int, int, Any]:
+    """Insert a job with one queued task; returns (job id, task id, created_at)."""
+    params = {**fields, "key": key, "name": name, "owner": owner_id, "labels": _json(labels),
+              "params": _json(fields["params"]), "limits": _json(fields["limits"]), "retry": _json(fields["retry"])}
+    with connection.cursor() as cursor:
+        cursor.execute(SUBMIT, params)
+        job_id, task_id, created_at = cursor.fetchone()
+    return job_id, task_id, created_at
+
+
+CLAIM = """
+WITH t AS (
+    UPDATE weft_task AS t
+    SET status = 'running', attempts = t.attempts + 1, started_at = now(), worker = %(worker)s, not_before = NULL,
+        lease_expires_at = now() + make_interval(secs => %(lease)s)
+    FROM weft_job AS j
+    WHERE t.id = %(task)s AND t.status = 'queued' AND t.attempts = %(token)s
+      AND j.id = t.job_id AND j.status = 'running' AND j.max_attempts IS NULL AND j.deadline IS NULL
+    RETURNING t.job_id, t.key, t.skill_name, t.params, t.limits, t.retry, t.timeout, t.queue, t.priority,
+              t.has_dependents, t.has_dependencies, t.parent_id, j.max_cost
+), a AS (
+    INSERT INTO weft_attempt (task_id, job_id, number, outcome, worker, pid, celery_id, started_at, error_type,
+                              error_message, traceback, stdout, stderr, limit_hit, cost)
+    SELECT %(task)s, job_id, %(token)s + 1, 'running', %(worker)s, %(pid)s, %(celery_id)s, now(),
+           '', '', '', '', '', '', 0
+    FROM t
+    RETURNING id
+)
+SELECT t.*, a.id FROM t, a
+"""
+
+CLAIM_KEYS = ("job_id", "key", "skill_name", "params", "limits", "retry", "timeout", "queue", "priority",
+              "has_dependents", "has_dependencies", "parent_id", "job__max_cost", "attempt_id")
+
+
+def claim(task_id: int, token: int, *, worker: str, pid: int, celery_id: str) -> dict[str, Any] | None:
+    """queued -> running and the attempt opened, for a job without an attempt budget or deadline."""
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM, {"task": task_id, "token": token, "worker": worker, "pid": pid,
+                               "celery_id": celery_id, "lease": float(settings.LEASE_SECONDS)})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    out = dict(zip(CLAIM_KEYS, row, strict=True))
+    for k in ("params", "limits", "retry"):
+        out[k] = _load(out[k])
+    return out
+
+
+SUCCEED = """
+WITH t AS (
+    UPDATE weft_task SET status = 'succeeded', result = %(result)s::jsonb, error = '', finished_at = now(),
+                         lease_expires_at = NULL
+    WHERE id = %(task)s AND attempts = %(token)s AND status = 'running'
+    RETURNING id, job_id
+), a AS (
+    UPDATE weft_attempt
+    SET outcome = 'succeeded', finished_at = now(), duration = %(duration)s, exit_code = %(exit_code)s,
+        stdout = %(stdout)s, stderr = %(stderr)s, result = %(result)s::jsonb, peak_rss_mb = %(peak_rss_mb)s,
+        cpu_seconds = %(cpu_seconds)s, peak_open_files = %(peak_open_files)s
+    WHERE id = %(attempt)s AND EXISTS (SELECT 1 FROM t)
+), j AS (
+    UPDATE weft_job
+    SET tasks_open = tasks_open - 1,
+        status = CASE WHEN status = 'running' AND tasks_open = 1
+                      THEN (CASE WHEN tasks_failed = 0 THEN 'succeeded' ELSE 'failed' END) ELSE status END,
+        finished_at = CASE WHEN status = 'running' AND tasks_open = 1 THEN now() ELSE finished_at END
+    WHERE id = (SELECT job_id FROM t)
+    RETURNING id, status, tasks_open
+), d AS (
+    -- One INSERT, ordered, so the succeed decision always precedes the job's (CTEs run in no set order).
+    INSERT INTO weft_decision (job_id, task_id, attempt_id, action, policy, observation, reason, created_at)
+    SELECT job_id, task_id, attempt_id, action, policy, '{}'::jsonb, reason, now()
+    FROM (
+        SELECT 1 AS ord, job_id, id AS task_id, %(attempt)s::bigint AS attempt_id, 'succeed' AS action,
+               'outcome.success' AS policy, %(reason)s::text AS reason
+        FROM t
+        UNION ALL
+        SELECT 2, id, NULL, NULL, 'finish_job', 'job.complete', 'every task is final; the job ' || status
+        FROM j WHERE tasks_open = 0 AND status IN ('succeeded', 'failed')
+    ) AS x
+    ORDER BY ord
+)
+SELECT (SELECT count(*) FROM t), (SELECT status FROM j), (SELECT tasks_open FROM j)
+"""
+
+
+def succeed(task_id: int, token: int, attempt_id: int, result: Any, obs: dict[str, Any]) -> str | bool | None:
+    """running -> succeeded for a task with no dependents and no parent; closes the attempt, records the
+    decision, counts the job down and finishes it if this was its last task.
+
+    Returns False if the fence refused it (the caller falls back), else the job's new final status or None.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(SUCCEED, {"task": task_id, "token": token, "attempt": attempt_id, "result": _json(result),
+                                 "reason": f"attempt {token} succeeded", **obs})
+        applied, status, tasks_open = cursor.fetchone()
+    if not applied:
+        return False
+    return str(status) if tasks_open == 0 and status in ("succeeded", "failed") else None
