@@ -83,8 +83,11 @@ def _check_job_options(o: JobOptions) -> None:
         check_json(o.labels, "labels")
 
 
-def create_job(specs: Sequence[TaskSpec], options: JobOptions) -> Job:
-    """Validate everything first, then write the job and its tasks in one transaction; dispatch on commit."""
+def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bool = True) -> Job:
+    """Validate everything first, then write the job and its tasks in one transaction; dispatch on commit.
+
+    Errors name fields as ``tasks[i].field``; ``name_tasks=False`` (a lone ``submit()``) drops the prefix.
+    """
     _check_job_options(options)
     keyed = [(s.key or (s.skill if len(specs) == 1 else f"task-{i}"), s) for i, s in enumerate(specs)]
     if not keyed:
@@ -95,7 +98,7 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions) -> Job:
             raise ValidationError(f"tasks[{i}].key", f"duplicate task key {key!r}")
         edges[key] = spec.depends_on
     dag.check_graph(edges)
-    fields = [resolve(spec, f"tasks[{i}]") for i, (_, spec) in enumerate(keyed)]
+    fields = [resolve(spec, f"tasks[{i}]" if name_tasks else "") for i, (_, spec) in enumerate(keyed)]
     if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
             and options.max_cost is None and options.deadline is None and fastpath.enabled()):
         return _insert_lone_task(keyed[0][0], fields[0], options)

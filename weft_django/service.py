@@ -46,7 +46,8 @@ def submit(
                     limits=Limits.parse(limits), retry=retry, timeout=timeout, queue=queue, priority=priority)
     spec.validate()
     return engine.create_job([spec], engine.JobOptions(
-        name=name or skill, owner=owner, idempotency_key=idempotency_key, labels=labels, deadline=deadline))
+        name=name or skill, owner=owner, idempotency_key=idempotency_key, labels=labels, deadline=deadline),
+        name_tasks=False)
 
 
 def status(job_id: Any) -> dict[str, Any]:

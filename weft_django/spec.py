@@ -233,7 +233,11 @@ def check_params(schema: Mapping[str, Any], params: Mapping[str, Any], path: str
     error = jsonschema.exceptions.best_match(validator.iter_errors(params))
     if error is not None:
         # Same spelling as argv[0] and tasks[0] elsewhere: params.items[1].name
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        parts = list(error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, Mapping):
+            missing = [n for n in error.validator_value if n not in error.instance]
+            parts += missing[:1]  # name the missing field itself, not its parent object
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
         raise ValidationError(f"{path}{where}", error.message)
 
 

@@ -39,7 +39,7 @@ def submit_file(tmp_path: Path, name: str, text: str) -> str:
     ("cost.yaml", "budget: {max_cost: -1}\ntasks:\n  - {key: a, skill: t.noop}\n", "budget.max_cost: must be greater"),
     ("deadline.yaml", "budget: {deadline: -5}\ntasks:\n  - {key: a, skill: t.noop}\n", "budget.deadline"),
     ("skill.yaml", "tasks:\n  - {key: a, skill: t.nope}\n", "unknown skill 't.nope'"),
-    ("params.yaml", "tasks:\n  - {key: a, skill: t.add, params: {a: 1}}\n", "tasks[0].params: 'b' is a required"),
+    ("params.yaml", "tasks:\n  - {key: a, skill: t.add, params: {a: 1}}\n", "tasks[0].params.b: 'b' is a required"),
 ])
 def test_weft_submit__bad_file_is_one_error_and_writes_nothing(
     tmp_path: Path, name: str, text: str, message: str,

@@ -233,7 +233,7 @@ def test_check_params__valid_params_pass() -> None:
     ({"name": 5}, "params.name", "5 is not of type 'string'"),
     ({"name": "x", "count": 0}, "params.count", "0 is less than the minimum of 1"),
     ({"name": "x", "items": [{"id": 1}, {"id": "two"}]}, "params.items[1].id", "'two' is not of type 'integer'"),
-    ({}, "params", "'name' is a required property"),
+    ({}, "params.name", "'name' is a required property"),
     ({"name": "x", "extra": 1}, "params", "'extra' was unexpected"),
 ])
 def test_check_params__error_names_the_field_path(params: dict[str, Any], field: str, in_message: str) -> None:

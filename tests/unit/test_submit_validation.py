@@ -49,15 +49,15 @@ def test_submit__unknown_skill(refused: Callable[..., WeftError]) -> None:
 
 
 @pytest.mark.parametrize(("params", "field", "message"), [
-    ({"a": 1}, "params", "'b' is a required property"),
+    ({"a": 1}, "params.b", "'b' is a required property"),
     ({"a": "1", "b": 2}, "params.a", "'1' is not of type 'number'"),
     ({"a": 1, "b": [2]}, "params.b", "[2] is not of type 'number'"),
 ])
 def test_submit__params_failing_the_schema(refused: Callable[..., WeftError], params: dict[str, Any], field: str,
                                            message: str) -> None:
     error = refused(submit, "t.add", params)
-    # one task submitted through submit() is tasks[0] of its job
-    assert field_of(error) == f"tasks[0].{field}"
+    # a lone task submitted through submit() is named by its own fields
+    assert field_of(error) == field
     assert error.message == message  # type: ignore[attr-defined]
 
 
@@ -72,8 +72,8 @@ def test_submit__params_that_are_not_a_json_object(refused: Callable[..., WeftEr
 
 
 @pytest.mark.parametrize(("params", "field"), [
-    ({}, "tasks[0].params"),
-    ({"text": None}, "tasks[0].params.text"),
+    ({}, "params.text"),
+    ({"text": None}, "params.text"),
     ({"text": "a\x00b"}, "params.text"),
 ])
 def test_submit__command_params_that_cannot_fill_the_argv(refused: Callable[..., WeftError], params: Any,
@@ -87,7 +87,7 @@ def test_submit__command_params_that_cannot_fill_the_argv(refused: Callable[...,
     ({"cpu_seconds": math.nan}, "limits.cpu_seconds", "must be greater than 0, got nan"),
     ({"gpus": 1}, "limits.gpus", "unknown limit; known: cpu_percent, cpu_seconds, memory_mb, open_files, "
                                  "wall_seconds"),
-    ({"memory_mb": 99999}, "tasks[0].limits.memory_mb", "99999 exceeds the configured ceiling 16384"),
+    ({"memory_mb": 99999}, "limits.memory_mb", "99999 exceeds the configured ceiling 16384"),
 ])
 def test_submit__bad_limits(refused: Callable[..., WeftError], limits: dict[str, Any], field: str,
                             message: str) -> None:
@@ -98,19 +98,19 @@ def test_submit__bad_limits(refused: Callable[..., WeftError], limits: dict[str,
 def test_submit__limits_over_a_lowered_ceiling(refused: Callable[..., WeftError], settings: Settings) -> None:
     settings.WEFT_LIMIT_CEILINGS = {"memory_mb": 256}
     error = refused(submit, "t.noop", {}, limits={"memory_mb": 512})
-    assert str(error) == "tasks[0].limits.memory_mb: 512 exceeds the configured ceiling 256"
+    assert str(error) == "limits.memory_mb: 512 exceeds the configured ceiling 256"
 
 
 def test_submit__timeout_over_max_timeout(refused: Callable[..., WeftError], settings: Settings) -> None:
     settings.WEFT_MAX_TIMEOUT = 60
     error = refused(submit, "t.noop", {}, timeout=61)
-    assert str(error) == "tasks[0].timeout: 61 s exceeds the configured ceiling 60 s"
+    assert str(error) == "timeout: 61 s exceeds the configured ceiling 60 s"
 
 
 def test_submit__default_timeout_over_max_timeout_is_refused_too(
         refused: Callable[..., WeftError], settings: Settings) -> None:
     settings.WEFT_MAX_TIMEOUT = 60  # the default timeout is 3600
-    assert field_of(refused(submit, "t.noop", {})) == "tasks[0].timeout"
+    assert field_of(refused(submit, "t.noop", {})) == "timeout"
 
 
 @pytest.mark.parametrize(("options", "field"), [
