@@ -522,8 +522,8 @@ def task_final(job_id: int, task_id: int, *, succeeded: bool, has_dependents: bo
         _decide(job_id, None, None, DecisionAction.FINISH_JOB, f"every task is final; the job {status}",
                 "job.complete")
         signals.send_on_commit(signals.job_finished, job_id=job_id, status=status)
-    elif Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).exists():
-        _stop_if_stuck(job_id)
+    elif not ready and Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).exists():
+        _stop_if_stuck(job_id)  # a transition that readied work cannot have left the job stuck
     return ready
 
 

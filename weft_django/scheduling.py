@@ -23,8 +23,7 @@ def release_dependents(task_id: int) -> list[Ready]:
     Task.objects.filter(pk__in=down).update(pending_deps=F("pending_deps") - 1)
     rows = list(Task.objects.filter(pk__in=down, pending_deps=0, status__in=(TaskStatus.PENDING, TaskStatus.BLOCKED))
                 .values_list("pk", "queue", "priority", "attempts"))
-    for pk, *_ in rows:
-        transitions.queue(pk)
+    transitions.queue_many([pk for pk, *_ in rows])
     return [Ready(pk, attempts, queue, prio) for pk, queue, prio, attempts in rows]
 
 

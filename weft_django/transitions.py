@@ -116,6 +116,13 @@ def queue(task_id: int) -> None:
     _guarded(task_id, "queue", status=TaskStatus.QUEUED, dispatched_at=Now(), not_before=None, blocked_reason="")
 
 
+def queue_many(task_ids: list[int]) -> None:
+    """``queue`` for many tasks in one UPDATE; each must be in a state that allows it."""
+    if task_ids and Task.objects.filter(pk__in=task_ids, status__in=ALLOWED_FROM["queue"]).update(
+            status=TaskStatus.QUEUED, dispatched_at=Now(), not_before=None, blocked_reason="") != len(task_ids):
+        raise InvalidTransition(f"tasks {task_ids}: cannot all be queued from their current states")
+
+
 def finish_waiting(task_id: int, result: Any) -> None:
     _guarded(task_id, "succeed", status=TaskStatus.SUCCEEDED, result=result, finished_at=Now())
 
@@ -197,3 +204,8 @@ def fail_orphan(task_id: int, token: int, error: str) -> bool:
     return bool(Task.objects.filter(pk=task_id, attempts=token, status=TaskStatus.RUNNING).update(
         status=TaskStatus.FAILED, error=error, finished_at=Now(), lease_expires_at=None,
     ))
+
+
+def redispatched_holding(task_ids: list[int], hold: float) -> None:
+    """Sent again now; the sweep looks at them again only ``hold`` seconds after its usual wait (backoff)."""
+    Task.objects.filter(pk__in=task_ids, status=TaskStatus.QUEUED).update(dispatched_at=db_now_plus(hold))
