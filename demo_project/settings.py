@@ -57,6 +57,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATA_DIR.mkdir(parents=True, exist_ok=True)  # SQLite creates its file, not the folder
     # Workers and the web process write concurrently; wait for the lock instead of failing at once.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE",
                                        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
@@ -67,7 +68,12 @@ if CELERY_BROKER_URL == "filesystem://":
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir), "data_folder_out": str(_queue_dir),
         "processed_folder": str(DATA_DIR / "broker-processed"), "store_processed": False,
+        # kombu's default is "control" relative to the working directory.
+        "control_folder": str(DATA_DIR / "broker-control"),
     }
+    # kombu's filesystem transport lists these folders but never creates them.
+    for _folder in (_queue_dir, DATA_DIR / "broker-processed", DATA_DIR / "broker-control"):
+        _folder.mkdir(parents=True, exist_ok=True)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The whole test suite, on this machine or a fresh one: venv + packages, PostgreSQL + Redis on loopback,
+# then ruff, mypy, the migrations guard, the settings-docs guard and pytest. Extra arguments go to pytest:
+#   bash scripts/test.sh                      # everything
+#   bash scripts/test.sh -k flaky -x          # a subset (the other checks still run)
+# Environment: WEFT_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/weft; pytest-django
+# creates and drops test_<name>), WEFT_TEST_BROKER_URL (default redis://127.0.0.1:6379/15).
+# Exits non-zero if any step fails; pytest finding no tests (its exit code 5) is a failure too.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=scripts/_venv.sh
+source scripts/_venv.sh
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
+
+export WEFT_TEST_DATABASE_URL="${WEFT_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/weft}"
+export WEFT_TEST_BROKER_URL="${WEFT_TEST_BROKER_URL:-redis://127.0.0.1:6379/15}"
+export PYTHONDONTWRITEBYTECODE=1
+
+started=$SECONDS
+weft_ensure_venv
+weft_activate
+weft_ensure_test_tools
+weft_ensure_postgres "$WEFT_TEST_DATABASE_URL"
+weft_ensure_redis "$WEFT_TEST_BROKER_URL"
+
+failed=()
+summary=()
+
+# step NAME COMMAND...: run it, time it, remember whether it failed; never stop early.
+step() {
+    local name=$1 t0=$SECONDS rc
+    shift
+    weft_log "$name: $*"
+    "$@"
+    rc=$?
+    if [ "$rc" = 0 ]; then
+        summary+=("$name ok ($((SECONDS - t0)) s)")
+    else
+        failed+=("$name")
+        summary+=("$name FAILED (exit $rc)")
+    fi
+    return 0
+}
+
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+
+mypy_targets=(weft_django demo_project tests)
+[ -d bench ] && mypy_targets+=(bench)
+
+step ruff python -m ruff check --output-format=concise .
+step mypy python -m mypy "${mypy_targets[@]}"
+# Demo settings on a throwaway SQLite file: the guard needs no server and leaves nothing behind.
+step migrations env -u DATABASE_URL -u CELERY_BROKER_URL WEFT_DEMO_DATA="$scratch" \
+    DJANGO_SETTINGS_MODULE=demo_project.settings python manage.py makemigrations weft --check --dry-run
+step settings-docs python scripts/settings_doc.py --check
+
+pytest_run() {
+    python -m pytest "$@"
+    local rc=$?
+    if [ "$rc" = 5 ]; then
+        echo "pytest collected no tests: that counts as a failure" >&2
+    fi
+    return "$rc"
+}
+step pytest pytest_run "$@"
+
+echo
+echo "scripts/test.sh summary ($((SECONDS - started)) s in all):"
+printf '  %s\n' "${summary[@]}"
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "all checks passed"
