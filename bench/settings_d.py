@@ -1,0 +1,19 @@
+"""(d) weft_django: the app, its beat dependency and the bench skill (bench/skills.py)."""
+
+from __future__ import annotations
+
+import os
+
+from bench.settings_base import *  # noqa: F403
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django_celery_beat",
+    "weft_django",
+    "bench",
+]
+CELERY_TASK_IGNORE_RESULT = True
+# weft's execute task acks late; its system check (weft.W030) asks for prefetch 1.
+CELERY_WORKER_PREFETCH_MULTIPLIER = int(os.environ.get("BENCH_WEFT_PREFETCH", "1"))
+WEFT_CELERY_APP = "bench.celery_d:app"

@@ -1,0 +1,165 @@
+"""Where weft's time goes per task: the SQL of one submit, claim and record, and a profile of each.
+
+Runs in-process against the (d) database with no worker running (``python -m bench.weft_profile``):
+submit N one-task jobs, then run each through ``execution.runner.execute`` as a worker would (claim,
+run the no-op skill, record). Reports the statements of each step, client-side database time (Django
+``execute_wrapper``, BEGIN/COMMIT excluded), and cProfile self time grouped by library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings_d")
+
+BUCKETS = (  # first match wins: (label, substring of the file path)
+    ("psycopg: database round trips", "/psycopg/"),
+    ("Django ORM: SQL building, model instances", "/django/db/"),
+    ("Django other", "/django/"),
+    ("jsonschema validation", "/jsonschema"),
+    ("Celery/kombu/billiard: publish (producer), trace and pool (worker)", "/kombu/"),
+    ("Celery/kombu/billiard: publish (producer), trace and pool (worker)", "/celery/"),
+    ("Celery/kombu/billiard: publish (producer), trace and pool (worker)", "/billiard/"),
+    ("redis-py: the publish's LPUSH (producer), the bench body's INCR (worker)", "/redis/"),
+    ("weft_django", "/weft_django/"),
+    ("the bench skill body", "/bench/"),
+)
+
+
+def bucket(filename: str) -> str:
+    for label, part in BUCKETS:
+        if part in filename:
+            return label
+    return "Python stdlib / builtins / other"
+
+
+def summarize(stats: pstats.Stats, n: int, top: int = 20) -> dict[str, Any]:
+    """Self time per library bucket and the top functions by cumulative time, in ms per task."""
+    buckets: dict[str, float] = {}
+    rows = []
+    for (filename, line, func), (_cc, ncalls, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        label = bucket(filename)
+        buckets[label] = buckets.get(label, 0.0) + tottime
+        rows.append((cumtime, tottime, ncalls, f"{filename.split('site-packages/')[-1]}:{line}({func})"))
+    rows.sort(reverse=True)
+    by_self = sorted(rows, key=lambda r: -r[1])[:top]
+    weft = [r for r in rows if "/weft_django/" in r[3]][:top]
+    return {
+        "self_ms_per_task": {k: round(v * 1000 / n, 3) for k, v in sorted(buckets.items(), key=lambda kv: -kv[1])},
+        "top_cumulative": [{"function": name, "calls_per_task": round(nc / n, 2),
+                            "cum_ms_per_task": round(cum * 1000 / n, 3), "self_ms_per_task": round(tot * 1000 / n, 3)}
+                           for cum, tot, nc, name in rows[:top]],
+        "top_self": [{"function": name, "calls_per_task": round(nc / n, 2),
+                      "self_ms_per_task": round(tot * 1000 / n, 3)} for _cum, tot, nc, name in by_self],
+        "weft_functions": [{"function": name.split("/weft_django/")[-1], "calls_per_task": round(nc / n, 2),
+                            "cum_ms_per_task": round(cum * 1000 / n, 3)} for cum, _tot, nc, name in weft],
+    }
+
+
+@contextmanager
+def db_timer(acc: list[float]) -> Iterator[None]:
+    from django.db import connection
+
+    def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            acc.append(time.perf_counter() - t)
+
+    with connection.execute_wrapper(wrapper):
+        yield
+
+
+def statements(fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+    """Run ``fn`` and list the SQL it sent (Django's capture) plus psycopg's own BEGIN/COMMIT count."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bench import sqlcount
+
+    before = sqlcount.read_all(os.environ["BENCH_COUNT_DIR"])
+    with CaptureQueriesContext(connection) as q:
+        value = fn()
+    d = sqlcount.delta(before, sqlcount.read_all(os.environ["BENCH_COUNT_DIR"]))["profile"]
+    sql = [" ".join(x["sql"].split())[:300] for x in q.captured_queries]
+    return value, {"queries": len(sql), "begin_commit": d["commands"], "round_trips": d["queries"] + d["commands"],
+                   "sql": sql}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--n", type=int, default=300)
+    p.add_argument("--out", required=True)
+    a = p.parse_args(argv)
+    os.environ["BENCH_ROLE"] = "profile"
+    os.environ.setdefault("BENCH_COUNT_DIR", tempfile.mkdtemp(prefix="bench-profile-"))
+    from bench import sqlcount
+
+    sqlcount.install()
+    import django
+
+    django.setup()
+    import bench.celery_d  # noqa: F401  (the app dispatch publishes through)
+    import weft_django
+    from weft_django import engine
+    from weft_django.execution import runner
+    from weft_django.models import Task
+
+    def task_of(job: Any) -> int:
+        return int(Task.objects.filter(job=job).values_list("pk", flat=True).get())
+
+    runner.execute(task_of(weft_django.submit("bench.noop", {})), 0)  # warm: imports, connections, caches
+    out: dict[str, Any] = {}
+    job, out["submit"] = statements(lambda: weft_django.submit("bench.noop", {}))
+    task_id = task_of(job)
+    claimed, out["claim"] = statements(lambda: engine.claim(task_id, 0, worker="bench-profile"))
+    obs = runner.run(claimed)
+    _, out["record"] = statements(lambda: engine.record(claimed, obs))
+
+    # Timed pass without the profiler (its overhead would inflate wall time), then a profiled pass.
+    db: dict[str, list[float]] = {"submit": [], "execute": []}
+    t = time.perf_counter()
+    with db_timer(db["submit"]):
+        jobs = [weft_django.submit("bench.noop", {}) for _ in range(a.n)]
+    submit_s = time.perf_counter() - t
+    ids = [task_of(j) for j in jobs]
+    t = time.perf_counter()
+    with db_timer(db["execute"]):
+        for task_id in ids:
+            runner.execute(task_id, 0, worker="bench-profile")
+    execute_s = time.perf_counter() - t
+
+    prof_submit, prof_exec = cProfile.Profile(), cProfile.Profile()
+    prof_submit.enable()
+    jobs = [weft_django.submit("bench.noop", {}) for _ in range(a.n)]
+    prof_submit.disable()
+    ids = [task_of(j) for j in jobs]
+    prof_exec.enable()
+    for task_id in ids:
+        runner.execute(task_id, 0, worker="bench-profile")
+    prof_exec.disable()
+    out["profile"] = {
+        "n": a.n,
+        "submit": {"wall_ms_per_task": round(submit_s * 1000 / a.n, 3),
+                   "db_ms_per_task": round(sum(db["submit"]) * 1000 / a.n, 3),
+                   **summarize(pstats.Stats(prof_submit), a.n)},
+        "execute": {"wall_ms_per_task": round(execute_s * 1000 / a.n, 3),
+                    "db_ms_per_task": round(sum(db["execute"]) * 1000 / a.n, 3),
+                    **summarize(pstats.Stats(prof_exec), a.n)},
+    }
+    with open(a.out, "w") as f:
+        json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
