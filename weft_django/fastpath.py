@@ -5,6 +5,11 @@ Each is one data-modifying CTE, so one round trip and one implicit transaction, 
 as the ORM versions in transitions.py / engine.py (compare-and-set on status and fencing token). They
 cover only the common case and report "did not apply" otherwise; the caller then runs the ORM version,
 which stays the reference and handles every other case (budgets, deadlines, DAGs, duplicates, SQLite).
+
+Status tests are written ``(status = 'queued') IS TRUE``: a plain ``status = 'queued'`` implies the
+predicate of the partial indexes (weft_task_queued_idx, ...), and the planner may then scan the whole
+queued backlog through them instead of fetching one row by primary key, so claims would cost more as
+the backlog grows. The IS TRUE form is equivalent here (status is NOT NULL) and implies nothing.
 """
 
 from __future__ import annotations
@@ -64,8 +69,8 @@ WITH t AS (
     SET status = 'running', attempts = t.attempts + 1, started_at = now(), worker = %(worker)s, not_before = NULL,
         lease_expires_at = now() + make_interval(secs => %(lease)s)
     FROM weft_job AS j
-    WHERE t.id = %(task)s AND t.status = 'queued' AND t.attempts = %(token)s
-      AND j.id = t.job_id AND j.status = 'running' AND j.max_attempts IS NULL AND j.deadline IS NULL
+    WHERE t.id = %(task)s AND (t.status = 'queued') IS TRUE AND t.attempts = %(token)s
+      AND j.id = t.job_id AND (j.status = 'running') IS TRUE AND j.max_attempts IS NULL AND j.deadline IS NULL
     RETURNING t.job_id, t.key, t.skill_name, t.params, t.limits, t.retry, t.timeout, t.queue, t.priority,
               t.has_dependents, t.has_dependencies, t.parent_id, j.max_cost
 ), a AS (
@@ -101,7 +106,7 @@ SUCCEED = """
 WITH t AS (
     UPDATE weft_task SET status = 'succeeded', result = %(result)s::jsonb, error = '', finished_at = now(),
                          lease_expires_at = NULL
-    WHERE id = %(task)s AND attempts = %(token)s AND status = 'running'
+    WHERE id = %(task)s AND attempts = %(token)s AND (status = 'running') IS TRUE
     RETURNING id, job_id
 ), a AS (
     UPDATE weft_attempt

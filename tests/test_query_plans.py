@@ -1,0 +1,66 @@
+"""The hot queries use the index meant for them, with a backlog in the table (EXPLAIN on PostgreSQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.models import Count
+
+from weft_django import fastpath
+from weft_django.engine import JobOptions, create_job
+from weft_django.models import Task
+from weft_django.spec import TaskSpec
+
+pytestmark = pytest.mark.django_db
+
+BACKLOG = 3000
+
+
+def plan(sql: str, params: Any = None) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}", params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.fixture
+def backlog(settings: Any) -> int:
+    """A job of BACKLOG queued tasks (as after a bulk submit), so partial indexes are not empty."""
+    settings.WEFT_FAST_PATH = True
+    job = create_job([TaskSpec(skill="t.noop", key=f"k{i}") for i in range(BACKLOG)], JobOptions())
+    for _ in range(200):  # and many small jobs, as a busy site has
+        create_job([TaskSpec(skill="t.noop")], JobOptions())
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE weft_task")
+        cursor.execute("ANALYZE weft_job")
+    return int(Task.objects.filter(job=job).order_by("pk").values_list("pk", flat=True)[BACKLOG // 2])
+
+
+def test_plan__fast_claim_fetches_one_task_by_primary_key(backlog: int) -> None:
+    text = plan(fastpath.CLAIM, {"task": backlog, "token": 0, "worker": "w", "pid": 1, "celery_id": "c",
+                                 "lease": 30.0})
+    assert "weft_task_pkey" in text, text
+    assert "weft_task_queued_idx" not in text, text
+    assert "weft_job_running_deadline_idx" not in text, text  # nor the running jobs' partial index
+
+
+def test_plan__fast_succeed_updates_by_primary_key(backlog: int) -> None:
+    text = plan(fastpath.SUCCEED, {"task": backlog, "token": 1, "attempt": 1, "result": "null", "reason": "r",
+                                   "duration": 0.1, "exit_code": None, "stdout": "", "stderr": "",
+                                   "peak_rss_mb": None, "cpu_seconds": None, "peak_open_files": None})
+    assert "weft_task_pkey" in text, text
+    assert "weft_task_lease_idx" not in text, text
+
+
+def test_plan__sweep_reads_use_their_partial_indexes(backlog: int) -> None:
+    expired = Task.objects.expired().explain()
+    assert "weft_task_lease_idx" in expired, expired
+    undelivered = Task.objects.undelivered(60).explain()
+    assert "weft_task_queued_idx" in undelivered, undelivered
+
+
+def test_plan__status_of_a_job_uses_the_job_status_index(backlog: int) -> None:
+    job_id = Task.objects.order_by("-pk").values_list("job_id", flat=True).first()
+    text = Task.objects.filter(job_id=job_id).values_list("status").annotate(n=Count("pk")).order_by().explain()
+    assert "weft_task_job_status_idx" in text, text
