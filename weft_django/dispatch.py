@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 EXECUTE = "weft_django.execute"
 SWEEP = "weft_django.sweep"
+FANOUT = "weft_django.fanout"
 
 
 @dataclass(frozen=True)
@@ -40,17 +41,43 @@ def send(items: Iterable[Ready]) -> int:
     """Publish now. A broker error is logged, not raised: the sweep re-sends undelivered tasks."""
     app = celery_app()
     sent = 0
-    for r in items:
-        try:
-            app.send_task(EXECUTE, args=(r.task_id, r.token), queue=r.queue, priority=r.priority,
-                          countdown=r.countdown or None)
-            sent += 1
-        except Exception:  # the row is committed; losing the message costs latency, never the task
-            logger.exception("weft: could not publish task %s; the sweep will re-send it", r.task_id)
+    try:
+        # One producer (one pooled broker connection) for the whole batch: a bulk job publishes
+        # thousands of messages, and acquiring a producer per message costs more than the publish.
+        with app.producer_or_acquire() as producer:
+            for r in items:
+                try:
+                    app.send_task(EXECUTE, args=(r.task_id, r.token), queue=r.queue, priority=r.priority,
+                                  countdown=r.countdown or None, producer=producer)
+                    sent += 1
+                except Exception:  # the row is committed; a lost message costs latency, never the task
+                    logger.exception("weft: could not publish task %s; the sweep will re-send it", r.task_id)
+    except Exception:
+        logger.exception("weft: no broker connection; the sweep will re-send what was not published")
     return sent
+
+
+FANOUT_CHUNK = 250
+
+
+def send_or_fan_out(items: list[Ready]) -> None:
+    """Publish a small batch here; for a large one, publish the first chunk here and hand the rest to the
+    workers in chunks (``weft_django.fanout``), so submitting a 10,000-task job costs tens of publishes,
+    not ten thousand. A lost chunk costs latency only: its tasks are queued rows the sweep re-sends."""
+    if len(items) <= FANOUT_CHUNK:
+        send(items)
+        return
+    send(items[:FANOUT_CHUNK])
+    app = celery_app()
+    for start in range(FANOUT_CHUNK, len(items), FANOUT_CHUNK):
+        chunk = [[r.task_id, r.token, r.queue, r.priority, r.countdown] for r in items[start:start + FANOUT_CHUNK]]
+        try:
+            app.send_task(FANOUT, args=(chunk,), queue=settings.DEFAULT_QUEUE)
+        except Exception:
+            logger.exception("weft: could not publish a fan-out chunk; the sweep will re-send its tasks")
 
 
 def after_commit(items: list[Ready]) -> None:
     """Publish once the surrounding transaction commits (at once outside a transaction)."""
     if items:
-        transaction.on_commit(lambda: send(items))
+        transaction.on_commit(lambda: send_or_fan_out(items))

@@ -47,13 +47,37 @@ class JobOptions:
     deadline: datetime | None = None
 
 
-def resolve(spec: TaskSpec, path: str = "") -> dict[str, Any]:
-    """Check a spec against its skill and the ceilings; return the Task row's spec fields."""
+def resolve(spec: TaskSpec, path: str = "", shapes: dict[Any, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Check a spec against its skill and the ceilings; return the Task row's spec fields.
+
+    ``shapes`` caches the part that does not depend on params (limits, retry, timeout, queue), so a job
+    of ten thousand tasks of one skill works it out once.
+    """
     p = f"{path}." if path else ""
     definition = registry.get(spec.skill)
     check_params(definition.params_schema, spec.params, f"{p}params")
     if definition.kind == "command":
         registry.render_argv(definition, spec.params)
+    key = _shape_key(spec)
+    shape = shapes.get(key) if shapes is not None and key is not None else None
+    if shape is None:
+        shape = _resolve_shape(spec, definition, p)
+        if shapes is not None and key is not None:
+            shapes[key] = shape
+    return {**shape, "params": dict(spec.params)}
+
+
+def _shape_key(spec: TaskSpec) -> Any:
+    try:
+        retry = None if spec.retry is None else tuple(sorted(spec.retry.items()))
+        key = (spec.skill, spec.limits, retry, spec.timeout, spec.queue, spec.priority)
+        hash(key)
+    except TypeError:  # an unhashable value in retry: just do not cache
+        return None
+    return key
+
+
+def _resolve_shape(spec: TaskSpec, definition: registry.SkillDef, p: str) -> dict[str, Any]:
     ceilings = Limits.parse(settings.LIMIT_CEILINGS, "WEFT_LIMIT_CEILINGS")
     limits = definition.limits.merged(spec.limits)
     limits.check_ceilings(ceilings, f"{p}limits")
@@ -64,7 +88,6 @@ def resolve(spec: TaskSpec, path: str = "") -> dict[str, Any]:
     return {
         "skill_name": definition.name,
         "skill_version": definition.version,
-        "params": dict(spec.params),
         "limits": limits.as_dict(),
         "retry": registry.effective_retry(definition, spec.retry).as_dict(),
         "timeout": timeout,
@@ -98,7 +121,8 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
             raise ValidationError(f"tasks[{i}].key", f"duplicate task key {key!r}")
         edges[key] = spec.depends_on
     dag.check_graph(edges)
-    fields = [resolve(spec, f"tasks[{i}]" if name_tasks else "") for i, (_, spec) in enumerate(keyed)]
+    shapes: dict[Any, dict[str, Any]] = {}
+    fields = [resolve(spec, f"tasks[{i}]" if name_tasks else "", shapes) for i, (_, spec) in enumerate(keyed)]
     if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
             and options.max_cost is None and options.deadline is None and fastpath.enabled()):
         return _insert_lone_task(keyed[0][0], fields[0], options)
@@ -136,24 +160,24 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
         tasks_total=len(keyed), tasks_open=len(keyed),
     )
     upstream_keys = {d for deps in edges.values() for d in deps}
-    rows = [
-        Task(job=job, key=key, **f, pending_deps=len(edges[key]), has_dependents=key in upstream_keys,
-             has_dependencies=bool(edges[key]),
-             status=TaskStatus.PENDING if edges[key] else TaskStatus.QUEUED,
-             dispatched_at=None if edges[key] else Now())
-        for (key, _), f in zip(keyed, fields, strict=True)
-    ]
-    if len(rows) == 1:
-        rows[0].save(force_insert=True)
+    rows = [{**f, "key": key, "pending_deps": len(edges[key]), "has_dependents": key in upstream_keys,
+             "has_dependencies": bool(edges[key]), "status": TaskStatus.PENDING if edges[key] else TaskStatus.QUEUED}
+            for (key, _), f in zip(keyed, fields, strict=True)]
+    if len(rows) > 1 and fastpath.enabled():
+        ids = fastpath.insert_tasks(job.pk, rows)
     else:
-        Task.objects.bulk_create(rows, batch_size=1000)
+        tasks = [Task(job=job, **r, dispatched_at=Now() if r["status"] == TaskStatus.QUEUED else None) for r in rows]
+        Task.objects.bulk_create(tasks, batch_size=1000)
+        ids = {t.key: t.pk for t in tasks}
     if upstream_keys:
-        by_key = {t.key: t.pk for t in rows}
-        Dependency.objects.bulk_create(
-            [Dependency(upstream_id=by_key[d], downstream_id=by_key[k]) for k, deps in edges.items() for d in deps],
-            batch_size=2000,
-        )
-    after_commit([Ready(t.pk, 0, t.queue, t.priority) for t in rows if t.status == TaskStatus.QUEUED])
+        pairs = [(ids[d], ids[k]) for k, deps in edges.items() for d in deps]
+        if fastpath.enabled():
+            fastpath.insert_dependencies(pairs)
+        else:
+            Dependency.objects.bulk_create([Dependency(upstream_id=u, downstream_id=d) for u, d in pairs],
+                                           batch_size=2000)
+    after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"]) for r in rows
+                  if r["status"] == TaskStatus.QUEUED])
     signals.send_on_commit(signals.job_submitted, job_id=job.pk)
     return job
 

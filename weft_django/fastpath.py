@@ -63,6 +63,45 @@ def submit(key: str, fields: dict[str, Any], *, name: str, owner_id: int | None,
     return job_id, task_id, created_at
 
 
+INSERT_TASKS = """
+INSERT INTO weft_task (job_id, key, skill_name, skill_version, params, limits, retry, timeout, queue, priority,
+                       status, attempts, pending_deps, has_dependents, has_dependencies, dispatched_at, worker,
+                       cancel_requested, blocked_reason, error, created_at)
+SELECT %(job)s, k, sn, sv, p::jsonb, l::jsonb, r::jsonb, tmo, q, pr, st, 0, pd, hd, hdeps,
+       CASE WHEN st = 'queued' THEN now() END, '', false, '', '', now()
+FROM unnest(%(keys)s::text[], %(skills)s::text[], %(versions)s::text[], %(params)s::text[], %(limits)s::text[],
+            %(retry)s::text[], %(timeouts)s::float8[], %(queues)s::text[], %(priorities)s::int[],
+            %(states)s::text[], %(pending)s::int[], %(dependents)s::bool[], %(dependencies)s::bool[])
+     AS x(k, sn, sv, p, l, r, tmo, q, pr, st, pd, hd, hdeps)
+RETURNING key, id
+"""
+
+
+def insert_tasks(job_id: int, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert a job's tasks in one statement (arrays, not one VALUES tuple per row); returns key -> id."""
+    def col(name: str) -> list[Any]:
+        return [r[name] for r in rows]
+
+    params: dict[str, Any] = {
+        "job": job_id, "keys": col("key"), "skills": col("skill_name"), "versions": col("skill_version"),
+        "params": [_json(r["params"]) for r in rows], "limits": [_json(r["limits"]) for r in rows],
+        "retry": [_json(r["retry"]) for r in rows], "timeouts": col("timeout"), "queues": col("queue"),
+        "priorities": col("priority"), "states": [str(s) for s in col("status")], "pending": col("pending_deps"),
+        "dependents": col("has_dependents"), "dependencies": col("has_dependencies"),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT_TASKS, params)
+        return dict(cursor.fetchall())
+
+
+def insert_dependencies(pairs: list[tuple[int, int]]) -> None:
+    """Insert (upstream, downstream) edges in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO weft_dependency (upstream_id, downstream_id) "
+                       "SELECT * FROM unnest(%s::bigint[], %s::bigint[])",
+                       [[u for u, _ in pairs], [d for _, d in pairs]])
+
+
 CLAIM = """
 WITH t AS (
     UPDATE weft_task AS t

@@ -216,3 +216,16 @@ def test_jobs__a_1000_task_dag_completes(worker: WorkerProcess) -> None:
     first = {a.task.key: span(a) for a in Attempt.objects.filter(job=job, task__key__in=["L0.0", "L0.1", "L1.0"])
              .select_related("task")}
     assert first["L1.0"][0] >= max(first["L0.0"][1], first["L0.1"][1])
+
+
+def test_jobs__a_large_flat_job_is_fanned_out_and_completes(worker: WorkerProcess) -> None:
+    from weft_django.dispatch import FANOUT_CHUNK
+
+    n = FANOUT_CHUNK * 3 + 7  # the submitter publishes one chunk, workers publish the other three
+    started = time.monotonic()
+    job = service.submit_job({"tasks": [{"key": f"n{i}", "skill": "t.noop"} for i in range(n)]})
+    submitted = time.monotonic() - started
+    job = service.wait(job.pk, timeout=180)
+    print(f"{n}-task flat job: submitted in {submitted:.2f} s, done in {time.monotonic() - started:.1f} s")
+    assert job.status == "succeeded"
+    assert Attempt.objects.filter(job=job).count() == n  # every task ran exactly once
