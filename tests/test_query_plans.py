@@ -61,6 +61,6 @@ def test_plan__sweep_reads_use_their_partial_indexes(backlog: int) -> None:
 
 
 def test_plan__status_of_a_job_uses_the_job_status_index(backlog: int) -> None:
-    job_id = Task.objects.order_by("-pk").values_list("job_id", flat=True).first()
+    job_id = Task.objects.order_by("-pk").values_list("job_id", flat=True)[0]
     text = Task.objects.filter(job_id=job_id).values_list("status").annotate(n=Count("pk")).order_by().explain()
     assert "weft_task_job_status_idx" in text, text

@@ -13,4 +13,5 @@ class WeftConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        # checks registers the system checks; signal_handlers installs the sweep's beat schedule after migrate.
+        from . import checks, signal_handlers  # noqa: F401

@@ -65,3 +65,35 @@ def _check_celery() -> list[checks.CheckMessage]:
             hint="Create a Celery app in your project (see README: 'Add it to your project') and set "
                  "CELERY_BROKER_URL, or set WEFT_CELERY_APP.", id="weft.W021")]
     return []
+
+
+@checks.register(checks.Tags.compatibility)
+def check_reliability(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Settings the recovery path relies on (docs/reliability.md)."""
+    errors: list[checks.CheckMessage] = []
+    queue = settings.SWEEP_QUEUE
+    if queue is not None and (not isinstance(queue, str) or not QUEUE_RE.match(queue)):
+        errors.append(checks.Error(f"WEFT_SWEEP_QUEUE {queue!r} is not a valid queue name.",
+                                   hint="Use 1-100 letters, digits or _.- (or None for WEFT_DEFAULT_QUEUE).",
+                                   id="weft.E030"))
+    if not _positive("WORKER_OFFLINE_AFTER"):
+        errors.append(checks.Error("WEFT_WORKER_OFFLINE_AFTER must be a number greater than 0.",
+                                   hint="Remove it to use the default (60 s).", id="weft.E031"))
+    elif _positive("HEARTBEAT_INTERVAL") and settings.WORKER_OFFLINE_AFTER < 2 * settings.HEARTBEAT_INTERVAL:
+        errors.append(checks.Warning(
+            "WEFT_WORKER_OFFLINE_AFTER is less than two WEFT_HEARTBEAT_INTERVALs: live workers will flap offline.",
+            hint="Workers write their heartbeat every WEFT_HEARTBEAT_INTERVAL seconds.", id="weft.W031"))
+    try:
+        from .dispatch import celery_app
+
+        prefetch = celery_app().conf.worker_prefetch_multiplier
+    except Exception:  # weft.E020 already reports an app that cannot be found
+        return errors
+    if prefetch != 1:
+        errors.append(checks.Warning(
+            f"CELERY_WORKER_PREFETCH_MULTIPLIER is {prefetch!r}; weft expects 1.",
+            hint="With acks_late, every prefetched message waits unacknowledged behind a running (maybe long) "
+                 "task while other workers sit idle, and is only redelivered when that worker dies or the "
+                 "broker's visibility timeout passes. Set CELERY_WORKER_PREFETCH_MULTIPLIER = 1 (manage.py "
+                 "weft_worker passes --prefetch-multiplier 1).", id="weft.W030"))
+    return errors

@@ -54,6 +54,8 @@ class Settings:
     """Create or update the django-celery-beat PeriodicTask "weft-sweep" after each migrate."""
     FAST_PATH: bool = True
     """On PostgreSQL, submit/claim/succeed lone tasks in one statement each (see fastpath.py)."""
+    PREPARED_STATEMENTS: bool = True
+    """Run the fast path's statements as prepared statements (off behind a transaction-mode PgBouncer < 1.21)."""
     CELERY_APP: str | None = None
     """Dotted path to the project's Celery app ("proj.celery:app"); default: Celery's current app."""
 

@@ -15,6 +15,7 @@ the backlog grows. The IS TRUE form is equivalent here (status is NOT NULL) and 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from django.db import connection
@@ -24,6 +25,30 @@ from .conf import settings
 
 def enabled() -> bool:
     return settings.FAST_PATH and connection.vendor == "postgresql"
+
+
+def _fetchone(sql: str, params: dict[str, Any]) -> Any:
+    """Run one of the per-task statements as a prepared statement, keeping Django's error handling.
+
+    Django binds parameters on the client, so PostgreSQL would plan these CTEs again on every call,
+    which costs about as much as running them. A server-binding psycopg cursor with ``prepare=True``
+    plans each once per connection (WEFT_PREPARED_STATEMENTS=False turns this off, e.g. behind a
+    transaction-pooling PgBouncer older than 1.21).
+    """
+    if not settings.PREPARED_STATEMENTS:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    import psycopg  # only on PostgreSQL, where Django uses psycopg 3
+
+    connection.ensure_connection()
+    started = time.monotonic()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        row = cursor.fetchone()
+    if connection.queries_logged:  # what Django's debug cursor records, so query counts stay true
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    return row
 
 
 def _json(value: Any) -> str:
@@ -57,9 +82,7 @@ def submit(key: str, fields: dict[str, Any], *, name: str, owner_id: int | None,
     """Insert a job with one queued task; returns (job id, task id, created_at)."""
     params = {**fields, "key": key, "name": name, "owner": owner_id, "labels": _json(labels),
               "params": _json(fields["params"]), "limits": _json(fields["limits"]), "retry": _json(fields["retry"])}
-    with connection.cursor() as cursor:
-        cursor.execute(SUBMIT, params)
-        job_id, task_id, created_at = cursor.fetchone()
+    job_id, task_id, created_at = _fetchone(SUBMIT, params)
     return job_id, task_id, created_at
 
 
@@ -129,10 +152,8 @@ CLAIM_KEYS = ("job_id", "key", "skill_name", "params", "limits", "retry", "timeo
 
 def claim(task_id: int, token: int, *, worker: str, pid: int, celery_id: str) -> dict[str, Any] | None:
     """queued -> running and the attempt opened, for a job without an attempt budget or deadline."""
-    with connection.cursor() as cursor:
-        cursor.execute(CLAIM, {"task": task_id, "token": token, "worker": worker, "pid": pid,
-                               "celery_id": celery_id, "lease": float(settings.LEASE_SECONDS)})
-        row = cursor.fetchone()
+    row = _fetchone(CLAIM, {"task": task_id, "token": token, "worker": worker, "pid": pid,
+                            "celery_id": celery_id, "lease": float(settings.LEASE_SECONDS)})
     if row is None:
         return None
     out = dict(zip(CLAIM_KEYS, row, strict=True))
@@ -185,10 +206,9 @@ def succeed(task_id: int, token: int, attempt_id: int, result: Any, obs: dict[st
 
     Returns False if the fence refused it (the caller falls back), else the job's new final status or None.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(SUCCEED, {"task": task_id, "token": token, "attempt": attempt_id, "result": _json(result),
-                                 "reason": f"attempt {token} succeeded", **obs})
-        applied, status, tasks_open = cursor.fetchone()
+    applied, status, tasks_open = _fetchone(SUCCEED, {"task": task_id, "token": token, "attempt": attempt_id,
+                                                      "result": _json(result), "reason": f"attempt {token} succeeded",
+                                                      **obs})
     if not applied:
         return False
     return str(status) if tasks_open == 0 and status in ("succeeded", "failed") else None

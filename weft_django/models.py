@@ -316,3 +316,23 @@ class Worker(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+
+class SweepRun(models.Model):
+    """One run of the recovery sweep (beat or ``manage.py weft_sweep``) and what it did."""
+
+    started_at = models.DateTimeField(_("started"))
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    host = models.CharField(_("host"), max_length=255, blank=True)
+    pid = models.IntegerField(_("pid"), null=True, blank=True)
+    counts = models.JSONField(_("counts"), default=dict, blank=True,
+                              help_text=_("Rows each step handled: lost, retried, failed, redispatched, ..."))
+    error = models.TextField(_("error"), blank=True,
+                             help_text=_("Steps that failed, if any (they run again next time)."))
+
+    class Meta:
+        verbose_name = _("sweep run")
+        indexes: ClassVar = [models.Index(fields=["-started_at"], name="weft_sweeprun_started_idx")]
+
+    def __str__(self) -> str:
+        return f"sweep {self.started_at:%Y-%m-%d %H:%M:%S}: {self.counts}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery import Task as CeleryTask
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
 
-from .dispatch import EXECUTE, SWEEP
+from .dispatch import EXECUTE, FANOUT, SWEEP
 
 
 @shared_task(name=EXECUTE, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -24,3 +26,34 @@ def sweep() -> dict[str, Any]:
     from .sweep import sweep as run_sweep
 
     return run_sweep()
+
+
+@shared_task(name=FANOUT, ignore_result=True)
+def fanout(chunk: list[list[Any]]) -> int:
+    """Publish one chunk of a large dispatch (see dispatch.send_or_fan_out)."""
+    from .dispatch import Ready, send
+
+    return send([Ready(int(t), int(k), str(q), int(p), float(c or 0)) for t, k, q, p, c in chunk])
+
+
+# ---- Worker rows (weft_django.workers): online at start, a heartbeat thread, offline at shutdown. ----
+_heartbeats: dict[str, Any] = {}
+
+
+@worker_ready.connect(dispatch_uid="weft_worker_ready")
+def _worker_ready(sender: Any = None, **kwargs: Any) -> None:
+    from .workers import Heartbeat
+
+    hostname = str(getattr(sender, "hostname", "") or "")
+    if not hostname or hostname in _heartbeats:
+        return
+    queues = list(sender.app.amqp.queues.consume_from or ())
+    _heartbeats[hostname] = beat = Heartbeat(hostname, os.getpid(), queues)
+    beat.start()
+
+
+@worker_shutdown.connect(dispatch_uid="weft_worker_shutdown")
+def _worker_shutdown(sender: Any = None, **kwargs: Any) -> None:
+    beat = _heartbeats.pop(str(getattr(sender, "hostname", "") or ""), None)
+    if beat is not None:
+        beat.stop()

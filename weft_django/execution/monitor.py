@@ -36,6 +36,8 @@ class Watch:
     limits: dict[str, float]
     thread_ident: int | None = None
     pid: int | None = None  # a child process (command or isolated skill) to measure and kill
+    # "rss", or "uss" for a forked Python skill: its RSS would count the worker pages it shares by fork.
+    memory: str = "rss"
     started: float = field(default_factory=time.monotonic)
     reason: str = ""  # why it was stopped: timeout | cancelled | lease_lost | a limit name
     peak_rss_mb: float = 0.0
@@ -73,7 +75,7 @@ class Watch:
             p = self._procs.setdefault(p.pid, p)
             try:
                 with p.oneshot():
-                    rss += p.memory_info().rss
+                    rss += p.memory_full_info().uss if self.memory == "uss" else p.memory_info().rss
                     t = p.cpu_times()
                     cpu += t.user + t.system + t.children_user + t.children_system
                     files += p.num_fds()

@@ -8,13 +8,17 @@ import subprocess
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
-from .. import engine, registry
+from django.db import InterfaceError, OperationalError, connection
+
+from .. import engine, registry, sweep
 from ..conf import settings
 from ..exceptions import WeftError
+from ..models import Attempt
 from ..outcomes import NonRetryable, Observation, Outcome
 from ..registry import SkillDef
 from ..spec import check_json
@@ -45,16 +49,53 @@ class Context:
 
 def execute(task_id: int, token: int, *, worker: str = engine.HOST, celery_id: str = "") -> None:
     """Run the task if this message still owns it; a duplicate or stale message does nothing."""
-    claimed = engine.claim(task_id, token, worker=worker, celery_id=celery_id)
+    claimed = _through_outage(lambda: engine.claim(task_id, token, worker=worker, celery_id=celery_id),
+                              "claim", task_id)
     if claimed is None:
+        sweep.recover_orphan(task_id, worker)  # issue 5: a redelivered message of a pool process that died
         return
     try:
         proctitle.show(task_id, claimed.skill_name, "running")
         obs = run(claimed)
         proctitle.show(task_id, claimed.skill_name, "recording")
-        engine.record(claimed, obs)
+        # Recorded already if the attempt is closed (a "lost" one is still ours to report, as discarded).
+        _through_outage(lambda: engine.record(claimed, obs), "record", task_id, done=lambda: not Attempt.objects.filter(
+            pk=claimed.attempt_id, outcome__in=("running", "lost")).exists())
     finally:
         proctitle.reset()
+
+
+# ---- issue 5: a database restart costs a wait, not the message or the attempt ----
+_T = TypeVar("_T")
+
+
+def _through_outage(call: Callable[[], _T], what: str, task_id: int,
+                    done: Callable[[], bool] | None = None) -> _T | None:
+    """``call()``, again after a database error (an outage, a deadlock victim) for up to WEFT_LEASE_SECONDS.
+
+    Without this a restart of PostgreSQL turns every message a worker takes meanwhile into a failed
+    claim (the message is acked and gone until the sweep sends it again) and every attempt that ends
+    meanwhile into a lost one. Both calls are transactions: one that failed changed nothing, and
+    ``done()`` tells whether one whose commit we did not hear about went through after all.
+    """
+    deadline = time.monotonic() + settings.LEASE_SECONDS
+    delay = 0.2
+    while True:
+        try:
+            return call()
+        except (OperationalError, InterfaceError) as exc:  # also a deadlock or a serialization failure
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("weft: database error at the %s of task %s (%s: %s); again in %.1f s", what, task_id,
+                           type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "", delay)
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            try:
+                if done is not None and done():
+                    return None
+            except (OperationalError, InterfaceError):
+                connection.close()
 
 
 def run(c: engine.Claimed) -> Observation:

@@ -1,0 +1,86 @@
+"""Worker rows: one per Celery worker, kept by its signals and a heartbeat thread in its main process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.db import connection
+from django.db.models import Q
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from .conf import settings
+from .models import Worker, WorkerState
+
+logger = logging.getLogger(__name__)
+
+
+def online(hostname: str, pid: int, queues: Sequence[str]) -> None:
+    """The worker started (or restarted under the same name): it is online from now."""
+    now = timezone.now()
+    Worker.objects.update_or_create(hostname=hostname, defaults={
+        "pid": pid, "queues": sorted(queues), "state": WorkerState.ONLINE, "started_at": now, "last_heartbeat": now,
+    })
+
+
+def beat(hostname: str) -> bool:
+    """The worker is alive; False if it has no row (then the caller registers it again)."""
+    return bool(Worker.objects.filter(hostname=hostname).update(last_heartbeat=Now(), state=WorkerState.ONLINE))
+
+
+def offline(hostname: str) -> None:
+    Worker.objects.filter(hostname=hostname).update(state=WorkerState.OFFLINE)
+
+
+def mark_silent_offline(after: float) -> int:
+    """Online workers with no heartbeat for ``after`` seconds are offline (the sweep); returns how many."""
+    silent = Q(last_heartbeat__lt=Now() - timedelta(seconds=after)) | Q(
+        last_heartbeat__isnull=True, started_at__lt=Now() - timedelta(seconds=after))
+    return Worker.objects.filter(silent, state=WorkerState.ONLINE).update(state=WorkerState.OFFLINE)
+
+
+class Heartbeat:
+    """A daemon thread in the worker's main process: keeps its row fresh and its dead pool processes' tasks moving.
+
+    The thread owns its own database connection (Django connections are per thread), so the main
+    process never holds one that a forked pool process could inherit.
+    """
+
+    def __init__(self, hostname: str, pid: int, queues: Sequence[str]) -> None:
+        self.hostname, self.pid, self.queues = hostname, pid, list(queues)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="weft-worker-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop beating and mark the worker offline (from the thread, which holds the connection)."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        from . import sweep  # sweep imports this module
+
+        registered = False
+        while True:
+            try:
+                if not registered or not beat(self.hostname):
+                    online(self.hostname, self.pid, self.queues)
+                registered = True
+                # A pool process of ours that died mid-task: recover its task now, not when its lease ends.
+                sweep.recover_orphans_of(self.hostname)
+            except Exception:  # the database is away; the next beat tries again
+                logger.warning("weft: worker heartbeat of %s failed", self.hostname, exc_info=True)
+                connection.close()
+            if self._stop.wait(settings.HEARTBEAT_INTERVAL):
+                break
+        try:
+            offline(self.hostname)
+        except Exception:
+            logger.warning("weft: could not mark worker %s offline", self.hostname, exc_info=True)
+        finally:
+            connection.close()
