@@ -594,9 +594,12 @@ def _stop_if_stuck(job_id: int) -> None:
 
 def stop_job(job_id: int, reason: str, status: JobStatus = JobStatus.STOPPED) -> bool:
     """End a running job: cancel its idle tasks now, ask running ones to stop. False if already ended."""
+    # Lock the live tasks before the job row, in id order: record() locks a task and then its job, so
+    # taking the job first here could deadlock with a task of this job finishing at the same moment.
+    live = list(Task.objects.filter(job_id=job_id).live().order_by("pk").select_for_update()
+                .values_list("pk", "status"))
     if not transitions.end_job(job_id, status, reason):
         return False
-    live = list(Task.objects.filter(job_id=job_id).live().values_list("pk", "status"))
     idle = [pk for pk, s in live if s != TaskStatus.RUNNING]
     cancelled = transitions.cancel_idle(idle, reason)
     transitions.request_cancel([pk for pk, s in live if s == TaskStatus.RUNNING])
