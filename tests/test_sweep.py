@@ -30,8 +30,14 @@ from weft_django.spec import TaskSpec
 pytestmark = pytest.mark.django_db
 
 
+# No test worker consumes this queue: what the sweep re-sends stays queued for the assertions, even
+# when a worker started by another test of the session is still up.
+IDLE_QUEUE = "weft-inprocess-tests"
+
+
 def running(skill: str = "t.sleep", params: dict[str, Any] | None = None, **opts: Any) -> engine.Claimed:
     """A task claimed by a (pretend) worker ``w1@test``, as ``execute`` would leave it while the skill runs."""
+    opts.setdefault("queue", IDLE_QUEUE)
     job = service.submit(skill, params if params is not None else {"seconds": 1}, **opts)
     task = Task.objects.get(job=job)
     claimed = engine.claim(task.pk, task.attempts, worker="w1@test")
@@ -130,11 +136,11 @@ def test_sweep__lost_task_of_a_stopped_job_is_cancelled_not_retried() -> None:
     assert Job.objects.get(pk=c.job_id).tasks_open == 0
 
 
-def broker_messages() -> list[tuple[str, list[Any]]]:
-    """(task name, args) of every message waiting in our test broker's ``weft`` queue (all priority bands)."""
+def broker_messages(queue: str = IDLE_QUEUE) -> list[tuple[str, list[Any]]]:
+    """(task name, args) of every message waiting in a queue of our test broker (all priority bands)."""
     client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
     try:
-        keys = ["weft", *(f"weft{PRIORITY_SEP}{p}" for p in range(10))]
+        keys = [queue, *(f"{queue}{PRIORITY_SEP}{p}" for p in range(10))]
         raw = [json.loads(m) for k in keys for m in client.lrange(k, 0, -1)]
     finally:
         client.close()
@@ -144,11 +150,11 @@ def broker_messages() -> list[tuple[str, list[Any]]]:
 def test_sweep__unclaimed_task_is_sent_again_with_its_current_token(
         settings: Any, django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
     settings.WEFT_REDISPATCH_AFTER = 5.0
-    job = service.submit("t.noop")
+    job = service.submit("t.noop", queue=IDLE_QUEUE)
     task = Task.objects.get(job=job)
     Task.objects.filter(pk=task.pk).update(attempts=2, dispatched_at=Now() - timedelta(seconds=6))
-    fresh = Task.objects.get(job=service.submit("t.noop"))  # sent a moment ago: not lost yet
-    purge_broker()
+    fresh = Task.objects.get(job=service.submit("t.noop", queue=IDLE_QUEUE))  # sent a moment ago: not lost yet
+    purge_broker((IDLE_QUEUE, "weft"))
 
     with django_capture_on_commit_callbacks(execute=True):
         assert sweep.sweep() == {"redispatched": 1}
@@ -170,7 +176,7 @@ def test_sweep__unclaimed_task_is_sent_again_with_its_current_token(
         assert sweep.sweep() == {"redispatched": 1}
     assert next_look(task.pk) == pytest.approx(40, abs=1)  # and never more than eight times
     assert Task.objects.get(pk=task.pk).status == "queued"
-    purge_broker()
+    purge_broker((IDLE_QUEUE, "weft"))
 
 
 def next_look(task_id: int) -> float:
@@ -195,7 +201,7 @@ def test_sweep__retry_is_redispatched_only_after_its_delay(settings: Any) -> Non
 
 
 def test_sweep__job_past_deadline_is_stopped() -> None:
-    job = service.submit("t.noop", deadline=timezone.now() + timedelta(hours=1))
+    job = service.submit("t.noop", queue=IDLE_QUEUE, deadline=timezone.now() + timedelta(hours=1))
     assert sweep.sweep() == {}
     Job.objects.filter(pk=job.pk).update(deadline=Now() - timedelta(seconds=3))
 
@@ -259,7 +265,7 @@ def test_sweep__two_sweeps_at_once_recover_each_task_once() -> None:
         assert len(recover_decisions(c.task_id)) == 1
         assert Attempt.objects.get(pk=c.attempt_id).outcome == "lost"
         assert Task.objects.get(pk=c.task_id).status == "queued"
-    purge_broker()
+    purge_broker((IDLE_QUEUE, "weft"))
 
 
 def test_sweep__install_schedule_creates_the_beat_task_once_and_keeps_it_disabled(settings: Any) -> None:
