@@ -40,12 +40,43 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         except WeftError as exc:
             errors.append(checks.Error(f"WEFT_{name} is invalid: {exc}", hint="See docs/settings.md.",
                                        id="weft.E009" if name == "LIMIT_CEILINGS" else "weft.E010"))
-    bad = {k: v for k, v in (settings.LIMIT_POLICY or {}).items() if v not in ("retry", "fail")}
-    if bad:
-        errors.append(checks.Error(f"WEFT_LIMIT_POLICY values must be 'retry' or 'fail': {bad}",
-                                   hint="For example {'memory_mb': 'fail', 'wall_seconds': 'retry'}.",
-                                   id="weft.E011"))
+    errors.extend(_check_limit_policy())
+    errors.extend(_check_defaults())
     errors.extend(_check_celery())
+    return errors
+
+
+def _check_limit_policy() -> list[checks.CheckMessage]:
+    policy = settings.LIMIT_POLICY
+    hint = "For example {'memory_mb': 'fail', 'wall_seconds': 'retry'}."
+    if not isinstance(policy, dict):
+        return [checks.Error(f"WEFT_LIMIT_POLICY must be a dict, got {type(policy).__name__}.", hint=hint,
+                             id="weft.E011")]
+    known = set(Limits().__dataclass_fields__)
+    bad = {k: v for k, v in policy.items() if k not in known or v not in ("retry", "fail")}
+    if bad:
+        return [checks.Error(f"WEFT_LIMIT_POLICY maps limits ({', '.join(sorted(known))}) to 'retry' or "
+                             f"'fail'; these entries are not that: {bad}", hint=hint, id="weft.E011")]
+    return []
+
+
+def _check_defaults() -> list[checks.CheckMessage]:
+    """Defaults that every submission uses: a bad one would refuse (or break) every task later."""
+    errors: list[checks.CheckMessage] = []
+    timeout = settings.DEFAULT_TIMEOUT
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+                                or (_positive("MAX_TIMEOUT") and timeout > settings.MAX_TIMEOUT)):
+        errors.append(checks.Error(
+            f"WEFT_DEFAULT_TIMEOUT must be None or a number of seconds from 0 to WEFT_MAX_TIMEOUT, got {timeout!r}.",
+            hint="Every task without its own timeout gets this one.", id="weft.E012"))
+    priority = settings.DEFAULT_PRIORITY
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 9:
+        errors.append(checks.Error(f"WEFT_DEFAULT_PRIORITY must be a whole number from 0 to 9, got {priority!r}.",
+                                   hint="0 runs first, 9 last.", id="weft.E013"))
+    limit = settings.OUTPUT_LIMIT
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        errors.append(checks.Error(f"WEFT_OUTPUT_LIMIT must be a whole number of characters above 0, got {limit!r}.",
+                                   hint="It is how much of stdout/stderr an attempt keeps.", id="weft.E014"))
     return errors
 
 

@@ -60,6 +60,13 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("DEFAULT_RETRY", {"tries": 3}, "weft.E010"),
     ("DEFAULT_RETRY", "3", "weft.E010"),
     ("LIMIT_POLICY", {"memory_mb": "ignore"}, "weft.E011"),
+    ("LIMIT_POLICY", ["memory_mb"], "weft.E011"),
+    ("LIMIT_POLICY", {"gpu_hours": "fail"}, "weft.E011"),
+    ("DEFAULT_TIMEOUT", 0, "weft.E012"),
+    ("DEFAULT_TIMEOUT", 10**9, "weft.E012"),  # above WEFT_MAX_TIMEOUT: every submission would be refused
+    ("DEFAULT_PRIORITY", 12, "weft.E013"),
+    ("DEFAULT_PRIORITY", "5", "weft.E013"),
+    ("OUTPUT_LIMIT", 0, "weft.E014"),
 ]
 
 
@@ -76,7 +83,7 @@ def test_check_settings__bad_value_fires_its_check(defaults: Settings, setting: 
 
 
 def test_check_settings__every_error_id_is_covered_above() -> None:
-    assert {check_id for _, _, check_id in BAD_VALUES} == {f"weft.E{n:03d}" for n in range(1, 12)}
+    assert {check_id for _, _, check_id in BAD_VALUES} == {f"weft.E{n:03d}" for n in range(1, 15)}
 
 
 def test_check_settings__messages_name_the_problem(defaults: Settings) -> None:
