@@ -46,8 +46,9 @@ def _fetchone(sql: str, params: dict[str, Any]) -> Any:
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         row = cursor.fetchone()
-    if connection.queries_logged:  # what Django's debug cursor records, so query counts stay true
-        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    if connection.queries_logged:  # what Django's debug cursor records, so query logs and counts stay true
+        rendered = psycopg.ClientCursor(connection.connection).mogrify(sql, params)
+        connection.queries_log.append({"sql": rendered, "time": f"{time.monotonic() - started:.3f}"})
     return row
 
 

@@ -56,7 +56,7 @@ class Job(models.Model):
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="weft_jobs", verbose_name=_("owner"),
+        related_name="weft_jobs", verbose_name=_("owner"), db_index=False,  # weft_job_owner_created_idx
     )
     name = models.CharField(_("name"), max_length=200, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=JobStatus.choices, default=JobStatus.RUNNING)
@@ -104,9 +104,13 @@ class Task(models.Model):
     """One TaskSpec (frozen once saved) plus the mutable state of its execution."""
 
     # -- spec: frozen after creation (see save) --
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="tasks", verbose_name=_("job"))
+    # db_index=False where a named composite index starts with the same column: one index less to write
+    # for every row version (see docs/performance.md).
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="tasks", verbose_name=_("job"),
+                            db_index=False)  # weft_task_job_status_idx
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE,
-                               related_name="children", verbose_name=_("parent"))
+                               related_name="children", verbose_name=_("parent"),
+                               db_index=False)  # weft_task_parent_idx
     key = models.CharField(_("key"), max_length=200)
     skill_name = models.CharField(_("skill"), max_length=200)
     skill_version = models.CharField(_("skill version"), max_length=50)
@@ -183,8 +187,10 @@ class Task(models.Model):
 class Dependency(models.Model):
     """``downstream`` may run only after ``upstream`` succeeded. May grow at run time."""
 
-    upstream = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="+", verbose_name=_("upstream"))
-    downstream = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="+", verbose_name=_("downstream"))
+    upstream = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="+", verbose_name=_("upstream"),
+                                 db_index=False)  # weft_dependency_uniq
+    downstream = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="+",
+                                   verbose_name=_("downstream"), db_index=False)  # weft_dependency_down_idx
 
     class Meta:
         verbose_name = _("dependency")
@@ -202,8 +208,13 @@ class Dependency(models.Model):
 class Attempt(models.Model):
     """One execution try. Opened at claim, closed once; the number is the fencing token it ran under."""
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="attempt_set", verbose_name=_("task"))
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempts", verbose_name=_("job"))
+    # Attempts and decisions are append-only rows that only the engine writes, in the same statement or
+    # transaction as the rows they point to; Django emulates on_delete itself. So their foreign keys have
+    # no database constraint: each would cost a locking lookup of its parent row on every insert.
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="attempt_set", verbose_name=_("task"),
+                             db_index=False, db_constraint=False)  # weft_attempt_task_number_uniq
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempts", verbose_name=_("job"),
+                            db_index=False, db_constraint=False)  # weft_attempt_job_idx
     number = models.PositiveIntegerField(_("number"))
     outcome = models.CharField(_("outcome"), max_length=10, choices=AttemptOutcome.choices,
                                default=AttemptOutcome.RUNNING)
@@ -241,11 +252,13 @@ class Attempt(models.Model):
 class Decision(models.Model):
     """One choice of the engine, with the policy that made it, what it saw and a plain reason."""
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="decisions", verbose_name=_("job"))
-    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.CASCADE,
-                             related_name="decisions", verbose_name=_("task"))
+    # No database constraints: see Attempt.
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="decisions", verbose_name=_("job"),
+                            db_index=False, db_constraint=False)  # weft_decision_job_idx
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.CASCADE, related_name="decisions",
+                             verbose_name=_("task"), db_index=False, db_constraint=False)  # weft_decision_task_idx
     attempt = models.ForeignKey(Attempt, null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="decisions", verbose_name=_("attempt"))
+                                related_name="decisions", verbose_name=_("attempt"), db_constraint=False)
     action = models.CharField(_("action"), max_length=20, choices=DecisionAction.choices)
     policy = models.CharField(_("policy"), max_length=100, blank=True)
     observation = models.JSONField(_("observation"), default=dict, blank=True)
@@ -278,7 +291,8 @@ class Artifact(models.Model):
     """An output of an attempt, kept beside its result."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="artifacts", verbose_name=_("job"))
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="artifacts", verbose_name=_("task"))
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="artifacts", verbose_name=_("task"),
+                             db_index=False)  # weft_artifact_task_idx
     attempt = models.ForeignKey(Attempt, null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="artifacts", verbose_name=_("attempt"))
     name = models.CharField(_("name"), max_length=200)
