@@ -125,16 +125,16 @@ def claim_record(cycles: int) -> dict[str, Any]:
 
 
 def bulk(n: int) -> tuple[int, dict[str, Any]]:
-    from weft_django import dispatch, engine
+    from weft_django import dispatch, submission
     from weft_django.spec import TaskSpec
 
     specs = [TaskSpec(skill="bench.noop", key=f"t{i}") for i in range(n)]
     t = time.perf_counter()
-    job = engine.create_job(specs, engine.JobOptions(name="bulk"))
+    job = submission.create_job(specs, submission.JobOptions(name="bulk"))
     total = time.perf_counter() - t
     t = time.perf_counter()
     for s in specs:
-        engine.resolve(s)
+        submission.resolve(s)
     resolve = time.perf_counter() - t
     ready = [dispatch.Ready(i, 0, "weft", 5) for i in range(n)]  # ids are never claimed: only the publish cost
     t = time.perf_counter()

@@ -9,9 +9,9 @@ from django.db import connection
 from django.db.models import Count
 
 from weft_django import fastpath
-from weft_django.engine import JobOptions, create_job
 from weft_django.models import Task
 from weft_django.spec import TaskSpec
+from weft_django.submission import JobOptions, create_job
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from tests.conftest import PRIORITY_SEP, purge_broker
-from weft_django import checks, engine, service, sweep, workers
+from weft_django import checks, completion, engine, service, submission, sweep, workers
 from weft_django.dispatch import celery_app
 from weft_django.models import Attempt, Decision, Job, SweepRun, Task, Worker
 from weft_django.spec import TaskSpec
@@ -96,8 +96,8 @@ def test_sweep__lost_last_attempt_fails_task_and_job() -> None:
 
 
 def test_sweep__job_attempt_budget_stops_the_job_on_a_lost_attempt() -> None:
-    job = engine.create_job([TaskSpec(skill="t.sleep", params={"seconds": 1})],
-                            engine.JobOptions(max_attempts=1))
+    job = submission.create_job([TaskSpec(skill="t.sleep", params={"seconds": 1})],
+                            submission.JobOptions(max_attempts=1))
     task = Task.objects.get(job=job)
     c = engine.claim(task.pk, 0, worker="w1@test")
     assert c is not None
@@ -123,7 +123,7 @@ def test_sweep__live_lease_is_left_alone() -> None:
 
 def test_sweep__lost_task_of_a_stopped_job_is_cancelled_not_retried() -> None:
     c = running()
-    engine.stop_job(c.job_id, "stopped by the test")  # asks the running task to stop; its worker never hears
+    completion.stop_job(c.job_id, "stopped by the test")  # asks the running task to stop; its worker never hears
     expire(c.task_id)
 
     assert sweep.sweep() == {"cancelled": 1, "lost": 1}

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import engine, reports
+from . import completion, reports
 from .models import Attempt, Decision, Job, Skill, Task, Worker
 
 
@@ -60,7 +60,7 @@ class JobAdmin(ReadOnly):
 
     @admin.action(description=_("Cancel selected jobs"))
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        n = sum(engine.cancel(pk) for pk in queryset.values_list("pk", flat=True))
+        n = sum(completion.cancel(pk) for pk in queryset.values_list("pk", flat=True))
         self.message_user(request, ngettext("%d job cancelled.", "%d jobs cancelled.", n) % n, messages.SUCCESS)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -77,7 +77,7 @@ class TaskAdmin(ReadOnly):
 
     @admin.action(description=_("Cancel selected tasks"))
     def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        n = sum(engine.cancel_task(pk) for pk in queryset.values_list("pk", flat=True))
+        n = sum(completion.cancel_task(pk) for pk in queryset.values_list("pk", flat=True))
         self.message_user(request, ngettext("%d task cancelled.", "%d tasks cancelled.", n) % n, messages.SUCCESS)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from . import engine, reports
+from . import completion, reports, submission
 from .exceptions import ResultTimeout, WeftError
 from .jobspec import JobSpec
 from .models import Job, Task
@@ -45,7 +45,7 @@ def submit(
     spec = TaskSpec(skill=skill, params=params if params is not None else {}, key=key,
                     limits=Limits.parse(limits), retry=retry, timeout=timeout, queue=queue, priority=priority)
     spec.validate()
-    return engine.create_job([spec], engine.JobOptions(
+    return submission.create_job([spec], submission.JobOptions(
         name=name or skill, owner=owner, idempotency_key=idempotency_key, labels=labels, deadline=deadline),
         name_tasks=False)
 
@@ -88,17 +88,17 @@ def result(job_id: Any, timeout: float | None = None) -> Any:
 
 def cancel(job_id: Any) -> bool:
     """Cancel a job: idle tasks at once, running ones stopped by their worker. False if already final."""
-    return engine.cancel(reports.get_job(job_id).pk)
+    return completion.cancel(reports.get_job(job_id).pk)
 
 
 def cancel_task(task_id: int) -> bool:
     """Cancel one task of a job (its dependents are skipped). False if it was already final."""
-    return engine.cancel_task(task_id)
+    return completion.cancel_task(task_id)
 
 
 def submit_job(spec: JobSpec | Mapping[str, Any], *, owner: Any = None) -> Job:
     """Submit a DAG of tasks with a budget. The whole graph is validated first; nothing is written on error."""
-    return engine.submit_job(spec if isinstance(spec, JobSpec) else JobSpec.parse(spec), owner=owner)
+    return submission.submit_job(spec if isinstance(spec, JobSpec) else JobSpec.parse(spec), owner=owner)
 
 
 def results(job_id: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from django.db.models import Count
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from . import dispatch, engine, transitions, workers
+from . import completion, dispatch, engine, transitions, workers
 from .conf import settings
 from .deciders import DEFAULT_LIMIT_POLICY, Budget, Failure, decide_failure
 from .dispatch import Ready
@@ -88,7 +88,7 @@ def _stop_past_deadline(counts: Counter[str]) -> None:
             if job is None or job.deadline is None:  # another sweep holds it, or it just finished
                 continue
             late = (timezone.now() - job.deadline).total_seconds()
-            if engine.stop_job(pk, f"deadline passed at {job.deadline.isoformat()} ({late:.1f} s ago) "
+            if completion.stop_job(pk, f"deadline passed at {job.deadline.isoformat()} ({late:.1f} s ago) "
                                    f"with {job.tasks_open} task(s) not final"):
                 counts["deadlines"] += 1
 
@@ -147,7 +147,7 @@ def _recover_one(task: Task, died: int | None = None) -> tuple[str, list[Ready]]
         _close_lost(attempt, loss)
         _decide(task, attempt, f"attempt {token} was lost {loss.short} while a cancel was pending; the task is "
                 f"cancelled ({where})", "recover.cancel", observation)
-        return "cancelled", engine.task_final(task.job_id, task.pk, succeeded=False,
+        return "cancelled", completion.task_final(task.job_id, task.pk, succeeded=False,
                                               has_dependents=task.has_dependents, parent_id=task.parent_id)
     used = Attempt.objects.filter(job_id=task.job_id).count() if job["max_attempts"] is not None else 0
     budget = Budget(
@@ -172,10 +172,10 @@ def _recover_one(task: Task, died: int | None = None) -> tuple[str, list[Ready]]
         return "raced", []
     _close_lost(attempt, loss)
     _decide(task, attempt, f"{reason}; the task failed", choice.policy, observation)
-    ready = engine.task_final(task.job_id, task.pk, succeeded=False, has_dependents=task.has_dependents,
+    ready = completion.task_final(task.job_id, task.pk, succeeded=False, has_dependents=task.has_dependents,
                               parent_id=task.parent_id)
     if choice.action == "stop_job":
-        engine.stop_job(task.job_id, choice.reason)
+        completion.stop_job(task.job_id, choice.reason)
     return "failed", ready
 
 
@@ -189,7 +189,7 @@ def _close_lost(attempt: Mapping[str, Any] | None, loss: _Loss) -> None:
 
 def _decide(task: Task, attempt: Mapping[str, Any] | None, reason: str, policy: str,
             observation: dict[str, Any]) -> None:
-    engine._decide(task.job_id, task.pk, attempt["pk"] if attempt else None, DecisionAction.RECOVER, reason,
+    completion.decide(task.job_id, task.pk, attempt["pk"] if attempt else None, DecisionAction.RECOVER, reason,
                    policy, observation)
 
 

@@ -25,7 +25,7 @@ from tests.faults.harness import (
     measure,
     start_sweeper,
 )
-from weft_django import engine
+from weft_django import submission
 from weft_django.models import Decision, Task
 from weft_django.spec import TaskSpec
 
@@ -43,9 +43,9 @@ def test_faults__chaos_nemesis_kills_workers_and_restarts_redis(redis_server: Re
         workers: list[WorkerProcess] = [procs.add(fault_worker(WEFT_TEST_BROKER_URL=url)) for _ in range(2)]
         procs.add(start_sweeper(WEFT_TEST_BROKER_URL=url))
         retry = {"max_attempts": 10, "backoff": 0.05, "max_delay": 1.0}
-        job = engine.create_job([TaskSpec(skill="t.sleep", params={"seconds": round(rng.uniform(0, 1.0), 2)},
+        job = submission.create_job([TaskSpec(skill="t.sleep", params={"seconds": round(rng.uniform(0, 1.0), 2)},
                                           key=f"c{i}", retry=retry) for i in range(TASKS)],
-                                engine.JobOptions(name="chaos"))
+                                submission.JobOptions(name="chaos"))
         ids = list(Task.objects.filter(job=job).values_list("pk", flat=True))
         began = time.monotonic()
         history: list[str] = []

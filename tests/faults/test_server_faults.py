@@ -24,7 +24,7 @@ from tests.faults.harness import (
     migrate,
     start_sweeper,
 )
-from weft_django import engine
+from weft_django import submission
 from weft_django.models import Decision, Task
 from weft_django.spec import TaskSpec
 
@@ -33,8 +33,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 def submit_many(n: int, seconds: float, prefix: str) -> list[int]:
     """One job of ``n`` independent ``t.sleep`` tasks; returns their ids."""
-    job = engine.create_job([TaskSpec(skill="t.sleep", params={"seconds": seconds}, key=f"{prefix}{i}")
-                             for i in range(n)], engine.JobOptions(name=prefix))
+    job = submission.create_job([TaskSpec(skill="t.sleep", params={"seconds": seconds}, key=f"{prefix}{i}")
+                             for i in range(n)], submission.JobOptions(name=prefix))
     return list(Task.objects.filter(job=job).values_list("pk", flat=True))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pytest_django import Settings
 
-from weft_django import engine
+from weft_django import submission
 from weft_django.exceptions import UnknownSkill, ValidationError, WeftError
 from weft_django.models import Attempt, Decision, Dependency, Job, Task
 from weft_django.service import submit
@@ -134,7 +134,7 @@ def test_submit__bad_option(refused: Callable[..., WeftError], options: dict[str
 
 def test_task_spec__unknown_field_is_refused_before_anything_is_written(refused: Callable[..., WeftError]) -> None:
     def submit_raw(data: dict[str, Any]) -> Job:
-        return engine.create_job([TaskSpec.parse(data)], engine.JobOptions())
+        return submission.create_job([TaskSpec.parse(data)], submission.JobOptions())
 
     error = refused(submit_raw, {"skill": "t.noop", "parms": {}})
     assert str(error).startswith("parms: unknown field; known: ")
@@ -143,7 +143,7 @@ def test_task_spec__unknown_field_is_refused_before_anything_is_written(refused:
 def test_create_job__one_bad_task_among_many_writes_nothing(refused: Callable[..., WeftError]) -> None:
     specs = [TaskSpec(skill="t.noop", key="a"), TaskSpec(skill="t.add", key="b", params={"a": 1, "b": "x"},
                                                          depends_on=("a",))]
-    assert field_of(refused(engine.create_job, specs, engine.JobOptions())) == "tasks[1].params.b"
+    assert field_of(refused(submission.create_job, specs, submission.JobOptions())) == "tasks[1].params.b"
 
 
 @pytest.mark.parametrize(("specs", "field", "message"), [
@@ -157,7 +157,7 @@ def test_create_job__one_bad_task_among_many_writes_nothing(refused: Callable[..
 ])
 def test_create_job__bad_graph(refused: Callable[..., WeftError], specs: list[TaskSpec], field: str,
                                message: str) -> None:
-    error = refused(engine.create_job, specs, engine.JobOptions())
+    error = refused(submission.create_job, specs, submission.JobOptions())
     assert (field_of(error), error.message) == (field, message)  # type: ignore[attr-defined]
 
 
@@ -168,7 +168,7 @@ def test_create_job__bad_graph(refused: Callable[..., WeftError], specs: list[Ta
     ({"labels": {"a": math.inf}}, "labels"),
 ])
 def test_create_job__bad_budget(refused: Callable[..., WeftError], options: dict[str, Any], field: str) -> None:
-    error = refused(engine.create_job, [TaskSpec(skill="t.noop")], engine.JobOptions(**options))
+    error = refused(submission.create_job, [TaskSpec(skill="t.noop")], submission.JobOptions(**options))
     assert field_of(error) == field
 
 

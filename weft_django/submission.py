@@ -1,0 +1,174 @@
+"""Submission: validate a job's task specs against their skills and the ceilings, then write the job
+and its tasks in one transaction and hand the ready ones to dispatch after commit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Now
+
+from . import dag, fastpath, registry, signals
+from .conf import settings
+from .dispatch import Ready, after_commit
+from .exceptions import ValidationError
+from .jobspec import JobSpec
+from .models import Dependency, Job, Task
+from .spec import Limits, TaskSpec, check_json, check_params
+from .states import TaskStatus
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    name: str = ""
+    owner: Any = None
+    idempotency_key: str | None = None
+    labels: Mapping[str, Any] | None = None
+    max_attempts: int | None = None
+    max_cost: float | None = None
+    deadline: datetime | None = None
+
+
+def resolve(spec: TaskSpec, path: str = "", shapes: dict[Any, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Check a spec against its skill and the ceilings; return the Task row's spec fields.
+
+    ``shapes`` caches the part that does not depend on params (limits, retry, timeout, queue), so a job
+    of ten thousand tasks of one skill works it out once.
+    """
+    p = f"{path}." if path else ""
+    definition = registry.get(spec.skill)
+    check_params(definition.params_schema, spec.params, f"{p}params")
+    if definition.kind == "command":
+        registry.render_argv(definition, spec.params)
+    key = _shape_key(spec)
+    shape = shapes.get(key) if shapes is not None and key is not None else None
+    if shape is None:
+        shape = _resolve_shape(spec, definition, p)
+        if shapes is not None and key is not None:
+            shapes[key] = shape
+    return {**shape, "params": dict(spec.params)}
+
+
+def _shape_key(spec: TaskSpec) -> Any:
+    try:
+        retry = None if spec.retry is None else tuple(sorted(spec.retry.items()))
+        key = (spec.skill, spec.limits, retry, spec.timeout, spec.queue, spec.priority)
+        hash(key)
+    except TypeError:  # an unhashable value in retry: just do not cache
+        return None
+    return key
+
+
+def _resolve_shape(spec: TaskSpec, definition: registry.SkillDef, p: str) -> dict[str, Any]:
+    ceilings = Limits.parse(settings.LIMIT_CEILINGS, "WEFT_LIMIT_CEILINGS")
+    limits = definition.limits.merged(spec.limits)
+    limits.check_ceilings(ceilings, f"{p}limits")
+    timeout = spec.timeout or definition.timeout or settings.DEFAULT_TIMEOUT
+    if timeout is not None and timeout > settings.MAX_TIMEOUT:
+        raise ValidationError(f"{p}timeout", f"{timeout:g} s exceeds the configured ceiling {settings.MAX_TIMEOUT:g} s")
+    priority = spec.priority if spec.priority is not None else definition.priority
+    return {
+        "skill_name": definition.name,
+        "skill_version": definition.version,
+        "limits": limits.as_dict(),
+        "retry": registry.effective_retry(definition, spec.retry).as_dict(),
+        "timeout": timeout,
+        "queue": spec.queue or definition.queue or settings.DEFAULT_QUEUE,
+        "priority": settings.DEFAULT_PRIORITY if priority is None else priority,
+    }
+
+
+def _check_job_options(o: JobOptions) -> None:
+    if o.max_attempts is not None and (isinstance(o.max_attempts, bool) or not isinstance(o.max_attempts, int)
+                                       or o.max_attempts <= 0):
+        raise ValidationError("budget.max_attempts", f"must be a whole number greater than 0, got {o.max_attempts!r}")
+    if o.max_cost is not None and (not isinstance(o.max_cost, int | float) or o.max_cost <= 0):
+        raise ValidationError("budget.max_cost", f"must be greater than 0, got {o.max_cost!r}")
+    if o.labels is not None:
+        check_json(o.labels, "labels")
+
+
+def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bool = True) -> Job:
+    """Validate everything first, then write the job and its tasks in one transaction; dispatch on commit.
+
+    Errors name fields as ``tasks[i].field``; ``name_tasks=False`` (a lone ``submit()``) drops the prefix.
+    """
+    _check_job_options(options)
+    keyed = [(s.key or (s.skill if len(specs) == 1 else f"task-{i}"), s) for i, s in enumerate(specs)]
+    if not keyed:
+        raise ValidationError("tasks", "a job needs at least one task")
+    edges: dict[str, tuple[str, ...]] = {}
+    for i, (key, spec) in enumerate(keyed):
+        if key in edges:
+            raise ValidationError(f"tasks[{i}].key", f"duplicate task key {key!r}")
+        edges[key] = spec.depends_on
+    dag.check_graph(edges)
+    shapes: dict[Any, dict[str, Any]] = {}
+    fields = [resolve(spec, f"tasks[{i}]" if name_tasks else "", shapes) for i, (_, spec) in enumerate(keyed)]
+    if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
+            and options.max_cost is None and options.deadline is None and fastpath.enabled()):
+        return _insert_lone_task(keyed[0][0], fields[0], options)
+    if options.idempotency_key:
+        existing = Job.objects.filter(idempotency_key=options.idempotency_key).first()
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic():
+            return _insert_job(keyed, fields, edges, options)
+    except IntegrityError:
+        if options.idempotency_key:  # a concurrent submit with the same key won the race
+            return Job.objects.get(idempotency_key=options.idempotency_key)
+        raise
+
+
+def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions) -> Job:
+    owner_id = getattr(o.owner, "pk", None)
+    job_id, task_id, created_at = fastpath.submit(key, fields, name=o.name, owner_id=owner_id,
+                                                  labels=dict(o.labels or {}))
+    after_commit([Ready(task_id, 0, fields["queue"], fields["priority"])])
+    signals.send_on_commit(signals.job_submitted, job_id=job_id)
+    job = Job(pk=job_id, name=o.name, owner_id=owner_id, labels=dict(o.labels or {}), tasks_total=1, tasks_open=1,
+              created_at=created_at)
+    job._state.adding = False
+    job._state.db = "default"
+    return job
+
+
+def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
+                edges: dict[str, tuple[str, ...]], o: JobOptions) -> Job:
+    job = Job.objects.create(
+        name=o.name, owner=o.owner, idempotency_key=o.idempotency_key or None, labels=dict(o.labels or {}),
+        max_attempts=o.max_attempts, max_cost=o.max_cost, deadline=o.deadline,
+        tasks_total=len(keyed), tasks_open=len(keyed),
+    )
+    upstream_keys = {d for deps in edges.values() for d in deps}
+    rows = [{**f, "key": key, "pending_deps": len(edges[key]), "has_dependents": key in upstream_keys,
+             "has_dependencies": bool(edges[key]), "status": TaskStatus.PENDING if edges[key] else TaskStatus.QUEUED}
+            for (key, _), f in zip(keyed, fields, strict=True)]
+    if len(rows) > 1 and fastpath.enabled():
+        ids = fastpath.insert_tasks(job.pk, rows)
+    else:
+        tasks = [Task(job=job, **r, dispatched_at=Now() if r["status"] == TaskStatus.QUEUED else None) for r in rows]
+        Task.objects.bulk_create(tasks, batch_size=1000)
+        ids = {t.key: t.pk for t in tasks}
+    if upstream_keys:
+        pairs = [(ids[d], ids[k]) for k, deps in edges.items() for d in deps]
+        if fastpath.enabled():
+            fastpath.insert_dependencies(pairs)
+        else:
+            Dependency.objects.bulk_create([Dependency(upstream_id=u, downstream_id=d) for u, d in pairs],
+                                           batch_size=2000)
+    after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"]) for r in rows
+                  if r["status"] == TaskStatus.QUEUED])
+    signals.send_on_commit(signals.job_submitted, job_id=job.pk)
+    return job
+
+
+def submit_job(spec: JobSpec, owner: Any = None) -> Job:
+    """Create a job from a validated JobSpec (same idempotency key, same job)."""
+    return create_job(spec.tasks, JobOptions(
+        name=spec.name, owner=owner, idempotency_key=spec.idempotency_key, labels=spec.labels,
+        max_attempts=spec.max_attempts, max_cost=spec.max_cost, deadline=spec.deadline))
