@@ -28,6 +28,7 @@ def test_admin__pages_render(staff: Client) -> None:
         assert response.status_code == 200, url
     page = staff.get(f"/admin/weft/job/{job.pk}/change/").content.decode()
     assert "every task succeeded" in page
+    assert "View job" in page and "<select" not in page and "<textarea" not in page  # a view, not a form
 
 
 def test_admin__cancel_action_cancels_through_the_engine(staff: Client) -> None:

@@ -50,7 +50,10 @@ class JobAdmin(ReadOnly):
     list_display = ("id", "name", "status", "tasks_total", "tasks_open", "owner", "created_at", "finished_at")
     list_filter = ("status",)
     search_fields = ("name", "idempotency_key", "stop_reason")
-    readonly_fields = ("explanation",)
+    fields = ("explanation", "name", "status", "stop_reason", "owner", "labels", "idempotency_key",
+              "max_attempts", "max_cost", "deadline", "cost", "tasks_total", "tasks_open", "tasks_failed",
+              "created_at", "finished_at")
+    readonly_fields = ("explanation", "created_at")
     inlines = (TaskInline,)
     actions = ("cancel_jobs",)
 
@@ -62,9 +65,6 @@ class JobAdmin(ReadOnly):
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         n = sum(completion.cancel(pk) for pk in queryset.values_list("pk", flat=True))
         self.message_user(request, ngettext("%d job cancelled.", "%d jobs cancelled.", n) % n, messages.SUCCESS)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.method == "GET"  # the change page shows the explanation; nothing is editable
 
 
 @admin.register(Task)
