@@ -141,12 +141,18 @@ def _tail(text: str) -> str:
     return text if len(text) <= limit else text[-limit:]
 
 
-def _run_python(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
-    assert d.func is not None
-    kwargs = dict(c.params)
+def _call_args(d: SkillDef, c: engine.Claimed) -> tuple[dict[str, Any], Context]:
+    """The skill's keyword arguments: its params, plus ``ctx`` when it asks for one."""
     ctx = Context(c.task_id, c.job_id, c.token, c.key, dependencies=dict(c.dependencies or {}))
+    kwargs = dict(c.params)
     if d.wants_context:
         kwargs["ctx"] = ctx
+    return kwargs, ctx
+
+
+def _run_python(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
+    assert d.func is not None
+    kwargs, ctx = _call_args(d, c)
     out, err = io.StringIO(), io.StringIO()
     ident = w.thread_ident or interrupt.arm()
     try:
@@ -185,10 +191,7 @@ def _run_python(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
 def _run_isolated(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
     """A Python skill in a forked child process: measurable and killable on every limit (issue 5)."""
     assert d.func is not None
-    kwargs = dict(c.params)
-    ctx = Context(c.task_id, c.job_id, c.token, c.key, dependencies=dict(c.dependencies or {}))
-    if d.wants_context:
-        kwargs["ctx"] = ctx
+    kwargs, ctx = _call_args(d, c)
     return isolation.run(d.func, kwargs, w, title=(c.task_id, c.skill_name), cost=lambda: ctx.cost, tail=_read_tail)
 
 
