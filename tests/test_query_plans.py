@@ -64,3 +64,44 @@ def test_plan__status_of_a_job_uses_the_job_status_index(backlog: int) -> None:
     job_id = Task.objects.order_by("-pk").values_list("job_id", flat=True)[0]
     text = Task.objects.filter(job_id=job_id).values_list("status").annotate(n=Count("pk")).order_by().explain()
     assert "weft_task_job_status_idx" in text, text
+
+
+def _prepared() -> dict[str, int]:
+    """This session's prepared statements of weft's fast path, with how often each ran."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements "
+                       "WHERE statement LIKE '%%weft_task%%'")
+        return dict(cursor.fetchall())
+
+
+def _cycle(n: int) -> None:
+    from weft_django import engine
+    from weft_django.outcomes import Observation, Outcome
+
+    for _ in range(n):
+        job = create_job([TaskSpec(skill="t.noop")], JobOptions())
+        task_id = Task.objects.filter(job=job).values_list("pk", flat=True).get()
+        claimed = engine.claim(task_id, 0)
+        assert claimed is not None
+        engine.record(claimed, Observation(outcome=Outcome.success(None), duration=0.01))
+
+
+def test_fast_path_statements_are_prepared_once_per_connection(settings: Any) -> None:
+    # Django connects with prepare_threshold=None, under which psycopg silently ignores prepare=True:
+    # each CTE would then be planned on every call (about half of PostgreSQL's time per task).
+    settings.WEFT_FAST_PATH = True
+    _cycle(3)
+    first = _prepared()
+    _cycle(4)
+    after = _prepared()
+    assert len(after) == 3, after  # submit, claim, succeed; and no new statement per call
+    assert after.keys() == first.keys()
+    assert all(after[k] - first[k] == 4 for k in after), (first, after)
+
+
+def test_fast_path_prepares_nothing_when_told_not_to(settings: Any) -> None:
+    settings.WEFT_FAST_PATH = True
+    settings.WEFT_PREPARED_STATEMENTS = False
+    before = _prepared()  # what earlier tests on this connection prepared stays, unused
+    _cycle(2)
+    assert _prepared() == before

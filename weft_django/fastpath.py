@@ -27,6 +27,9 @@ def enabled() -> bool:
     return settings.FAST_PATH and connection.vendor == "postgresql"
 
 
+_NEVER = 2**31 - 1
+
+
 def _fetchone(sql: str, params: dict[str, Any]) -> Any:
     """Run one of the per-task statements as a prepared statement, keeping Django's error handling.
 
@@ -42,8 +45,14 @@ def _fetchone(sql: str, params: dict[str, Any]) -> Any:
     import psycopg  # only on PostgreSQL, where Django uses psycopg 3
 
     connection.ensure_connection()
+    pg = connection.connection
+    if pg.prepare_threshold is None:
+        # Django connects with prepare_threshold=None, and psycopg then ignores prepare=True too. A threshold
+        # no statement reaches prepares exactly the statements that ask for it (Django's own cursors bind
+        # on the client and never prepare).
+        pg.prepare_threshold = _NEVER
     started = time.monotonic()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    with connection.wrap_database_errors, psycopg.Cursor(pg) as cursor:
         cursor.execute(sql, params, prepare=True)
         row = cursor.fetchone()
     if connection.queries_logged:  # what Django's debug cursor records, so query logs and counts stay true
