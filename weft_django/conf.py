@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.core.signals import setting_changed
 
 
 class Settings:
@@ -61,8 +62,34 @@ class Settings:
 
     def __getattribute__(self, name: str) -> Any:
         if name.isupper():
-            return getattr(django_settings, f"WEFT_{name}", super().__getattribute__(name))
+            # Resolved once per settings object: a worker reads a few of these per task, and an unset
+            # WEFT_X costs an AttributeError inside Django's LazySettings on every read.
+            # override_settings and pytest-django's settings fixture install a new settings object (and send
+            # setting_changed), so a changed setting is still seen at once.
+            if _resolved.get(_SOURCE) is not source():
+                _resolved.clear()
+                _resolved[_SOURCE] = source()
+            try:
+                return _resolved[name]
+            except KeyError:
+                value = _resolved[name] = getattr(django_settings, f"WEFT_{name}", super().__getattribute__(name))
+                return value
         return super().__getattribute__(name)
 
+
+def source() -> object:
+    """The Django settings object in force now; caches of values derived from settings compare it."""
+    return django_settings._wrapped  # type: ignore[misc]  # LazySettings, which the stubs type as Settings
+
+
+_SOURCE = "source"  # not upper case, so never a setting's name
+_resolved: dict[str, Any] = {}
+
+
+def _forget(**kwargs: Any) -> None:
+    _resolved.clear()
+
+
+setting_changed.connect(_forget, dispatch_uid="weft_conf_forget")
 
 settings = Settings()

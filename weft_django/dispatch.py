@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from celery import Celery, current_app
@@ -33,13 +34,20 @@ class Ready:
 def celery_app() -> Celery:
     path = settings.CELERY_APP
     if path:
-        return import_string(path.replace(":", ".")) if ":" in path else import_string(path)
+        return _import_app(path)
     return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
-def send(items: Iterable[Ready]) -> int:
+@functools.lru_cache(maxsize=8)
+def _import_app(path: str) -> Celery:
+    return import_string(path.replace(":", ".")) if ":" in path else import_string(path)
+
+
+def send(items: Sequence[Ready]) -> int:
     """Publish now. A broker error is logged, not raised: the sweep re-sends undelivered tasks."""
     app = celery_app()
+    if len(items) == 1:  # a lone submit: send_task takes a pooled producer itself
+        return _send_one(app, items[0])
     sent = 0
     try:
         # One producer (one pooled broker connection) for the whole batch: a bulk job publishes
@@ -55,6 +63,16 @@ def send(items: Iterable[Ready]) -> int:
     except Exception:
         logger.exception("weft: no broker connection; the sweep will re-send what was not published")
     return sent
+
+
+def _send_one(app: Celery, r: Ready) -> int:
+    try:
+        app.send_task(EXECUTE, args=(r.task_id, r.token), queue=r.queue, priority=r.priority,
+                      countdown=r.countdown or None)
+    except Exception:  # the row is committed; a lost message costs latency, never the task
+        logger.exception("weft: could not publish task %s; the sweep will re-send it", r.task_id)
+        return 0
+    return 1
 
 
 FANOUT_CHUNK = 250

@@ -15,16 +15,17 @@ the backlog grows. The IS TRUE form is equivalent here (status is NOT NULL) and 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from .conf import settings
 
 
 def enabled() -> bool:
-    return settings.FAST_PATH and connection.vendor == "postgresql"
+    return settings.FAST_PATH and connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
 
 
 _NEVER = 2**31 - 1
@@ -38,27 +39,41 @@ def _fetchone(sql: str, params: dict[str, Any]) -> Any:
     plans each once per connection (WEFT_PREPARED_STATEMENTS=False turns this off, e.g. behind a
     transaction-pooling PgBouncer older than 1.21).
     """
+    # One lookup of this thread's connection: each attribute read through django.db.connection looks it
+    # up again in a context-local, which on this path cost more than building the statement's parameters.
+    db = connections[DEFAULT_DB_ALIAS]
     if not settings.PREPARED_STATEMENTS:
-        with connection.cursor() as cursor:
+        with db.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()
     import psycopg  # only on PostgreSQL, where Django uses psycopg 3
 
-    connection.ensure_connection()
-    pg = connection.connection
-    if pg.prepare_threshold is None:
-        # Django connects with prepare_threshold=None, and psycopg then ignores prepare=True too. A threshold
-        # no statement reaches prepares exactly the statements that ask for it (Django's own cursors bind
-        # on the client and never prepare).
-        pg.prepare_threshold = _NEVER
+    if db.connection is None:
+        db.ensure_connection()
+    pg = db.connection
+    cached = getattr(_local, "cursor", None)
+    if cached is not None and cached.connection is pg:
+        prepared: psycopg.Cursor[Any] = cached
+    else:
+        if pg.prepare_threshold is None:
+            # Django connects with prepare_threshold=None, and psycopg then ignores prepare=True too. A
+            # threshold no statement reaches prepares exactly the statements that ask for it (Django's own
+            # cursors bind on the client and never prepare).
+            pg.prepare_threshold = _NEVER
+        # One server-binding cursor per connection, used for one statement at a time by the thread that
+        # owns the connection (Django connections are per thread).
+        prepared = _local.cursor = psycopg.Cursor(pg)
     started = time.monotonic()
-    with connection.wrap_database_errors, psycopg.Cursor(pg) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        row = cursor.fetchone()
-    if connection.queries_logged:  # what Django's debug cursor records, so query logs and counts stay true
-        rendered = psycopg.ClientCursor(connection.connection).mogrify(sql, params)
-        connection.queries_log.append({"sql": rendered, "time": f"{time.monotonic() - started:.3f}"})
+    with db.wrap_database_errors:
+        prepared.execute(sql, params, prepare=True)
+        row = prepared.fetchone()
+    if db.queries_logged:  # what Django's debug cursor records, so query logs and counts stay true
+        rendered = psycopg.ClientCursor(pg).mogrify(sql, params)
+        db.queries_log.append({"sql": rendered, "time": f"{time.monotonic() - started:.3f}"})
     return row
+
+
+_local = threading.local()
 
 
 def _json(value: Any) -> str:

@@ -6,7 +6,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import jsonschema
@@ -72,7 +72,7 @@ class Limits:
                 )
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in vars(self).items() if v is not None}  # every field is a scalar: no deep copy
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class RetryPolicy:
         if not isinstance(data, Mapping):
             raise ValidationError(path, f"must be an object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        values = asdict(default)
+        values = vars(default).copy()
         for name, value in data.items():
             if name not in known:
                 raise ValidationError(f"{path}.{name}", f"unknown retry option; known: {', '.join(sorted(known))}")
@@ -107,7 +107,7 @@ class RetryPolicy:
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return vars(self).copy()  # every field is a scalar: dataclasses.asdict's deep copy is not needed
 
 
 @dataclass(frozen=True)

@@ -3,22 +3,24 @@ and its tasks in one transaction and hand the ready ones to dispatch after commi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.core.signals import setting_changed
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models.functions import Now
 
-from . import dag, fastpath, registry, signals
+from . import conf, dag, fastpath, registry, signals
 from .conf import settings
 from .dispatch import Ready, after_commit
 from .exceptions import ValidationError
 from .jobspec import JobSpec
 from .models import Dependency, Job, Task
 from .spec import Limits, TaskSpec, check_json, check_params
-from .states import TaskStatus
+from .states import JobStatus, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -32,24 +34,38 @@ class JobOptions:
     deadline: datetime | None = None
 
 
-def resolve(spec: TaskSpec, path: str = "", shapes: dict[Any, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Check a spec against its skill and the ceilings; return the Task row's spec fields.
-
-    ``shapes`` caches the part that does not depend on params (limits, retry, timeout, queue), so a job
-    of ten thousand tasks of one skill works it out once.
-    """
+def resolve(spec: TaskSpec, path: str = "") -> dict[str, Any]:
+    """Check a spec against its skill and the ceilings; return the Task row's spec fields."""
     p = f"{path}." if path else ""
     definition = registry.get(spec.skill)
     check_params(definition.params_schema, spec.params, f"{p}params")
     if definition.kind == "command":
         registry.render_argv(definition, spec.params)
     key = _shape_key(spec)
-    shape = shapes.get(key) if shapes is not None and key is not None else None
-    if shape is None:
+    cached = _shapes.get(key) if key is not None else None
+    if cached is not None and cached[0] is definition and cached[1] is conf.source():
+        shape = cached[2]
+    else:
         shape = _resolve_shape(spec, definition, p)
-        if shapes is not None and key is not None:
-            shapes[key] = shape
+        if key is not None:
+            if len(_shapes) >= 1024:  # many distinct timeouts or limits: start over rather than grow
+                _shapes.clear()
+            _shapes[key] = (definition, conf.source(), shape)
     return {**shape, "params": dict(spec.params)}
+
+
+# The part of a resolved spec that does not depend on params (limits, retry, timeout, queue, priority),
+# by spec shape: a job of ten thousand tasks of one skill, or a stream of lone submits, works it out once.
+# It depends on the skill's definition and on the settings object in force, both checked by identity
+# (a re-registered skill or overridden settings miss), and on settings (forgotten when Django reports a change).
+_shapes: dict[Any, tuple[registry.SkillDef, object, dict[str, Any]]] = {}
+
+
+def _forget_shapes(**kwargs: Any) -> None:
+    _shapes.clear()
+
+
+setting_changed.connect(_forget_shapes, dispatch_uid="weft_forget_shapes")
 
 
 def _shape_key(spec: TaskSpec) -> Any:
@@ -106,8 +122,7 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
             raise ValidationError(f"tasks[{i}].key", f"duplicate task key {key!r}")
         edges[key] = spec.depends_on
     dag.check_graph(edges)
-    shapes: dict[Any, dict[str, Any]] = {}
-    fields = [resolve(spec, f"tasks[{i}]" if name_tasks else "", shapes) for i, (_, spec) in enumerate(keyed)]
+    fields = [resolve(spec, f"tasks[{i}]" if name_tasks else "") for i, (_, spec) in enumerate(keyed)]
     if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
             and options.max_cost is None and options.deadline is None and fastpath.enabled()):
         return _insert_lone_task(keyed[0][0], fields[0], options)
@@ -130,11 +145,20 @@ def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions) -> Job:
                                                   labels=dict(o.labels or {}))
     after_commit([Ready(task_id, 0, fields["queue"], fields["priority"])])
     signals.send_on_commit(signals.job_submitted, job_id=job_id)
-    job = Job(pk=job_id, name=o.name, owner_id=owner_id, labels=dict(o.labels or {}), tasks_total=1, tasks_open=1,
-              created_at=created_at)
-    job._state.adding = False
-    job._state.db = "default"
-    return job
+    # The row as just inserted, built the way a query would build it (positional from_db is a third of the
+    # cost of keyword construction, which shows at thousands of submits a second).
+    return Job.from_db(DEFAULT_DB_ALIAS, _job_fields(), (
+        job_id, owner_id, o.name, JobStatus.RUNNING, "", None, dict(o.labels or {}), None, None, None, 0.0, 1, 1, 0,
+        created_at, None))
+
+
+@functools.cache
+def _job_fields() -> list[str]:
+    names = [f.attname for f in Job._meta.concrete_fields]
+    assert names == ["id", "owner_id", "name", "status", "stop_reason", "idempotency_key", "labels", "max_attempts",
+                     "max_cost", "deadline", "cost", "tasks_total", "tasks_open", "tasks_failed", "created_at",
+                     "finished_at"], names  # the tuple in _insert_lone_task follows this order
+    return names
 
 
 def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
