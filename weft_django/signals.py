@@ -19,5 +19,5 @@ job_finished = Signal()
 
 def send_on_commit(signal: Signal, **kwargs: Any) -> None:
     """Send once the current transaction commits; free when nobody listens."""
-    if signal.has_listeners():
+    if signal.receivers and signal.has_listeners():  # the list check first: most sites connect nothing
         transaction.on_commit(lambda: signal.send(sender="weft", **kwargs))
