@@ -117,7 +117,7 @@ class Procrastinate:
         return self.task.defer(stamp=stamp, target=target)
 
     def finished(self, enqueued: int) -> bool:
-        return not self.model.objects.filter(status__in=("todo", "doing")).exists()  # a partial index
+        return not self.model.objects.filter(status="running").exists()  # weft_job_running_deadline_idx
 
     def is_done(self, handle: Any) -> bool:
         return bool(self.model.objects.filter(id=handle, status="succeeded").exists())
@@ -141,7 +141,7 @@ class Weft:
         return self.submit("bench.noop", {"stamp": stamp, "target": target}).pk
 
     def finished(self, enqueued: int) -> bool:
-        return not self.model.objects.filter(status__in=("todo", "doing")).exists()  # a partial index
+        return not self.model.objects.filter(status="running").exists()  # weft_job_running_deadline_idx
 
     def is_done(self, handle: Any) -> bool:
         return bool(self.model.objects.filter(pk=handle, status="succeeded").exists())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -105,3 +106,35 @@ def test_fast_path_prepares_nothing_when_told_not_to(settings: Any) -> None:
     before = _prepared()  # what earlier tests on this connection prepared stays, unused
     _cycle(2)
     assert _prepared() == before
+
+
+def generic_plan(sql: str) -> str:
+    """The plan a prepared statement settles on after its first executions (its generic plan)."""
+    names: list[str] = []
+    for name in re.findall(r"%\((\w+)\)s", sql):
+        if name not in names:
+            names.append(name)
+    numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", sql)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE weft_plan_check AS {numbered}")
+        try:
+            cursor.execute(f"EXPLAIN EXECUTE weft_plan_check({', '.join('NULL' for _ in names)})")
+            return "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("DEALLOCATE weft_plan_check")
+
+
+@pytest.mark.parametrize("with_backlog", [False, True], ids=["empty tables", "backlog"])
+@pytest.mark.parametrize("name", ["SUBMIT", "CLAIM", "SUCCEED"])
+def test_generic_plans_find_rows_by_primary_key(name: str, with_backlog: bool, request: Any) -> None:
+    # A worker's connection prepares these once and keeps the generic plan for its whole life; built
+    # while the tables were small (a fresh install, a test database) it once joined the job by a
+    # sequential scan of weft_job, so every claim read every job ever submitted.
+    if with_backlog:
+        request.getfixturevalue("backlog")
+    text = generic_plan(getattr(fastpath, name))
+    assert "Seq Scan" not in text, text
+    for index in ("weft_task_job_key_uniq", "weft_task_job_status_idx", "weft_task_queued_idx",
+                  "weft_task_lease_idx", "weft_job_running_deadline_idx"):
+        assert index not in text, text

@@ -124,7 +124,8 @@ def check_reliability(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
         errors.append(checks.Warning(
             f"CELERY_WORKER_PREFETCH_MULTIPLIER is {prefetch!r}; weft expects 1.",
             hint="With acks_late, every prefetched message waits unacknowledged behind a running (maybe long) "
-                 "task while other workers sit idle, and is only redelivered when that worker dies or the "
-                 "broker's visibility timeout passes. Set CELERY_WORKER_PREFETCH_MULTIPLIER = 1 (manage.py "
-                 "weft_worker passes --prefetch-multiplier 1).", id="weft.W030"))
+                 "task while other workers sit idle; the sweep sends its task again only after "
+                 "WEFT_REDISPATCH_AFTER. Set CELERY_WORKER_PREFETCH_MULTIPLIER = 1 (manage.py weft_worker passes "
+                 "--prefetch-multiplier 1). A queue of only short tasks runs faster with more (docs/performance.md); "
+                 "silence weft.W030 there.", id="weft.W030"))
     return errors

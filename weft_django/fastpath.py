@@ -151,15 +151,22 @@ def insert_dependencies(pairs: list[tuple[int, int]]) -> None:
 
 
 CLAIM = """
-WITH t AS (
+WITH j AS (
+    -- The job by primary key on its own, not joined: a prepared statement's generic plan is built once
+    -- per connection, and built while weft_job was small the join scanned every job, for every claim.
+    -- Below, IS TRUE keeps job_id out of the task's index conditions (weft_task_job_key_uniq would
+    -- otherwise look tempting on a small table, and reads every task of a big job).
+    SELECT id, max_cost FROM weft_job
+    WHERE id = (SELECT job_id FROM weft_task WHERE id = %(task)s)
+      AND (status = 'running') IS TRUE AND max_attempts IS NULL AND deadline IS NULL
+), t AS (
     UPDATE weft_task AS t
     SET status = 'running', attempts = t.attempts + 1, started_at = now(), worker = %(worker)s, not_before = NULL,
         lease_expires_at = now() + make_interval(secs => %(lease)s)
-    FROM weft_job AS j
     WHERE t.id = %(task)s AND (t.status = 'queued') IS TRUE AND t.attempts = %(token)s
-      AND j.id = t.job_id AND (j.status = 'running') IS TRUE AND j.max_attempts IS NULL AND j.deadline IS NULL
+      AND (t.job_id = (SELECT id FROM j)) IS TRUE
     RETURNING t.job_id, t.key, t.skill_name, t.params, t.limits, t.retry, t.timeout, t.queue, t.priority,
-              t.has_dependents, t.has_dependencies, t.parent_id, j.max_cost
+              t.has_dependents, t.has_dependencies, t.parent_id, (SELECT max_cost FROM j)
 ), a AS (
     INSERT INTO weft_attempt (task_id, job_id, number, outcome, worker, pid, celery_id, started_at, error_type,
                               error_message, traceback, stdout, stderr, limit_hit, cost)
