@@ -50,14 +50,15 @@ def task_final(job_id: int, task_id: int, *, succeeded: bool, has_dependents: bo
                     names[down] = key
                     if parent is not None:
                         touched_parents.add(parent)
-    status = transitions.count_finished(job_id, finished=finished, failed=failed)
+    status, total = transitions.count_finished(job_id, finished=finished, failed=failed)
     signals.send_on_commit(signals.task_finished, job_id=job_id, task_id=task_id,
                            status="succeeded" if succeeded else "failed")
     for parent in touched_parents:
         ready += _finish_parent(job_id, parent)
     if status is not None:
-        decide(job_id, None, None, DecisionAction.FINISH_JOB, f"every task is final; the job {status}",
-                "job.complete")
+        if total > 1:  # a one-task job ends with its task, whose decision already says how
+            decide(job_id, None, None, DecisionAction.FINISH_JOB, f"every task is final; the job {status}",
+                    "job.complete")
         signals.send_on_commit(signals.job_finished, job_id=job_id, status=status)
     elif not ready and Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).exists():
         stop_if_stuck(job_id)  # a transition that readied work cannot have left the job stuck

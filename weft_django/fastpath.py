@@ -213,7 +213,7 @@ WITH t AS (
                       THEN (CASE WHEN tasks_failed = 0 THEN 'succeeded' ELSE 'failed' END) ELSE status END,
         finished_at = CASE WHEN status = 'running' AND tasks_open = 1 THEN now() ELSE finished_at END
     WHERE id = (SELECT job_id FROM t)
-    RETURNING id, status, tasks_open
+    RETURNING id, status, tasks_open, tasks_total
 ), d AS (
     -- One INSERT, ordered, so the succeed decision always precedes the job's (CTEs run in no set order).
     INSERT INTO weft_decision (job_id, task_id, attempt_id, action, policy, observation, reason, created_at)
@@ -224,7 +224,7 @@ WITH t AS (
         FROM t
         UNION ALL
         SELECT 2, id, NULL, NULL, 'finish_job', 'job.complete', 'every task is final; the job ' || status
-        FROM j WHERE tasks_open = 0 AND status IN ('succeeded', 'failed')
+        FROM j WHERE tasks_open = 0 AND status IN ('succeeded', 'failed') AND tasks_total > 1
     ) AS x
     ORDER BY ord
 )

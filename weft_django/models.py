@@ -257,8 +257,11 @@ class Decision(models.Model):
                             db_index=False, db_constraint=False)  # weft_decision_job_idx
     task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.CASCADE, related_name="decisions",
                              verbose_name=_("task"), db_index=False, db_constraint=False)  # weft_decision_task_idx
-    attempt = models.ForeignKey(Attempt, null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="decisions", verbose_name=_("attempt"), db_constraint=False)
+    # Never looked up by attempt, and deleted with its job like the attempt itself: no index to keep up
+    # on every insert, and nothing for Django to null out when attempts are deleted.
+    attempt = models.ForeignKey(Attempt, null=True, blank=True, on_delete=models.DO_NOTHING,
+                                related_name="decisions", verbose_name=_("attempt"), db_index=False,
+                                db_constraint=False)
     action = models.CharField(_("action"), max_length=20, choices=DecisionAction.choices)
     policy = models.CharField(_("policy"), max_length=100, blank=True)
     observation = models.JSONField(_("observation"), default=dict, blank=True)

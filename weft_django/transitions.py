@@ -147,12 +147,12 @@ def request_cancel(task_ids: list[int]) -> int:
     return Task.objects.filter(pk__in=task_ids, status=TaskStatus.RUNNING).update(cancel_requested=True)
 
 
-def count_finished(job_id: int, *, finished: int, failed: int) -> str | None:
+def count_finished(job_id: int, *, finished: int, failed: int) -> tuple[str | None, int]:
     """Tasks of a job became final: count them off and, if they were the last open ones, finish the job.
 
     One UPDATE ... RETURNING (PostgreSQL and SQLite alike); SET expressions see the row as it was, and the
     row lock orders concurrent finishers, so exactly one of them sees the count reach zero. Returns the
-    job's new status when this call finished it, else None.
+    job's new status when this call finished it (else None), and how many tasks the job has.
     """
     done = "status = %s AND tasks_open = %s"
     with connection.cursor() as cursor:
@@ -160,14 +160,15 @@ def count_finished(job_id: int, *, finished: int, failed: int) -> str | None:
             f"UPDATE {Job._meta.db_table} SET tasks_open = tasks_open - %s, tasks_failed = tasks_failed + %s, "
             f"status = CASE WHEN {done} THEN (CASE WHEN tasks_failed + %s = 0 THEN %s ELSE %s END) ELSE status END, "
             f"finished_at = CASE WHEN {done} THEN %s ELSE finished_at END "
-            "WHERE id = %s RETURNING status, tasks_open",
+            "WHERE id = %s RETURNING status, tasks_open, tasks_total",
             [finished, failed, JobStatus.RUNNING, finished, failed, JobStatus.SUCCEEDED, JobStatus.FAILED,
              JobStatus.RUNNING, finished, connection.ops.adapt_datetimefield_value(timezone.now()), job_id],
         )
         row = cursor.fetchone()
-    if row is not None and row[1] == 0 and row[0] in (JobStatus.SUCCEEDED, JobStatus.FAILED):
-        return str(row[0])
-    return None
+    if row is None:
+        return None, 0
+    ended = row[1] == 0 and row[0] in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+    return (str(row[0]) if ended else None), int(row[2])
 
 
 def end_job(job_id: int, status: JobStatus, reason: str) -> bool:

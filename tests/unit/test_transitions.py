@@ -186,9 +186,23 @@ def test_record__success_finishes_task_and_job() -> None:
     job = Job.objects.get(pk=task.job_id)
     assert (job.status, job.tasks_open, job.tasks_failed) == (JobStatus.SUCCEEDED, 0, 0)
     assert list(Decision.objects.filter(job=job).order_by("pk").values_list("action", "reason")) == [
-        (DecisionAction.SUCCEED, "attempt 1 succeeded"),
-        (DecisionAction.FINISH_JOB, "every task is final; the job succeeded"),
+        (DecisionAction.SUCCEED, "attempt 1 succeeded"),  # a one-task job ends with its task: no finish_job
     ]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast path", "ORM path"])
+def test_record__a_job_of_two_tasks_gets_one_finish_job_decision_at_its_end(fast: bool, settings: Settings) -> None:
+    settings.WEFT_FAST_PATH = fast
+    job = service.submit_job({"tasks": [{"key": "x", "skill": "t.add", "params": {"a": 1, "b": 2}},
+                                        {"key": "y", "skill": "t.add", "params": {"a": 3, "b": 4}}]})
+    for task in Task.objects.filter(job=job).order_by("pk"):
+        claimed = engine.claim(task.pk, 0)
+        assert claimed is not None
+        engine.record(claimed, Observation(Outcome.success(1)))
+    assert list(Decision.objects.filter(job=job).order_by("pk").values_list("task__key", "action")) == [
+        ("x", DecisionAction.SUCCEED), ("y", DecisionAction.SUCCEED), (None, DecisionAction.FINISH_JOB),
+    ]
+    assert Job.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED
 
 
 # Query counts document the cost of the hot path. Inside the test's transaction engine's atomic()
@@ -228,8 +242,8 @@ def test_record__query_count_orm_path(django_assert_num_queries: DjangoAssertNum
     claimed = engine.claim(task.pk, 0)
     assert claimed is not None
     # SAVEPOINT, UPDATE task (fenced), UPDATE attempt, INSERT decision,
-    # UPDATE job counters ... RETURNING (finishes the job), INSERT finish decision, RELEASE
-    with django_assert_num_queries(7):
+    # UPDATE job counters ... RETURNING (finishes the job; one task, so no finish decision), RELEASE
+    with django_assert_num_queries(6):
         engine.record(claimed, Observation(Outcome.success(3)))
 
 
