@@ -46,7 +46,9 @@ def test_limits__memory_cpu_files_and_wall_time_in_a_child_process(procs: Proces
 
     [fds] = attempts_of(tasks["files"].pk)
     assert (tasks["files"].status, fds.outcome, fds.limit_hit) == ("failed", "killed", "open_files")
-    assert fds.peak_open_files is not None and 20 < fds.peak_open_files < 40
+    # One file every 10 ms and a sample every 0.2 s: up to 20 files past the limit before the sample that
+    # kills, a few more when that sample is late on a busy machine; never the 500 the skill would open.
+    assert fds.peak_open_files is not None and 20 < fds.peak_open_files < 60
 
     walls = attempts_of(tasks["slow"].pk)
     assert [(a.outcome, a.limit_hit) for a in walls] == [("killed", "wall_seconds")] * 2
