@@ -117,7 +117,7 @@ class Procrastinate:
         return self.task.defer(stamp=stamp, target=target)
 
     def finished(self, enqueued: int) -> bool:
-        return not self.model.objects.filter(status="running").exists()  # weft_job_running_deadline_idx
+        return not self.model.objects.filter(status__in=("todo", "doing")).exists()  # a partial index
 
     def is_done(self, handle: Any) -> bool:
         return bool(self.model.objects.filter(id=handle, status="succeeded").exists())
