@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import Count
 
 from weft_django import fastpath
-from weft_django.models import Task
+from weft_django.models import Job, Task
 from weft_django.spec import TaskSpec
 from weft_django.submission import JobOptions, create_job
 
@@ -138,3 +138,15 @@ def test_generic_plans_find_rows_by_primary_key(name: str, with_backlog: bool, r
     for index in ("weft_task_job_key_uniq", "weft_task_job_status_idx", "weft_task_queued_idx",
                   "weft_task_lease_idx", "weft_job_running_deadline_idx"):
         assert index not in text, text
+
+
+def test_plan__job_reads_use_the_partial_job_indexes(backlog: int, django_user_model: Any) -> None:
+    # Both job indexes leave out the common job (no owner, no deadline); the reads that need them
+    # must still be able to use them.
+    user = django_user_model.objects.create(username="owner")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE weft_job")
+    past = Job.objects.past_deadline().explain()
+    assert "weft_job_running_deadline_idx" in past, past
+    mine = Job.objects.visible_to(user).order_by("-created_at").explain()
+    assert "weft_job_owner_created_idx" in mine, mine

@@ -79,8 +79,12 @@ class Job(models.Model):
     class Meta:
         verbose_name = _("job")
         indexes: ClassVar = [
-            models.Index(fields=["owner", "-created_at"], name="weft_job_owner_created_idx"),
-            models.Index(fields=["deadline"], condition=Q(status="running"), name="weft_job_running_deadline_idx"),
+            # Partial, so that the common job (no owner, no deadline) adds nothing to them, on its insert
+            # and again on the update that ends it.
+            models.Index(fields=["owner", "-created_at"], condition=Q(owner__isnull=False),
+                         name="weft_job_owner_created_idx"),
+            models.Index(fields=["deadline"], condition=Q(status="running", deadline__isnull=False),
+                         name="weft_job_running_deadline_idx"),
         ]
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["idempotency_key"], condition=Q(idempotency_key__isnull=False),
