@@ -126,6 +126,5 @@ def check_reliability(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
             hint="With acks_late, every prefetched message waits unacknowledged behind a running (maybe long) "
                  "task while other workers sit idle; the sweep sends its task again only after "
                  "WEFT_REDISPATCH_AFTER. Set CELERY_WORKER_PREFETCH_MULTIPLIER = 1 (manage.py weft_worker passes "
-                 "--prefetch-multiplier 1). A queue of only short tasks runs faster with more (docs/performance.md); "
-                 "silence weft.W030 there.", id="weft.W030"))
+                 "--prefetch-multiplier 1).", id="weft.W030"))
     return errors
