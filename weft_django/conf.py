@@ -65,14 +65,18 @@ class Settings:
             # Resolved once per settings object: a worker reads a few of these per task, and an unset
             # WEFT_X costs an AttributeError inside Django's LazySettings on every read.
             # override_settings and pytest-django's settings fixture install a new settings object (and send
-            # setting_changed), so a changed setting is still seen at once.
-            if _resolved.get(_SOURCE) is not source():
-                _resolved.clear()
-                _resolved[_SOURCE] = source()
+            # setting_changed), so a changed setting is still seen at once. The (source, values) pair is
+            # replaced whole, so a thread still filling the old dict never writes into the new one.
+            global _cache
+            src = source()
+            cached, values = _cache
+            if cached is not src:
+                values = {}
+                _cache = (src, values)
             try:
-                return _resolved[name]
+                return values[name]
             except KeyError:
-                value = _resolved[name] = getattr(django_settings, f"WEFT_{name}", super().__getattribute__(name))
+                value = values[name] = getattr(django_settings, f"WEFT_{name}", super().__getattribute__(name))
                 return value
         return super().__getattribute__(name)
 
@@ -82,12 +86,12 @@ def source() -> object:
     return django_settings._wrapped  # type: ignore[misc]  # LazySettings, which the stubs type as Settings
 
 
-_SOURCE = "source"  # not upper case, so never a setting's name
-_resolved: dict[str, Any] = {}
+_cache: tuple[object, dict[str, Any]] = (None, {})
 
 
 def _forget(**kwargs: Any) -> None:
-    _resolved.clear()
+    global _cache
+    _cache = (None, {})
 
 
 setting_changed.connect(_forget, dispatch_uid="weft_conf_forget")

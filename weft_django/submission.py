@@ -42,15 +42,16 @@ def resolve(spec: TaskSpec, path: str = "") -> dict[str, Any]:
     if definition.kind == "command":
         registry.render_argv(definition, spec.params)
     key = _shape_key(spec)
+    src = conf.source()  # before resolving: a shape is stored under the settings it was resolved with
     cached = _shapes.get(key) if key is not None else None
-    if cached is not None and cached[0] is definition and cached[1] is conf.source():
+    if cached is not None and cached[0] is definition and cached[1] is src:
         shape = cached[2]
     else:
         shape = _resolve_shape(spec, definition, p)
         if key is not None:
             if len(_shapes) >= 1024:  # many distinct timeouts or limits: start over rather than grow
                 _shapes.clear()
-            _shapes[key] = (definition, conf.source(), shape)
+            _shapes[key] = (definition, src, shape)
     return {**shape, "params": dict(spec.params)}
 
 
