@@ -47,3 +47,24 @@ def test_admin__runtime_rows_are_read_only(staff: Client) -> None:
     task = Task.objects.get(job=job)
     assert staff.post(f"/admin/weft/task/{task.pk}/change/", {"status": "succeeded"}).status_code == 403
     assert Task.objects.get(pk=task.pk).status == "queued"
+
+
+def test_admin__disabling_a_skill_stops_new_submissions(staff: Client) -> None:
+    from weft_django import registry
+    from weft_django.exceptions import SkillDisabled
+    from weft_django.models import Skill
+
+    registry.sync()
+    skill = Skill.objects.get(name="t.noop")
+    assert staff.get("/admin/weft/skill/add/").status_code == 403
+    assert staff.post(f"/admin/weft/skill/{skill.pk}/delete/", {"post": "yes"}).status_code == 403
+    # Only "enabled" is the operator's: the definition lives in code, so the form leaves the rest alone.
+    response = staff.post(f"/admin/weft/skill/{skill.pk}/change/", {"queue": "elsewhere"})  # enabled unticked
+    assert response.status_code == 302
+    skill.refresh_from_db()
+    assert (skill.enabled, skill.queue) == (False, "")
+    with pytest.raises(SkillDisabled):
+        service.submit("t.noop")
+    staff.post(f"/admin/weft/skill/{skill.pk}/change/", {"enabled": "on"})
+    assert Skill.objects.get(pk=skill.pk).enabled
+    assert Job.objects.filter(pk=service.submit("t.noop").pk).exists()

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
-from . import dag, fastpath, scheduling, signals, transitions
+from . import dag, fastpath, registry, scheduling, signals, transitions
 from .completion import decide, stop_if_stuck, stop_job, task_final
 from .conf import settings
 from .deciders import DEFAULT_LIMIT_POLICY, Budget, Choice, Failure, decide_failure
@@ -218,6 +218,7 @@ def _resolve_new(specs: Sequence[Mapping[str, Any]], keys: Sequence[str], path: 
         deps = tuple(local.get(d, d) for d in spec.depends_on) if local else spec.depends_on
         spec = TaskSpec(**{**spec.__dict__, "key": key, "depends_on": deps})
         out.append((key, spec, resolve(spec, f"{path}[{i}]")))
+    registry.check_enabled([(f"{path}[{i}]", registry.get(spec.skill)) for i, (_, spec, _) in enumerate(out)])
     return out
 
 

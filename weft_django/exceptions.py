@@ -17,10 +17,18 @@ class ValidationError(WeftError):
 
 
 class UnknownSkill(ValidationError):
-    """The named skill is not registered (or is disabled)."""
+    """The named skill is not registered."""
 
     def __init__(self, name: str) -> None:
         super().__init__("skill", f"unknown skill {name!r}")
+        self.name = name
+
+
+class SkillDisabled(ValidationError):
+    """An operator switched the skill off (its Skill row's ``enabled``): nothing new of it is accepted."""
+
+    def __init__(self, name: str, field: str = "skill") -> None:
+        super().__init__(field, f"skill {name!r} is disabled")
         self.name = name
 
 

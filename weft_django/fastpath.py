@@ -89,7 +89,9 @@ SUBMIT = """
 WITH j AS (
     INSERT INTO weft_job (owner_id, name, status, stop_reason, idempotency_key, labels, cost,
                           tasks_total, tasks_open, tasks_failed, created_at)
-    VALUES (%(owner)s, %(name)s, 'running', '', NULL, %(labels)s::jsonb, 0, 1, 1, 0, now())
+    SELECT %(owner)s, %(name)s, 'running', '', NULL, %(labels)s::jsonb, 0, 1, 1, 0, now()
+    WHERE NOT EXISTS (SELECT 1 FROM weft_skill
+                      WHERE name = %(skill_name)s AND version = %(skill_version)s AND NOT enabled)
     RETURNING id, created_at
 )
 INSERT INTO weft_task (job_id, key, skill_name, skill_version, params, limits, retry, timeout, queue, priority,
@@ -103,12 +105,13 @@ RETURNING job_id, id, (SELECT created_at FROM j)
 
 
 def submit(key: str, fields: dict[str, Any], *, name: str, owner_id: int | None,
-           labels: dict[str, Any]) -> tuple[int, int, Any]:
-    """Insert a job with one queued task; returns (job id, task id, created_at)."""
+           labels: dict[str, Any]) -> tuple[int, int, Any] | None:
+    """Insert a job with one queued task; returns (job id, task id, created_at), or None (and writes
+    nothing) if an operator disabled the skill."""
     params = {**fields, "key": key, "name": name, "owner": owner_id, "labels": _json(labels),
               "params": _json(fields["params"]), "limits": _json(fields["limits"]), "retry": _json(fields["retry"])}
-    job_id, task_id, created_at = _fetchone(SUBMIT, params)
-    return job_id, task_id, created_at
+    row = _fetchone(SUBMIT, params)
+    return None if row is None else (row[0], row[1], row[2])
 
 
 INSERT_TASKS = """

@@ -202,6 +202,25 @@ def get(name: str) -> SkillDef:
         raise UnknownSkill(name) from None
 
 
+def check_enabled(specs: Sequence[tuple[str, SkillDef]]) -> None:
+    """Raise SkillDisabled for the first (field path, skill) whose Skill row an operator switched off.
+
+    One query for the whole batch. A skill without a row (never synced) is enabled: the rows mirror the
+    code, and only ``enabled`` on them is the operator's to change.
+    """
+    from .exceptions import SkillDisabled
+    from .models import Skill
+
+    wanted = {(d.name, d.version) for _, d in specs}
+    if not wanted:
+        return
+    names = {n for n, _ in wanted}
+    off = set(Skill.objects.filter(name__in=names, enabled=False).values_list("name", "version")) & wanted
+    for path, d in specs:
+        if (d.name, d.version) in off:
+            raise SkillDisabled(d.name, f"{path}.skill" if path else "skill")
+
+
 def all_skills() -> list[SkillDef]:
     autodiscover()
     return sorted(_skills.values(), key=lambda s: s.name)

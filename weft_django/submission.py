@@ -16,7 +16,7 @@ from django.db.models.functions import Now
 from . import conf, dag, fastpath, registry, signals
 from .conf import settings
 from .dispatch import Ready, after_commit
-from .exceptions import ValidationError
+from .exceptions import SkillDisabled, ValidationError
 from .jobspec import JobSpec
 from .models import Dependency, Job, Task
 from .spec import Limits, TaskSpec, check_json, check_params
@@ -126,7 +126,9 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
     fields = [resolve(spec, f"tasks[{i}]" if name_tasks else "") for i, (_, spec) in enumerate(keyed)]
     if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
             and options.max_cost is None and options.deadline is None and fastpath.enabled()):
-        return _insert_lone_task(keyed[0][0], fields[0], options)
+        return _insert_lone_task(keyed[0][0], fields[0], options, "tasks[0].skill" if name_tasks else "skill")
+    registry.check_enabled([(f"tasks[{i}]" if name_tasks else "", registry.get(spec.skill))
+                            for i, (_, spec) in enumerate(keyed)])
     if options.idempotency_key:
         existing = Job.objects.filter(idempotency_key=options.idempotency_key).first()
         if existing is not None:
@@ -140,10 +142,12 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
         raise
 
 
-def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions) -> Job:
+def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions, skill_field: str) -> Job:
     owner_id = getattr(o.owner, "pk", None)
-    job_id, task_id, created_at = fastpath.submit(key, fields, name=o.name, owner_id=owner_id,
-                                                  labels=dict(o.labels or {}))
+    row = fastpath.submit(key, fields, name=o.name, owner_id=owner_id, labels=dict(o.labels or {}))
+    if row is None:  # the statement checks the skill's enabled flag itself: no extra round trip
+        raise SkillDisabled(fields["skill_name"], skill_field)
+    job_id, task_id, created_at = row
     after_commit([Ready(task_id, 0, fields["queue"], fields["priority"])])
     signals.send_on_commit(signals.job_submitted, job_id=job_id)
     # The row as just inserted, built the way a query would build it (positional from_db is a third of the

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from pytest_django import Settings
 
-from weft_django import submission
-from weft_django.exceptions import UnknownSkill, ValidationError, WeftError
-from weft_django.models import Attempt, Decision, Dependency, Job, Task
+from weft_django import registry, submission
+from weft_django.exceptions import SkillDisabled, UnknownSkill, ValidationError, WeftError
+from weft_django.jobspec import JobSpec
+from weft_django.models import Attempt, Decision, Dependency, Job, Skill, Task
 from weft_django.service import submit
 from weft_django.spec import Limits, TaskSpec
 
@@ -196,3 +197,29 @@ def test_submit__nul_in_any_param_is_refused(refused: Callable[..., WeftError]) 
     # PostgreSQL's jsonb cannot hold \u0000: without this check the INSERT fails with a DataError
     error = refused(submit, "t.noop", {"notes": ["fine", "a\x00b"]})
     assert str(error) == "params.notes[1]: must not contain the NUL character (\\u0000)"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast path", "ORM path"])
+def test_a_disabled_skill_is_refused_and_nothing_is_written(fast: bool, settings: Settings,
+                                                           refused: Callable[..., WeftError]) -> None:
+    settings.WEFT_FAST_PATH = fast
+    registry.sync()
+    Skill.objects.filter(name="t.add").update(enabled=False)
+    error = refused(submit, "t.add", {"a": 1, "b": 2})
+    assert isinstance(error, SkillDisabled)
+    assert (error.field, error.message) == ("skill", "skill 't.add' is disabled")
+    # In a job, the error names the task; the other skills of the job are fine.
+    error = refused(submission.submit_job, JobSpec.parse({"tasks": [
+        {"key": "a", "skill": "t.noop"}, {"key": "b", "skill": "t.add", "params": {"a": 1, "b": 2}}]}))
+    assert isinstance(error, SkillDisabled) and error.field == "tasks[1].skill"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast path", "ORM path"])
+def test_a_skill_switched_back_on_is_accepted_again(fast: bool, settings: Settings) -> None:
+    settings.WEFT_FAST_PATH = fast
+    registry.sync()
+    Skill.objects.filter(name="t.add").update(enabled=False)
+    with pytest.raises(SkillDisabled):
+        submit("t.add", {"a": 1, "b": 2})
+    Skill.objects.filter(name="t.add").update(enabled=True)
+    assert Job.objects.filter(pk=submit("t.add", {"a": 1, "b": 2}).pk).exists()

@@ -273,3 +273,20 @@ def test_fast_path__leaves_the_same_rows_as_the_orm_path(settings: Settings) -> 
     orm = _run_lone_task("out\x00put")
     assert fast == orm
     assert fast["attempts"][0]["stdout"] == "out\ufffdput"
+
+
+def test_record__a_decomposition_into_a_disabled_skill_fails_the_task_and_adds_nothing() -> None:
+    from weft_django import registry
+    from weft_django.models import Skill
+
+    registry.sync()
+    Skill.objects.filter(name="t.add").update(enabled=False)
+    task = queued_task("t.noop", x=1)
+    claimed = engine.claim(task.pk, 0)
+    assert claimed is not None
+    engine.record(claimed, Observation(Outcome.decompose([{"skill": "t.add", "params": {"a": 1, "b": 2}}]),
+                                       attempt_outcome="decomposed"))
+    task.refresh_from_db()
+    assert task.status == TaskStatus.FAILED
+    assert "skill 't.add' is disabled" in task.error
+    assert Task.objects.filter(job_id=task.job_id).count() == 1
