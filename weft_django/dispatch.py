@@ -46,8 +46,6 @@ def _import_app(path: str) -> Celery:
 def send(items: Sequence[Ready]) -> int:
     """Publish now. A broker error is logged, not raised: the sweep re-sends undelivered tasks."""
     app = celery_app()
-    if len(items) == 1:  # a lone submit: send_task takes a pooled producer itself
-        return _send_one(app, items[0])
     sent = 0
     try:
         # One producer (one pooled broker connection) for the whole batch: a bulk job publishes
@@ -63,16 +61,6 @@ def send(items: Sequence[Ready]) -> int:
     except Exception:
         logger.exception("weft: no broker connection; the sweep will re-send what was not published")
     return sent
-
-
-def _send_one(app: Celery, r: Ready) -> int:
-    try:
-        app.send_task(EXECUTE, args=(r.task_id, r.token), queue=r.queue, priority=r.priority,
-                      countdown=r.countdown or None)
-    except Exception:  # the row is committed; a lost message costs latency, never the task
-        logger.exception("weft: could not publish task %s; the sweep will re-send it", r.task_id)
-        return 0
-    return 1
 
 
 FANOUT_CHUNK = 250
