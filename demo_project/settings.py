@@ -78,6 +78,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# On RabbitMQ, queues with x-max-priority, so weft's priorities count (weft.W032); Redis ignores it.
+CELERY_TASK_QUEUE_MAX_PRIORITY = 10
 # Celery's Django fixup would otherwise close the database connection around every task.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -1,12 +1,12 @@
-# PostgreSQL and Redis for the test suite: make sure each answers, installing and starting it on loopback
-# when it is missing (Debian packages, as root). Sourced by scripts/test.sh; also runs on its own:
-#   bash scripts/services.sh        # ensures the servers of WEFT_TEST_DATABASE_URL and WEFT_TEST_BROKER_URL
+# PostgreSQL, Redis and RabbitMQ for the test suite: make sure each answers, installing and starting it on
+# loopback when it is missing (Debian packages, as root). Sourced by scripts/test.sh; also runs on its own:
+#   bash scripts/services.sh        # the servers of WEFT_TEST_DATABASE_URL, WEFT_TEST_BROKER_URL, WEFT_TEST_AMQP_URL
 # shellcheck shell=bash
 
 WEFT_SERVICE_DEADLINE="${WEFT_SERVICE_DEADLINE:-90}"  # seconds to wait for a server to answer
 
 # Probe a server with the venv's own client; exit 0 = answers, 2 = answers but refuses us, 1 = no answer.
-weft_probe() {  # pg|redis URL
+weft_probe() {  # pg|redis|amqp URL
     "$WEFT_VENV/bin/python" - "$1" "$2" <<'PY'
 import sys
 
@@ -17,6 +17,11 @@ try:
 
         # The test database itself may not exist yet: pytest-django creates it. Ask the server only.
         psycopg.connect(url, dbname="postgres", connect_timeout=3).close()
+    elif kind == "amqp":
+        import kombu
+
+        with kombu.Connection(url, connect_timeout=3) as conn:
+            conn.connect()
     else:
         import redis
 
@@ -24,7 +29,8 @@ try:
 except Exception as exc:
     text = " ".join(str(exc).split()) or type(exc).__name__
     print(f"{kind}: {text}", file=sys.stderr)
-    refused = ("authentication", "password", "pg_hba.conf", "NOAUTH", "WRONGPASS", "does not exist")
+    refused = ("authentication", "password", "pg_hba.conf", "NOAUTH", "WRONGPASS", "does not exist",
+               "ACCESS_REFUSED")
     sys.exit(2 if any(word in text for word in refused) else 1)
 PY
 }
@@ -41,7 +47,7 @@ weft_is_loopback() {
 }
 
 # Wait until the probe answers 0; on 2 (refused) run "$3" once, if given, as a fix.
-weft_wait_for() {  # pg|redis URL [fix-function]
+weft_wait_for() {  # pg|redis|amqp URL [fix-function]
     local kind=$1 url=$2 fix=${3:-} end=$((SECONDS + WEFT_SERVICE_DEADLINE)) code
     while true; do
         weft_probe "$kind" "$url" 2>/dev/null && return 0
@@ -134,31 +140,47 @@ weft_ensure_postgres() {  # URL
     weft_log "PostgreSQL answers on $host:$port"
 }
 
-# ------------------------------------------------------------------------------------------------ Redis
+# ------------------------------------------------------------------------------------ Redis and RabbitMQ
 
-weft_ensure_redis() {  # URL
-    local url=$1 host port
-    read -r host port < <(weft_hostport "$url" 6379)
-    if weft_probe redis "$url" 2>/dev/null; then
+# A broker at URL answers: a remote one is waited for; a local one is installed from the Debian package
+# that names its server command, and started by START (a function taking the port) unless it answers.
+weft_ensure_broker() {  # redis|amqp URL DEFAULT-PORT SERVER-COMMAND START-FUNCTION
+    local kind=$1 url=$2 server=$4 start=$5 host port
+    read -r host port < <(weft_hostport "$url" "$3")
+    if weft_probe "$kind" "$url" 2>/dev/null; then
         return 0
     fi
     if ! weft_is_loopback "$host"; then
-        weft_log "Redis at $host:$port is not local: waiting for it"
-        weft_wait_for redis "$url"
+        weft_log "$server at $host:$port is not local: waiting for it"
+        weft_wait_for "$kind" "$url"
         return 0
     fi
-    if ! command -v redis-server >/dev/null 2>&1; then
-        weft_apt_install redis-server
+    if ! command -v "$server" >/dev/null 2>&1; then
+        weft_apt_install "$server"
+        # The package may have started one itself, which can take a few seconds to answer.
+        local end=$((SECONDS + 15))
+        until weft_probe "$kind" "$url" 2>/dev/null || [ "$SECONDS" -ge "$end" ]; do sleep 1; done
     fi
-    # The package may have started one itself.
-    if ! weft_probe redis "$url" 2>/dev/null; then
-        weft_log "Redis: starting redis-server on 127.0.0.1:$port (nothing kept on disk)"
-        redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-            --dir "${TMPDIR:-/tmp}" >/dev/null || weft_die "redis-server did not start"
+    if ! weft_probe "$kind" "$url" 2>/dev/null; then
+        weft_log "starting $server on 127.0.0.1:$port"
+        "$start" "$port" || weft_die "$server did not start"
     fi
-    weft_wait_for redis "$url"
-    weft_log "Redis answers on $host:$port"
+    weft_wait_for "$kind" "$url"
+    weft_log "$server answers on $host:$port"
 }
+
+_weft_start_redis() {  # PORT; nothing kept on disk
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$1" --save "" --appendonly no \
+        --dir "${TMPDIR:-/tmp}" >/dev/null
+}
+
+_weft_start_rabbitmq() {  # PORT; as root it drops to the rabbitmq user itself
+    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$1" ERL_EPMD_ADDRESS=127.0.0.1 \
+        rabbitmq-server -detached >/dev/null 2>&1
+}
+
+weft_ensure_redis() { weft_ensure_broker redis "$1" 6379 redis-server _weft_start_redis; }
+weft_ensure_rabbitmq() { weft_ensure_broker amqp "$1" 5672 rabbitmq-server _weft_start_rabbitmq; }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     set -euo pipefail
@@ -168,4 +190,5 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     weft_ensure_test_tools
     weft_ensure_postgres "${WEFT_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/weft}"
     weft_ensure_redis "${WEFT_TEST_BROKER_URL:-redis://127.0.0.1:6379/15}"
+    weft_ensure_rabbitmq "${WEFT_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672//}"
 fi

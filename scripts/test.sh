@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite, on this machine or a fresh one: venv + packages, PostgreSQL + Redis on loopback,
+# The whole test suite, on this machine or a fresh one: venv + packages, PostgreSQL, Redis and RabbitMQ on loopback,
 # then ruff, mypy, the migrations guard, the settings-docs guard and pytest. Extra arguments go to pytest:
 #   bash scripts/test.sh                      # everything
 #   bash scripts/test.sh -k flaky -x          # a subset (the other checks still run)
 # Environment: WEFT_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/weft; pytest-django
-# creates and drops test_<name>), WEFT_TEST_BROKER_URL (default redis://127.0.0.1:6379/15).
+# creates and drops test_<name>), WEFT_TEST_BROKER_URL (default redis://127.0.0.1:6379/15), WEFT_TEST_AMQP_URL
+# (default amqp://guest:guest@127.0.0.1:5672//, the RabbitMQ tests; they use its queue "weft").
 # Exits non-zero if any step fails; pytest finding no tests (its exit code 5) is a failure too.
 set -uo pipefail
 
@@ -17,6 +18,7 @@ source scripts/services.sh
 
 export WEFT_TEST_DATABASE_URL="${WEFT_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/weft}"
 export WEFT_TEST_BROKER_URL="${WEFT_TEST_BROKER_URL:-redis://127.0.0.1:6379/15}"
+export WEFT_TEST_AMQP_URL="${WEFT_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672//}"
 export PYTHONDONTWRITEBYTECODE=1
 
 started=$SECONDS
@@ -25,6 +27,7 @@ weft_activate
 weft_ensure_test_tools
 weft_ensure_postgres "$WEFT_TEST_DATABASE_URL"
 weft_ensure_redis "$WEFT_TEST_BROKER_URL"
+weft_ensure_rabbitmq "$WEFT_TEST_AMQP_URL"
 
 failed=()
 summary=()

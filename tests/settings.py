@@ -21,7 +21,9 @@ if os.environ.get("WEFT_WORKER_DB_NAME"):
 CELERY_BROKER_URL = os.environ.get("WEFT_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
-WEFT_CELERY_APP = "tests.celery_app:app"
+# The RabbitMQ tests run their workers with WEFT_TEST_CELERY_APP=tests.celery_amqp:app, so that what a
+# worker publishes itself (retries, the sweep, fan-out chunks) goes to the same broker.
+WEFT_CELERY_APP = os.environ.get("WEFT_TEST_CELERY_APP", "tests.celery_app:app")
 WEFT_DEFAULT_RETRY = {"max_attempts": 3, "backoff": 0.05, "factor": 2.0, "max_delay": 1.0}
 WEFT_LEASE_SECONDS = float(os.environ.get("WEFT_LEASE_SECONDS", 30))
 WEFT_HEARTBEAT_INTERVAL = float(os.environ.get("WEFT_HEARTBEAT_INTERVAL", 5))

@@ -23,7 +23,7 @@ from django_celery_beat.models import PeriodicTask
 
 from tests.conftest import PRIORITY_SEP, purge_broker
 from weft_django import checks, completion, engine, service, submission, sweep, workers
-from weft_django.dispatch import celery_app
+from weft_django.dispatch import broker_priority, celery_app
 from weft_django.models import Attempt, Decision, Job, SweepRun, Task, Worker
 from weft_django.spec import TaskSpec
 
@@ -315,6 +315,26 @@ def test_checks__prefetch_multiplier_other_than_one_warns() -> None:
         assert "weft.W030" not in [m.id for m in checks.check_reliability()]
     finally:
         conf.worker_prefetch_multiplier = before
+
+
+def test_checks__rabbitmq_without_queue_max_priority_warns(settings: Any) -> None:
+    assert "weft.W032" not in [m.id for m in checks.check_reliability()]  # Redis orders priorities itself
+    settings.WEFT_CELERY_APP = "tests.celery_amqp:app"
+    conf = celery_app().conf
+    assert conf.task_queue_max_priority == 10
+    assert "weft.W032" not in [m.id for m in checks.check_reliability()]
+    try:
+        conf.task_queue_max_priority = None
+        [w032] = [m for m in checks.check_reliability() if m.id == "weft.W032"]
+        assert "CELERY_TASK_QUEUE_MAX_PRIORITY = 10" in (w032.hint or "")
+    finally:
+        conf.task_queue_max_priority = 10
+
+
+def test_dispatch__priorities_are_mirrored_for_amqp_brokers_only() -> None:
+    assert [broker_priority(p, "amqp") for p in (0, 5, 9)] == [9, 4, 0]
+    assert [broker_priority(p, "redis") for p in (0, 5, 9)] == [0, 5, 9]
+    assert broker_priority(3, "filesystem") == 3
 
 
 def test_checks__reliability_settings(settings: Any) -> None:

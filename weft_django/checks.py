@@ -117,7 +117,10 @@ def check_reliability(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
     try:
         from .dispatch import celery_app
 
-        prefetch = celery_app().conf.worker_prefetch_multiplier
+        app = celery_app()
+        prefetch = app.conf.worker_prefetch_multiplier
+        with app.connection_for_write() as connection:  # not connected: this only names the transport
+            transport = connection.transport.driver_type
     except Exception:  # weft.E020 already reports an app that cannot be found
         return errors
     if prefetch != 1:
@@ -127,4 +130,12 @@ def check_reliability(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
                  "task while other workers sit idle; the sweep sends its task again only after "
                  "WEFT_REDISPATCH_AFTER. Set CELERY_WORKER_PREFETCH_MULTIPLIER = 1 (manage.py weft_worker passes "
                  "--prefetch-multiplier 1).", id="weft.W030"))
+    if transport == "amqp" and not app.conf.task_queue_max_priority:
+        errors.append(checks.Warning(
+            "The broker is AMQP (RabbitMQ) and CELERY_TASK_QUEUE_MAX_PRIORITY is not set: RabbitMQ ignores "
+            "the priorities of weft's tasks.",
+            hint="Set CELERY_TASK_QUEUE_MAX_PRIORITY = 10, so that the queues Celery declares carry "
+                 "x-max-priority. A queue that exists already keeps the arguments it was declared with: "
+                 "delete it while no worker consumes it (rabbitmqctl delete_queue weft) and let the next "
+                 "worker declare it again.", id="weft.W032"))
     return errors

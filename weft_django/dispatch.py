@@ -51,9 +51,11 @@ def send(items: Sequence[Ready]) -> int:
         # One producer (one pooled broker connection) for the whole batch: a bulk job publishes
         # thousands of messages, and acquiring a producer per message costs more than the publish.
         with app.producer_or_acquire() as producer:
+            transport = producer.connection.transport.driver_type
             for r in items:
                 try:
-                    app.send_task(EXECUTE, args=(r.task_id, r.token), queue=r.queue, priority=r.priority,
+                    app.send_task(EXECUTE, args=(r.task_id, r.token), queue=r.queue,
+                                  priority=broker_priority(r.priority, transport),
                                   countdown=r.countdown or None, producer=producer)
                     sent += 1
                 except Exception:  # the row is committed; a lost message costs latency, never the task
@@ -61,6 +63,16 @@ def send(items: Sequence[Ready]) -> int:
     except Exception:
         logger.exception("weft: no broker connection; the sweep will re-send what was not published")
     return sent
+
+
+def broker_priority(priority: int, transport: str) -> int:
+    """weft's priority (0 first ... 9 last) in the broker's own order.
+
+    Celery's Redis transport serves lower numbers first, as weft counts; an AMQP broker (RabbitMQ)
+    delivers the highest number first, so it gets the mirror image (and needs a queue declared with
+    x-max-priority, which CELERY_TASK_QUEUE_MAX_PRIORITY gives; weft.W032).
+    """
+    return 9 - priority if transport == "amqp" else priority
 
 
 FANOUT_CHUNK = 250

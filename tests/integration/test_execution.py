@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 import psutil
 import pytest
 
-from tests.conftest import WorkerProcess, broker_backlog, wait_for
+from tests.conftest import WorkerProcess, broker_backlog, purge_broker, wait_for
 from weft_django import service
 from weft_django.dispatch import EXECUTE, celery_app
 from weft_django.models import Attempt, Decision, Job, Task
@@ -150,6 +151,22 @@ def test_execution__timeout_interrupts_a_python_skill(worker: WorkerProcess) -> 
     assert attempt.error_message == "timed out after 1 s"
     assert attempt.duration is not None and 1 <= attempt.duration < 10
     assert attempt.pid in worker.pool_pids()  # interrupted, not killed: the pool process lives on
+
+
+def test_execution__priority_zero_runs_before_nine(worker_factory: Callable[..., WorkerProcess]) -> None:
+    queue = "weft-priority"  # a queue of its own, which the session's worker does not consume
+    purge_broker((queue,))
+    # Published while no worker consumes the queue: the broker alone decides the order.
+    late = [service.submit("t.sleep", {"seconds": 0.05}, priority=9, queue=queue) for _ in range(5)]
+    first = service.submit("t.sleep", {"seconds": 0.05}, priority=0, queue=queue)
+
+    worker_factory(concurrency=1, queues=queue)  # prefetch 1: one message at a time
+    for job in [*late, first]:
+        service.result(job.pk, timeout=FINISH)
+    order = list(Attempt.objects.filter(job__in=[*late, first]).order_by("started_at", "pk")
+                 .values_list("job_id", flat=True))
+    assert order[0] == first.pk, order
+    purge_broker((queue,))
 
 
 def test_execution__duplicated_message_runs_the_task_once(worker: WorkerProcess) -> None:
