@@ -139,3 +139,24 @@ def check_reliability(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
                  "delete it while no worker consumes it (rabbitmqctl delete_queue weft) and let the next "
                  "worker declare it again.", id="weft.W032"))
     return errors
+
+
+@checks.register(checks.Tags.urls)
+def check_api(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The HTTP API, where the project mounts it, needs drf-spectacular as DRF's schema class."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("weft_api:schema")
+    except NoReverseMatch:  # the API is not mounted: nothing to check
+        return []
+    from rest_framework.settings import api_settings
+
+    schema_class = api_settings.DEFAULT_SCHEMA_CLASS
+    if schema_class is not None and schema_class.__module__.startswith("drf_spectacular"):
+        return []
+    return [checks.Warning(
+        "weft's HTTP API is mounted but DRF's DEFAULT_SCHEMA_CLASS is not drf-spectacular's: its OpenAPI schema "
+        "(…/schema/) cannot be built.",
+        hint='Set REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema", ...}.',
+        id="weft.W040")]

@@ -19,8 +19,8 @@ class ValidationError(WeftError):
 class UnknownSkill(ValidationError):
     """The named skill is not registered."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__("skill", f"unknown skill {name!r}")
+    def __init__(self, name: str, field: str = "skill") -> None:
+        super().__init__(field, f"unknown skill {name!r}")
         self.name = name
 
 

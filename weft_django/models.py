@@ -43,6 +43,8 @@ class Skill(models.Model):
 
     class Meta:
         verbose_name = _("skill")
+        # The HTTP API runs skills only for users with this (superusers have every permission).
+        permissions: ClassVar = [("run_skill", _("Can run skills through the HTTP API"))]
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["name", "version"], name="weft_skill_name_version_uniq"),
         ]

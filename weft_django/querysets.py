@@ -34,10 +34,12 @@ class JobQuerySet(LockingQuerySet["Job"]):
         return self.running().filter(deadline__lte=Now())
 
     def visible_to(self, user: Any) -> JobQuerySet:
-        """Staff see every job; others only their own."""
-        if getattr(user, "is_staff", False):
+        """Staff see every job; others only their own; an anonymous user none (not the ownerless ones)."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        if user.is_staff:
             return self
-        return self.filter(owner_id=getattr(user, "pk", None))
+        return self.filter(owner_id=user.pk)
 
 
 class TaskQuerySet(LockingQuerySet["Task"]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import string
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -11,6 +12,8 @@ from typing import Any, Literal
 
 from .exceptions import UnknownSkill, ValidationError
 from .spec import QUEUE_RE, Limits, RetryPolicy, TaskSpec, check_schema
+
+PERMISSION_RE = re.compile(r"^\w+\.\w+$")
 
 Isolation = Literal["inline", "process"]
 
@@ -33,6 +36,7 @@ class SkillDef:
     isolation: Isolation = "inline"
     description: str = ""
     wants_context: bool = False
+    permission: str | None = None  # "app_label.codename" a user needs to run it through the HTTP API
 
     @property
     def target(self) -> Any:
@@ -58,6 +62,10 @@ def register(definition: SkillDef) -> SkillDef:
         raise ValidationError(f"skills.{definition.name}.queue", f"invalid queue name {definition.queue!r}")
     if definition.isolation not in ("inline", "process"):
         raise ValidationError(f"skills.{definition.name}.isolation", "must be 'inline' or 'process'")
+    if definition.permission is not None and (not isinstance(definition.permission, str)
+                                              or not PERMISSION_RE.match(definition.permission)):
+        raise ValidationError(f"skills.{definition.name}.permission",
+                              f"must be 'app_label.codename', got {definition.permission!r}")
     # Checked here, not at the first submit: a bad default would otherwise reach the database's constraints.
     TaskSpec(skill=definition.name, timeout=definition.timeout, priority=definition.priority,
              retry=definition.retry).validate(f"skills.{definition.name}")
@@ -82,8 +90,13 @@ def skill(
     queue: str | None = None,
     priority: int | None = None,
     isolation: Isolation = "inline",
+    permission: str | None = None,
 ) -> Any:
-    """Register a function as a Python skill. It gets params as keyword arguments (and ``ctx`` if it asks)."""
+    """Register a function as a Python skill. It gets params as keyword arguments (and ``ctx`` if it asks).
+
+    ``permission`` ("app_label.codename"): what a user needs, besides ``weft.run_skill``, to run it
+    through the HTTP API.
+    """
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         skill_name = name or f"{f.__module__}.{f.__name__}"
@@ -101,6 +114,7 @@ def skill(
             isolation=isolation,
             description=inspect.getdoc(f) or "",
             wants_context="ctx" in inspect.signature(f).parameters,
+            permission=permission,
         ))
         return f
 
@@ -119,6 +133,7 @@ def command_skill(
     queue: str | None = None,
     priority: int | None = None,
     description: str = "",
+    permission: str | None = None,
 ) -> SkillDef:
     """Register an argv template. ``{name}`` placeholders are filled from params, one argv element each."""
     template = check_argv_template(argv, f"skills.{name}.argv")
@@ -130,7 +145,7 @@ def command_skill(
     return register(SkillDef(
         name=name, kind="command", version=str(version), argv=template, params_schema=schema,
         limits=Limits.parse(limits, f"skills.{name}.limits"), retry=retry, timeout=timeout,
-        queue=queue, priority=priority, description=description,
+        queue=queue, priority=priority, description=description, permission=permission,
     ))
 
 

@@ -16,7 +16,7 @@ from django.db.models.functions import Now
 from . import conf, dag, fastpath, registry, signals
 from .conf import settings
 from .dispatch import Ready, after_commit
-from .exceptions import SkillDisabled, ValidationError
+from .exceptions import SkillDisabled, UnknownSkill, ValidationError
 from .jobspec import JobSpec
 from .models import Dependency, Job, Task
 from .spec import Limits, TaskSpec, check_json, check_params
@@ -37,7 +37,10 @@ class JobOptions:
 def resolve(spec: TaskSpec, path: str = "") -> dict[str, Any]:
     """Check a spec against its skill and the ceilings; return the Task row's spec fields."""
     p = f"{path}." if path else ""
-    definition = registry.get(spec.skill)
+    try:
+        definition = registry.get(spec.skill)
+    except UnknownSkill:
+        raise UnknownSkill(spec.skill, f"{p}skill") from None
     check_params(definition.params_schema, spec.params, f"{p}params")
     if definition.kind == "command":
         registry.render_argv(definition, spec.params)
@@ -132,14 +135,22 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
     if options.idempotency_key:
         existing = Job.objects.filter(idempotency_key=options.idempotency_key).first()
         if existing is not None:
-            return existing
+            return _same_owner(existing, options.owner)
     try:
         with transaction.atomic():
             return _insert_job(keyed, fields, edges, options)
     except IntegrityError:
         if options.idempotency_key:  # a concurrent submit with the same key won the race
-            return Job.objects.get(idempotency_key=options.idempotency_key)
+            return _same_owner(Job.objects.get(idempotency_key=options.idempotency_key), options.owner)
         raise
+
+
+def _same_owner(job: Job, owner: Any) -> Job:
+    """An idempotency key names one job per key, not per owner: another owner's key is refused, not
+    answered with their job."""
+    if job.owner_id != getattr(owner, "pk", owner):
+        raise ValidationError("idempotency_key", "is already used by a job of another owner")
+    return job
 
 
 def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions, skill_field: str) -> Job:

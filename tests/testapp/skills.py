@@ -164,3 +164,9 @@ def isolated(ctx: Any, text: str = "") -> dict[str, Any]:
 @skill(name="t.report")
 def report(pages: int = 2) -> Outcome:
     return Outcome.success({"pages": pages}, artifacts={"summary": f"{pages} pages", "sizes": [1] * pages})
+
+
+@skill(name="t.restricted", permission="testapp.run_restricted")
+def restricted() -> str:
+    """Only users with testapp.run_restricted may run this through the HTTP API."""
+    return "ok"

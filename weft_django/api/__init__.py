@@ -1,0 +1,1 @@
+"""The HTTP API (Django REST framework): weft_django.api.urls."""

@@ -1,0 +1,100 @@
+"""Representations of the HTTP API. Requests are validated by the domain (TaskSpec, JobSpec), not here:
+the request serializers only describe the bodies for the OpenAPI schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from ..models import Attempt, Decision, Job, Task
+
+
+class SkillSerializer(serializers.Serializer[Any]):
+    """A registered skill (``registry.SkillDef``) a user may run."""
+
+    name = serializers.CharField()
+    version = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["python", "command"])
+    description = serializers.CharField()
+    params = serializers.JSONField(source="params_schema", help_text="JSON Schema of the skill's params")
+    limits = serializers.SerializerMethodField()
+    timeout = serializers.FloatField(allow_null=True)
+    queue = serializers.CharField(allow_null=True)
+    priority = serializers.IntegerField(allow_null=True)
+
+    def get_limits(self, definition: Any) -> dict[str, float]:
+        return dict(definition.limits.as_dict())
+
+
+class TaskSubmission(serializers.Serializer[Any]):
+    """One task as a job of its own (what ``weft_django.submit`` takes)."""
+
+    skill = serializers.CharField()
+    params = serializers.JSONField(required=False)
+    key = serializers.CharField(required=False)
+    limits = serializers.DictField(child=serializers.FloatField(), required=False)
+    retry = serializers.JSONField(required=False)
+    timeout = serializers.FloatField(required=False)
+    queue = serializers.CharField(required=False)
+    priority = serializers.IntegerField(required=False, min_value=0, max_value=9)
+    name = serializers.CharField(required=False)
+    labels = serializers.JSONField(required=False)
+    idempotency_key = serializers.CharField(required=False)
+
+
+class JobSubmission(serializers.Serializer[Any]):
+    """A job of keyed tasks with ``depends_on`` and a budget (a JobSpec, as ``weft_submit`` reads it)."""
+
+    tasks = serializers.ListField(child=serializers.JSONField())
+    name = serializers.CharField(required=False)
+    budget = serializers.JSONField(required=False, help_text="max_attempts, max_cost, deadline (seconds or ISO 8601)")
+    labels = serializers.JSONField(required=False)
+    idempotency_key = serializers.CharField(required=False)
+
+
+class JobSerializer(serializers.ModelSerializer[Job]):
+    owner = serializers.StringRelatedField()
+
+    class Meta:
+        model = Job
+        fields = ("id", "name", "owner", "status", "stop_reason", "labels", "idempotency_key", "max_attempts",
+                  "max_cost", "deadline", "cost", "tasks_total", "tasks_open", "created_at", "finished_at")
+        read_only_fields = fields
+
+
+class TaskSerializer(serializers.ModelSerializer[Task]):
+    skill = serializers.CharField(source="skill_name")
+
+    class Meta:
+        model = Task
+        fields: tuple[str, ...] = (
+            "id", "job", "parent", "key", "skill", "skill_version", "params", "limits", "retry", "timeout", "queue",
+            "priority", "status", "attempts", "blocked_reason", "result", "error", "created_at", "started_at",
+            "finished_at")
+        read_only_fields: tuple[str, ...] = fields
+
+
+class AttemptSerializer(serializers.ModelSerializer[Attempt]):
+    class Meta:
+        model = Attempt
+        fields = ("id", "number", "outcome", "worker", "pid", "started_at", "finished_at", "duration", "exit_code",
+                  "error_type", "error_message", "traceback", "stdout", "stderr", "result", "peak_rss_mb",
+                  "cpu_seconds", "peak_open_files", "limit_hit", "cost")
+        read_only_fields = fields
+
+
+class DecisionSerializer(serializers.ModelSerializer[Decision]):
+    class Meta:
+        model = Decision
+        fields = ("id", "task", "attempt", "action", "policy", "observation", "reason", "created_at")
+        read_only_fields = fields
+
+
+class TaskDetailSerializer(TaskSerializer):
+    attempt_list = AttemptSerializer(source="attempt_set", many=True, read_only=True)
+    decision_list = DecisionSerializer(source="decisions", many=True, read_only=True)
+
+    class Meta(TaskSerializer.Meta):
+        fields = (*TaskSerializer.Meta.fields, "attempt_list", "decision_list")
+        read_only_fields = fields

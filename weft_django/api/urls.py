@@ -1,0 +1,44 @@
+"""``path("api/weft/", include("weft_django.api.urls"))``: the API, and its OpenAPI schema at ``schema/``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+
+from .views import JobViewSet, SkillViewSet, TaskViewSet
+
+app_name = "weft_api"
+
+router = SimpleRouter()
+router.register("skills", SkillViewSet, basename="skill")
+router.register("jobs", JobViewSet, basename="job")
+router.register("tasks", TaskViewSet, basename="task")
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI 3 schema of weft's API alone (not the project's other views), at the paths where the
+    project mounted it."""
+
+    custom_settings = {
+        "TITLE": "weft_django",
+        "DESCRIPTION": "Submit and watch weft jobs: skills, jobs, tasks, attempts and decisions.",
+        "VERSION": "1",
+        "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "weft_django.states.JobStatus",
+                                "TaskStatusEnum": "weft_django.states.TaskStatus"},
+    }
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        mounted_at = request.path_info[1:-len("schema/")]  # "api/weft/"
+        self.urlconf = [path(mounted_at, include(router.urls))]  # type: ignore[assignment]
+        return super().get(request, *args, **kwargs)
+
+
+urlpatterns = [
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("", include(router.urls)),
+]
