@@ -142,6 +142,10 @@ BAD_INPUT = [
     pytest.param(["weft_status", MISSING_JOB], 2, [f"no job with id {MISSING_JOB}"], id="status-unknown-job"),
     pytest.param(["weft_result", MISSING_JOB], 2, [f"no job with id {MISSING_JOB}"], id="result-unknown-job"),
     pytest.param(["weft_status", "abc"], 1, ["a job id is a positive whole number"], id="status-bad-id"),
+    pytest.param(["weft_kill", MISSING_JOB], 2, [f"no task with id {MISSING_JOB}"], id="kill-unknown-task"),
+    pytest.param(["weft_kill", "-3"], 1, ["must be greater than 0"], id="kill-bad-id"),
+    pytest.param(["weft_list", "--status", "done"], 1, ["--status", "must be one of running"], id="list-bad-status"),
+    pytest.param(["weft_list", "--limit", "0"], 1, ["--limit", "must be greater than 0"], id="list-bad-limit"),
 ]
 
 
@@ -281,3 +285,49 @@ def test_weft_worker__runs_tasks_from_its_queue() -> None:
     finally:
         worker.stop()
         purge_broker((queue,))
+
+
+@pytest.mark.django_db
+def test_weft_list__newest_first_with_filters() -> None:
+    from django.contrib.auth.models import User
+
+    ada = User.objects.create_user("ada")
+    first = service.submit("t.noop", queue=IDLE_QUEUE)
+    second = service.submit("t.noop", queue=IDLE_QUEUE, owner=ada)
+    service.cancel(first.pk)
+
+    out, exc = run("weft_list", "--json")
+    assert exc is None
+    rows = json.loads(out)
+    assert [(r["id"], r["status"], r["owner"], r["done"], r["total"]) for r in rows] == [
+        (second.pk, "running", "ada", 0, 1), (first.pk, "cancelled", None, 1, 1)]
+    assert [r["id"] for r in json.loads(run("weft_list", "--status", "cancelled", "--json")[0])] == [first.pk]
+    assert [r["id"] for r in json.loads(run("weft_list", "--owner", "ada", "--json")[0])] == [second.pk]
+    assert len(json.loads(run("weft_list", "--limit", "1", "--json")[0])) == 1
+    table = run("weft_list")[0].splitlines()
+    assert table[0].split() == ["ID", "NAME", "STATUS", "TASKS", "OWNER", "CREATED"]
+    assert table[1].split()[:5] == [str(second.pk), "t.noop", "running", "0/1", "ada"]
+    assert run("weft_list", "--status", "failed")[0].strip() == "no jobs"
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_weft_ps_and_weft_kill__show_a_running_task_and_stop_it(worker: WorkerProcess) -> None:
+    assert run("weft_ps")[0].strip() == "no task is running"
+    job = service.submit("t.sleep_cmd", {"seconds": 30})
+    task = Task.objects.get(job=job)
+    wait_for(lambda: Attempt.objects.filter(task=task, outcome="running", pid__isnull=False).exists(), FINISH,
+             message="the task to start")
+
+    [row] = json.loads(run("weft_ps", "--json")[0])
+    assert (row["task"], row["job"], row["skill"], row["attempt"]) == (task.pk, job.pk, "t.sleep_cmd", 1)
+    assert row["worker"].startswith(f"{worker.name}@") and row["pid"] in worker.pool_pids()
+    assert row["running_for"] >= 0 and 0 < row["lease_left"] <= 30
+    assert str(task.pk) in run("weft_ps")[0].splitlines()[1]
+
+    out, exc = run("weft_kill", str(task.pk))
+    assert exc is None and out.strip() == f"task {task.pk}: cancel requested"
+    wait_for(lambda: Task.objects.filter(pk=task.pk, status="cancelled").exists(), 10, message="the task to stop")
+    assert Attempt.objects.get(task=task).outcome == "cancelled"
+    assert run("weft_kill", str(task.pk))[0].strip() == f"task {task.pk} had already ended"
+    assert run("weft_ps")[0].strip() == "no task is running"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from tests.api.test_api import API, client_for, user
@@ -10,7 +12,10 @@ from tests.conftest import WorkerProcess, wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def test_api__a_job_submitted_over_http_runs_and_explains_itself(worker: WorkerProcess) -> None:
+def test_api__a_job_submitted_over_http_runs_and_explains_itself(
+        worker_factory: Callable[..., WorkerProcess]) -> None:
+    # A worker of its own, not the session's: tests/api runs before tests/faults, which needs the broker alone.
+    worker_factory()
     c = client_for(user("alice"))
     r = c.post(f"{API}/jobs/", {"tasks": [
         {"key": "sum", "skill": "t.add", "params": {"a": 2, "b": 3}},

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import WorkerProcess
+from tests.conftest import WorkerProcess, _live
 from tests.faults.harness import MEASURED, PostgresServer, RedisServer, write_measurements
 
 
@@ -30,6 +30,9 @@ class Processes:
 @pytest.fixture
 def procs(transactional_db: None) -> Iterator[Processes]:
     """Depends on the database fixture so that processes stop before the tables are flushed."""
+    if _live:  # it would take this test's messages (the sweep task, a redelivery) and skew every timing
+        pytest.fail(f"worker {_live[0].name} of an earlier test is still running; the fault tier needs the broker "
+                    "to itself (use worker_factory, not the session's worker, in tests collected before tests/faults)")
     p = Processes()
     try:
         yield p

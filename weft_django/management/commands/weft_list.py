@@ -1,0 +1,53 @@
+"""``manage.py weft_list``: the newest jobs, with their state and progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from ...exceptions import ValidationError
+from ...models import Job
+from ...states import JobStatus
+from .. import cli
+
+
+def jobs(status: str | None, owner: str | None, limit: int) -> list[dict[str, Any]]:
+    rows = Job.objects.order_by("-pk")
+    if status:
+        if status not in JobStatus.values:
+            raise ValidationError("--status", f"must be one of {', '.join(JobStatus.values)}, got {status!r}")
+        rows = rows.filter(status=status)
+    if owner:
+        rows = rows.filter(owner__username=owner)
+    return [{
+        "id": j["pk"], "name": j["name"], "status": j["status"], "stop_reason": j["stop_reason"],
+        "done": j["tasks_total"] - max(j["tasks_open"], 0), "total": j["tasks_total"], "owner": j["owner__username"],
+        "created_at": j["created_at"].isoformat(),
+        "finished_at": j["finished_at"].isoformat() if j["finished_at"] else None,
+    } for j in rows.values("pk", "name", "status", "stop_reason", "tasks_total", "tasks_open", "owner__username",
+                           "created_at", "finished_at")[:limit]]
+
+
+class Command(cli.WeftCommand):
+    help = "List the newest jobs: state, tasks done of total, owner, when."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--status", help=f"Only jobs in this state ({', '.join(JobStatus.values)}).")
+        parser.add_argument("--owner", metavar="USERNAME", help="Only this user's jobs.")
+        parser.add_argument("--limit", type=cli.positive_int, default=20, help="At most this many (default 20).")
+        parser.add_argument("--json", action="store_true", help="Print a JSON list.")
+
+    def handle(self, *args: Any, status: str | None, owner: str | None, limit: int, json: bool,
+               **options: Any) -> None:
+        rows = jobs(status, owner, limit)
+        if json:
+            self.write_json(rows)
+        elif not rows:
+            self.stdout.write("no jobs")
+        else:
+            self.stdout.write(cli.table(
+                ("ID", "NAME", "STATUS", "TASKS", "OWNER", "CREATED"),
+                [(r["id"], r["name"], r["status"] + (f" ({r['stop_reason']})" if r["stop_reason"] else ""),
+                  f"{r['done']}/{r['total']}", r["owner"], r["created_at"][:19].replace("T", " "))
+                 for r in rows]))
