@@ -14,6 +14,7 @@ from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, e
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -47,9 +48,10 @@ def domain(call: Callable[[], _T]) -> _T:
 
 
 class WeftView:
-    """What every view here shares: logged-in users only."""
+    """What every view here shares: logged-in users only, JSON bodies only (a form's values would be lists)."""
 
     permission_classes = (IsAuthenticated,)
+    parser_classes = (JSONParser,)
 
 
 class NewestFirst(CursorPagination):
