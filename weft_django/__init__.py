@@ -29,10 +29,12 @@ __all__ = [
     "UnknownSkill",
     "ValidationError",
     "WeftError",
+    "approve",
     "cancel",
     "cancel_task",
     "command_skill",
     "explain",
+    "reject",
     "result",
     "results",
     "skill",
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 _SERVICE = {"submit", "submit_job", "status", "result", "results", "explain", "cancel", "cancel_task", "wait",
-            "TaskFailed"}
+            "approve", "reject", "TaskFailed"}
 
 
 def __getattr__(name: str) -> Any:

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import completion, reports
+from . import completion, reports, service
 from .models import Attempt, Decision, Job, Skill, Task, Worker
 
 
@@ -73,12 +73,25 @@ class TaskAdmin(ReadOnly):
     list_filter = ("status", "skill_name", "queue")
     search_fields = ("key", "skill_name", "error")
     list_select_related = ("job",)
-    actions = ("cancel_tasks",)
+    actions = ("cancel_tasks", "approve_tasks", "reject_tasks")
 
     @admin.action(description=_("Cancel selected tasks"))
     def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         n = sum(completion.cancel_task(pk) for pk in queryset.values_list("pk", flat=True))
         self.message_user(request, ngettext("%d task cancelled.", "%d tasks cancelled.", n) % n, messages.SUCCESS)
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("weft.approve_task")
+
+    @admin.action(description=_("Approve selected tasks (those awaiting approval)"), permissions=["approve"])
+    def approve_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        n = sum(service.approve(pk, by=request.user) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, ngettext("%d task approved.", "%d tasks approved.", n) % n, messages.SUCCESS)
+
+    @admin.action(description=_("Reject selected tasks (those awaiting approval)"), permissions=["approve"])
+    def reject_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        n = sum(service.reject(pk, by=request.user) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, ngettext("%d task rejected.", "%d tasks rejected.", n) % n, messages.SUCCESS)
 
 
 @admin.register(Attempt)

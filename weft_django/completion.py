@@ -145,3 +145,33 @@ def cancel_task(task_id: int, reason: str = "cancelled by request") -> bool:
         ready = task_final(job_id, task_id, succeeded=False, has_dependents=has_dependents, parent_id=parent_id)
     after_commit(ready)
     return True
+
+
+def approve(task_id: int, by: str) -> bool:
+    """Let a task that waits for approval run. False if it is not waiting for approval (any more)."""
+    with transaction.atomic():
+        row = Task.objects.filter(pk=task_id).values_list("job_id", "queue", "priority", "attempts").first()
+        if row is None:
+            raise NotFound(f"no task with id {task_id}")
+        job_id, queue, priority, token = row
+        if not transitions.approve(task_id):
+            return False
+        decide(job_id, task_id, None, DecisionAction.APPROVE, f"approved by {by}", "approval.granted")
+    after_commit([Ready(task_id, token, queue, priority)])
+    return True
+
+
+def reject(task_id: int, by: str, reason: str = "") -> bool:
+    """Refuse a task that waits for approval: it fails without running, and its dependents are skipped."""
+    with transaction.atomic():
+        row = Task.objects.filter(pk=task_id).values_list("job_id", "has_dependents", "parent_id").first()
+        if row is None:
+            raise NotFound(f"no task with id {task_id}")
+        job_id, has_dependents, parent_id = row
+        why = f"rejected by {by}" + (f": {reason}" if reason else "")
+        if not transitions.reject(task_id, why):
+            return False
+        decide(job_id, task_id, None, DecisionAction.REJECT, why, "approval.rejected")
+        ready = task_final(job_id, task_id, succeeded=False, has_dependents=has_dependents, parent_id=parent_id)
+    after_commit(ready)
+    return True

@@ -185,11 +185,17 @@ def _record_success_fast(c: Claimed, obs: Observation) -> bool:
         "stderr": _text(obs.stderr), "peak_rss_mb": obs.peak_rss_mb, "cpu_seconds": obs.cpu_seconds,
         "peak_open_files": obs.peak_open_files,
     })
-    if status is False:
+    if status is False or status is True:
         return False
+    final, still_open = status
     signals.send_on_commit(signals.task_finished, job_id=c.job_id, task_id=c.task_id, status="succeeded")
-    if status is not None:
-        signals.send_on_commit(signals.job_finished, job_id=c.job_id, status=status)
+    if final is not None:
+        signals.send_on_commit(signals.job_finished, job_id=c.job_id, status=final)
+    elif still_open:
+        # Others of its job remain: if none of them can run (blocked, or pending behind blocked ones), this
+        # was the last runnable task and the job is stuck. (A one-task job never gets here.)
+        with transaction.atomic():
+            stop_if_stuck(c.job_id)
     return True
 
 

@@ -119,11 +119,12 @@ INSERT INTO weft_task (job_id, key, skill_name, skill_version, params, limits, r
                        status, attempts, pending_deps, has_dependents, has_dependencies, dispatched_at, worker,
                        cancel_requested, blocked_reason, error, created_at)
 SELECT %(job)s, k, sn, sv, p::jsonb, l::jsonb, r::jsonb, tmo, q, pr, st, 0, pd, hd, hdeps,
-       CASE WHEN st = 'queued' THEN now() END, '', false, '', '', now()
+       CASE WHEN st = 'queued' THEN now() END, '', false, br, '', now()
 FROM unnest(%(keys)s::text[], %(skills)s::text[], %(versions)s::text[], %(params)s::text[], %(limits)s::text[],
             %(retry)s::text[], %(timeouts)s::float8[], %(queues)s::text[], %(priorities)s::int[],
-            %(states)s::text[], %(pending)s::int[], %(dependents)s::bool[], %(dependencies)s::bool[])
-     AS x(k, sn, sv, p, l, r, tmo, q, pr, st, pd, hd, hdeps)
+            %(states)s::text[], %(pending)s::int[], %(dependents)s::bool[], %(dependencies)s::bool[],
+            %(blocked)s::text[])
+     AS x(k, sn, sv, p, l, r, tmo, q, pr, st, pd, hd, hdeps, br)
 RETURNING key, id
 """
 
@@ -139,6 +140,7 @@ def insert_tasks(job_id: int, rows: list[dict[str, Any]]) -> dict[str, int]:
         "retry": [_json(r["retry"]) for r in rows], "timeouts": col("timeout"), "queues": col("queue"),
         "priorities": col("priority"), "states": [str(s) for s in col("status")], "pending": col("pending_deps"),
         "dependents": col("has_dependents"), "dependencies": col("has_dependencies"),
+        "blocked": [r.get("blocked_reason", "") for r in rows],
     }
     with connection.cursor() as cursor:
         cursor.execute(INSERT_TASKS, params)
@@ -235,15 +237,17 @@ SELECT (SELECT count(*) FROM t), (SELECT status FROM j), (SELECT tasks_open FROM
 """
 
 
-def succeed(task_id: int, token: int, attempt_id: int, result: Any, obs: dict[str, Any]) -> str | bool | None:
+def succeed(task_id: int, token: int, attempt_id: int, result: Any,
+            obs: dict[str, Any]) -> tuple[str | None, int] | bool:
     """running -> succeeded for a task with no dependents and no parent; closes the attempt, records the
     decision, counts the job down and finishes it if this was its last task.
 
-    Returns False if the fence refused it (the caller falls back), else the job's new final status or None.
+    Returns False if the fence refused it (the caller falls back), else (the job's new final status or
+    None, how many of its tasks are still open).
     """
     applied, status, tasks_open = _fetchone(SUCCEED, {"task": task_id, "token": token, "attempt": attempt_id,
                                                       "result": _json(result), "reason": f"attempt {token} succeeded",
                                                       **obs})
     if not applied:
         return False
-    return str(status) if tasks_open == 0 and status in ("succeeded", "failed") else None
+    return (str(status) if tasks_open == 0 and status in ("succeeded", "failed") else None), int(tasks_open or 0)

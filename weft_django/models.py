@@ -150,6 +150,8 @@ class Task(models.Model):
     objects = TaskQuerySet.as_manager()
 
     class Meta:
+        # Who may approve or reject a task of a skill that requires approval (admin, API, weft_approve).
+        permissions: ClassVar = [("approve_task", _("Can approve or reject tasks that wait for approval"))]
         verbose_name = _("task")
         indexes: ClassVar = [
             models.Index(fields=["job", "status"], name="weft_task_job_status_idx"),

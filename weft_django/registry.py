@@ -37,6 +37,7 @@ class SkillDef:
     description: str = ""
     wants_context: bool = False
     permission: str | None = None  # "app_label.codename" a user needs to run it through the HTTP API
+    requires_approval: bool = False  # each task waits, blocked, until someone approves it
 
     @property
     def target(self) -> Any:
@@ -91,11 +92,13 @@ def skill(
     priority: int | None = None,
     isolation: Isolation = "inline",
     permission: str | None = None,
+    requires_approval: bool = False,
 ) -> Any:
     """Register a function as a Python skill. It gets params as keyword arguments (and ``ctx`` if it asks).
 
     ``permission`` ("app_label.codename"): what a user needs, besides ``weft.run_skill``, to run it
-    through the HTTP API.
+    through the HTTP API. ``requires_approval``: each of its tasks waits (blocked, "awaiting approval")
+    until someone with ``weft.approve_task`` approves it, or fails if they reject it.
     """
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -115,6 +118,7 @@ def skill(
             description=inspect.getdoc(f) or "",
             wants_context="ctx" in inspect.signature(f).parameters,
             permission=permission,
+            requires_approval=bool(requires_approval),
         ))
         return f
 
@@ -134,6 +138,7 @@ def command_skill(
     priority: int | None = None,
     description: str = "",
     permission: str | None = None,
+    requires_approval: bool = False,
 ) -> SkillDef:
     """Register an argv template. ``{name}`` placeholders are filled from params, one argv element each."""
     template = check_argv_template(argv, f"skills.{name}.argv")
@@ -146,6 +151,7 @@ def command_skill(
         name=name, kind="command", version=str(version), argv=template, params_schema=schema,
         limits=Limits.parse(limits, f"skills.{name}.limits"), retry=retry, timeout=timeout,
         queue=queue, priority=priority, description=description, permission=permission,
+        requires_approval=bool(requires_approval),
     ))
 
 
@@ -261,8 +267,16 @@ def sync() -> tuple[int, int]:
                 "kind": d.kind, "target": d.target, "params_schema": dict(d.params_schema),
                 "limits": d.limits.as_dict(), "retry": dict(d.retry or {}), "timeout": d.timeout,
                 "queue": d.queue or "", "priority": d.priority, "description": d.description,
+                "requires_approval": d.requires_approval,
             },
         )
         created += was_created
         updated += not was_created
     return created, updated
+
+
+def requires_approval(skill_name: str) -> bool:
+    """Whether tasks of this (registered) skill wait for someone's approval before they first run."""
+    autodiscover()
+    d = _skills.get(skill_name)
+    return d is not None and d.requires_approval

@@ -92,6 +92,8 @@ def _cause(status: str, decisions: list[tuple[Any, ...]]) -> str:
             if action == DecisionAction.FAIL:
                 at = f" on attempt {number}" if number else ""
                 return f"task {key!r} failed{at}: {reason}"
+            if action == DecisionAction.REJECT:
+                return f"task {key!r} was {reason}"
     if status == "succeeded":
         return "every task succeeded"
     return ""

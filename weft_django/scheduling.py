@@ -1,5 +1,6 @@
-"""Graph work inside the engine's transactions: release, skip, add tasks at run time, finish parents,
-detect stuck jobs. Called only from engine.py; never opens a transaction of its own."""
+"""Graph work inside the engine's transactions: a new task's first state, release, skip, add tasks at run
+time, finish parents, detect stuck jobs. Called from the engine and submission inside their
+transactions; never opens one of its own."""
 
 from __future__ import annotations
 
@@ -9,22 +10,47 @@ from typing import Any
 from django.db.models import F
 from django.db.models.functions import Now
 
-from . import dag, transitions
+from . import dag, registry, transitions
 from .dispatch import Ready
 from .exceptions import ValidationError
-from .models import Dependency, Job, Task
+from .models import Decision, Dependency, Job, Task
 from .spec import TaskSpec
-from .states import TaskStatus
+from .states import AWAITING_APPROVAL, DecisionAction, TaskStatus
+
+
+def initial_state(skill_name: str, *, waits: bool) -> dict[str, Any]:
+    """A new task's status: pending behind its dependencies, else queued, or blocked awaiting approval."""
+    if waits:
+        return {"status": TaskStatus.PENDING, "blocked_reason": ""}
+    if registry.requires_approval(skill_name):
+        return {"status": TaskStatus.BLOCKED, "blocked_reason": AWAITING_APPROVAL}
+    return {"status": TaskStatus.QUEUED, "blocked_reason": ""}
+
+
+def record_awaiting_approval(job_id: int, tasks: Sequence[tuple[int, str]]) -> None:
+    """The block decisions of tasks (id, skill name) that now wait for someone's approval."""
+    Decision.objects.bulk_create([
+        Decision(job_id=job_id, task_id=pk, action=DecisionAction.BLOCK, policy="approval.required",
+                 reason=f"awaiting approval: skill {name!r} requires it", observation={})
+        for pk, name in tasks])
 
 
 def release_dependents(task_id: int) -> list[Ready]:
-    """An upstream succeeded: count it off its dependents and queue those with nothing left to wait for."""
+    """An upstream succeeded: count it off its dependents and queue those with nothing left to wait for
+    (or, at their first readiness, hold those of skills that require approval)."""
     down = list(Dependency.objects.filter(upstream_id=task_id).values_list("downstream_id", flat=True))
     Task.objects.filter(pk__in=down).update(pending_deps=F("pending_deps") - 1)
     rows = list(Task.objects.filter(pk__in=down, pending_deps=0, status__in=(TaskStatus.PENDING, TaskStatus.BLOCKED))
-                .values_list("pk", "queue", "priority", "attempts"))
-    transitions.queue_many([pk for pk, *_ in rows])
-    return [Ready(pk, attempts, queue, prio) for pk, queue, prio, attempts in rows]
+                .values_list("pk", "queue", "priority", "attempts", "status", "skill_name", "job_id"))
+    held = [(pk, skill, job) for pk, _, _, _, status, skill, job in rows
+            if status == TaskStatus.PENDING and registry.requires_approval(skill)]
+    if held:
+        transitions.await_approval_many([pk for pk, _, _ in held])
+        record_awaiting_approval(held[0][2], [(pk, skill) for pk, skill, _ in held])
+    held_ids = {pk for pk, _, _ in held}
+    ready = [(pk, queue, prio, attempts) for pk, queue, prio, attempts, *_ in rows if pk not in held_ids]
+    transitions.queue_many([pk for pk, *_ in ready])
+    return [Ready(pk, attempts, queue, prio) for pk, queue, prio, attempts in ready]
 
 
 def downstream_to_skip(task_id: int) -> list[tuple[int, int, str, int | None]]:
@@ -71,11 +97,12 @@ def add_tasks(job_id: int, parent_id: int | None, keyed: Sequence[tuple[str, Tas
     rows = [
         Task(job_id=job_id, parent_id=parent_id, key=key, **fields, pending_deps=waits[key],
              has_dependencies=any(d == key for _, d in edges), has_dependents=any(u == key for u, _ in edges),
-             status=TaskStatus.PENDING if waits[key] else TaskStatus.QUEUED,
-             dispatched_at=None if waits[key] else Now())
+             **state, dispatched_at=Now() if state["status"] == TaskStatus.QUEUED else None)
         for key, _, fields in keyed
+        for state in [initial_state(fields["skill_name"], waits=bool(waits[key]))]
     ]
     Task.objects.bulk_create(rows, batch_size=1000)
+    record_awaiting_approval(job_id, [(t.pk, t.skill_name) for t in rows if t.blocked_reason == AWAITING_APPROVAL])
     ids = {**existing, **{t.key: t.pk for t in rows}}
     Dependency.objects.bulk_create([Dependency(upstream_id=ids[u], downstream_id=ids[d]) for u, d in edges],
                                    batch_size=2000)
@@ -103,6 +130,8 @@ def stuck_report(job_id: int) -> str | None:
     Job.objects.select_for_update().filter(pk=job_id).values_list("pk").first()  # order concurrent checks
     if Task.objects.filter(job_id=job_id, status__in=(TaskStatus.QUEUED, TaskStatus.RUNNING)).exists():
         return None
+    if Task.objects.filter(job_id=job_id, status=TaskStatus.BLOCKED, blocked_reason=AWAITING_APPROVAL).exists():
+        return None  # a person will decide; the job's deadline, if it has one, still applies
     blocked = list(Task.objects.filter(job_id=job_id, status=TaskStatus.BLOCKED).values_list("key", "blocked_reason"))
     if not blocked and not Task.objects.filter(job_id=job_id).live().exists():
         return None

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from . import completion, reports, submission
-from .exceptions import ResultTimeout, WeftError
+from .exceptions import ResultTimeout, ValidationError, WeftError
 from .jobspec import JobSpec
 from .models import Job, Task
 from .spec import Limits, TaskSpec
@@ -94,6 +94,28 @@ def cancel(job_id: Any) -> bool:
 def cancel_task(task_id: int) -> bool:
     """Cancel one task of a job (its dependents are skipped). False if it was already final."""
     return completion.cancel_task(task_id)
+
+
+def approve(task_id: int, *, by: Any = None) -> bool:
+    """Let a task of a skill that requires approval run. False if it was not waiting for approval.
+
+    ``by`` (a user or a name) is recorded on the decision.
+    """
+    return completion.approve(task_id, _who(by))
+
+
+def reject(task_id: int, reason: str = "", *, by: Any = None) -> bool:
+    """Refuse a task that waits for approval: it fails without running. False if it was not waiting."""
+    if not isinstance(reason, str):
+        raise ValidationError("reason", f"must be a string, got {type(reason).__name__}")
+    return completion.reject(task_id, _who(by), reason.strip())
+
+
+def _who(by: Any) -> str:
+    if by is None:
+        return "an operator"
+    name = by.get_username() if hasattr(by, "get_username") else str(by)
+    return name or "an operator"
 
 
 def submit_job(spec: JobSpec | Mapping[str, Any], *, owner: Any = None) -> Job:

@@ -57,6 +57,10 @@ ALLOWED_FROM: dict[str, frozenset[TaskStatus]] = {
     "retry": frozenset({TaskStatus.RUNNING}),
     "block": frozenset({TaskStatus.RUNNING}),
     "wait": frozenset({TaskStatus.RUNNING}),
+    # A task of a skill that requires approval waits as blocked (AWAITING_APPROVAL) when it first becomes ready.
+    "await_approval": frozenset({TaskStatus.PENDING}),
+    "approve": frozenset({TaskStatus.BLOCKED}),
+    "reject": frozenset({TaskStatus.BLOCKED}),
     "cancel": LIVE_TASK_STATES,
     "skip": frozenset({TaskStatus.PENDING, TaskStatus.BLOCKED}),
 }
@@ -112,3 +116,11 @@ class DecisionAction(models.TextChoices):
     """Every task of the job is final."""
     DISCARD_STALE = "discard_stale", _("discard stale")
     """A worker without the lease reported; its result was not applied."""
+    APPROVE = "approve", _("approve")
+    """Someone allowed a task of a skill that requires approval to run."""
+    REJECT = "reject", _("reject")
+    """Someone refused a task of a skill that requires approval: it fails without running."""
+
+
+# The blocked_reason of a task that waits for someone to approve it (not a stuck task: a person decides).
+AWAITING_APPROVAL = "awaiting approval"

@@ -13,14 +13,14 @@ from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models.functions import Now
 
-from . import conf, dag, fastpath, registry, signals
+from . import conf, dag, fastpath, registry, scheduling, signals
 from .conf import settings
 from .dispatch import Ready, after_commit
 from .exceptions import SkillDisabled, UnknownSkill, ValidationError
 from .jobspec import JobSpec
 from .models import Dependency, Job, Task
 from .spec import Limits, TaskSpec, check_json, check_params
-from .states import JobStatus, TaskStatus
+from .states import AWAITING_APPROVAL, JobStatus, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,8 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
     dag.check_graph(edges)
     fields = [resolve(spec, f"tasks[{i}]" if name_tasks else "") for i, (_, spec) in enumerate(keyed)]
     if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
-            and options.max_cost is None and options.deadline is None and fastpath.enabled()):
+            and options.max_cost is None and options.deadline is None and fastpath.enabled()
+            and not registry.requires_approval(fields[0]["skill_name"])):
         return _insert_lone_task(keyed[0][0], fields[0], options, "tasks[0].skill" if name_tasks else "skill")
     registry.check_enabled([(f"tasks[{i}]" if name_tasks else "", registry.get(spec.skill))
                             for i, (_, spec) in enumerate(keyed)])
@@ -186,7 +187,7 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
     )
     upstream_keys = {d for deps in edges.values() for d in deps}
     rows = [{**f, "key": key, "pending_deps": len(edges[key]), "has_dependents": key in upstream_keys,
-             "has_dependencies": bool(edges[key]), "status": TaskStatus.PENDING if edges[key] else TaskStatus.QUEUED}
+             "has_dependencies": bool(edges[key]), **scheduling.initial_state(f["skill_name"], waits=bool(edges[key]))}
             for (key, _), f in zip(keyed, fields, strict=True)]
     if len(rows) > 1 and fastpath.enabled():
         ids = fastpath.insert_tasks(job.pk, rows)
@@ -201,6 +202,8 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
         else:
             Dependency.objects.bulk_create([Dependency(upstream_id=u, downstream_id=d) for u, d in pairs],
                                            batch_size=2000)
+    scheduling.record_awaiting_approval(job.pk, [(ids[r["key"]], r["skill_name"]) for r in rows
+                                                 if r["blocked_reason"] == AWAITING_APPROVAL])
     after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"]) for r in rows
                   if r["status"] == TaskStatus.QUEUED])
     signals.send_on_commit(signals.job_submitted, job_id=job.pk)

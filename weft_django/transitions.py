@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from .exceptions import InvalidTransition
 from .models import Job, Task
-from .states import ALLOWED_FROM, FINAL_TASK_STATES, JobStatus, TaskStatus
+from .states import ALLOWED_FROM, AWAITING_APPROVAL, FINAL_TASK_STATES, JobStatus, TaskStatus
 
 
 def db_now_plus(seconds: float) -> ExpressionWrapper:
@@ -121,6 +121,27 @@ def queue_many(task_ids: list[int]) -> None:
     if task_ids and Task.objects.filter(pk__in=task_ids, status__in=ALLOWED_FROM["queue"]).update(
             status=TaskStatus.QUEUED, dispatched_at=Now(), not_before=None, blocked_reason="") != len(task_ids):
         raise InvalidTransition(f"tasks {task_ids}: cannot all be queued from their current states")
+
+
+def await_approval_many(task_ids: list[int]) -> None:
+    """pending -> blocked (AWAITING_APPROVAL): tasks of skills that require approval, at their first readiness."""
+    if task_ids and Task.objects.filter(pk__in=task_ids, status__in=ALLOWED_FROM["await_approval"]).update(
+            status=TaskStatus.BLOCKED, blocked_reason=AWAITING_APPROVAL) != len(task_ids):
+        raise InvalidTransition(f"tasks {task_ids}: cannot all wait for approval from their current states")
+
+
+def approve(task_id: int) -> bool:
+    """blocked (AWAITING_APPROVAL) -> queued. False if it is not waiting for approval (any more)."""
+    return bool(Task.objects.filter(pk=task_id, status__in=ALLOWED_FROM["approve"],
+                                    blocked_reason=AWAITING_APPROVAL).update(
+        status=TaskStatus.QUEUED, blocked_reason="", dispatched_at=Now(), not_before=None))
+
+
+def reject(task_id: int, error: str) -> bool:
+    """blocked (AWAITING_APPROVAL) -> failed, without an attempt. False if it is not waiting for approval."""
+    return bool(Task.objects.filter(pk=task_id, status__in=ALLOWED_FROM["reject"],
+                                    blocked_reason=AWAITING_APPROVAL).update(
+        status=TaskStatus.FAILED, blocked_reason="", error=error, finished_at=Now()))
 
 
 def finish_waiting(task_id: int, result: Any) -> None:

@@ -170,3 +170,9 @@ def report(pages: int = 2) -> Outcome:
 def restricted() -> str:
     """Only users with testapp.run_restricted may run this through the HTTP API."""
     return "ok"
+
+
+@skill(name="t.guarded", requires_approval=True)
+def guarded(n: int = 1) -> int:
+    """Runs only once someone approves it."""
+    return n

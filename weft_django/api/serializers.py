@@ -53,6 +53,10 @@ class JobSubmission(serializers.Serializer[Any]):
     idempotency_key = serializers.CharField(required=False)
 
 
+class Rejection(serializers.Serializer[Any]):
+    reason = serializers.CharField(required=False, allow_blank=True, help_text="recorded on the decision")
+
+
 class JobSerializer(serializers.ModelSerializer[Job]):
     owner = serializers.StringRelatedField()
 

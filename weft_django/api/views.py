@@ -26,6 +26,7 @@ from ..states import JobStatus
 from . import serializers as s
 
 _T = TypeVar("_T")
+APPROVE_TASK = "weft.approve_task"
 
 
 class BadInput(exceptions.APIException):
@@ -172,3 +173,27 @@ class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet[T
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         return Response({"cancelled": domain(lambda: service.cancel_task(self.get_object().pk))})
+
+    @extend_schema(request=None, responses={200: OpenApiResponse(description='{"approved": true|false}'),
+                                            403: OpenApiResponse(description="needs weft.approve_task")})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        """Let a task of a skill that requires approval run (false: it was not waiting for approval)."""
+        task = self._for_approver()
+        return Response({"approved": domain(lambda: service.approve(task.pk, by=request.user))})
+
+    @extend_schema(request=s.Rejection, responses={200: OpenApiResponse(description='{"rejected": true|false}'),
+                                                   403: OpenApiResponse(description="needs weft.approve_task")})
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str) -> Response:
+        """Refuse it: it fails without running, its dependents are skipped."""
+        task = self._for_approver()
+        data = request.data if isinstance(request.data, dict) else {}
+        reason = data.get("reason", "")
+        return Response({"rejected": domain(lambda: service.reject(task.pk, reason, by=request.user))})
+
+    def _for_approver(self) -> Task:
+        task = self.get_object()  # 404 for a task the caller may not see
+        if not self.request.user.has_perm(APPROVE_TASK):
+            raise exceptions.PermissionDenied(f"approving or rejecting tasks needs the permission {APPROVE_TASK}")
+        return task

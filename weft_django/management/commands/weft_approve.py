@@ -1,0 +1,30 @@
+"""``manage.py weft_approve TASK [--reject [--reason TEXT]]``: decide on a task that waits for approval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from ... import service
+from .. import cli
+
+
+class Command(cli.WeftCommand):
+    help = "Approve a task of a skill that requires approval (it runs), or --reject it (it fails without running)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("task_id", metavar="TASK", type=cli.positive_int, help="The task id.")
+        parser.add_argument("--reject", action="store_true", help="Refuse it instead.")
+        parser.add_argument("--reason", default="", help="Why (recorded on the decision; with --reject).")
+        parser.add_argument("--by", default="", help="Who decides (recorded on the decision; default: an operator).")
+
+    def handle(self, *args: Any, task_id: int, reject: bool, reason: str, by: str, **options: Any) -> None:
+        if reason and not reject:
+            raise cli.Error("--reason goes with --reject", returncode=cli.EXIT_ERROR)
+        done = (service.reject(task_id, reason, by=by or None) if reject
+                else service.approve(task_id, by=by or None))
+        verb = "rejected" if reject else "approved"
+        if not done:
+            raise cli.Error(f"task {task_id} is not waiting for approval", returncode=cli.EXIT_ERROR)
+        self.stdout.write(f"task {task_id}: {verb}")
