@@ -1,4 +1,4 @@
-"""Demo URLs: the admin and weft's HTTP API."""
+"""Demo URLs: the admin, weft's dashboard and its HTTP API."""
 
 from __future__ import annotations
 
@@ -7,5 +7,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("weft/", include("weft_django.urls")),
     path("api/weft/", include("weft_django.api.urls")),
 ]

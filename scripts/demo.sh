@@ -144,7 +144,8 @@ cat <<EOF
 Open the admin ($admin_shows):
   ${run_env}.venv/bin/python manage.py runserver
   then http://127.0.0.1:8000/admin/ and log in as admin / admin;
-  the HTTP API is at http://127.0.0.1:8000/api/weft/jobs/ (its schema at /api/weft/schema/)
+  the dashboard is at http://127.0.0.1:8000/weft/, the HTTP API at http://127.0.0.1:8000/api/weft/jobs/
+  (its schema at /api/weft/schema/)
 EOF
 if [ -f weft_django/management/commands/weft_status.py ]; then
     echo "Look at a job from the shell: ${run_env}.venv/bin/python manage.py weft_status ID"

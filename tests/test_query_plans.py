@@ -151,3 +151,13 @@ def test_plan__job_reads_use_the_partial_job_indexes(backlog: int, django_user_m
     assert "weft_job_running_deadline_idx" in past, past
     mine = Job.objects.visible_to(user).order_by("-created_at").explain()
     assert "weft_job_owner_created_idx" in mine, mine
+
+
+def test_plan__tasks_awaiting_approval_use_their_partial_index(backlog: int) -> None:
+    from weft_django.states import AWAITING_APPROVAL
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE weft_task")
+    plan = (Task.objects.filter(status="blocked", blocked_reason=AWAITING_APPROVAL).order_by("pk")
+            .values("pk")[:20].explain())
+    assert "weft_task_awaiting_idx" in plan, plan

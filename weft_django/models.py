@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .exceptions import InvalidTransition
 from .querysets import JobQuerySet, TaskQuerySet
-from .states import AttemptOutcome, DecisionAction, JobStatus, TaskStatus
+from .states import AWAITING_APPROVAL, AttemptOutcome, DecisionAction, JobStatus, TaskStatus
 
 
 class SkillKind(models.TextChoices):
@@ -158,6 +158,9 @@ class Task(models.Model):
             models.Index(fields=["dispatched_at"], condition=Q(status="queued"), name="weft_task_queued_idx"),
             models.Index(fields=["lease_expires_at"], condition=Q(status="running"), name="weft_task_lease_idx"),
             models.Index(fields=["parent"], condition=Q(parent__isnull=False), name="weft_task_parent_idx"),
+            # Tasks waiting for approval (the dashboard, the approvers' list): few rows, no entry for the rest.
+            models.Index(fields=["id"], condition=Q(status="blocked", blocked_reason=AWAITING_APPROVAL),
+                         name="weft_task_awaiting_idx"),
         ]
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["job", "key"], name="weft_task_job_key_uniq"),

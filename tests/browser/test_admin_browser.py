@@ -46,26 +46,27 @@ def login(page: Page, base: str) -> None:
     page.wait_for_selector("text=Site administration")
 
 
-def test_admin_browser__explains_a_job_and_cancels_another(browser: Browser, live_server: Any,
-                                                          tmp_path: Path) -> None:
+@pytest.fixture
+def ops(browser: Browser, live_server: Any) -> Iterator[tuple[Page, str]]:
+    """A page logged in to the live server's admin as the superuser ``ops``, and the server's URL."""
+    User.objects.create_superuser("ops", "ops@example.com", "pw")
+    page = browser.new_page(viewport={"width": 1300, "height": 1100})
     try:
-        run_operator_session(browser, live_server.url, tmp_path)
+        login(page, live_server.url)
+        yield page, live_server.url
     finally:
         # Playwright's sync API switches greenlets, and Django keeps connections per context: the
         # connection this test opened would otherwise outlive it and block dropping the test database.
         connection.close()
 
 
-def run_operator_session(browser: Browser, base: str, tmp_path: Path) -> None:
-    User.objects.create_superuser("ops", "ops@example.com", "pw")
+def test_admin_browser__explains_a_job_and_cancels_another(ops: tuple[Page, str], tmp_path: Path) -> None:
+    page, base = ops
     flaky = service.submit("t.flaky", {"succeed_on": 2}, queue=INPROC)
     task = Task.objects.get(job=flaky)
     execute(task.pk, 0)  # attempt 1 fails and is retried
     execute(task.pk, 1)  # attempt 2 succeeds
     waiting = service.submit("t.noop", queue=INPROC, name="waiting-job")
-
-    page = browser.new_page(viewport={"width": 1300, "height": 1100})
-    login(page, base)
 
     page.goto(f"{base}/admin/weft/job/{flaky.pk}/change/")
     explanation = page.locator(".field-explanation pre")
@@ -74,15 +75,46 @@ def run_operator_session(browser: Browser, base: str, tmp_path: Path) -> None:
     assert page.locator("select, textarea").count() == 0  # a view, not a form
     page.screenshot(path=str(tmp_path / "job.png"), full_page=True)
 
-    page.goto(f"{base}/admin/weft/job/")
-    page.check(f"input[name=_selected_action][value='{waiting.pk}']")
-    page.select_option("select[name=action]", "cancel_jobs")
-    page.click("button[name=index]")
-    page.wait_for_selector("text=1 job cancelled.")
+    admin_action(page, f"{base}/admin/weft/job/", waiting.pk, "cancel_jobs", "1 job cancelled.")
     page.screenshot(path=str(tmp_path / "jobs.png"), full_page=True)
-    if os.environ.get("WEFT_SCREENSHOTS"):
-        for name in ("job.png", "jobs.png"):
-            shutil.copy(tmp_path / name, Path(os.environ["WEFT_SCREENSHOTS"]) / name)
+    keep_screenshots(tmp_path, "job.png", "jobs.png")
 
     assert Job.objects.get(pk=waiting.pk).status == "cancelled"
     assert Task.objects.get(job=waiting).status == "cancelled"
+
+
+def test_admin_browser__the_dashboard_refreshes_and_an_approval_from_the_task_list_shows(
+        ops: tuple[Page, str], tmp_path: Path) -> None:
+    page, base = ops
+    first = Task.objects.get(job=service.submit("t.guarded", {"n": 1}, queue=INPROC))
+
+    page.goto(f"{base}/weft/")
+    assert page.locator("#awaiting-count").inner_text() == "1"
+    assert str(first.pk) in page.locator("#awaiting").inner_text()
+    # Work that arrives while the page is open shows without a click: the page refreshes itself.
+    second = Task.objects.get(job=service.submit("t.guarded", {"n": 2}, queue=INPROC))
+    page.wait_for_function("document.querySelector('#awaiting-count').innerText === '2'", timeout=15_000)
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+    # An approver approves one from the task list; the dashboard then shows one left.
+    admin_action(page, f"{base}/admin/weft/task/?status__exact=blocked", second.pk, "approve_tasks",
+                 "1 task approved.")
+    assert Task.objects.get(pk=second.pk).status == "queued"
+    page.goto(f"{base}/weft/")
+    assert page.locator("#awaiting-count").inner_text() == "1"
+    keep_screenshots(tmp_path, "dashboard.png")
+
+
+def admin_action(page: Page, changelist: str, pk: int, action: str, done: str) -> None:
+    """Select row ``pk`` on an admin change list, run ``action`` on it, wait for the message ``done``."""
+    page.goto(changelist)
+    page.check(f"input[name=_selected_action][value='{pk}']")
+    page.select_option("select[name=action]", action)
+    page.click("button[name=index]")
+    page.wait_for_selector(f"text={done}")
+
+
+def keep_screenshots(tmp_path: Path, *names: str) -> None:
+    if os.environ.get("WEFT_SCREENSHOTS"):
+        for name in names:
+            shutil.copy(tmp_path / name, Path(os.environ["WEFT_SCREENSHOTS"]) / name)
