@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import WorkerProcess, start_worker, wait_for
+from tests.conftest import WorkerProcess, start_worker, wait_for, worker_env
+from tests.faults.harness import FAULT_ENV, LEASE, MARGIN, SWEEP, running_attempt, start_sweeper
 from weft_django import service
 from weft_django.dispatch import EXECUTE, celery_app
 from weft_django.models import Attempt, Decision, Task
@@ -158,3 +159,34 @@ def test_rabbitmq__a_fanned_out_job_of_600_tasks_completes(amqp: Callable[..., W
     assert Task.objects.filter(job=job, status="succeeded").count() == 600
     assert Attempt.objects.filter(job=job, outcome="succeeded").count() == 600
     assert queue_depth() == 0
+
+
+def test_rabbitmq__a_killed_worker_is_recovered_through_the_lease_and_the_sweep(
+        amqp: Callable[..., WorkerProcess]) -> None:
+    # RabbitMQ hands the dead worker's unacked message out again at once, but to a worker that cannot
+    # know whether the first one still runs it: the claim refuses it, and recovery is the lease's and
+    # the sweep's (fault-tier settings: lease 3 s, sweep every 1 s).
+    env = worker_env(None, **{**FAULT_ENV, "WEFT_TEST_CELERY_APP": f"{APP}:app"})
+    started: list[WorkerProcess] = []
+    try:
+        old = start_worker(app=APP, env=env)
+        started += [old, start_sweeper(WEFT_TEST_CELERY_APP=f"{APP}:app")]
+        job = service.submit("t.sleep", {"seconds": 2})
+        task = Task.objects.get(job=job)
+        running_attempt(task.pk)
+        time.sleep(0.5)
+        killed_at = time.time()
+        old.kill()  # the whole worker: nothing acks, nothing rejects
+        new = start_worker(app=APP, env=env)
+        started.append(new)
+        ready_after = time.time() - killed_at
+
+        second = running_attempt(task.pk, number=2, timeout=60)
+        recovery = second.started_at.timestamp() - killed_at
+        assert recovery <= max(LEASE + SWEEP + MARGIN, ready_after + MARGIN), recovery
+        assert service.result(job.pk, timeout=FINISH) == 2
+        assert [a.outcome for a in Attempt.objects.filter(task=task).order_by("number")] == ["lost", "succeeded"]
+        assert Attempt.objects.get(task=task, number=2).worker.startswith(f"{new.name}@")
+    finally:
+        for w in reversed(started):
+            w.stop()
