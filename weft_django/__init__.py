@@ -35,6 +35,7 @@ __all__ = [
     "command_skill",
     "explain",
     "reject",
+    "rerun",
     "result",
     "results",
     "skill",
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 _SERVICE = {"submit", "submit_job", "status", "result", "results", "explain", "cancel", "cancel_task", "wait",
-            "approve", "reject", "TaskFailed"}
+            "approve", "reject", "rerun", "TaskFailed"}
 
 
 def __getattr__(name: str) -> Any:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import completion, reports, service
+from .exceptions import WeftError
 from .models import Attempt, Decision, Job, Skill, Task, Worker
 
 
@@ -55,7 +56,7 @@ class JobAdmin(ReadOnly):
               "created_at", "finished_at")
     readonly_fields = ("explanation", "created_at")
     inlines = (TaskInline,)
-    actions = ("cancel_jobs",)
+    actions = ("cancel_jobs", "rerun_jobs")
 
     @admin.display(description=_("why it ended as it did"))
     def explanation(self, obj: Job) -> str:
@@ -65,6 +66,22 @@ class JobAdmin(ReadOnly):
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         n = sum(completion.cancel(pk) for pk in queryset.values_list("pk", flat=True))
         self.message_user(request, ngettext("%d job cancelled.", "%d jobs cancelled.", n) % n, messages.SUCCESS)
+
+    def has_rerun_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("weft.run_skill")
+
+    @admin.action(description=_("Run selected jobs again (as new jobs)"), permissions=["rerun"])
+    def rerun_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        new = []
+        for pk in queryset.order_by("pk").values_list("pk", flat=True):
+            try:
+                new.append(service.rerun(pk).pk)
+            except WeftError as exc:  # e.g. a skill disabled since: say so, submit the others
+                self.message_user(request, _("Job %(job)s was not run again: %(why)s") % {"job": pk, "why": exc},
+                                  messages.ERROR)
+        if new:
+            self.message_user(request, ngettext("Submitted again as job %s.", "Submitted again as jobs %s.",
+                                                len(new)) % ", ".join(map(str, new)), messages.SUCCESS)
 
 
 @admin.register(Task)

@@ -137,8 +137,12 @@ def insert_tasks(job_id: int, rows: list[dict[str, Any]]) -> dict[str, int]:
     params: dict[str, Any] = {
         "job": job_id, "keys": col("key"), "skills": col("skill_name"), "versions": col("skill_version"),
         "params": [_json(r["params"]) for r in rows], "limits": [_json(r["limits"]) for r in rows],
-        "retry": [_json(r["retry"]) for r in rows], "timeouts": col("timeout"), "queues": col("queue"),
-        "priorities": col("priority"), "states": [str(s) for s in col("status")], "pending": col("pending_deps"),
+        # One element type per array: psycopg refuses a list mixing 30 and 3600.0 (a task's own timeout
+        # and a default), so numbers are made uniform here.
+        "retry": [_json(r["retry"]) for r in rows], "queues": col("queue"),
+        "timeouts": [None if v is None else float(v) for v in col("timeout")],
+        "priorities": [int(v) for v in col("priority")], "states": [str(s) for s in col("status")],
+        "pending": col("pending_deps"),
         "dependents": col("has_dependents"), "dependencies": col("has_dependencies"),
         "blocked": [r.get("blocked_reason", "") for r in rows],
     }

@@ -10,7 +10,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from .exceptions import NotFound
-from .models import Artifact, Attempt, Decision, Job, SweepRun, Task, Worker
+from .models import Artifact, Attempt, Decision, Dependency, Job, SweepRun, Task, Worker
 from .states import AWAITING_APPROVAL, DecisionAction, TaskStatus
 
 
@@ -48,6 +48,31 @@ def results(job_id: Any) -> dict[str, Any]:
         .values_list("pk", "key", "status", "result", "error", "attempts")
     }
     return {"id": job.pk, "status": job.status, "complete": job.status != "running", "tasks": tasks}
+
+
+def job_spec(job_id: Any) -> dict[str, Any]:
+    """The job as a JobSpec document (what ``weft_submit --file`` reads): its submitted tasks with their
+    effective settings and dependencies, its budget (a deadline as seconds from submission), name and
+    labels. Tasks created at run time (decomposition children, needs) are left out: the skills make them
+    again."""
+    job = get_job(job_id)
+    tasks = list(Task.objects.filter(job_id=job.pk, parent__isnull=True).order_by("pk")
+                 .values("pk", "key", "skill_name", "params", "limits", "retry", "timeout", "queue", "priority"))
+    keys = {t["pk"]: t["key"] for t in tasks}
+    deps: dict[int, list[str]] = {}
+    for up, down in (Dependency.objects.filter(downstream_id__in=keys, upstream_id__in=keys).order_by("pk")
+                     .values_list("upstream_id", "downstream_id")):
+        deps.setdefault(down, []).append(keys[up])
+    budget: dict[str, Any] = {k: v for k, v in (("max_attempts", job.max_attempts), ("max_cost", job.max_cost))
+                              if v is not None}
+    if job.deadline is not None:
+        budget["deadline"] = max(1.0, round((job.deadline - job.created_at).total_seconds(), 3))
+    return {
+        "name": job.name, "labels": dict(job.labels or {}), "budget": budget,
+        "tasks": [{"key": t["key"], "skill": t["skill_name"], "params": t["params"], "limits": t["limits"],
+                   "retry": t["retry"], "timeout": t["timeout"], "queue": t["queue"], "priority": t["priority"],
+                   **({"depends_on": deps[t["pk"]]} if t["pk"] in deps else {})} for t in tasks],
+    }
 
 
 def explain(job_id: Any) -> str:

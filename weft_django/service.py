@@ -14,6 +14,8 @@ from .models import Job, Task
 from .spec import Limits, TaskSpec
 from .states import FINAL_JOB_STATES, JobStatus
 
+_SAME_OWNER: Any = object()
+
 
 class TaskFailed(WeftError):
     """``result()`` of a job that did not succeed."""
@@ -94,6 +96,17 @@ def cancel(job_id: Any) -> bool:
 def cancel_task(task_id: int) -> bool:
     """Cancel one task of a job (its dependents are skipped). False if it was already final."""
     return completion.cancel_task(task_id)
+
+
+def rerun(job_id: Any, *, owner: Any = _SAME_OWNER) -> Job:
+    """Submit a job again, as a new job: the same tasks, dependencies, settings and budget (a deadline
+    counts from now), labelled ``rerun_of``. The old job is left as it ended. Validated like any
+    submission (a skill removed or disabled since, a ceiling lowered since, is refused and nothing is
+    written). The new job belongs to ``owner`` (by default the old job's)."""
+    old = reports.get_job(job_id)
+    spec = reports.job_spec(old.pk)
+    spec["labels"] = {**spec["labels"], "rerun_of": old.pk}
+    return submit_job(spec, owner=old.owner if owner is _SAME_OWNER else owner)
 
 
 def approve(task_id: int, *, by: Any = None) -> bool:

@@ -223,7 +223,7 @@ def test_api__openapi_schema_describes_every_endpoint() -> None:
     for p in ("/api/weft/jobs/", "/api/weft/jobs/{id}/", "/api/weft/jobs/{id}/cancel/", "/api/weft/jobs/{id}/explain/",
               "/api/weft/jobs/{id}/results/", "/api/weft/jobs/{id}/status/", "/api/weft/jobs/{id}/tasks/",
               "/api/weft/skills/", "/api/weft/skills/{id}/", "/api/weft/tasks/{id}/", "/api/weft/tasks/{id}/cancel/",
-              "/api/weft/tasks/{id}/approve/", "/api/weft/tasks/{id}/reject/"):
+              "/api/weft/tasks/{id}/approve/", "/api/weft/tasks/{id}/reject/", "/api/weft/jobs/{id}/rerun/"):
         assert p in paths, (p, sorted(paths))
 
 

@@ -223,3 +223,13 @@ def test_a_skill_switched_back_on_is_accepted_again(fast: bool, settings: Settin
         submit("t.add", {"a": 1, "b": 2})
     Skill.objects.filter(name="t.add").update(enabled=True)
     assert Job.objects.filter(pk=submit("t.add", {"a": 1, "b": 2}).pk).exists()
+
+
+def test_submit_job__tasks_with_whole_and_fractional_timeouts() -> None:
+    # One task's own timeout (30) beside the default (3600.0): the array insert once refused the mix.
+    from weft_django import service
+    from weft_django.models import Task
+
+    job = service.submit_job({"tasks": [{"key": "a", "skill": "t.noop", "timeout": 30, "queue": "q1"},
+                                        {"key": "b", "skill": "t.noop", "queue": "q1"}]})
+    assert dict(Task.objects.filter(job=job).values_list("key", "timeout")) == {"a": 30.0, "b": 3600.0}

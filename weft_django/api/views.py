@@ -158,6 +158,17 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
     def cancel(self, request: Request, pk: str) -> Response:
         return Response({"cancelled": domain(lambda: service.cancel(self.get_object().pk))})
 
+    @extend_schema(request=None, responses={201: s.JobSerializer,
+                                            403: OpenApiResponse(description="a skill you may not run")})
+    @action(detail=True, methods=["post"])
+    def rerun(self, request: Request, pk: str) -> Response:
+        """Submit the job again as a new job of yours: same tasks, dependencies, settings and budget."""
+        job = self.get_object()
+        skills = [(f"tasks[{i}].skill", t["skill"]) for i, t in enumerate(reports.job_spec(job.pk)["tasks"])]
+        domain(lambda: access.check_may_run(request.user, skills))
+        new = domain(lambda: service.rerun(job.pk, owner=request.user))
+        return Response(s.JobSerializer(new).data, status=status.HTTP_201_CREATED)
+
 
 class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Task]):
     """One task of a job you may see, with its attempts and decisions; cancel it."""

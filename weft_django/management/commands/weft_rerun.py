@@ -1,0 +1,20 @@
+"""``manage.py weft_rerun ID``: submit a job again, as a new job (same tasks, dependencies, settings, budget)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from ... import service
+from .. import cli
+
+
+class Command(cli.WeftCommand):
+    help = "Submit a job again as a new job; prints the new job's id. The old job is left as it ended."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("job_id", metavar="ID", type=cli.job_id, help="The job to run again.")
+
+    def handle(self, *args: Any, job_id: int, **options: Any) -> None:
+        self.stdout.write(str(service.rerun(job_id).pk))
