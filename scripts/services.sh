@@ -73,6 +73,7 @@ weft_ensure_test_tools() {
     command -v ps >/dev/null 2>&1 || missing+=(procps)
     command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
     command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+    command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)  # a private node for a fault test
     compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
     # The browser tests drive Debian's Chromium with Playwright (no browser download).
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import WorkerProcess, _live
-from tests.faults.harness import MEASURED, PostgresServer, RedisServer, write_measurements
+from tests.faults.harness import MEASURED, PostgresServer, RabbitServer, RedisServer, write_measurements
 
 
 class Processes:
@@ -43,6 +43,15 @@ def procs(transactional_db: None) -> Iterator[Processes]:
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def rabbit_server() -> Iterator[RabbitServer]:
+    server = RabbitServer()
     try:
         yield server
     finally:

@@ -143,6 +143,72 @@ def check_history(task_ids: Iterable[int]) -> Counter[str]:
 # ---------------------------------------------------------------- private servers
 
 
+class RabbitServer:
+    """A throw-away RabbitMQ node of its own (node name, ports, data folder) that a test may crash and start again.
+
+    Its queues are durable and Celery's messages persistent, so a crash loses only what RabbitMQ had not
+    written yet; the sweep re-sends those.
+    """
+
+    def __init__(self) -> None:
+        self.port, self.dist_port = free_port(), free_port()
+        self.node = f"weft{self.port}@localhost"
+        self.dir = Path(tempfile.mkdtemp(prefix="weft-rabbit-"))  # not under log_dir(): rabbitmq must reach it
+        if os.geteuid() == 0:  # rabbitmq-server run as root drops to the rabbitmq user, which must own it
+            shutil.chown(self.dir, "rabbitmq", "rabbitmq")
+        self.start()
+
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+                "RABBITMQ_NODE_PORT": str(self.port), "RABBITMQ_DIST_PORT": str(self.dist_port),
+                "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"), "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+                "RABBITMQ_PID_FILE": str(self.dir / "pid"), "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "plugins"),
+                "RABBITMQ_CONFIG_FILE": str(self.dir / "none"), "ERL_EPMD_ADDRESS": "127.0.0.1"}
+
+    def start(self) -> None:
+        subprocess.run(["rabbitmq-server", "-detached"], env=self._env(), check=True, capture_output=True, timeout=60)
+        wait_for(self.answers, 60, 0.2, f"rabbitmq node {self.node}")
+
+    def answers(self) -> bool:
+        import kombu
+
+        try:
+            with kombu.Connection(self.url(), connect_timeout=2) as conn:
+                conn.connect()
+            return True
+        except Exception:
+            return False
+
+    def pid(self) -> int | None:
+        try:
+            return int((self.dir / "pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def crash(self) -> None:
+        """SIGKILL the node: no goodbye to its clients, nothing flushed."""
+        pid = self.pid()
+        if pid is not None:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with suppress(psutil.Error):
+                psutil.Process(pid).wait(20)
+
+    def restart_after_crash(self) -> float:
+        """Crash the node and start it again on its data; returns how long RabbitMQ was away."""
+        began = time.monotonic()
+        self.crash()
+        self.start()
+        return time.monotonic() - began
+
+    def stop(self) -> None:
+        self.crash()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class RedisServer:
     """A throw-away redis-server (no persistence) that a test may shut down and start again."""
 

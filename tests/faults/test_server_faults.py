@@ -14,6 +14,7 @@ from tests.faults.conftest import Processes
 from tests.faults.harness import (
     REDISPATCH,
     PostgresServer,
+    RabbitServer,
     RedisServer,
     all_final,
     broker,
@@ -77,6 +78,30 @@ def test_faults__redis_restart_with_500_tasks_queued(redis_server: RedisServer, 
     measure("T4 Redis restart: Redis away (s) / all 500 final after (s)", f"{down:.1f} / {drained}")
     measure("T4 Redis restart: attempts by outcome", dict(outcomes))
     assert redispatched >= 500 - done_before - 50  # the lost messages came back through the sweep
+    assert drained < REDISPATCH + 120
+    assert w.alive() and w.pool_pids()  # the worker reconnected and lived on
+
+
+def test_faults__rabbitmq_crash_with_300_tasks_queued(rabbit_server: RabbitServer, procs: Processes) -> None:
+    url = rabbit_server.url()
+    with broker(url):
+        w = procs.add(fault_worker(WEFT_TEST_BROKER_URL=url))
+        procs.add(start_sweeper(WEFT_TEST_BROKER_URL=url))
+        ids = submit_many(300, 0.05, "q")
+        wait_for(lambda: succeeded(ids) >= 20, 60, 0.1, "the first tasks to run")
+
+        done_before = succeeded(ids)
+        down = rabbit_server.restart_after_crash()  # SIGKILL: unacked messages return, unwritten ones are lost
+        restarted = time.monotonic()
+        wait_for(lambda: all_final(ids), 180, 0.5, "every task to finish after the RabbitMQ crash")
+        drained = round(time.monotonic() - restarted, 1)
+
+    outcomes = check_history(ids)
+    assert succeeded(ids) == 300
+    redispatched = Decision.objects.filter(task_id__in=ids, policy="recover.redispatch").count()
+    measure("T4b RabbitMQ crash: tasks done before / messages re-sent by the sweep", f"{done_before} / {redispatched}")
+    measure("T4b RabbitMQ crash: RabbitMQ away (s) / all 300 final after (s)", f"{down:.1f} / {drained}")
+    measure("T4b RabbitMQ crash: attempts by outcome", dict(outcomes))
     assert drained < REDISPATCH + 120
     assert w.alive() and w.pool_pids()  # the worker reconnected and lived on
 
