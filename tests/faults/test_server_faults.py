@@ -56,54 +56,47 @@ def tolerant(predicate: Callable[[], Any]) -> Callable[[], Any]:
     return check
 
 
-def test_faults__redis_restart_with_500_tasks_queued(redis_server: RedisServer, procs: Processes) -> None:
-    url = redis_server.url()
+def broker_outage(url: str, procs: Processes, n: int, restart: Callable[[], float], label: str) -> dict[str, Any]:
+    """``n`` queued tasks on a worker of the broker at ``url``; ``restart()`` it once 20 have run; wait until
+    every task is final. Returns what the test asserts on; checks and records the history."""
     with broker(url):
         w = procs.add(fault_worker(WEFT_TEST_BROKER_URL=url))
         procs.add(start_sweeper(WEFT_TEST_BROKER_URL=url))
-        ids = submit_many(500, 0.05, "r")
+        ids = submit_many(n, 0.05, label[0].lower())
         wait_for(lambda: succeeded(ids) >= 20, 60, 0.1, "the first tasks to run")
 
         done_before = succeeded(ids)
-        down = redis_server.restart()  # shutdown nosave: every queued, prefetched and unacked message is gone
+        down = restart()
         restarted = time.monotonic()
-        wait_for(lambda: all_final(ids), 180, 0.5, "every task to finish after the Redis restart")
+        wait_for(lambda: all_final(ids), 180, 0.5, f"every task to finish after the {label}")
         drained = round(time.monotonic() - restarted, 1)
 
     outcomes = check_history(ids)
-    assert succeeded(ids) == 500
     redispatched = Decision.objects.filter(task_id__in=ids, policy="recover.redispatch").count()
-    measure("T4 Redis restart: tasks done before / messages re-sent by the sweep",
-            f"{done_before} / {redispatched}")
-    measure("T4 Redis restart: Redis away (s) / all 500 final after (s)", f"{down:.1f} / {drained}")
-    measure("T4 Redis restart: attempts by outcome", dict(outcomes))
-    assert redispatched >= 500 - done_before - 50  # the lost messages came back through the sweep
-    assert drained < REDISPATCH + 120
-    assert w.alive() and w.pool_pids()  # the worker reconnected and lived on
+    measure(f"{label}: tasks done before / messages re-sent by the sweep", f"{done_before} / {redispatched}")
+    measure(f"{label}: broker away (s) / all {n} final after (s)", f"{down:.1f} / {drained}")
+    measure(f"{label}: attempts by outcome", dict(outcomes))
+    return {"succeeded": succeeded(ids), "done_before": done_before, "redispatched": redispatched,
+            "drained": drained, "worker": w}
+
+
+def test_faults__redis_restart_with_500_tasks_queued(redis_server: RedisServer, procs: Processes) -> None:
+    # shutdown nosave: every queued, prefetched and unacked message is gone
+    r = broker_outage(redis_server.url(), procs, 500, redis_server.restart, "T4 Redis restart")
+
+    assert r["succeeded"] == 500
+    assert r["redispatched"] >= 500 - r["done_before"] - 50  # the lost messages came back through the sweep
+    assert r["drained"] < REDISPATCH + 120
+    assert r["worker"].alive() and r["worker"].pool_pids()  # the worker reconnected and lived on
 
 
 def test_faults__rabbitmq_crash_with_300_tasks_queued(rabbit_server: RabbitServer, procs: Processes) -> None:
-    url = rabbit_server.url()
-    with broker(url):
-        w = procs.add(fault_worker(WEFT_TEST_BROKER_URL=url))
-        procs.add(start_sweeper(WEFT_TEST_BROKER_URL=url))
-        ids = submit_many(300, 0.05, "q")
-        wait_for(lambda: succeeded(ids) >= 20, 60, 0.1, "the first tasks to run")
+    # SIGKILL of the node: unacked messages return, the ones RabbitMQ had not written are lost
+    r = broker_outage(rabbit_server.url(), procs, 300, rabbit_server.restart_after_crash, "T4b RabbitMQ crash")
 
-        done_before = succeeded(ids)
-        down = rabbit_server.restart_after_crash()  # SIGKILL: unacked messages return, unwritten ones are lost
-        restarted = time.monotonic()
-        wait_for(lambda: all_final(ids), 180, 0.5, "every task to finish after the RabbitMQ crash")
-        drained = round(time.monotonic() - restarted, 1)
-
-    outcomes = check_history(ids)
-    assert succeeded(ids) == 300
-    redispatched = Decision.objects.filter(task_id__in=ids, policy="recover.redispatch").count()
-    measure("T4b RabbitMQ crash: tasks done before / messages re-sent by the sweep", f"{done_before} / {redispatched}")
-    measure("T4b RabbitMQ crash: RabbitMQ away (s) / all 300 final after (s)", f"{down:.1f} / {drained}")
-    measure("T4b RabbitMQ crash: attempts by outcome", dict(outcomes))
-    assert drained < REDISPATCH + 120
-    assert w.alive() and w.pool_pids()  # the worker reconnected and lived on
+    assert r["succeeded"] == 300
+    assert r["drained"] < REDISPATCH + 120
+    assert r["worker"].alive() and r["worker"].pool_pids()
 
 
 def test_faults__postgres_crash_restart_under_load(pg_server: PostgresServer, procs: Processes) -> None:
