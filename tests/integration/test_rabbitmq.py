@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import WorkerProcess, start_worker, wait_for, worker_env
-from tests.faults.harness import FAULT_ENV, LEASE, MARGIN, SWEEP, running_attempt, start_sweeper
+from tests.faults.harness import FAULT_ENV, LEASE, MARGIN, SWEEP, running_attempt, start_sweeper, titles
 from weft_django import service
 from weft_django.dispatch import EXECUTE, celery_app
 from weft_django.models import Attempt, Decision, Task
@@ -56,6 +56,11 @@ def queue_depth(name: str = "weft") -> int:
     with app.connection_for_write() as conn:
         declared: Any = app.amqp.queues[name](conn.default_channel).queue_declare(passive=True)
         return int(declared.message_count)
+
+
+def in_skill(w: WorkerProcess, task_id: int) -> None:
+    """Wait until the skill itself runs (its process title says so), so that a kill lands mid-task."""
+    wait_for(lambda: titles(w, f"weft-{task_id}:t.sleep:running"), FINISH, 0.05, "the skill to be running")
 
 
 @pytest.fixture
@@ -132,7 +137,7 @@ def test_rabbitmq__a_killed_pool_process_is_recovered_and_the_task_succeeds_once
     task = Task.objects.get(job=job)
     first = wait_for(lambda: Attempt.objects.filter(task=task, number=1, pid__isnull=False).first(), FINISH,
                      message="attempt 1 to start")
-    time.sleep(0.5)
+    in_skill(w, task.pk)
     killed_at = time.time()
     os.kill(first.pid, signal.SIGKILL)
 
@@ -174,7 +179,7 @@ def test_rabbitmq__a_killed_worker_is_recovered_through_the_lease_and_the_sweep(
         job = service.submit("t.sleep", {"seconds": 2})
         task = Task.objects.get(job=job)
         running_attempt(task.pk)
-        time.sleep(0.5)
+        in_skill(old, task.pk)
         killed_at = time.time()
         old.kill()  # the whole worker: nothing acks, nothing rejects
         new = start_worker(app=APP, env=env)
