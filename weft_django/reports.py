@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from .exceptions import NotFound
+from .exceptions import NotFound, ValidationError
 from .models import Artifact, Attempt, Decision, Dependency, Job, SweepRun, Task, Worker
 from .states import AWAITING_APPROVAL, DecisionAction, TaskStatus
 
@@ -36,18 +36,74 @@ def status(job_id: Any) -> dict[str, Any]:
     }
 
 
-def results(job_id: Any) -> dict[str, Any]:
-    """Per-task status, result, error and artifacts, as they are now (partial while the job runs)."""
+def page_bounds(limit: Any, after: Any) -> tuple[int | None, int]:
+    """``limit`` (None: no bound) and ``after`` (a task id, the previous page's ``next_after``; None: from the
+    start) checked: a page of a job's tasks in id order, read with a bounded query whatever the job's size."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValidationError("limit", f"must be a whole number of 1 or more, got {limit!r}")
+    if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
+        raise ValidationError("after", f"must be a task id (a whole number of 0 or more), got {after!r}")
+    return limit, after or 0
+
+
+def _task_page(job: Job, limit: int | None, after: int, *fields: str) -> tuple[list[tuple[Any, ...]], int | None]:
+    """The job's tasks after task id ``after``, at most ``limit``, as ``(pk, *fields)`` rows; and the cursor of
+    the next page (None on the last one)."""
+    rows = Task.objects.filter(job_id=job.pk, pk__gt=after).order_by("pk").values_list("pk", *fields)
+    if limit is None:
+        return list(rows), None
+    page = list(rows[:limit + 1])
+    return page[:limit], page[limit - 1][0] if len(page) > limit else None
+
+
+def results(job_id: Any, *, limit: int | None = None, after: int | None = None) -> dict[str, Any]:
+    """Per-task status, result, error and artifacts, as they are now (partial while the job runs).
+
+    ``limit`` bounds the page (tasks in id order, after task id ``after``); ``next_after`` is the ``after`` of
+    the next page, None on the last. Without a limit every task is read: a huge job's tasks are better paged.
+    """
     job = get_job(job_id)
+    limit, start = page_bounds(limit, after)
+    rows, next_after = _task_page(job, limit, start, "key", "status", "result", "error", "attempts")
+    artifact_rows = (Artifact.objects.filter(job_id=job.pk) if limit is None and not start
+                     else Artifact.objects.filter(task_id__in=[r[0] for r in rows]))
     artifacts: dict[int, dict[str, Any]] = {}
-    for task_id, name, value in Artifact.objects.filter(job_id=job.pk).values_list("task_id", "name", "value"):
+    for task_id, name, value in artifact_rows.values_list("task_id", "name", "value"):
         artifacts.setdefault(task_id, {})[name] = value
-    tasks = {
-        key: {"status": s, "result": r, "error": e, "attempts": n, "artifacts": artifacts.get(pk, {})}
-        for pk, key, s, r, e, n in Task.objects.filter(job_id=job.pk).order_by("pk")
-        .values_list("pk", "key", "status", "result", "error", "attempts")
-    }
-    return {"id": job.pk, "status": job.status, "complete": job.status != "running", "tasks": tasks}
+    tasks = {key: {"status": st, "result": r, "error": e, "attempts": n, "artifacts": artifacts.get(pk, {})}
+             for pk, key, st, r, e, n in rows}
+    return {"id": job.pk, "status": job.status, "complete": job.status != "running", "tasks": tasks,
+            "next_after": next_after}
+
+
+def result_page(job_id: Any, *, limit: int | None = None, after: int | None = None) -> tuple[Any, int | None]:
+    """What ``service.result`` returns for a job that succeeded: the value of its one submitted task (its
+    children, if it decomposed, are folded into it), else ``{key: value}`` of its top-level tasks, at most
+    ``limit`` of them after task id ``after``; and the next page's ``after``."""
+    job = get_job(job_id)
+    limit, start = page_bounds(limit, after)
+    rows = (Task.objects.filter(job_id=job.pk, parent__isnull=True, pk__gt=start).order_by("pk")
+            .values_list("pk", "key", "result"))
+    page = list(rows if limit is None else rows[:limit + 1])  # limit + 1 >= 2: tells one task from several
+    if not start and len(page) == 1:
+        return page[0][2], None
+    more = limit is not None and len(page) > limit
+    page = page[:limit] if limit is not None else page
+    return {key: value for _, key, value in page}, page[-1][0] if more else None
+
+
+FAILURES_SHOWN = 5  # the errors a failed job's result names (a job of 60,000 failed tasks has one line)
+
+
+def failures(job_id: Any) -> str:
+    """The errors of a job's top-level tasks that did not succeed, the first few of them and how many more."""
+    failed = (Task.objects.filter(job_id=job_id, parent__isnull=True).exclude(status=TaskStatus.SUCCEEDED)
+              .exclude(error="").order_by("pk"))
+    errors = list(failed.values_list("key", "error")[:FAILURES_SHOWN + 1])
+    text = "; ".join(f"{k}: {e}" for k, e in errors[:FAILURES_SHOWN])
+    if len(errors) > FAILURES_SHOWN:
+        text += f"; and {failed.count() - FAILURES_SHOWN} more"
+    return text
 
 
 def job_spec(job_id: Any) -> dict[str, Any]:
@@ -75,19 +131,44 @@ def job_spec(job_id: Any) -> dict[str, Any]:
     }
 
 
-def explain(job_id: Any) -> str:
-    """Why the job succeeded, failed or stopped: which task, which attempts, which limit or upstream."""
+def explain(job_id: Any, *, limit: int | None = None, after: int | None = None) -> str:
+    """Why the job succeeded, failed or stopped: which task, which attempts, which limit or upstream.
+
+    ``limit`` and ``after`` bound it to a page of the job's tasks as ``results`` does (the text then ends with
+    where the next page starts); ``explain_page`` also returns that cursor."""
+    return str(explain_page(job_id, limit=limit, after=after)["explain"])
+
+
+def explain_page(job_id: Any, *, limit: int | None = None, after: int | None = None) -> dict[str, Any]:
+    """``{"explain": text, "next_after": task id or None}``: the title and the cause on every page; the
+    job's own decisions on the first; the decisions and attempts of a page of its tasks."""
     job = get_job(job_id)
-    decisions = list(Decision.objects.filter(job_id=job.pk).order_by("pk")
-                     .values_list("task__key", "action", "reason", "policy", "attempt__number"))
+    limit, start = page_bounds(limit, after)
+    whole = limit is None and not start
+    if whole:
+        scope, next_after = Q(job_id=job.pk), None
+    else:
+        rows, next_after = _task_page(job, limit, start)
+        scope = Q(task_id__in=[pk for pk, in rows])
+    fields = ("task__key", "action", "reason", "policy", "attempt__number")
+    own = Q(job_id=job.pk, task__isnull=True)
+    decisions = list(Decision.objects.filter(scope | own if not start else scope).order_by("pk").values_list(*fields))
+    if whole:
+        cause = _cause(job.status, decisions)
+    else:  # the job's own decisions and its first failure, wherever they are: two bounded reads
+        job_level = ([d for d in decisions if d[0] is None] if not start
+                     else list(Decision.objects.filter(own).order_by("pk").values_list(*fields)))
+        first_failure = (Decision.objects.filter(job_id=job.pk, task__isnull=False,
+                                                 action__in=(DecisionAction.FAIL, DecisionAction.REJECT))
+                         .order_by("pk").values_list(*fields).first())
+        cause = _cause(job.status, [*job_level, *([first_failure] if first_failure else [])])
     attempts: dict[str, list[tuple[Any, ...]]] = {}
-    for key, *rest in (Attempt.objects.filter(job_id=job.pk).order_by("task_id", "number")
+    for key, *rest in (Attempt.objects.filter(scope).order_by("task_id", "number")
                        .values_list("task__key", "number", "outcome", "error_type", "error_message", "limit_hit",
                                     "duration", "worker")):
         attempts.setdefault(key, []).append(tuple(rest))
     title = f"Job {job.pk}{f' ({job.name})' if job.name else ''} {job.status}"
     lines = [f"{title}{': ' + job.stop_reason if job.stop_reason else '.'}"]
-    cause = _cause(job.status, decisions)
     if cause:
         lines.append(f"Cause: {cause}")
     lines.append("")
@@ -99,14 +180,17 @@ def explain(job_id: Any) -> str:
     if attempts:
         lines.append("")
         lines.append("Attempts:")
-        for key, rows in attempts.items():
-            for number, outcome, etype, message, limit, duration, worker in rows:
+        for key, arows in attempts.items():
+            for number, outcome, etype, message, limit_hit, duration, worker in arows:
                 detail = f" {etype}: {message}" if etype or message else ""
-                limit_note = f" (limit {limit})" if limit else ""
+                limit_note = f" (limit {limit_hit})" if limit_hit else ""
                 took = f" in {duration:.2f} s" if duration is not None else ""
                 lines.append(f"  - {key!r} #{number} {outcome}{limit_note}{took}{detail}"
                              + (f" on {worker}" if worker else ""))
-    return "\n".join(lines)
+    if next_after is not None:
+        lines.append("")
+        lines.append(f"More tasks follow: the next page starts after task {next_after}.")
+    return {"explain": "\n".join(lines), "next_after": next_after}
 
 
 def _cause(status: str, decisions: list[tuple[Any, ...]]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from . import completion, reports, submission
 from .exceptions import ResultTimeout, ValidationError, WeftError
 from .jobspec import JobSpec
-from .models import Job, Task
+from .models import Job
 from .spec import Limits, TaskSpec
 from .states import FINAL_JOB_STATES, JobStatus
 
@@ -71,21 +71,22 @@ def wait(job_id: Any, timeout: float | None = None) -> Job:
         delay = min(delay * 1.5, 0.5)
 
 
-def result(job_id: Any, timeout: float | None = None) -> Any:
+def result(job_id: Any, timeout: float | None = None, *, limit: int | None = None, after: int | None = None) -> Any:
     """The job's result once it succeeds: the value for a one-task job, else ``{key: value}`` of its
-    top-level tasks.
+    top-level tasks (at most ``limit`` of them after task id ``after``: ``result_page`` gives the next cursor).
 
     Raises TaskFailed if it ended otherwise, ResultTimeout if it is not final within ``timeout``.
     """
+    return result_page(job_id, timeout, limit=limit, after=after)[0]
+
+
+def result_page(job_id: Any, timeout: float | None = None, *, limit: int | None = None,
+                after: int | None = None) -> tuple[Any, int | None]:
+    """``result`` and the ``after`` of its next page (None on the last)."""
     job = wait(job_id, timeout)
-    tasks = list(Task.objects.filter(job_id=job.pk, parent__isnull=True).order_by("pk")
-                 .values_list("key", "status", "result", "error"))
     if job.status != JobStatus.SUCCEEDED:
-        errors = "; ".join(f"{k}: {e}" for k, s, _, e in tasks if e and s != "succeeded")
-        raise TaskFailed(job.pk, job.status, job.stop_reason or errors)
-    if len(tasks) == 1:  # one submitted task (its children, if it decomposed, are folded into its result)
-        return tasks[0][2]
-    return {k: r for k, _, r, _ in tasks}
+        raise TaskFailed(job.pk, job.status, job.stop_reason or reports.failures(job.pk))
+    return reports.result_page(job.pk, limit=limit, after=after)
 
 
 def cancel(job_id: Any) -> bool:
@@ -136,11 +137,13 @@ def submit_job(spec: JobSpec | Mapping[str, Any], *, owner: Any = None) -> Job:
     return submission.submit_job(spec if isinstance(spec, JobSpec) else JobSpec.parse(spec), owner=owner)
 
 
-def results(job_id: Any) -> dict[str, Any]:
-    """Per-task results and artifacts, partial while the job runs."""
-    return reports.results(job_id)
+def results(job_id: Any, *, limit: int | None = None, after: int | None = None) -> dict[str, Any]:
+    """Per-task results and artifacts, partial while the job runs; a page of ``limit`` tasks after task id
+    ``after`` (its ``next_after`` is the next page's ``after``)."""
+    return reports.results(job_id, limit=limit, after=after)
 
 
-def explain(job_id: Any) -> str:
-    """Why the job succeeded, failed or stopped, from its decisions and attempts."""
-    return reports.explain(job_id)
+def explain(job_id: Any, *, limit: int | None = None, after: int | None = None) -> str:
+    """Why the job succeeded, failed or stopped, from its decisions and attempts (of a page of its tasks
+    with ``limit``/``after``)."""
+    return reports.explain(job_id, limit=limit, after=after)

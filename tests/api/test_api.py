@@ -227,6 +227,35 @@ def test_api__openapi_schema_describes_every_endpoint() -> None:
         assert p in paths, (p, sorted(paths))
 
 
+def test_api__manage_py_spectacular_validates_without_a_warning(tmp_path: Any) -> None:
+    """What a project runs in CI: the schema of its urlconf (weft's API mounted in it), validated, any warning
+    or error fatal; and every operation documents its errors with their body."""
+    import yaml
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))  # raises on any warning
+
+    schema = yaml.safe_load(out.read_text())
+    components = schema["components"]["schemas"]
+    assert not [n for n in components if n.endswith("Enum") and any(c.isdigit() for c in n)], sorted(components)
+    errors = {"400": "#/components/schemas/FieldError", "403": "#/components/schemas/Error",
+              "404": "#/components/schemas/Error"}
+    operations = [(method, path, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
+    assert len(operations) == 15
+    for method, path, op in operations:
+        wanted = {"403"}
+        if "{id}" in path:
+            wanted.add("404")
+        if method == "post" or any(p["in"] == "query" for p in op.get("parameters", ())):
+            wanted.add("400")
+        assert wanted <= set(op["responses"]), (method, path, sorted(op["responses"]))
+        for code in wanted:
+            body = op["responses"][code]["content"]["application/json"]["schema"]
+            assert body == {"$ref": errors[code]}, (method, path, code, body)
+    assert components["FieldError"]["required"] == ["detail"]
+
+
 def test_checks__the_mounted_api_needs_drf_spectacular_as_schema_class(settings: Any) -> None:
     from weft_django import checks
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import Attempt, Decision, Job, Task
+from ..states import TaskStatus
 
 
 class SkillSerializer(serializers.Serializer[Any]):
@@ -95,10 +97,58 @@ class DecisionSerializer(serializers.ModelSerializer[Decision]):
         read_only_fields = fields
 
 
+@extend_schema_field({"$ref": "#/components/schemas/TaskStatusEnum"})
+class _TaskStatus(serializers.ChoiceField):
+    """A task's status in a second component: a reference to Task's enum. Two components with the same
+    choices under the same field name would make drf-spectacular name the enum by a hash (``Status494Enum``)
+    unless every project set ENUM_NAME_OVERRIDES."""
+
+
 class TaskDetailSerializer(TaskSerializer):
+    status = _TaskStatus(choices=TaskStatus.choices, read_only=True)
     attempt_list = AttemptSerializer(source="attempt_set", many=True, read_only=True)
     decision_list = DecisionSerializer(source="decisions", many=True, read_only=True)
 
     class Meta(TaskSerializer.Meta):
         fields = (*TaskSerializer.Meta.fields, "attempt_list", "decision_list")
         read_only_fields = fields
+
+
+class Error(serializers.Serializer[Any]):
+    """An error answer (403, 404): why."""
+
+    detail = serializers.CharField()
+
+
+class FieldError(Error):
+    """A 400: the field at fault and why; nothing was written."""
+
+    field = serializers.CharField(required=False, allow_blank=True,
+                                  help_text="where, as a path (tasks[2].params.n); empty for the body as a whole")
+
+
+class TaskResult(serializers.Serializer[Any]):
+    status = serializers.CharField()
+    result = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+    attempts = serializers.IntegerField()
+    artifacts = serializers.DictField(child=serializers.JSONField())
+
+
+class Page(serializers.Serializer[Any]):
+    """A page of a job's tasks, in id order: ``after`` of the next page, and its URL (null on the last)."""
+
+    next_after = serializers.IntegerField(allow_null=True)
+    next = serializers.URLField(allow_null=True)
+
+
+class ResultsPage(Page):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    complete = serializers.BooleanField()
+    tasks = serializers.DictField(child=TaskResult(), help_text="by task key")
+
+
+class ExplainPage(Page):
+    explain = serializers.CharField(help_text="the title and the cause, then the decisions and attempts of the "
+                                              "page's tasks")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import include, path
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,6 +33,7 @@ class SchemaView(SpectacularAPIView):
                                 "TaskStatusEnum": "weft_django.states.TaskStatus"},
     }
 
+    @extend_schema(exclude=True)  # the schema is not an operation of the API (manage.py spectacular included it)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         mounted_at = request.path_info[1:-len("schema/")]  # "api/weft/"
         self.urlconf = [path(mounted_at, include(router.urls))]  # type: ignore[assignment]

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from django.db.models import Prefetch, QuerySet
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -55,6 +62,46 @@ class WeftView:
     parser_classes = (JSONParser,)
 
 
+_ERRORS = {400: (s.FieldError, "bad input: the field at fault and why; nothing was written"),
+           403: (s.Error, "not logged in, or a permission is missing"),
+           404: (s.Error, "no such object that you may see")}
+
+
+def answers(ok: Any, *errors: int, code: int = 200, why: dict[int, str] | None = None) -> dict[int, Any]:
+    """The documented answers of an operation: ``ok`` under ``code``, and its error answers with their body."""
+    return {code: ok, **{e: OpenApiResponse(_ERRORS[e][0], description=(why or {}).get(e, _ERRORS[e][1]))
+                         for e in errors}}
+
+
+PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000  # tasks per page of results and explain
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", int, description=f"tasks per page (default {PAGE_SIZE}, at most {MAX_PAGE_SIZE})"),
+    OpenApiParameter("after", int, description="the previous page's next_after (a task id)"),
+]
+
+
+def task_page(request: Request) -> dict[str, int]:
+    """``limit`` and ``after`` of a results or explain page, as the query gives them."""
+    bounds = {"limit": PAGE_SIZE, "after": 0}
+    for name in bounds:
+        raw = request.query_params.get(name)
+        if raw is None:
+            continue
+        if not raw.isdigit() or len(raw) > 18:
+            raise BadInput({"field": name, "detail": f"must be a whole number of 0 or more, got {raw[:50]!r}"})
+        bounds[name] = int(raw)
+    if not 1 <= bounds["limit"] <= MAX_PAGE_SIZE:
+        raise BadInput({"field": "limit", "detail": f"must be 1 to {MAX_PAGE_SIZE}, got {bounds['limit']}"})
+    return bounds
+
+
+def with_next(request: Request, page: dict[str, Any]) -> dict[str, Any]:
+    """The page with the URL of the next one (null on the last)."""
+    after = page["next_after"]
+    return {**page, "next": None if after is None else request.build_absolute_uri(
+        f"{request.path}?{urlencode({'limit': request.query_params.get('limit', PAGE_SIZE), 'after': after})}")}
+
+
 class NewestFirst(CursorPagination):
     ordering = "-id"
     page_size = 50
@@ -72,11 +119,11 @@ class SkillViewSet(WeftView, viewsets.ViewSet):
         return [d for d in registry.all_skills()
                 if (d.name, d.version) not in off and access.may_run(request.user, d)]
 
-    @extend_schema(responses=s.SkillSerializer(many=True))
+    @extend_schema(responses=answers(s.SkillSerializer(many=True), 403))
     def list(self, request: Request) -> Response:
         return Response(s.SkillSerializer(self._runnable(request), many=True).data)
 
-    @extend_schema(responses=s.SkillSerializer)
+    @extend_schema(responses=answers(s.SkillSerializer, 403, 404))
     def retrieve(self, request: Request, pk: str) -> Response:
         for d in self._runnable(request):
             if d.name == pk:
@@ -84,6 +131,8 @@ class SkillViewSet(WeftView, viewsets.ViewSet):
         raise exceptions.NotFound(f"no skill {pk!r} that you may run")
 
 
+@extend_schema_view(list=extend_schema(responses=answers(s.JobSerializer(many=True), 400, 403, 404)),
+                    retrieve=extend_schema(responses=answers(s.JobSerializer, 403, 404)))
 class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                  viewsets.GenericViewSet[Job]):
     """Jobs: submit one task or a DAG, list and read your jobs, their tasks, results and explanation, cancel."""
@@ -103,8 +152,7 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
     @extend_schema(
         request=PolymorphicProxySerializer("Submission", [s.TaskSubmission, s.JobSubmission],
                                            resource_type_field_name=None),
-        responses={201: s.JobSerializer, 400: OpenApiResponse(description='{"field": ..., "detail": ...}'),
-                   403: OpenApiResponse(description="a skill you may not run")})
+        responses=answers(s.JobSerializer, 400, 403, code=201, why={403: "a skill you may not run"}))
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Submit: a body with ``tasks`` is a job (JobSpec); a body with ``skill`` is one task."""
         data = request.data
@@ -131,35 +179,40 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         domain(lambda: access.check_may_run(user, [("skill", data["skill"])]))
         return domain(lambda: service.submit(**data, owner=user))
 
-    @extend_schema(responses={200: OpenApiResponse(description="state, counts per task state, progress")})
+    @extend_schema(responses=answers(OpenApiResponse(description="state, counts per task state, progress"), 403, 404))
     @action(detail=True)
     def status(self, request: Request, pk: str) -> Response:
         return Response(domain(lambda: reports.status(self.get_object().pk)))
 
-    @extend_schema(responses={200: OpenApiResponse(description="per-task status, result, error, artifacts")})
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=answers(s.ResultsPage, 400, 403, 404))
     @action(detail=True)
     def results(self, request: Request, pk: str) -> Response:
-        return Response(domain(lambda: reports.results(self.get_object().pk)))
+        """Per-task status, result, error and artifacts: a page of the job's tasks."""
+        page = task_page(request)
+        return Response(with_next(request, domain(lambda: reports.results(self.get_object().pk, **page))))
 
-    @extend_schema(responses={200: OpenApiResponse(description='{"explain": "..."}')})
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=answers(s.ExplainPage, 400, 403, 404))
     @action(detail=True)
     def explain(self, request: Request, pk: str) -> Response:
-        return Response({"explain": domain(lambda: reports.explain(self.get_object().pk))})
+        """Why the job ended as it did: its cause, and the decisions and attempts of a page of its tasks."""
+        page = task_page(request)
+        return Response(with_next(request, domain(lambda: reports.explain_page(self.get_object().pk, **page))))
 
-    @extend_schema(responses=s.TaskSerializer(many=True))
+    @extend_schema(responses=answers(s.TaskSerializer(many=True), 400, 403, 404))
     @action(detail=True)
     def tasks(self, request: Request, pk: str) -> Response:
         job = self.get_object()
         page = self.paginate_queryset(Task.objects.filter(job=job))
         return self.get_paginated_response(s.TaskSerializer(page, many=True).data)
 
-    @extend_schema(request=None, responses={200: OpenApiResponse(description='{"cancelled": true|false}')})
+    @extend_schema(request=None, responses=answers(OpenApiResponse(description='{"cancelled": true|false}'),
+                                                   400, 403, 404))
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         return Response({"cancelled": domain(lambda: service.cancel(self.get_object().pk))})
 
-    @extend_schema(request=None, responses={201: s.JobSerializer,
-                                            403: OpenApiResponse(description="a skill you may not run")})
+    @extend_schema(request=None, responses=answers(s.JobSerializer, 400, 403, 404, code=201,
+                                                   why={403: "a skill you may not run"}))
     @action(detail=True, methods=["post"])
     def rerun(self, request: Request, pk: str) -> Response:
         """Submit the job again as a new job of yours: same tasks, dependencies, settings and budget."""
@@ -170,6 +223,7 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         return Response(s.JobSerializer(new).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(retrieve=extend_schema(responses=answers(s.TaskDetailSerializer, 403, 404)))
 class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Task]):
     """One task of a job you may see, with its attempts and decisions; cancel it."""
 
@@ -180,21 +234,22 @@ class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet[T
             Prefetch("attempt_set", Attempt.objects.order_by("number")),
             Prefetch("decisions", Decision.objects.order_by("pk")))
 
-    @extend_schema(request=None, responses={200: OpenApiResponse(description='{"cancelled": true|false}')})
+    @extend_schema(request=None, responses=answers(OpenApiResponse(description='{"cancelled": true|false}'),
+                                                   400, 403, 404))
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         return Response({"cancelled": domain(lambda: service.cancel_task(self.get_object().pk))})
 
-    @extend_schema(request=None, responses={200: OpenApiResponse(description='{"approved": true|false}'),
-                                            403: OpenApiResponse(description="needs weft.approve_task")})
+    @extend_schema(request=None, responses=answers(OpenApiResponse(description='{"approved": true|false}'),
+                                                   400, 403, 404, why={403: "needs weft.approve_task"}))
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
         """Let a task of a skill that requires approval run (false: it was not waiting for approval)."""
         task = self._for_approver()
         return Response({"approved": domain(lambda: service.approve(task.pk, by=request.user))})
 
-    @extend_schema(request=s.Rejection, responses={200: OpenApiResponse(description='{"rejected": true|false}'),
-                                                   403: OpenApiResponse(description="needs weft.approve_task")})
+    @extend_schema(request=s.Rejection, responses=answers(OpenApiResponse(description='{"rejected": true|false}'),
+                                                          400, 403, 404, why={403: "needs weft.approve_task"}))
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
         """Refuse it: it fails without running, its dependents are skipped."""
