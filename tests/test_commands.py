@@ -310,6 +310,26 @@ def test_weft_list__newest_first_with_filters() -> None:
     assert run("weft_list", "--status", "failed")[0].strip() == "no jobs"
 
 
+@pytest.mark.django_db
+def test_weft_list__a_long_stop_reason_does_not_stretch_the_table() -> None:
+    short = service.submit("t.noop", queue=IDLE_QUEUE)
+    long = service.submit("t.noop", queue=IDLE_QUEUE, name="n" * 200)
+    service.cancel(short.pk)
+    service.cancel(long.pk)
+    reason = "stopped: " + "the budget ran out because " * 20
+    Job.objects.filter(pk=long.pk).update(stop_reason=reason)
+
+    table = run("weft_list")[0].splitlines()
+    header = table[0]
+    assert all(len(line) < 140 for line in table), table
+    for line in table[1:]:  # every column starts where its header does
+        for title in ("STATUS", "TASKS", "OWNER", "CREATED"):
+            at = header.index(title)
+            assert line[at - 2:at] == "  " and line[at] != " ", (title, line)
+    assert "cancelled (stopped: the budget ran out" in table[1] and "...)" in table[1]
+    assert json.loads(run("weft_list", "--json")[0])[0]["stop_reason"] == reason  # whole in JSON
+
+
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_weft_ps_and_weft_kill__show_a_running_task_and_stop_it(worker: WorkerProcess) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -43,15 +43,25 @@ class _OneLineParser(CommandParser):
 
 
 class WeftCommand(BaseCommand):
-    """Base of the ``weft_*`` commands: WeftError becomes a one-line error with the matching exit code."""
+    """Base of the ``weft_*`` commands: WeftError becomes a one-line error with the matching exit code.
+
+    A command that prints sets ``json_help``: it then takes ``--json`` and prints through ``show``, which
+    writes one JSON document with it (for scripts) and text for a person without.
+    """
+
+    json_help: str | None = None
+    as_json = False
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         # Django builds its CommandParser itself and offers no hook for the class; the subclass adds no state.
         parser.__class__ = _OneLineParser
+        if self.json_help:
+            parser.add_argument("--json", action="store_true", help=self.json_help)
         return parser
 
     def execute(self, *args: Any, **options: Any) -> str | None:
+        self.as_json = bool(options.get("json"))
         try:
             return super().execute(*args, **options)
         except WeftError as exc:
@@ -60,6 +70,13 @@ class WeftCommand(BaseCommand):
 
     def write_json(self, value: Any) -> None:
         self.stdout.write(to_json(value))
+
+    def show(self, value: Any, text: str | Callable[[Any], str]) -> None:
+        """Print ``value`` as JSON with --json, else ``text`` (or ``text(value)``) for a person."""
+        if self.as_json:
+            self.write_json(value)
+        else:
+            self.stdout.write(text(value) if callable(text) else text)
 
 
 # ---------------------------------------------------------------- argument types (argparse ``type=``)
@@ -171,20 +188,33 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
 
+def clip(text: str, width: int) -> str:
+    """``text`` on one line and at most ``width`` characters: a longer one ends in ``...``, so that one long
+    value (a stop reason, an error) does not stretch its column for every row."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[:max(width - 3, 0)].rstrip() + "..."
+
+
 def seconds(value: float | None) -> str | None:
     if value is None:
         return None
     return f"{value * 1000:.0f} ms" if value < 1 else f"{round(value, 2):g} s"
 
 
-def report_result(command: WeftCommand, job: int, timeout: float | None, as_json: bool) -> None:
+RESULTS_SHOWN = 1000  # top-level tasks whose results a command prints at once (--after ID for the next ones)
+
+
+def report_result(command: WeftCommand, job: int, timeout: float | None, as_json: bool, *,
+                  limit: int = RESULTS_SHOWN, after: int | None = None) -> None:
     """Wait for a job's result and print it; a failed job exits 1, one still running after ``timeout`` 124.
 
     With ``as_json`` stdout gets one object, ``{"id", "status", "result"}`` or ``{"id", "status", "error"}``,
-    even when the command fails, so a script can read the outcome and the exit code alike.
+    even when the command fails, so a script can read the outcome and the exit code alike. A job of more
+    than ``limit`` top-level tasks gets the results of ``limit`` of them (after task id ``after``), and
+    ``next_after``: the ``after`` of the next ones (in text, a note on stderr).
     """
     try:
-        value = service.result(job, timeout=timeout)
+        value, next_after = service.result_page(job, timeout=timeout, limit=limit, after=after)
     except KeyboardInterrupt:
         # Stopping the wait is not cancelling the job: say so, and where to look, instead of a traceback.
         raise Error(f"stopped waiting; job {job} goes on (weft_status {job}, weft_result {job})",
@@ -197,7 +227,10 @@ def report_result(command: WeftCommand, job: int, timeout: float | None, as_json
         if as_json:
             command.write_json({"id": job, "status": service.status(job)["status"], "error": "timeout"})
         raise
+    more = {} if next_after is None else {"next_after": next_after}
     if as_json:
-        command.write_json({"id": job, "status": "succeeded", "result": value})
-    else:
-        command.stdout.write(show_value(value))
+        command.write_json({"id": job, "status": "succeeded", "result": value, **more})
+        return
+    command.stdout.write(show_value(value))
+    if more:
+        command.stderr.write(f"results of {limit} tasks shown; the next ones: weft_result {job} --after {next_after}")

@@ -12,6 +12,7 @@ from .. import cli
 
 class Command(cli.WeftCommand):
     help = "Approve a task of a skill that requires approval (it runs), or --reject it (it fails without running)."
+    json_help = 'Print one JSON object, {"task", "approved"} (or "rejected").'
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("task_id", metavar="TASK", type=cli.positive_int, help="The task id.")
@@ -25,6 +26,9 @@ class Command(cli.WeftCommand):
         done = (service.reject(task_id, reason, by=by or None) if reject
                 else service.approve(task_id, by=by or None))
         verb = "rejected" if reject else "approved"
+        if self.as_json:
+            self.write_json({"task": task_id, verb: done})
         if not done:
             raise cli.Error(f"task {task_id} is not waiting for approval", returncode=cli.EXIT_ERROR)
-        self.stdout.write(f"task {task_id}: {verb}")
+        if not self.as_json:
+            self.stdout.write(f"task {task_id}: {verb}")

@@ -13,6 +13,7 @@ from .. import cli
 class Command(cli.WeftCommand):
     help = ("Cancel a job: pending and queued tasks at once, running ones are stopped by their worker within "
             "seconds. With --task, cancel one task (its dependents are skipped).")
+    json_help = 'Print one JSON object, {"job"} (or {"task"}) and "cancelled": false if it had already ended.'
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("id", metavar="ID", type=cli.job_id, help="The job id (or task id with --task).")
@@ -21,4 +22,5 @@ class Command(cli.WeftCommand):
     def handle(self, *args: Any, id: int, task: bool, **options: Any) -> None:
         changed = service.cancel_task(id) if task else service.cancel(id)
         what = f"task {id}" if task else f"job {id}"
-        self.stdout.write(f"{what}: cancel requested" if changed else f"{what} had already ended; nothing to do")
+        self.show({"task" if task else "job": id, "cancelled": changed},
+                  f"{what}: cancel requested" if changed else f"{what} had already ended; nothing to do")

@@ -15,6 +15,7 @@ from .. import cli
 
 class Command(cli.WeftCommand):
     help = "Stop a task (weft_ps lists the running ones); its job's other tasks go on, its dependents are skipped."
+    json_help = 'Print one JSON object, {"task", "cancelled", "status"} (false: it had already ended).'
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("task_id", metavar="TASK", type=cli.positive_int, help="The task id (weft_ps shows it).")
@@ -22,8 +23,8 @@ class Command(cli.WeftCommand):
     def handle(self, *args: Any, task_id: int, **options: Any) -> None:
         if not Task.objects.filter(pk=task_id).exists():
             raise NotFound(f"no task with id {task_id}")
-        if service.cancel_task(task_id):
-            self.stdout.write(f"task {task_id}: cancel requested" if Task.objects.filter(
-                pk=task_id, status="running").exists() else f"task {task_id}: cancelled")
-        else:
-            self.stdout.write(f"task {task_id} had already ended")
+        changed = service.cancel_task(task_id)
+        now = Task.objects.filter(pk=task_id).values_list("status", flat=True).first()
+        self.show({"task": task_id, "cancelled": changed, "status": now},
+                  (f"task {task_id}: cancel requested" if now == "running" else f"task {task_id}: cancelled")
+                  if changed else f"task {task_id} had already ended")

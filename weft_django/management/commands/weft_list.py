@@ -11,6 +11,8 @@ from ...models import Job
 from ...states import JobStatus
 from .. import cli
 
+NAME_WIDTH = REASON_WIDTH = 40  # in the table, so that one long value does not widen it; --json has them whole
+
 
 def jobs(status: str | None, owner: str | None, limit: int) -> list[dict[str, Any]]:
     rows = Job.objects.order_by("-pk")
@@ -31,12 +33,12 @@ def jobs(status: str | None, owner: str | None, limit: int) -> list[dict[str, An
 
 class Command(cli.WeftCommand):
     help = "List the newest jobs: state, tasks done of total, owner, when."
+    json_help = "Print a JSON list."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--status", help=f"Only jobs in this state ({', '.join(JobStatus.values)}).")
         parser.add_argument("--owner", metavar="USERNAME", help="Only this user's jobs.")
         parser.add_argument("--limit", type=cli.positive_int, default=20, help="At most this many (default 20).")
-        parser.add_argument("--json", action="store_true", help="Print a JSON list.")
 
     def handle(self, *args: Any, status: str | None, owner: str | None, limit: int, json: bool,
                **options: Any) -> None:
@@ -48,6 +50,7 @@ class Command(cli.WeftCommand):
         else:
             self.stdout.write(cli.table(
                 ("ID", "NAME", "STATUS", "TASKS", "OWNER", "CREATED"),
-                [(r["id"], r["name"], r["status"] + (f" ({r['stop_reason']})" if r["stop_reason"] else ""),
+                [(r["id"], cli.clip(r["name"], NAME_WIDTH),
+                  r["status"] + (f" ({cli.clip(r['stop_reason'], REASON_WIDTH)})" if r["stop_reason"] else ""),
                   f"{r['done']}/{r['total']}", r["owner"], r["created_at"][:19].replace("T", " "))
                  for r in rows]))

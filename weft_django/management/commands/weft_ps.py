@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandParser
-
 from ... import reports
 from .. import cli
 
 
 class Command(cli.WeftCommand):
     help = "List the tasks running now: worker, pid, attempt, how long, lease left (weft_kill TASK stops one)."
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--json", action="store_true", help="Print a JSON list.")
+    json_help = "Print a JSON list."
 
     def handle(self, *args: Any, json: bool, **options: Any) -> None:
         rows = reports.running_tasks()

@@ -12,9 +12,11 @@ from .. import cli
 
 class Command(cli.WeftCommand):
     help = "Submit a job again as a new job; prints the new job's id. The old job is left as it ended."
+    json_help = 'Print one JSON object, {"id", "status", "tasks", "rerun_of"}.'
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("job_id", metavar="ID", type=cli.job_id, help="The job to run again.")
 
     def handle(self, *args: Any, job_id: int, **options: Any) -> None:
-        self.stdout.write(str(service.rerun(job_id).pk))
+        new = service.rerun(job_id)
+        self.show({"id": new.pk, "status": new.status, "tasks": new.tasks_total, "rerun_of": job_id}, str(new.pk))

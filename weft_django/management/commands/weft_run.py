@@ -24,6 +24,7 @@ def collect(pairs: Sequence[tuple[str, Any]], field: str) -> dict[str, Any]:
 
 class Command(cli.WeftCommand):
     help = "Submit one task of SKILL as a job and print its id (or, with --wait, its result)."
+    json_help = 'Print one JSON object: {"id", "status"}, or with --wait as weft_result --json does.'
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("skill", metavar="SKILL", help="Name of a registered skill (see weft_skills).")
@@ -38,7 +39,6 @@ class Command(cli.WeftCommand):
         parser.add_argument("--timeout", type=cli.non_negative_float, default=None, metavar="SECONDS",
                             help="With --wait: give up waiting after this many seconds, exit code 124 "
                                  "(default: %(default)r, wait as long as it takes).")
-        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
         task = parser.add_argument_group("task options")
         task.add_argument("--task-timeout", type=cli.positive_float, default=None, metavar="SECONDS",
                           help="Seconds one attempt may run (default: %(default)r, the skill's own).")

@@ -50,19 +50,16 @@ def render(skills: list[dict[str, Any]]) -> str:
 
 class Command(cli.WeftCommand):
     help = "List the registered skills; with --sync, create or update their Skill rows."
+    json_help = 'Print JSON: a list of skills, or with --sync {"created", "updated"}.'
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--sync", action="store_true",
                             help="Upsert a Skill row per registered skill and say how many were created or updated.")
-        parser.add_argument("--json", action="store_true", help="Print JSON.")
 
     def handle(self, *args: Any, sync: bool, json: bool, **options: Any) -> None:
         if sync:
             created, updated = registry.sync()
-            if json:
-                self.write_json({"created": created, "updated": updated})
-            else:
-                self.stdout.write(f"synced {created + updated} skills: {created} created, {updated} updated")
+            self.show({"created": created, "updated": updated},
+                      f"synced {created + updated} skills: {created} created, {updated} updated")
             return
-        skills = [describe(d) for d in registry.all_skills()]
-        self.stdout.write(cli.to_json(skills) if json else render(skills))
+        self.show([describe(d) for d in registry.all_skills()], render)

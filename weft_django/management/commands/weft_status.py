@@ -63,11 +63,10 @@ def render(r: dict[str, Any]) -> str:
 
 class Command(cli.WeftCommand):
     help = "Show a job's state, its task counts and the attempts of its tasks."
+    json_help = "Print one JSON object."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("job_id", metavar="ID", type=cli.job_id, help="The job id (weft_run prints it).")
-        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args: Any, job_id: int, json: bool, **options: Any) -> None:
-        r = report(job_id)
-        self.stdout.write(cli.to_json(r) if json else render(r))
+        self.show(report(job_id), render)

@@ -15,6 +15,7 @@ from .. import cli
 class Command(cli.WeftCommand):
     help = ("Submit a job described in a YAML or JSON file (tasks with keys and depends_on, budget, labels, "
             "idempotency_key). The whole file is validated first; on an error nothing is written.")
+    json_help = 'Print one JSON object: {"id", "status", "tasks"}, or with --wait as weft_result --json does.'
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--file", required=True, type=Path, metavar="PATH",
@@ -23,7 +24,6 @@ class Command(cli.WeftCommand):
         parser.add_argument("--timeout", type=cli.non_negative_float, default=None, metavar="SECONDS",
                             help="With --wait: give up after this many seconds, exit code 124 "
                                  "(default: %(default)r, wait as long as it takes).")
-        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args: Any, file: Path, wait: bool, timeout: float | None, json: bool, **options: Any) -> None:
         job = service.submit_job(load_file(file))

@@ -17,9 +17,9 @@ from .. import cli
 class Command(cli.WeftCommand):
     help = ("Recover what was lost: expired leases (lost attempts), queued tasks no worker started, jobs past "
             "their deadline, silent workers. Safe to run beside the beat schedule or another sweep.")
+    json_help = "Print each run's counts as one JSON line (with --install-schedule, the schedule)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--json", action="store_true", help="Print each run's counts as one JSON line.")
         parser.add_argument("--loop", action="store_true",
                             help="Keep sweeping every --interval seconds until stopped (SIGTERM or Ctrl-C).")
         parser.add_argument("--interval", type=cli.positive_float, default=None, metavar="SECONDS",
@@ -33,8 +33,9 @@ class Command(cli.WeftCommand):
         if install_schedule:
             if not sweep.install_schedule():
                 raise cli.Error("django_celery_beat is not in INSTALLED_APPS: there is no schedule to install")
-            self.stdout.write(f"periodic task {sweep.SCHEDULE_NAME!r}: every "
-                              f"{max(1, round(settings.SWEEP_INTERVAL))} s")
+            every = max(1, round(settings.SWEEP_INTERVAL))
+            self.show({"schedule": sweep.SCHEDULE_NAME, "every": every},
+                      f"periodic task {sweep.SCHEDULE_NAME!r}: every {every} s")
             return
         if not loop:
             self._show(sweep.sweep(), json)
