@@ -330,6 +330,56 @@ def test_weft_list__a_long_stop_reason_does_not_stretch_the_table() -> None:
     assert json.loads(run("weft_list", "--json")[0])[0]["stop_reason"] == reason  # whole in JSON
 
 
+def test_commands__every_command_that_prints_takes_json() -> None:
+    from django.core.management import get_commands, load_command_class
+
+    names = sorted(n for n, app in get_commands().items() if n.startswith("weft_"))
+    assert len(names) == 14
+    for name in names:
+        command = load_command_class("weft_django", name)
+        flags = {o for a in command.create_parser("manage.py", name)._actions for o in a.option_strings}
+        assert ("--json" in flags) == (name != "weft_worker"), name  # the worker prints Celery's log only
+
+
+def as_json(*argv: str) -> Any:
+    out, exc = run(*argv, "--json")
+    value = json.loads(out)  # one JSON document, nothing else on stdout
+    return value, exc
+
+
+@pytest.mark.django_db
+def test_commands__json_output_parses_and_holds_the_outcome() -> None:
+    reply, _ = as_json("weft_run", "t.noop", "--queue", IDLE_QUEUE)
+    job = Job.objects.get(pk=reply["id"])
+    assert reply == {"id": job.pk, "status": "running"}
+    status, _ = as_json("weft_status", str(job.pk))
+    assert (status["id"], status["status"], status["total"], status["attempts"]) == (job.pk, "running", 1, [])
+    assert [r["id"] for r in as_json("weft_list")[0]][:1] == [job.pk]
+    assert as_json("weft_ps")[0] == []
+    assert {"name": "t.noop"}.items() <= next(sk for sk in as_json("weft_skills")[0] if sk["name"] == "t.noop").items()
+    assert set(as_json("weft_skills", "--sync")[0]) == {"created", "updated"}
+    explained, _ = as_json("weft_explain", str(job.pk))
+    assert explained["id"] == job.pk and explained["explain"].startswith(f"Job {job.pk}")
+    assert explained["next_after"] is None
+    rerun, _ = as_json("weft_rerun", str(job.pk))
+    assert rerun == {"id": rerun["id"], "status": "running", "tasks": 1, "rerun_of": job.pk}
+    task = Task.objects.get(job_id=rerun["id"])
+    assert as_json("weft_kill", str(task.pk))[0] == {"task": task.pk, "cancelled": True, "status": "cancelled"}
+    assert as_json("weft_kill", str(task.pk))[0] == {"task": task.pk, "cancelled": False, "status": "cancelled"}
+    assert as_json("weft_cancel", str(job.pk))[0] == {"job": job.pk, "cancelled": True}
+    assert as_json("weft_cancel", str(job.pk))[0] == {"job": job.pk, "cancelled": False}
+    assert as_json("weft_result", str(job.pk))[0]["status"] == "cancelled"
+    guarded = [Task.objects.get(job=service.submit("t.guarded", queue=IDLE_QUEUE)) for _ in range(3)]
+    assert as_json("weft_cancel", str(guarded[0].pk), "--task")[0] == {"task": guarded[0].pk, "cancelled": True}
+    assert as_json("weft_approve", str(guarded[1].pk))[0] == {"task": guarded[1].pk, "approved": True}
+    assert as_json("weft_approve", str(guarded[2].pk), "--reject", "--reason", "no")[0] == {
+        "task": guarded[2].pk, "rejected": True}
+    again, exc = as_json("weft_approve", str(guarded[2].pk), "--reject")
+    assert again == {"task": guarded[2].pk, "rejected": False} and exc is not None and exc.returncode == 1
+    assert isinstance(as_json("weft_sweep")[0], dict)
+    assert as_json("weft_sweep", "--install-schedule")[0]["schedule"] == "weft-sweep"
+
+
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_weft_ps_and_weft_kill__show_a_running_task_and_stop_it(worker: WorkerProcess) -> None:
