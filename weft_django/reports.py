@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -46,10 +46,11 @@ def page_bounds(limit: Any, after: Any) -> tuple[int | None, int]:
     return limit, after or 0
 
 
-def _task_page(job: Job, limit: int | None, after: int, *fields: str) -> tuple[list[tuple[Any, ...]], int | None]:
-    """The job's tasks after task id ``after``, at most ``limit``, as ``(pk, *fields)`` rows; and the cursor of
-    the next page (None on the last one)."""
-    rows = Task.objects.filter(job_id=job.pk, pk__gt=after).order_by("pk").values_list("pk", *fields)
+def _task_page(tasks: QuerySet[Task], limit: int | None, after: int,
+               *fields: str) -> tuple[list[tuple[Any, ...]], int | None]:
+    """``tasks`` after task id ``after``, at most ``limit``, as ``(pk, *fields)`` rows; and the cursor of the
+    next page (None on the last one)."""
+    rows = tasks.filter(pk__gt=after).order_by("pk").values_list("pk", *fields)
     if limit is None:
         return list(rows), None
     page = list(rows[:limit + 1])
@@ -64,7 +65,8 @@ def results(job_id: Any, *, limit: int | None = None, after: int | None = None) 
     """
     job = get_job(job_id)
     limit, start = page_bounds(limit, after)
-    rows, next_after = _task_page(job, limit, start, "key", "status", "result", "error", "attempts")
+    rows, next_after = _task_page(Task.objects.filter(job_id=job.pk), limit, start,
+                                  "key", "status", "result", "error", "attempts")
     artifact_rows = (Artifact.objects.filter(job_id=job.pk) if limit is None and not start
                      else Artifact.objects.filter(task_id__in=[r[0] for r in rows]))
     artifacts: dict[int, dict[str, Any]] = {}
@@ -82,14 +84,11 @@ def result_page(job_id: Any, *, limit: int | None = None, after: int | None = No
     ``limit`` of them after task id ``after``; and the next page's ``after``."""
     job = get_job(job_id)
     limit, start = page_bounds(limit, after)
-    rows = (Task.objects.filter(job_id=job.pk, parent__isnull=True, pk__gt=start).order_by("pk")
-            .values_list("pk", "key", "result"))
-    page = list(rows if limit is None else rows[:limit + 1])  # limit + 1 >= 2: tells one task from several
-    if not start and len(page) == 1:
-        return page[0][2], None
-    more = limit is not None and len(page) > limit
-    page = page[:limit] if limit is not None else page
-    return {key: value for _, key, value in page}, page[-1][0] if more else None
+    rows, next_after = _task_page(Task.objects.filter(job_id=job.pk, parent__isnull=True), limit, start,
+                                  "key", "result")
+    if not start and len(rows) == 1 and next_after is None:
+        return rows[0][2], None
+    return {key: value for _, key, value in rows}, next_after
 
 
 FAILURES_SHOWN = 5  # the errors a failed job's result names (a job of 60,000 failed tasks has one line)
@@ -144,24 +143,21 @@ def explain_page(job_id: Any, *, limit: int | None = None, after: int | None = N
     job's own decisions on the first; the decisions and attempts of a page of its tasks."""
     job = get_job(job_id)
     limit, start = page_bounds(limit, after)
-    whole = limit is None and not start
-    if whole:
+    if limit is None and not start:
         scope, next_after = Q(job_id=job.pk), None
     else:
-        rows, next_after = _task_page(job, limit, start)
+        rows, next_after = _task_page(Task.objects.filter(job_id=job.pk), limit, start)
         scope = Q(task_id__in=[pk for pk, in rows])
     fields = ("task__key", "action", "reason", "policy", "attempt__number")
     own = Q(job_id=job.pk, task__isnull=True)
     decisions = list(Decision.objects.filter(scope | own if not start else scope).order_by("pk").values_list(*fields))
-    if whole:
-        cause = _cause(job.status, decisions)
-    else:  # the job's own decisions and its first failure, wherever they are: two bounded reads
-        job_level = ([d for d in decisions if d[0] is None] if not start
-                     else list(Decision.objects.filter(own).order_by("pk").values_list(*fields)))
-        first_failure = (Decision.objects.filter(job_id=job.pk, task__isnull=False,
-                                                 action__in=(DecisionAction.FAIL, DecisionAction.REJECT))
-                         .order_by("pk").values_list(*fields).first())
-        cause = _cause(job.status, [*job_level, *([first_failure] if first_failure else [])])
+    # The cause: from the job's own decisions and its first failure, wherever they are on the pages.
+    job_level = ([d for d in decisions if d[0] is None] if not start
+                 else list(Decision.objects.filter(own).order_by("pk").values_list(*fields)))
+    first_failure = (Decision.objects.filter(job_id=job.pk, task__isnull=False,
+                                             action__in=(DecisionAction.FAIL, DecisionAction.REJECT))
+                     .order_by("pk").values_list(*fields).first())
+    cause = _cause(job.status, [*job_level, *([first_failure] if first_failure else [])])
     attempts: dict[str, list[tuple[Any, ...]]] = {}
     for key, *rest in (Attempt.objects.filter(scope).order_by("task_id", "number")
                        .values_list("task__key", "number", "outcome", "error_type", "error_message", "limit_hit",
@@ -171,8 +167,16 @@ def explain_page(job_id: Any, *, limit: int | None = None, after: int | None = N
     lines = [f"{title}{': ' + job.stop_reason if job.stop_reason else '.'}"]
     if cause:
         lines.append(f"Cause: {cause}")
-    lines.append("")
-    lines.append("Decisions:")
+    lines += _story(decisions, attempts)
+    if next_after is not None:
+        lines.append("")
+        lines.append(f"More tasks follow: the next page starts after task {next_after}.")
+    return {"explain": "\n".join(lines), "next_after": next_after}
+
+
+def _story(decisions: list[tuple[Any, ...]], attempts: dict[str, list[tuple[Any, ...]]]) -> list[str]:
+    """The lines of ``explain`` after the cause: the decisions in order, then each task's attempts."""
+    lines = ["", "Decisions:"]
     for key, action, reason, policy, number in decisions:
         who = f"task {key!r}" if key else "job"
         at = f" (attempt {number})" if number else ""
@@ -180,17 +184,14 @@ def explain_page(job_id: Any, *, limit: int | None = None, after: int | None = N
     if attempts:
         lines.append("")
         lines.append("Attempts:")
-        for key, arows in attempts.items():
-            for number, outcome, etype, message, limit_hit, duration, worker in arows:
+        for key, rows in attempts.items():
+            for number, outcome, etype, message, limit, duration, worker in rows:
                 detail = f" {etype}: {message}" if etype or message else ""
-                limit_note = f" (limit {limit_hit})" if limit_hit else ""
+                limit_note = f" (limit {limit})" if limit else ""
                 took = f" in {duration:.2f} s" if duration is not None else ""
                 lines.append(f"  - {key!r} #{number} {outcome}{limit_note}{took}{detail}"
                              + (f" on {worker}" if worker else ""))
-    if next_after is not None:
-        lines.append("")
-        lines.append(f"More tasks follow: the next page starts after task {next_after}.")
-    return {"explain": "\n".join(lines), "next_after": next_after}
+    return lines
 
 
 def _cause(status: str, decisions: list[tuple[Any, ...]]) -> str:

@@ -96,7 +96,11 @@ IDLE = "weft_test_nobody"  # no worker reads it (and these tests roll back: noth
 
 @pytest.fixture
 def huge_job() -> Job:
-    """A job of HUGE tasks that ran: each with a result and an attempt, every tenth failed, one artifact each
+    return make_huge_job(HUGE)
+
+
+def make_huge_job(size: int) -> Job:
+    """A job of ``size`` tasks that ran: each with a result and an attempt, every tenth failed, one artifact each
     on the first and last task; the job failed (its first failure is on task 't3990', whose id is near the end)."""
     from django.utils import timezone
 
@@ -104,7 +108,7 @@ def huge_job() -> Job:
     from weft_django.models import Artifact, Attempt, Decision
 
     job = service.submit_job({"name": "huge", "tasks": [{"key": f"t{i}", "skill": "t.noop", "queue": IDLE}
-                                                        for i in range(HUGE)]})
+                                                        for i in range(size)]})
     tasks = list(Task.objects.filter(job=job).order_by("pk").values_list("pk", "key"))
     now = timezone.now()
     failed = {key for _, key in tasks if int(key[1:]) % 10 == 0}
