@@ -206,15 +206,18 @@ def test_weft_run__wait_prints_the_result(worker: WorkerProcess) -> None:
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_weft_run__without_wait_prints_the_id_and_passes_task_options(worker: WorkerProcess) -> None:
-    out, exc = run("weft_run", "t.echo", "-p", "text=hi there", "--task-timeout", "9", "--limit", "memory_mb=512",
-                   "--priority", "3", "--idempotency-key", "cmd-test-1")
+    argv = ("weft_run", "t.echo", "-p", "text=hi there", "--task-timeout", "9", "--limit", "memory_mb=512",
+            "--priority", "3", "--idempotency-key", "cmd-test-1")
+    out, exc = run(*argv)
 
     assert exc is None
     job_id = int(out)
     task = Task.objects.get(job_id=job_id)
     assert (task.timeout, task.limits, task.priority) == (9.0, {"memory_mb": 512.0}, 3)
     assert service.result(job_id, timeout=FINISH) == {"exit_code": 0, "stdout": "hi there\n"}
-    assert run("weft_run", "t.echo", "-p", "text=again", "--idempotency-key", "cmd-test-1") == (f"{job_id}\n", None)
+    assert run(*argv) == (f"{job_id}\n", None)  # the same submission again: the same job
+    out, exc = run("weft_run", "t.echo", "-p", "text=again", "--idempotency-key", "cmd-test-1")
+    assert str(exc).startswith(f"idempotency_key: was used for job {job_id}, submitted with a different params")
 
 
 @pytest.mark.integration

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from django.core import checks
 
 from .conf import settings
 from .exceptions import WeftError
-from .spec import QUEUE_RE, Limits, RetryPolicy
+from .jobspec import MAX_DEADLINE_DAYS
+from .spec import MAX_INT, QUEUE_RE, Limits, RetryPolicy
 
 
 def _positive(name: str) -> bool:
@@ -42,6 +44,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                                        id="weft.E009" if name == "LIMIT_CEILINGS" else "weft.E010"))
     errors.extend(_check_limit_policy())
     errors.extend(_check_defaults())
+    errors.extend(_check_input_bounds())
     errors.extend(_check_celery())
     return errors
 
@@ -77,6 +80,48 @@ def _check_defaults() -> list[checks.CheckMessage]:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
         errors.append(checks.Error(f"WEFT_OUTPUT_LIMIT must be a whole number of characters above 0, got {limit!r}.",
                                    hint="It is how much of stdout/stderr an attempt keeps.", id="weft.E014"))
+    return errors
+
+
+def _check_input_bounds() -> list[checks.CheckMessage]:
+    """The ceilings and the floor on what a submission may ask for, and the retry policies they refuse."""
+    errors: list[checks.CheckMessage] = []
+    days = settings.MAX_DEADLINE_DAYS
+    if isinstance(days, bool) or not isinstance(days, int | float) or not 0 < days <= MAX_DEADLINE_DAYS:
+        errors.append(checks.Error(f"WEFT_MAX_DEADLINE_DAYS must be a number of days from 0 to {MAX_DEADLINE_DAYS}, "
+                                   f"got {days!r}.", hint="A job's deadline may lie at most this far ahead.",
+                                   id="weft.E015"))
+    attempts = settings.MAX_RETRY_ATTEMPTS
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 0 < attempts <= MAX_INT:
+        errors.append(checks.Error(f"WEFT_MAX_RETRY_ATTEMPTS must be a whole number from 1 to {MAX_INT}, "
+                                   f"got {attempts!r}.", hint="No retry policy may ask for more attempts.",
+                                   id="weft.E016"))
+    floor = settings.MIN_RETRY_BACKOFF
+    if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 <= floor < float("inf"):
+        errors.append(checks.Error(f"WEFT_MIN_RETRY_BACKOFF must be a number of seconds of 0 or more, got {floor!r}.",
+                                   hint="No retry policy may wait less before a retry.", id="weft.E017"))
+    if errors:
+        return errors
+    from . import registry
+
+    try:
+        default = RetryPolicy.parse(settings.DEFAULT_RETRY, RetryPolicy(), "WEFT_DEFAULT_RETRY")
+    except WeftError:
+        return errors  # weft.E010 reports it
+    policies = [("WEFT_DEFAULT_RETRY", default)]
+    for d in registry.all_skills():  # a skill that keeps the default is reported once, as the default
+        with suppress(WeftError):  # a policy that does not parse was refused when the skill registered
+            policy = registry.effective_retry(d, None)
+            if policy != default:
+                policies.append((f"skill {d.name!r}", policy))
+    for who, policy in policies:
+        try:
+            policy.check_bounds(attempts, floor)
+        except WeftError as exc:
+            errors.append(checks.Error(
+                f"The retry policy of {who} is outside WEFT_MAX_RETRY_ATTEMPTS / WEFT_MIN_RETRY_BACKOFF: {exc}.",
+                hint="Every submission that uses it would be refused: change the policy or the setting.",
+                id="weft.E018"))
     return errors
 
 

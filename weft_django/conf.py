@@ -59,6 +59,12 @@ class Settings:
     """Run the fast path's statements as prepared statements (off behind a transaction-mode PgBouncer < 1.21)."""
     CELERY_APP: str | None = None
     """Dotted path to the project's Celery app ("proj.celery:app"); default: Celery's current app."""
+    MAX_DEADLINE_DAYS: float = 366.0
+    """Ceiling on a job's deadline, in days from its submission (a later one is refused)."""
+    MAX_RETRY_ATTEMPTS: int = 100
+    """Ceiling on max_attempts of any retry policy (a skill's or a submission's)."""
+    MIN_RETRY_BACKOFF: float = 0.05
+    """Floor, in seconds, on backoff and max_delay of any retry policy: the shortest wait before a retry."""
 
     def __getattribute__(self, name: str) -> Any:
         if name.isupper():

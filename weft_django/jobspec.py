@@ -13,10 +13,15 @@ import yaml
 
 from .dag import check_graph
 from .exceptions import ValidationError
-from .spec import TaskSpec, _positive_number, check_json
+from .spec import MAX_INT, TaskSpec, _number, _positive_number, check_json, check_text
 
 JOB_FIELDS = {"name", "tasks", "budget", "labels", "idempotency_key"}
 BUDGET_FIELDS = {"max_attempts", "deadline", "max_cost"}
+MAX_TEXT = 200  # the name and idempotency_key columns
+# WEFT_MAX_DEADLINE_DAYS (checked at submission) may be at most this: far enough for anyone, near enough
+# that now + the ceiling stays a date. Seconds beyond it are refused while parsing (timedelta would overflow).
+MAX_DEADLINE_DAYS = 36500
+MAX_DEADLINE_SECONDS = MAX_DEADLINE_DAYS * 86400
 
 
 @dataclass(frozen=True)
@@ -59,26 +64,42 @@ class JobSpec:
         for name in budget:
             if name not in BUDGET_FIELDS:
                 raise ValidationError(f"budget.{name}", f"unknown budget; known: {', '.join(sorted(BUDGET_FIELDS))}")
+        labels = data.get("labels")
+        name = data.get("name")
+        key = data.get("idempotency_key")
         max_attempts = budget.get("max_attempts")
         max_cost = budget.get("max_cost")
-        labels = data.get("labels") or {}
-        if not isinstance(labels, Mapping):
-            raise ValidationError("labels", "must be an object")
-        check_json(labels, "labels")
-        key = data.get("idempotency_key")
-        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
-            raise ValidationError("idempotency_key", "must be a string of 1-200 characters")
-        name = data.get("name") or ""
-        if not isinstance(name, str) or len(name) > 200:
-            raise ValidationError("name", "must be a string of at most 200 characters")
+        check_job_fields(name=name, labels=labels, idempotency_key=key, max_attempts=max_attempts, max_cost=max_cost)
         return cls(
-            tasks=tuple(tasks), name=name,
-            max_attempts=None if max_attempts is None else int(
-                _positive_number("budget.max_attempts", max_attempts, integer=True)),
-            max_cost=None if max_cost is None else float(_positive_number("budget.max_cost", max_cost)),
+            tasks=tuple(tasks), name=name or "",
+            max_attempts=None if max_attempts is None else int(max_attempts),
+            max_cost=None if max_cost is None else float(max_cost),
             deadline=parse_deadline(budget.get("deadline"), now or datetime.now(UTC)),
-            labels=dict(labels), idempotency_key=key,
+            labels=dict(labels or {}), idempotency_key=key,
         )
+
+
+def check_job_fields(*, name: Any, labels: Any, idempotency_key: Any, max_attempts: Any, max_cost: Any) -> None:
+    """The job-level fields of any submission (JobSpec, ``submit()``, the HTTP API, the commands): each
+    refusal names its field, and whatever passes fits its column."""
+    if name is not None:
+        if not isinstance(name, str) or len(name) > MAX_TEXT:
+            raise ValidationError("name", f"must be a string of at most {MAX_TEXT} characters")
+        check_text(name, "name")
+    if idempotency_key is not None:
+        if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_TEXT:
+            raise ValidationError("idempotency_key", f"must be a string of 1-{MAX_TEXT} characters")
+        check_text(idempotency_key, "idempotency_key")
+    if labels is not None:
+        if not isinstance(labels, Mapping):
+            raise ValidationError("labels", f"must be an object, got {type(labels).__name__}")
+        check_json(labels, "labels")
+    if max_attempts is not None:
+        _positive_number("budget.max_attempts", max_attempts, integer=True)
+        if max_attempts > MAX_INT:
+            raise ValidationError("budget.max_attempts", f"must be at most {MAX_INT}, got {max_attempts!r}")
+    if max_cost is not None:
+        _positive_number("budget.max_cost", max_cost)
 
 
 def parse_deadline(value: Any, now: datetime) -> datetime | None:
@@ -86,7 +107,10 @@ def parse_deadline(value: Any, now: datetime) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return now + timedelta(seconds=_positive_number("budget.deadline", value))
+        seconds = _positive_number("budget.deadline", value)
+        if seconds > MAX_DEADLINE_SECONDS:
+            raise ValidationError("budget.deadline", f"{_number(seconds)} s is too far ahead")
+        return now + timedelta(seconds=seconds)
     if isinstance(value, datetime):
         when = value
     elif isinstance(value, str):
@@ -96,11 +120,27 @@ def parse_deadline(value: Any, now: datetime) -> datetime | None:
             raise ValidationError("budget.deadline", f"must be seconds or an ISO 8601 time, got {value!r}") from None
     else:
         raise ValidationError("budget.deadline", f"must be seconds or an ISO 8601 time, got {value!r}")
-    if when.tzinfo is None:
+    check_deadline(when, now)
+    return when
+
+
+def check_deadline(when: Any, now: datetime, max_days: float | None = None) -> None:
+    """Raise unless ``when`` is an aware datetime after ``now``, at most ``max_days`` ahead, and in range
+    once in UTC (9999-12-31T23:00:00-12:00 is year 10000 in UTC: PostgreSQL stores it, and then no
+    Python reading the row could)."""
+    if not isinstance(when, datetime):
+        raise ValidationError("budget.deadline", f"must be a datetime, got {type(when).__name__}")
+    if when.tzinfo is None or when.utcoffset() is None:
         raise ValidationError("budget.deadline", "an ISO time needs a zone, e.g. 2026-01-01T12:00:00+00:00")
+    try:
+        when.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError("budget.deadline", f"{when.isoformat()} is out of range") from None
     if when <= now:
         raise ValidationError("budget.deadline", f"{when.isoformat()} is already past")
-    return when
+    if max_days is not None and when - now > timedelta(days=max_days):
+        raise ValidationError("budget.deadline", f"{when.isoformat()} is more than {_number(max_days)} days ahead "
+                                                 f"(the configured ceiling)")
 
 
 def load_file(path: str | Path) -> Any:

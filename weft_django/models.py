@@ -53,6 +53,28 @@ class Skill(models.Model):
         return f"{self.name}@{self.version}"
 
 
+class ReadableDateTimeField(models.DateTimeField):
+    """A DateTimeField that every query reads back inside Python's range, whatever the row holds.
+
+    PostgreSQL's timestamptz reaches the year 294276, Python's datetime 9999: a row written before
+    deadlines were validated (9999-12-31T23:00:00-12:00 is the year 10000 in UTC) would otherwise make every
+    query that reads it fail (job lists, the admin, weft_status, the worker's claim). The SELECT clamps it,
+    a day inside each end, so that converting it to any time zone (DRF, the admin) stays in range too;
+    writes are validated (jobspec.check_deadline) and WHERE clauses compare the stored value.
+    """
+
+    LATEST = "9999-12-30T00:00:00+00:00"
+    EARLIEST = "0001-01-02T00:00:00+00:00"
+
+    def select_format(self, compiler: Any, sql: str, params: Any) -> Any:
+        sql, params = super().select_format(compiler, sql, params)
+        if compiler.connection.vendor != "postgresql":
+            return sql, params
+        return (f"CASE WHEN {sql} > %s::timestamptz THEN %s::timestamptz WHEN {sql} < %s::timestamptz "
+                f"THEN %s::timestamptz ELSE {sql} END",
+                (*params, self.LATEST, self.LATEST, *params, self.EARLIEST, self.EARLIEST, *params))
+
+
 class Job(models.Model):
     """What a user submits, watches, cancels and gets results from: one task or a DAG, with a budget."""
 
@@ -68,7 +90,7 @@ class Job(models.Model):
     labels = models.JSONField(_("labels"), default=dict, blank=True)
     max_attempts = models.PositiveIntegerField(_("budget: attempts"), null=True, blank=True)
     max_cost = models.FloatField(_("budget: cost"), null=True, blank=True)
-    deadline = models.DateTimeField(_("budget: deadline"), null=True, blank=True)
+    deadline = ReadableDateTimeField(_("budget: deadline"), null=True, blank=True)
     cost = models.FloatField(_("cost spent"), default=0.0)
     tasks_total = models.PositiveIntegerField(_("tasks"), default=0)
     tasks_open = models.IntegerField(_("tasks not final"), default=0)
@@ -77,6 +99,9 @@ class Job(models.Model):
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
+
+    # Not a column: True on the job an idempotent re-submission returned (the HTTP API answers 200, not 201).
+    resubmitted = False
 
     class Meta:
         verbose_name = _("job")
@@ -89,8 +114,14 @@ class Job(models.Model):
                          name="weft_job_running_deadline_idx"),
         ]
         constraints: ClassVar = [
-            models.UniqueConstraint(fields=["idempotency_key"], condition=Q(idempotency_key__isnull=False),
-                                    name="weft_job_idempotency_uniq"),
+            # A key names one job per owner (NULLs are distinct in a unique index: the jobs submitted from
+            # code, without an owner, need a constraint of their own).
+            models.UniqueConstraint(fields=["owner", "idempotency_key"],
+                                    condition=Q(idempotency_key__isnull=False, owner__isnull=False),
+                                    name="weft_job_owner_idempotency_uniq"),
+            models.UniqueConstraint(fields=["idempotency_key"],
+                                    condition=Q(idempotency_key__isnull=False, owner__isnull=True),
+                                    name="weft_job_ownerless_idempotency_uniq"),
             models.CheckConstraint(condition=Q(tasks_open__gte=0), name="weft_job_tasks_open_gte_0"),
             models.CheckConstraint(condition=Q(max_attempts__isnull=True) | Q(max_attempts__gt=0),
                                    name="weft_job_max_attempts_gt_0"),

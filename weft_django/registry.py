@@ -38,6 +38,7 @@ class SkillDef:
     wants_context: bool = False
     permission: str | None = None  # "app_label.codename" a user needs to run it through the HTTP API
     requires_approval: bool = False  # each task waits, blocked, until someone approves it
+    allow_retry_override: bool = True  # False: a submission's retry may not change the skill's
 
     @property
     def target(self) -> Any:
@@ -93,12 +94,14 @@ def skill(
     isolation: Isolation = "inline",
     permission: str | None = None,
     requires_approval: bool = False,
+    allow_retry_override: bool = True,
 ) -> Any:
     """Register a function as a Python skill. It gets params as keyword arguments (and ``ctx`` if it asks).
 
     ``permission`` ("app_label.codename"): what a user needs, besides ``weft.run_skill``, to run it
     through the HTTP API. ``requires_approval``: each of its tasks waits (blocked, "awaiting approval")
     until someone with ``weft.approve_task`` approves it, or fails if they reject it.
+    ``allow_retry_override=False``: a submission's ``retry`` that would change this skill's policy is refused.
     """
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -119,6 +122,7 @@ def skill(
             wants_context="ctx" in inspect.signature(f).parameters,
             permission=permission,
             requires_approval=bool(requires_approval),
+            allow_retry_override=bool(allow_retry_override),
         ))
         return f
 
@@ -139,6 +143,7 @@ def command_skill(
     description: str = "",
     permission: str | None = None,
     requires_approval: bool = False,
+    allow_retry_override: bool = True,
 ) -> SkillDef:
     """Register an argv template. ``{name}`` placeholders are filled from params, one argv element each."""
     template = check_argv_template(argv, f"skills.{name}.argv")
@@ -151,7 +156,7 @@ def command_skill(
         name=name, kind="command", version=str(version), argv=template, params_schema=schema,
         limits=Limits.parse(limits, f"skills.{name}.limits"), retry=retry, timeout=timeout,
         queue=queue, priority=priority, description=description, permission=permission,
-        requires_approval=bool(requires_approval),
+        requires_approval=bool(requires_approval), allow_retry_override=bool(allow_retry_override),
     ))
 
 

@@ -11,7 +11,7 @@ from . import completion, reports, submission
 from .exceptions import ResultTimeout, ValidationError, WeftError
 from .jobspec import JobSpec
 from .models import Job
-from .spec import Limits, TaskSpec
+from .spec import Limits, TaskSpec, check_text
 from .states import FINAL_JOB_STATES, JobStatus
 
 _SAME_OWNER: Any = object()
@@ -122,6 +122,7 @@ def reject(task_id: int, reason: str = "", *, by: Any = None) -> bool:
     """Refuse a task that waits for approval: it fails without running. False if it was not waiting."""
     if not isinstance(reason, str):
         raise ValidationError("reason", f"must be a string, got {type(reason).__name__}")
+    check_text(reason, "reason")
     return completion.reject(task_id, _who(by), reason.strip())
 
 

@@ -106,6 +106,18 @@ class RetryPolicy:
             raise ValidationError(f"{path}.factor", f"must be at least 1, got {values['factor']!r}")
         return cls(**values)
 
+    def check_bounds(self, max_attempts: int, min_delay: float, path: str = "retry") -> None:
+        """Raise unless the attempts stay under the ceiling and no wait before a retry (backoff, max_delay)
+        is shorter than the floor: a caller must not buy a thousand attempts a few milliseconds apart."""
+        if self.max_attempts > max_attempts:
+            raise ValidationError(f"{path}.max_attempts", f"{_number(self.max_attempts)} exceeds the configured "
+                                                          f"ceiling {_number(max_attempts)}")
+        for name in ("backoff", "max_delay"):
+            value = getattr(self, name)
+            if value < min_delay:
+                raise ValidationError(f"{path}.{name}", f"{_number(value)} s is below the configured floor "
+                                                        f"{_number(min_delay)} s")
+
     def as_dict(self) -> dict[str, Any]:
         return vars(self).copy()  # every field is a scalar: dataclasses.asdict's deep copy is not needed
 
@@ -180,35 +192,71 @@ class TaskSpec:
             raise ValidationError(f"{p}retry", f"must be an object, got {type(self.retry).__name__}")
 
 
+# What PostgreSQL or psycopg refuse in a string: NUL (text and jsonb cannot hold it) and a lone surrogate
+# (\ud800-\udfff: not a character, so it has no UTF-8 encoding). Either would fail the INSERT (a 500).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Deeper JSON is refused: nothing real nests this far, and a walk (or a JSON encoder) of thousands of levels
+# exhausts Python's recursion limit.
+MAX_JSON_DEPTH = 100
+MAX_INT = 2**31 - 1  # PostgreSQL's integer columns (max_attempts, ...) hold no more
+
+
+def check_text(value: str, path: str) -> None:
+    """Raise unless PostgreSQL can store the string ``value`` (no NUL, no lone surrogate)."""
+    found = _UNSTORABLE.search(value)
+    if found is not None:
+        raise ValidationError(path, _unstorable(found.group()))
+
+
+def _unstorable(char: str) -> str:
+    if char == "\x00":
+        return "must not contain the NUL character (\\u0000)"
+    return f"must not contain a lone surrogate (\\u{ord(char):04x}): it is not a character"
+
+
 def check_json(value: Any, path: str) -> None:
     """Raise unless ``value`` survives a JSON round trip unchanged in kind and PostgreSQL can store it."""
     try:
         text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise ValidationError(path, f"is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except (TypeError, ValueError) as exc:
         raise ValidationError(path, f"must be JSON-serialisable: {exc}") from None
-    # jsonb and text refuse \u0000 (the INSERT would fail with a DataError); walk only when it may be there
-    where = _find_nul(value, path) if "\\u0000" in text else None
-    if where is not None:
-        raise ValidationError(where, "must not contain the NUL character (\\u0000)")
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # an upper bound of the depth, counted in C
+        check_depth(value, path)
+    # The ASCII text escapes NUL as \u0000 and every surrogate as \udXXX: walk only when one may be there.
+    if "\\u0000" in text or "\\ud" in text:
+        _check_strings(value, path)
 
 
-def _find_nul(value: Any, path: str) -> str | None:
-    """The path of the first string (or key) holding a NUL character, or None."""
+def check_depth(value: Any, path: str) -> None:
+    """Refuse JSON nested deeper than MAX_JSON_DEPTH, without recursing (the point is not to overflow)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise ValidationError(path, f"is nested more than {MAX_JSON_DEPTH} levels deep")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _check_strings(value: Any, path: str) -> None:
+    """Raise naming the first string (or key) PostgreSQL cannot store (depth is checked already)."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, Mapping):
+        check_text(value, path)
+    elif isinstance(value, Mapping):
         for k, v in value.items():
-            if isinstance(k, str) and "\x00" in k:
-                return path
-            found = _find_nul(v, f"{path}.{k}")
-            if found is not None:
-                return found
+            if isinstance(k, str):
+                check_text(k, path)
+            _check_strings(v, f"{path}.{k}")
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
-            found = _find_nul(v, f"{path}[{i}]")
-            if found is not None:
-                return found
-    return None
+            _check_strings(v, f"{path}[{i}]")
 
 
 _validators: dict[int, tuple[Mapping[str, Any], Any]] = {}

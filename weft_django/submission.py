@@ -6,20 +6,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models.functions import Now
 
-from . import conf, dag, fastpath, registry, scheduling, signals
+from . import conf, dag, fastpath, registry, reports, scheduling, signals
 from .conf import settings
 from .dispatch import Ready, after_commit
 from .exceptions import SkillDisabled, UnknownSkill, ValidationError
-from .jobspec import JobSpec
+from .jobspec import JobSpec, check_deadline, check_job_fields
 from .models import Dependency, Job, Task
-from .spec import Limits, TaskSpec, check_json, check_params
+from .spec import Limits, RetryPolicy, TaskSpec, check_params
 from .states import AWAITING_APPROVAL, JobStatus, TaskStatus
 
 
@@ -94,21 +94,29 @@ def _resolve_shape(spec: TaskSpec, definition: registry.SkillDef, p: str) -> dic
         "skill_name": definition.name,
         "skill_version": definition.version,
         "limits": limits.as_dict(),
-        "retry": registry.effective_retry(definition, spec.retry).as_dict(),
+        "retry": _retry(spec, definition, p).as_dict(),
         "timeout": timeout,
         "queue": spec.queue or definition.queue or settings.DEFAULT_QUEUE,
         "priority": settings.DEFAULT_PRIORITY if priority is None else priority,
     }
 
 
+def _retry(spec: TaskSpec, definition: registry.SkillDef, p: str) -> RetryPolicy:
+    """The task's retry policy: the caller's over the skill's over WEFT_DEFAULT_RETRY, within the ceiling
+    and the floor; a skill with ``allow_retry_override=False`` refuses a caller's that changes anything."""
+    policy = registry.effective_retry(definition, spec.retry)
+    if (spec.retry is not None and not definition.allow_retry_override
+            and policy != registry.effective_retry(definition, None)):  # rerun sends the same policy back
+        raise ValidationError(f"{p}retry", f"skill {definition.name!r} does not let callers change its retry policy")
+    policy.check_bounds(settings.MAX_RETRY_ATTEMPTS, settings.MIN_RETRY_BACKOFF, f"{p}retry")
+    return policy
+
+
 def _check_job_options(o: JobOptions) -> None:
-    if o.max_attempts is not None and (isinstance(o.max_attempts, bool) or not isinstance(o.max_attempts, int)
-                                       or o.max_attempts <= 0):
-        raise ValidationError("budget.max_attempts", f"must be a whole number greater than 0, got {o.max_attempts!r}")
-    if o.max_cost is not None and (not isinstance(o.max_cost, int | float) or o.max_cost <= 0):
-        raise ValidationError("budget.max_cost", f"must be greater than 0, got {o.max_cost!r}")
-    if o.labels is not None:
-        check_json(o.labels, "labels")
+    check_job_fields(name=o.name, labels=o.labels, idempotency_key=o.idempotency_key, max_attempts=o.max_attempts,
+                     max_cost=o.max_cost)
+    if o.deadline is not None:
+        check_deadline(o.deadline, datetime.now(UTC), settings.MAX_DEADLINE_DAYS)
 
 
 def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bool = True) -> Job:
@@ -126,32 +134,68 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
             raise ValidationError(f"tasks[{i}].key", f"duplicate task key {key!r}")
         edges[key] = spec.depends_on
     dag.check_graph(edges)
-    fields = [resolve(spec, f"tasks[{i}]" if name_tasks else "") for i, (_, spec) in enumerate(keyed)]
+    paths = [f"tasks[{i}]" if name_tasks else "" for i in range(len(keyed))]
+    fields = [resolve(spec, path) for path, (_, spec) in zip(paths, keyed, strict=True)]
     if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
             and options.max_cost is None and options.deadline is None and fastpath.enabled()
             and not registry.requires_approval(fields[0]["skill_name"])):
         return _insert_lone_task(keyed[0][0], fields[0], options, "tasks[0].skill" if name_tasks else "skill")
-    registry.check_enabled([(f"tasks[{i}]" if name_tasks else "", registry.get(spec.skill))
-                            for i, (_, spec) in enumerate(keyed)])
+    registry.check_enabled([(path, registry.get(spec.skill)) for path, (_, spec) in zip(paths, keyed, strict=True)])
     if options.idempotency_key:
-        existing = Job.objects.filter(idempotency_key=options.idempotency_key).first()
+        existing = _keyed_job(options)
         if existing is not None:
-            return _same_owner(existing, options.owner)
+            return _resubmitted(existing, paths, keyed, fields, edges, options)
     try:
         with transaction.atomic():
             return _insert_job(keyed, fields, edges, options)
     except IntegrityError:
-        if options.idempotency_key:  # a concurrent submit with the same key won the race
-            return _same_owner(Job.objects.get(idempotency_key=options.idempotency_key), options.owner)
+        existing = _keyed_job(options) if options.idempotency_key else None
+        if existing is not None:  # a concurrent submit with the same key won the race
+            return _resubmitted(existing, paths, keyed, fields, edges, options)
         raise
 
 
-def _same_owner(job: Job, owner: Any) -> Job:
-    """An idempotency key names one job per key, not per owner: another owner's key is refused, not
-    answered with their job."""
-    if job.owner_id != getattr(owner, "pk", owner):
-        raise ValidationError("idempotency_key", "is already used by a job of another owner")
+def _keyed_job(o: JobOptions) -> Job | None:
+    """The job this owner (or, without one, code) submitted with this idempotency key: keys are per owner,
+    so another owner's key neither finds nor reveals their job."""
+    return Job.objects.filter(idempotency_key=o.idempotency_key, owner_id=getattr(o.owner, "pk", o.owner)).first()
+
+
+def _resubmitted(job: Job, paths: list[str], keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
+                 edges: dict[str, tuple[str, ...]], o: JobOptions) -> Job:
+    """The job again, if this submission is the one that made it; a key reused for another is refused."""
+    differs = _difference(job, paths, keyed, fields, edges, o)
+    if differs is not None:
+        raise ValidationError("idempotency_key", f"was used for job {job.pk}, submitted with a different {differs}; "
+                                                 "a different submission needs a new key")
+    job.resubmitted = True
     return job
+
+
+def _difference(job: Job, paths: list[str], keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
+                edges: dict[str, tuple[str, ...]], o: JobOptions) -> str | None:
+    """The first field in which this submission differs from ``job`` (as ``reports.job_spec`` reads it back,
+    with the settings each task was resolved to), or None. A deadline given in seconds counts from each
+    submission, so only whether there is one is compared."""
+    for name, new, old in (("name", o.name, job.name), ("labels", dict(o.labels or {}), job.labels),
+                           ("budget.max_attempts", o.max_attempts, job.max_attempts),
+                           ("budget.max_cost", o.max_cost, job.max_cost),
+                           ("budget.deadline", o.deadline is None, job.deadline is None)):
+        if new != old:
+            return name
+    stored = {t["key"]: t for t in reports.job_spec(job.pk)["tasks"]}
+    if set(stored) != set(edges):
+        return "tasks"
+    for path, (key, _), f in zip(paths, keyed, fields, strict=True):
+        p, t = f"{path}." if path else "", stored[key]
+        if f["skill_name"] != t["skill"]:
+            return f"{p}skill"
+        if sorted(edges[key]) != sorted(t.get("depends_on", ())):
+            return f"{p}depends_on"
+        for name in ("params", "limits", "retry", "timeout", "queue", "priority"):
+            if f[name] != t[name]:
+                return f"{p}{name}"
+    return None
 
 
 def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions, skill_field: str) -> Job:

@@ -156,17 +156,24 @@ def test_api__users_see_only_their_own_jobs_and_staff_see_all() -> None:
     assert client_for(alice).get(f"{API}/jobs/abc/").status_code == 404
 
 
-def test_api__another_owners_idempotency_key_is_refused() -> None:
+def test_api__idempotency_keys_are_per_owner_and_a_resubmission_is_a_200() -> None:
     alice, bob = user("alice"), user("bob")
     first = post(alice, {"skill": "t.noop", "idempotency_key": "k-1"})
     again = post(alice, {"skill": "t.noop", "idempotency_key": "k-1"})
-    assert first.status_code == 201 and again.status_code == 201
-    assert first.json()["id"] == again.json()["id"]  # same key, same job
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json() == again.json()  # same key, same submission: the same job
 
+    # Another owner's key is theirs: it neither finds nor reveals alice's job
     r = post(bob, {"skill": "t.noop", "idempotency_key": "k-1"})
+    assert r.status_code == 201, r.json()
+    assert r.json()["id"] != first.json()["id"] and r.json()["owner"] == "bob"
+
+    r = post(alice, {"skill": "t.noop", "idempotency_key": "k-1", "params": {"x": 1}})
     assert r.status_code == 400
-    assert r.json() == {"field": "idempotency_key", "detail": "is already used by a job of another owner"}
-    assert Job.objects.count() == 1
+    assert r.json() == {"field": "idempotency_key", "detail": f"was used for job {first.json()['id']}, submitted "
+                                                             "with a different params; a different submission needs "
+                                                             "a new key"}
+    assert Job.objects.count() == 2
 
 
 def test_api__status_results_explain_tasks_and_cancel_of_your_job() -> None:

@@ -67,6 +67,12 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("DEFAULT_PRIORITY", 12, "weft.E013"),
     ("DEFAULT_PRIORITY", "5", "weft.E013"),
     ("OUTPUT_LIMIT", 0, "weft.E014"),
+    ("MAX_DEADLINE_DAYS", 0, "weft.E015"),
+    ("MAX_DEADLINE_DAYS", 10**6, "weft.E015"),  # now + the ceiling would not be a date
+    ("MAX_RETRY_ATTEMPTS", 2**31, "weft.E016"),
+    ("MAX_RETRY_ATTEMPTS", 2.5, "weft.E016"),
+    ("MIN_RETRY_BACKOFF", -1, "weft.E017"),
+    ("MIN_RETRY_BACKOFF", "0.1", "weft.E017"),
 ]
 
 
@@ -83,7 +89,8 @@ def test_check_settings__bad_value_fires_its_check(defaults: Settings, setting: 
 
 
 def test_check_settings__every_error_id_is_covered_above() -> None:
-    assert {check_id for _, _, check_id in BAD_VALUES} == {f"weft.E{n:03d}" for n in range(1, 15)}
+    # weft.E018 (a retry policy outside the bounds) is one message per policy: tested below
+    assert {check_id for _, _, check_id in BAD_VALUES} | {"weft.E018"} == {f"weft.E{n:03d}" for n in range(1, 19)}
 
 
 def test_check_settings__messages_name_the_problem(defaults: Settings) -> None:
@@ -112,3 +119,20 @@ def test_check_settings__heartbeat_exactly_a_third_of_the_lease_passes(defaults:
 def test_check_settings__missing_celery_app_is_reported(defaults: Settings) -> None:
     defaults.WEFT_CELERY_APP = "no.such.module:app"
     assert ids(check_settings()) == ["weft.E020"]
+
+
+def test_check_settings__retry_policies_outside_the_bounds_name_the_skill_or_the_default(
+        defaults: Settings) -> None:
+    defaults.WEFT_MAX_RETRY_ATTEMPTS = 4  # demo.flaky and t.flaky ask for 5; the default (3) is fine
+    messages = check_settings()
+    assert ids(messages) == ["weft.E018", "weft.E018"]
+    assert messages[1].msg == ("The retry policy of skill 't.flaky' is outside WEFT_MAX_RETRY_ATTEMPTS / "
+                               "WEFT_MIN_RETRY_BACKOFF: retry.max_attempts: 5 exceeds the configured ceiling 4.")
+    assert messages[1].hint
+
+    defaults.WEFT_MAX_RETRY_ATTEMPTS = 100
+    defaults.WEFT_MIN_RETRY_BACKOFF = 2  # the default waits 1 s; skills that keep it are not named again
+    assert [m.msg.split(":")[0] for m in check_settings()] == [
+        "The retry policy of WEFT_DEFAULT_RETRY is outside WEFT_MAX_RETRY_ATTEMPTS / WEFT_MIN_RETRY_BACKOFF",
+        *(f"The retry policy of skill '{name}' is outside WEFT_MAX_RETRY_ATTEMPTS / WEFT_MIN_RETRY_BACKOFF"
+          for name in ("demo.flaky", "t.always_fails", "t.exit", "t.flaky", "t.poison", "t.slow_isolated"))]

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from weft_django.exceptions import ValidationError, WeftError
-from weft_django.spec import Limits, RetryPolicy, TaskSpec, check_json, check_params, check_schema
+from weft_django.jobspec import check_deadline, parse_deadline
+from weft_django.spec import (
+    MAX_JSON_DEPTH,
+    Limits,
+    RetryPolicy,
+    TaskSpec,
+    check_json,
+    check_params,
+    check_schema,
+    check_text,
+)
 
 CEILINGS = Limits.parse({"memory_mb": 16384, "cpu_seconds": 86400, "open_files": 65536})
 
@@ -286,3 +297,75 @@ def test_check_json__too_deep_is_refused_not_crashed() -> None:
         node.append([])
         node = node[0]
     assert refused(check_json, deep, "result").field == "result"
+
+
+# ---------------------------------------------------------------- what PostgreSQL cannot store (issue 10)
+
+
+@pytest.mark.parametrize(("value", "field"), [
+    ("a\ud800b", "result"),
+    ({"a": ["ok", "x\udfff"]}, "result.a[1]"),
+    ({"key\udc00": 1}, "result"),
+])
+def test_check_json__lone_surrogate_is_refused_with_its_path(value: Any, field: str) -> None:
+    # psycopg cannot encode a lone surrogate as UTF-8: the INSERT would fail with a 500
+    error = refused(check_json, value, "result")
+    assert error.field == field
+    assert error.message.startswith("must not contain a lone surrogate (\\u")
+
+
+def test_check_json__characters_beyond_the_bmp_and_hangul_pass() -> None:
+    # Both are escaped as \ud... in ASCII JSON (a surrogate pair; U+D4C0), and both are real characters
+    check_json({"emoji": "\U0001f600", "hangul": "\ud4c0"}, "params")
+
+
+def test_check_json__nesting_over_the_limit_is_refused_before_the_encoder_recurses() -> None:
+    ok: Any = 1
+    for _ in range(MAX_JSON_DEPTH):
+        ok = [ok]
+    check_json(ok, "params")
+    error = refused(check_json, {"a": ok}, "params")
+    assert (error.field, error.message) == ("params", f"is nested more than {MAX_JSON_DEPTH} levels deep")
+    check_json([[1]] * 500, "params")  # many brackets, little depth
+
+
+@pytest.mark.parametrize("text", ["a\x00", "\ud800", "ok\udbff!"])
+def test_check_text__refuses_what_postgresql_cannot_store(text: str) -> None:
+    assert refused(check_text, text, "reason").field == "reason"
+
+
+def test_retry_policy__check_bounds() -> None:
+    RetryPolicy(max_attempts=100, backoff=0.05, max_delay=0.05).check_bounds(100, 0.05)
+    error = refused(RetryPolicy(max_attempts=10**9).check_bounds, 100, 0.05, "tasks[0].retry")
+    assert str(error) == "tasks[0].retry.max_attempts: 1000000000 exceeds the configured ceiling 100"
+    error = refused(RetryPolicy(backoff=0.001).check_bounds, 100, 0.05)
+    assert str(error) == "retry.backoff: 0.001 s is below the configured floor 0.05 s"
+    # a short cap makes every wait short, whatever the backoff
+    assert refused(RetryPolicy(backoff=10, max_delay=0.001).check_bounds, 100, 0.05).field == "retry.max_delay"
+
+
+# ---------------------------------------------------------------- deadlines (jobspec)
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("9999-12-31T23:00:00-12:00", "9999-12-31T23:00:00-12:00 is out of range"),  # the year 10000 in UTC
+    ("0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00+14:00 is out of range"),
+    ("2026-06-01T11:00:00+00:00", "2026-06-01T11:00:00+00:00 is already past"),
+    ("2027-01-01T00:00:00", "an ISO time needs a zone, e.g. 2026-01-01T12:00:00+00:00"),
+    (1e20, "1e+20 s is too far ahead"),
+    (math.inf, "must be greater than 0, got inf"),
+    (-5, "must be greater than 0, got -5"),
+    (True, "must be seconds or an ISO 8601 time, got True"),
+])
+def test_parse_deadline__refuses_what_no_row_could_hold(value: Any, message: str) -> None:
+    error = refused(parse_deadline, value, NOW)
+    assert (error.field, error.message) == ("budget.deadline", message)
+
+
+def test_check_deadline__ceiling_in_days() -> None:
+    check_deadline(NOW + timedelta(days=366), NOW, 366)
+    error = refused(check_deadline, NOW + timedelta(days=366, seconds=1), NOW, 366)
+    assert error.message == "2027-06-02T12:00:01+00:00 is more than 366 days ahead (the configured ceiling)"
+    assert parse_deadline(3600, NOW) == NOW + timedelta(hours=1)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -36,6 +38,15 @@ def refused() -> Iterator[Callable[..., WeftError]]:
 
     yield run
     assert counts() == before
+
+
+def refusal(call: Callable[..., Any], *args: Any, **kwargs: Any) -> WeftError:
+    """``refused`` for a test that also writes: checks the rows around this one call only."""
+    before = counts()
+    with pytest.raises(WeftError) as info:
+        call(*args, **kwargs)
+    assert counts() == before, "a refused submission wrote rows"
+    return info.value
 
 
 def field_of(error: WeftError) -> str:
@@ -233,3 +244,201 @@ def test_submit_job__tasks_with_whole_and_fractional_timeouts() -> None:
     job = service.submit_job({"tasks": [{"key": "a", "skill": "t.noop", "timeout": 30, "queue": "q1"},
                                         {"key": "b", "skill": "t.noop", "queue": "q1"}]})
     assert dict(Task.objects.filter(job=job).values_list("key", "timeout")) == {"a": 30.0, "b": 3600.0}
+
+
+# ---------------------------------------------------------------- issue 10: input that once made a 500
+
+
+YEAR_10000 = "9999-12-31T23:00:00-12:00"  # still 9999 where it is written, the year 10000 in UTC
+DEEP: Any = 1
+for _ in range(150):
+    DEEP = [DEEP]
+
+
+@pytest.mark.parametrize(("options", "field"), [
+    ({"name": "x" * 201}, "name"),
+    ({"name": ["x"]}, "name"),
+    ({"name": "a\x00b"}, "name"),
+    ({"name": "a\ud800b"}, "name"),
+    ({"idempotency_key": "k" * 201}, "idempotency_key"),
+    ({"idempotency_key": 7}, "idempotency_key"),
+    ({"idempotency_key": "k\x00"}, "idempotency_key"),
+    ({"idempotency_key": "k\udfff"}, "idempotency_key"),
+    ({"labels": ["x"]}, "labels"),
+    ({"labels": "x"}, "labels"),
+    ({"labels": {"a": "\ud800"}}, "labels.a"),
+    ({"labels": {"\x00": 1}}, "labels"),
+    ({"labels": {"deep": DEEP}}, "labels"),
+    ({"params": {"x": "\ud800"}}, "params.x"),
+    ({"params": {"deep": DEEP}}, "params"),
+    ({"deadline": datetime.fromisoformat(YEAR_10000)}, "budget.deadline"),
+    ({"deadline": datetime(2099, 1, 1)}, "budget.deadline"),  # naive
+    ({"deadline": "tomorrow"}, "budget.deadline"),
+    ({"retry": {"max_attempts": 10**9, "backoff": 0.001}}, "retry.max_attempts"),
+    ({"retry": {"backoff": 0.001}}, "retry.backoff"),
+    ({"retry": {"max_delay": 0.001}}, "retry.max_delay"),
+])
+def test_submit__refused_naming_the_field(refused: Callable[..., WeftError], options: dict[str, Any],
+                                          field: str) -> None:
+    params = options.pop("params", {})
+    assert field_of(refused(submit, "t.noop", params, **options)) == field
+
+
+@pytest.mark.parametrize(("job", "field"), [
+    ({"budget": {"deadline": YEAR_10000}}, "budget.deadline"),
+    ({"budget": {"deadline": 1e20}}, "budget.deadline"),
+    ({"budget": {"deadline": 367 * 86400}}, "budget.deadline"),  # over WEFT_MAX_DEADLINE_DAYS (366)
+    ({"budget": {"max_attempts": 2**31}}, "budget.max_attempts"),
+    ({"budget": {"max_attempts": 1e300}}, "budget.max_attempts"),
+    ({"name": "x" * 201}, "name"),
+    ({"name": 5}, "name"),
+    ({"labels": []}, "labels"),
+    ({"idempotency_key": "\ud800"}, "idempotency_key"),
+    ({"tasks": [{"key": "a", "skill": "t.noop", "params": {"\ud800": 1}}]}, "tasks[0].params"),
+    ({"tasks": [{"key": "a", "skill": "t.noop", "retry": {"max_attempts": 101}}]}, "tasks[0].retry.max_attempts"),
+])
+def test_submit_job__refused_naming_the_field(refused: Callable[..., WeftError], job: dict[str, Any],
+                                              field: str) -> None:
+    from weft_django import service
+
+    assert field_of(refused(service.submit_job, {"tasks": [{"key": "a", "skill": "t.noop"}], **job})) == field
+
+
+def test_submit__deadline_within_a_configured_ceiling(settings: Settings) -> None:
+    from datetime import UTC, timedelta
+
+    settings.WEFT_MAX_DEADLINE_DAYS = 1
+    error = refusal(submit, "t.noop", {}, deadline=datetime.now(UTC) + timedelta(days=2))
+    assert field_of(error) == "budget.deadline"
+    assert error.message.endswith("is more than 1 days ahead (the configured ceiling)")  # type: ignore[attr-defined]
+    job = submit("t.noop", {}, deadline=datetime.now(UTC) + timedelta(hours=23))
+    assert Job.objects.get(pk=job.pk).deadline is not None
+
+
+def test_submit__retry_within_the_configured_bounds(settings: Settings) -> None:
+    settings.WEFT_MAX_RETRY_ATTEMPTS = 10
+    settings.WEFT_MIN_RETRY_BACKOFF = 0.5
+    assert str(refusal(submit, "t.noop", {}, retry={"max_attempts": 11, "backoff": 1})) == (
+        "retry.max_attempts: 11 exceeds the configured ceiling 10")
+    # the skill's own policy is bounded too: t.flaky waits 0.05 s
+    assert str(refusal(submit, "t.flaky", {})) == "retry.backoff: 0.05 s is below the configured floor 0.5 s"
+    job = submit("t.flaky", {}, retry={"max_attempts": 10, "backoff": 0.5})
+    assert Task.objects.get(job=job).retry["max_attempts"] == 10
+
+
+@pytest.fixture
+def fixed_retry_skill() -> Iterator[str]:
+    """A skill that does not let callers change its retry policy (registered for this test only)."""
+    registry.autodiscover()
+    before = dict(registry._skills)
+    registry.register(registry.SkillDef(name="unit.fixed_retry", kind="python", func=lambda: None,
+                                        retry={"max_attempts": 2, "backoff": 1.0}, allow_retry_override=False))
+    yield "unit.fixed_retry"
+    with registry._lock:
+        registry._skills.clear()
+        registry._skills.update(before)
+
+
+def test_submit__a_skill_may_forbid_overriding_its_retry(fixed_retry_skill: str) -> None:
+    error = refusal(submit, fixed_retry_skill, {}, retry={"max_attempts": 50})
+    assert str(error) == "retry: skill 'unit.fixed_retry' does not let callers change its retry policy"
+    # The same policy again is no change (a rerun sends the task's whole policy back)
+    job = submit(fixed_retry_skill, {}, retry={"max_attempts": 2})
+    assert Task.objects.get(job=job).retry["max_attempts"] == 2
+    from weft_django import service
+
+    again = service.rerun(job.pk)
+    assert Task.objects.get(job=again).retry == Task.objects.get(job=job).retry
+
+
+def test_reject__a_reason_postgresql_cannot_store_is_refused() -> None:
+    from weft_django import service
+
+    job = submit("t.guarded", {})
+    task = Task.objects.get(job=job)
+    for reason in ("no\x00", "no\ud800"):
+        with pytest.raises(ValidationError) as info:
+            service.reject(task.pk, reason, by="ops")
+        assert info.value.field == "reason"
+    assert not Decision.objects.filter(task=task, action="reject").exists()
+    assert Task.objects.get(pk=task.pk).status == task.status
+
+
+# ---------------------------------------------------------------- idempotency keys: per owner, one submission
+
+
+def test_submit__idempotency_keys_are_per_owner() -> None:
+    from django.contrib.auth.models import User
+
+    alice, bob = User.objects.create_user("alice"), User.objects.create_user("bob")
+    a = submit("t.noop", {}, owner=alice, idempotency_key="k")
+    b = submit("t.noop", {}, owner=bob, idempotency_key="k")
+    code = submit("t.noop", {}, idempotency_key="k")  # from code, without an owner
+    assert len({a.pk, b.pk, code.pk}) == 3
+    assert submit("t.noop", {}, owner=alice, idempotency_key="k").pk == a.pk
+    assert submit("t.noop", {}, idempotency_key="k").pk == code.pk
+    assert Job.objects.count() == 3
+
+
+@pytest.mark.parametrize(("first", "second", "differs"), [
+    ({"params": {"a": 1, "b": 2}}, {"params": {"a": 1, "b": 3}}, "params"),
+    ({"params": {"a": 1, "b": 2}}, {"params": {"a": 1, "b": 2}, "priority": 1}, "priority"),
+    ({"params": {"a": 1, "b": 2}}, {"params": {"a": 1, "b": 2}, "labels": {"x": 1}}, "labels"),
+    ({"params": {"a": 1, "b": 2}}, {"params": {"a": 1, "b": 2}, "name": "other"}, "name"),
+])
+def test_submit__an_idempotency_key_reused_for_another_submission_is_refused(
+        first: dict[str, Any], second: dict[str, Any], differs: str) -> None:
+    job = submit("t.add", idempotency_key="once", **first)
+    before = counts()
+    with pytest.raises(ValidationError) as info:
+        submit("t.add", idempotency_key="once", **second)
+    assert info.value.field == "idempotency_key"
+    assert info.value.message == (f"was used for job {job.pk}, submitted with a different {differs}; a different "
+                                  "submission needs a new key")
+    assert counts() == before
+    assert submit("t.add", idempotency_key="once", **first).resubmitted
+
+
+def test_submit_job__an_idempotency_key_names_the_whole_job() -> None:
+    from weft_django import service
+
+    tasks: list[dict[str, Any]] = [{"key": "a", "skill": "t.noop"},
+                                   {"key": "b", "skill": "t.add", "params": {"a": 1, "b": 2}, "depends_on": ["a"]}]
+    spec = {"idempotency_key": "nightly", "budget": {"deadline": 600}, "tasks": tasks}
+    job = service.submit_job(spec)
+    assert not job.resubmitted
+    again = service.submit_job(spec)  # a deadline in seconds counts from each submission: not compared
+    assert (again.pk, again.resubmitted) == (job.pk, True)
+    for change, differs in (({"tasks": tasks[:1]}, "tasks"),
+                            ({"tasks": [tasks[0], {**tasks[1], "depends_on": []}]},
+                             "tasks[1].depends_on"),
+                            ({"budget": {}}, "budget.deadline"),
+                            ({"budget": {"deadline": 600, "max_attempts": 3}}, "budget.max_attempts")):
+        with pytest.raises(ValidationError) as info:
+            service.submit_job({**spec, **change})
+        assert info.value.message.startswith(f"was used for job {job.pk}, submitted with a different {differs};")
+    assert Job.objects.count() == 1
+
+
+# ---------------------------------------------------------------- the commands get the same checks
+
+
+def test_weft_run__bad_input_is_a_command_error_naming_the_field(refused: Callable[..., WeftError]) -> None:
+    from django.core.management import CommandError, call_command
+
+    for argv, field in ((["--idempotency-key", "k" * 201], "idempotency_key"),
+                        (["--param", "x=\ud800"], "params.x")):
+        with pytest.raises(CommandError) as info:
+            call_command("weft_run", "t.noop", *argv)
+        assert str(info.value).startswith(f"{field}: ")
+
+
+def test_weft_submit__a_deadline_in_the_year_10000_is_refused(tmp_path: Any,
+                                                            refused: Callable[..., WeftError]) -> None:
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps({"budget": {"deadline": YEAR_10000}, "tasks": [{"key": "a", "skill": "t.noop"}]}))
+    with pytest.raises(CommandError) as info:
+        call_command("weft_submit", "--file", str(path))
+    assert str(info.value) == f"budget.deadline: {YEAR_10000} is out of range"

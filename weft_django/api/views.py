@@ -6,10 +6,13 @@ may not run as 403; another user's job as 404 (staff see every job).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+from django.conf import settings as django_settings
+from django.core.exceptions import RequestDataTooBig
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -20,7 +23,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -40,6 +43,18 @@ class BadInput(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "invalid"
 
+    def __init__(self, detail: dict[str, str]) -> None:
+        super().__init__({k: printable(v) for k, v in detail.items()})
+
+
+class TooLarge(BadInput):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+def printable(text: str) -> str:
+    """``text`` with any lone surrogate escaped: an answer naming one (a refused field) could not be encoded."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
 
 def domain(call: Callable[[], _T]) -> _T:
     """Run a domain call; its errors become the HTTP answers above."""
@@ -48,18 +63,48 @@ def domain(call: Callable[[], _T]) -> _T:
     except ValidationError as exc:
         raise BadInput({"field": exc.field, "detail": exc.message}) from exc
     except PermissionDenied as exc:
-        raise exceptions.PermissionDenied(str(exc)) from exc
+        raise exceptions.PermissionDenied(printable(str(exc))) from exc
     except NotFound as exc:
-        raise exceptions.NotFound(str(exc)) from exc
+        raise exceptions.NotFound(printable(str(exc))) from exc
     except WeftError as exc:
         raise BadInput({"field": "", "detail": str(exc)}) from exc
 
 
+class JSONBody(JSONParser):
+    """DRF's JSON parser within Django's DATA_UPLOAD_MAX_MEMORY_SIZE (DRF reads the request's stream itself,
+    past Django's check) and with JSON nested too deep for Python's parser answered as bad input."""
+
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        limit = django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None:
+            body = stream.read(limit + 1)
+            if len(body) > limit:
+                raise too_large()
+            stream = io.BytesIO(body)
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise BadInput({"field": "", "detail": "the JSON is nested too deep"}) from None
+
+
+def too_large() -> TooLarge:
+    return TooLarge({"field": "", "detail": f"the body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE "
+                                            f"({django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes)"})
+
+
 class WeftView:
-    """What every view here shares: logged-in users only, JSON bodies only (a form's values would be lists)."""
+    """What every view here shares: logged-in users only, JSON bodies only (a form's values would be lists),
+    errors as JSON (``{"field": ..., "detail": ...}`` for a body that cannot be read)."""
 
     permission_classes = (IsAuthenticated,)
-    parser_classes = (JSONParser,)
+    parser_classes = (JSONBody,)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, RequestDataTooBig):  # Django's own check, when the body was read before DRF's parser
+            exc = too_large()
+        elif isinstance(exc, exceptions.ParseError):
+            exc = BadInput({"field": "", "detail": str(exc.detail)})
+        return super().handle_exception(exc)  # type: ignore[misc]  # the APIView this is mixed into
 
 
 _ERRORS = {400: (s.FieldError, "bad input: the field at fault and why; nothing was written"),
@@ -107,6 +152,28 @@ class NewestFirst(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        """DRF's, with a bad cursor a 400 naming it: DRF passes the position (``p=``) to the query unchecked,
+        so a crafted one (``p=abc``) failed there with a 500."""
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            cursor = None
+            bad = True
+        else:
+            bad = cursor is not None and cursor.position is not None and not _is_int(cursor.position)
+        if bad:
+            raise BadInput({"field": "cursor", "detail": "is not a cursor this API returned"})
+        return cursor
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
 
 
 class SkillViewSet(WeftView, viewsets.ViewSet):
@@ -159,8 +226,9 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         if not isinstance(data, dict):
             raise BadInput({"field": "", "detail": "the body must be a JSON object"})
         job = self.perform_create(data)
-        return Response(s.JobSerializer(job).data, status=status.HTTP_201_CREATED,
-                        headers={"Location": request.build_absolute_uri(f"{job.pk}/")})
+        # 200: an idempotency key found the job this same submission made before
+        return Response(s.JobSerializer(job).data, status=status.HTTP_200_OK if job.resubmitted else
+                        status.HTTP_201_CREATED, headers={"Location": request.build_absolute_uri(f"{job.pk}/")})
 
     def perform_create(self, data: Any) -> Job:
         user = self.request.user
