@@ -59,6 +59,8 @@ class Settings:
     """Run the fast path's statements as prepared statements (off behind a transaction-mode PgBouncer < 1.21)."""
     CELERY_APP: str | None = None
     """Dotted path to the project's Celery app ("proj.celery:app"); default: Celery's current app."""
+    ALLOW_SELF_APPROVAL: bool = False
+    """Let an approver approve or reject tasks of their own jobs (off: someone else must decide)."""
 
     def __getattribute__(self, name: str) -> Any:
         if name.isupper():
