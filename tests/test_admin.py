@@ -1,14 +1,18 @@
-"""The admin pages render for a job with attempts and decisions, and its cancel action uses the engine."""
+"""The admin pages render for a job with attempts and decisions (its tasks bounded), its actions use the engine
+under the rules of weft_django.access (cancelling needs weft.cancel_job, seeing others' jobs weft.view_all_jobs)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from tests.perms import member
 from weft_django import service
 from weft_django.execution.runner import execute
-from weft_django.models import Job, Task
+from weft_django.models import Decision, Job, Task
 
 pytestmark = pytest.mark.django_db
 
@@ -68,3 +72,74 @@ def test_admin__disabling_a_skill_stops_new_submissions(staff: Client) -> None:
     staff.post(f"/admin/weft/skill/{skill.pk}/change/", {"enabled": "on"})
     assert Skill.objects.get(pk=skill.pk).enabled
     assert Job.objects.filter(pk=service.submit("t.noop").pk).exists()
+
+
+def logged_in(u: User) -> Client:
+    c = Client()
+    c.force_login(u)
+    return c
+
+
+def test_admin__cancelling_needs_cancel_job_or_change_job_not_only_view(client: Client) -> None:
+    bob = member("bob")
+    job = service.submit_job({"tasks": [{"key": "a", "skill": "t.noop"}, {"key": "b", "skill": "t.noop"}]}, owner=bob)
+    task = Task.objects.get(job=job, key="a")
+    viewer = logged_in(member("viewer", "weft.view_job", "weft.view_task", "weft.view_all_jobs", staff=True))
+
+    assert viewer.get(f"/admin/weft/job/{job.pk}/change/").status_code == 200  # he may look
+    viewer.post("/admin/weft/job/", {"action": "cancel_jobs", "_selected_action": [job.pk]}, follow=True)
+    viewer.post("/admin/weft/task/", {"action": "cancel_tasks", "_selected_action": [task.pk]}, follow=True)
+    assert Job.objects.get(pk=job.pk).status == "running" and Task.objects.get(pk=task.pk).status == "queued"
+    assert not Decision.objects.filter(job=job, action="cancel").exists()
+
+    changer = logged_in(member("changer", "weft.view_task", "weft.change_job", "weft.view_all_jobs", staff=True))
+    r = changer.post("/admin/weft/task/", {"action": "cancel_tasks", "_selected_action": [task.pk]}, follow=True)
+    assert "1 task cancelled." in r.content.decode()
+    ops = logged_in(member("ops", "weft.view_job", "weft.cancel_job", "weft.view_all_jobs", staff=True))
+    r = ops.post("/admin/weft/job/", {"action": "cancel_jobs", "_selected_action": [job.pk]}, follow=True)
+    assert "1 job cancelled." in r.content.decode()
+    assert Job.objects.get(pk=job.pk).status == "cancelled"
+    assert list(Decision.objects.filter(job=job, action="cancel").order_by("pk").values_list("reason", flat=True)) == [
+        "cancelled by changer", "cancelled by ops"]
+
+
+def test_admin__without_view_all_jobs_staff_see_their_own_jobs_only() -> None:
+    bob = member("bob")
+    theirs = service.submit("t.flaky", {"succeed_on": 1}, queue="weft-inprocess-tests", owner=bob)
+    execute(Task.objects.get(job=theirs).pk, 0)
+    perms = ("weft.view_job", "weft.view_task", "weft.view_attempt", "weft.view_decision", "weft.cancel_job")
+    staffer = member("staffer", *perms, staff=True)
+    mine = service.submit("t.noop", owner=staffer)
+    c = logged_in(staffer)
+
+    assert list(c.get("/admin/weft/job/").context["cl"].result_list) == [mine]
+    assert c.get(f"/admin/weft/job/{theirs.pk}/change/").status_code == 302  # "does not exist": back to the index
+    for model in ("task", "attempt", "decision"):
+        rows = c.get(f"/admin/weft/{model}/").context["cl"].result_list
+        assert {r.job_id for r in rows} <= {mine.pk}, model
+    c.post("/admin/weft/job/", {"action": "cancel_jobs", "_selected_action": [theirs.pk, mine.pk]})
+    assert Job.objects.get(pk=theirs.pk).status == "succeeded" and Job.objects.get(pk=mine.pk).status == "cancelled"
+
+    everyone = logged_in(member("everyone", *perms, "weft.view_all_jobs", staff=True))
+    assert {j.pk for j in everyone.get("/admin/weft/job/").context["cl"].result_list} == {mine.pk, theirs.pk}
+
+
+def test_admin__a_job_of_3000_tasks_shows_the_first_ones_and_links_to_the_rest(
+        staff: Client, django_assert_max_num_queries: Any) -> None:
+    from weft_django.admin import TaskInline
+
+    job = service.submit("t.noop", queue="weft-inprocess-tests")
+    Task.objects.bulk_create(Task(job=job, key=f"k{i:05}", skill_name="t.noop", skill_version="1",
+                                  queue="weft-inprocess-tests") for i in range(3000))
+    Job.objects.filter(pk=job.pk).update(tasks_total=3001, tasks_open=3001)
+
+    with django_assert_max_num_queries(30):
+        r = staff.get(f"/admin/weft/job/{job.pk}/change/")
+    assert r.status_code == 200
+    page = r.content.decode()
+    assert len(page) < 150_000, len(page)  # about 5 MB when every task was a row
+    assert "k00000" in page and f"k{TaskInline.shown - 2:05}" in page and "k02999" not in page
+    link = f"/admin/weft/task/?job__id__exact={job.pk}"
+    assert link in page
+    listed = staff.get(link)
+    assert listed.status_code == 200 and listed.context["cl"].result_count == 3001

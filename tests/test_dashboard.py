@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from tests.perms import member
 from tests.test_sweep import running
 from weft_django import reports, service, sweep, workers
 from weft_django.models import Task
@@ -19,8 +20,15 @@ INPROC = "weft-inprocess-tests"
 
 def staff_client() -> Client:
     c = Client()
-    c.force_login(User.objects.create_user("ops", is_staff=True))
+    c.force_login(member("ops", "weft.view_all_jobs", staff=True))
     return c
+
+
+def test_dashboard__needs_view_all_jobs_besides_staff() -> None:
+    c = Client()
+    c.force_login(User.objects.create_user("staffer", is_staff=True))  # is_staff alone sees no other user's job
+    assert c.get("/weft/").status_code == 403
+    assert staff_client().get("/weft/").status_code == 200
 
 
 def test_dashboard__shows_running_waiting_failed_workers_and_the_sweep() -> None:

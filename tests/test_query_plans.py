@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.db.models import Count
 
-from weft_django import fastpath
+from weft_django import access, fastpath
 from weft_django.models import Job, Task
 from weft_django.spec import TaskSpec
 from weft_django.submission import JobOptions, create_job
@@ -149,7 +149,7 @@ def test_plan__job_reads_use_the_partial_job_indexes(backlog: int, django_user_m
         cursor.execute("ANALYZE weft_job")
     past = Job.objects.past_deadline().explain()
     assert "weft_job_running_deadline_idx" in past, past
-    mine = Job.objects.visible_to(user).order_by("-created_at").explain()
+    mine = access.visible_jobs(user).order_by("-created_at").explain()
     assert "weft_job_owner_created_idx" in mine, mine
 
 

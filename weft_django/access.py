@@ -1,19 +1,77 @@
-"""Who may run what through the HTTP API. The Python API and the commands are trusted callers and skip this.
+"""Who may see and do what: the one place for weft's permission rules. The HTTP API, the admin, the
+dashboard and the service functions given an acting user (``by=user``) all ask here; code that passes no
+user (the Python API, the commands without ``--user``) is a trusted caller and skips these checks.
 
-A user runs skills with the ``weft.run_skill`` permission (superusers hold every permission), and a
-skill registered with ``permission="app.codename"`` also needs that one. Which jobs a user sees is
-``Job.objects.visible_to(user)``: their own, or every job for staff.
+The permissions (declared in the models' ``Meta.permissions``; superusers hold every permission):
+
+- ``weft.run_skill``: run skills (submit, run a job again); a skill registered with
+  ``permission="app.codename"`` also needs that one.
+- ``weft.view_all_jobs``: see every user's jobs (and their tasks, results, attempts, decisions); without
+  it a user sees only their own jobs. ``is_staff`` alone grants nothing here.
+- ``weft.cancel_job`` (or Django's ``weft.change_job``): cancel jobs and tasks that are not one's own;
+  an owner may always cancel their own.
+- ``weft.approve_task``: approve or reject a task of a skill that requires approval, whoever owns it,
+  except one's own unless ``WEFT_ALLOW_SELF_APPROVAL``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
-from . import registry
-from .exceptions import PermissionDenied, UnknownSkill
+from django.db.models import Model, Q, QuerySet
+
+from . import registry, reports
+from .conf import settings
+from .exceptions import NotFound, PermissionDenied, UnknownSkill
+from .models import Job, Task
 
 RUN_SKILL = "weft.run_skill"
+VIEW_ALL_JOBS = "weft.view_all_jobs"
+CANCEL_JOB = "weft.cancel_job"
+CHANGE_JOB = "weft.change_job"  # Django's own model permission; it lets a user cancel too
+APPROVE_TASK = "weft.approve_task"
+
+_M = TypeVar("_M", bound=Model)
+
+
+def is_user(by: Any) -> bool:
+    """An acting user (checked), as opposed to None or a name (a trusted caller, only recorded)."""
+    return hasattr(by, "has_perm") and hasattr(by, "is_authenticated")
+
+
+# ---------------------------------------------------------------- seeing
+
+
+def visible_jobs(user: Any, jobs: QuerySet[Job] | None = None) -> QuerySet[Job]:
+    """``jobs`` (default: all) cut to those the user sees: all with ``weft.view_all_jobs``, else their
+    own; none for an anonymous user (not even the ownerless jobs submitted from code)."""
+    return visible_rows(user, Job.objects.all() if jobs is None else jobs, job="")
+
+
+def visible_rows(user: Any, rows: QuerySet[_M], job: str = "job__") -> QuerySet[_M]:
+    """Rows of a job (tasks, attempts, decisions: reached through ``job``) cut to the jobs the user sees."""
+    if not getattr(user, "is_authenticated", False):
+        return rows.none()
+    if user.has_perm(VIEW_ALL_JOBS):
+        return rows
+    return rows.filter(**{f"{job}owner_id": user.pk})
+
+
+def visible_tasks(user: Any, tasks: QuerySet[Task] | None = None) -> QuerySet[Task]:
+    """The tasks of the jobs the user sees and, for an approver, every task of a skill that requires
+    approval (what they are there to decide on, whoever owns it)."""
+    tasks = Task.objects.all() if tasks is None else tasks
+    if getattr(user, "is_authenticated", False) and not user.has_perm(VIEW_ALL_JOBS) and user.has_perm(APPROVE_TASK):
+        return tasks.filter(Q(job__owner_id=user.pk) | Q(skill_name__in=_approval_skills()))
+    return visible_rows(user, tasks)
+
+
+def _approval_skills() -> list[str]:
+    return sorted({d.name for d in registry.all_skills() if d.requires_approval})
+
+
+# ---------------------------------------------------------------- running
 
 
 def may_run(user: Any, definition: registry.SkillDef) -> bool:
@@ -34,3 +92,63 @@ def check_may_run(user: Any, skills: Iterable[tuple[str, str]]) -> None:
             continue
         if definition.permission is not None and not user.has_perm(definition.permission):
             raise PermissionDenied(f"{path}: skill {name!r} needs the permission {definition.permission}")
+
+
+def check_may_rerun(user: Any, job_id: Any) -> None:
+    """Running a job again is submitting its tasks anew: the user must see the job and may run its skills."""
+    job = _visible_job(user, job_id)
+    check_may_run(user, [(f"tasks[{i}].skill", t["skill"]) for i, t in enumerate(reports.job_spec(job.pk)["tasks"])])
+
+
+# ---------------------------------------------------------------- cancelling
+
+
+def may_cancel_others(user: Any) -> bool:
+    return bool(user.has_perm(CANCEL_JOB) or user.has_perm(CHANGE_JOB))
+
+
+def check_may_cancel(user: Any, job_id: Any) -> None:
+    """NotFound for a job the user does not see; PermissionDenied for another owner's job without
+    ``weft.cancel_job``."""
+    _check_cancel(user, _visible_job(user, job_id).owner_id)
+
+
+def check_may_cancel_task(user: Any, task_id: Any) -> None:
+    _check_cancel(user, _task_owner(user, task_id))
+
+
+def _check_cancel(user: Any, owner_id: int | None) -> None:
+    if owner_id != user.pk and not may_cancel_others(user):
+        raise PermissionDenied(f"cancelling another user's job needs the permission {CANCEL_JOB}")
+
+
+# ---------------------------------------------------------------- approving
+
+
+def check_may_approve(user: Any, task_id: Any) -> None:
+    """PermissionDenied without ``weft.approve_task`` or, unless WEFT_ALLOW_SELF_APPROVAL, for the
+    approver's own task; NotFound for a task they do not see."""
+    owner_id = _task_owner(user, task_id)
+    if not user.has_perm(APPROVE_TASK):
+        raise PermissionDenied(f"approving or rejecting tasks needs the permission {APPROVE_TASK}")
+    if owner_id == user.pk and settings.ALLOW_SELF_APPROVAL is not True:  # "False" (a string) is no
+        raise PermissionDenied(f"task {task_id} is in your own job: someone else must approve or reject it "
+                               "(WEFT_ALLOW_SELF_APPROVAL)")
+
+
+# ---------------------------------------------------------------- lookups
+
+
+def _visible_job(user: Any, job_id: Any) -> Job:
+    job = reports.get_job(job_id)  # NotFound for a bad or unknown id
+    if not visible_jobs(user).filter(pk=job.pk).exists():
+        raise NotFound(f"no job with id {job_id!r}")
+    return job
+
+
+def _task_owner(user: Any, task_id: Any) -> int | None:
+    """The owner's id of a task the user sees (None: an ownerless job); NotFound otherwise."""
+    try:
+        return visible_tasks(user).values_list("job__owner_id", flat=True).get(pk=int(task_id))
+    except (Task.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise NotFound(f"no task with id {task_id!r}") from None

@@ -4,16 +4,19 @@ actions call the same engine functions as the API and the commands."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import completion, reports, service
+from . import access, reports, service
 from .exceptions import WeftError
 from .models import Attempt, Decision, Job, Skill, Task, Worker
 
@@ -34,8 +37,21 @@ class ReadOnly(admin.ModelAdmin):
         return False
 
 
+class FirstTasks(BaseInlineFormSet):
+    """The inline's rows: the job's first tasks only (a job may have tens of thousands)."""
+
+    def get_queryset(self) -> QuerySet[Task]:
+        # Sliced once and kept: the formset reads it again for every row, and a new slice would query again.
+        if not hasattr(self, "_first"):
+            self._first = super().get_queryset().order_by("pk")[:TaskInline.shown]
+        return self._first
+
+
 class TaskInline(admin.TabularInline):
     model = Task
+    formset = FirstTasks
+    shown = 50  # the rest are one click away: JobAdmin.all_tasks links to the task list of the job
+    verbose_name_plural = _("first tasks")
     fields = ("key", "skill_name", "status", "attempts", "error")
     readonly_fields = fields
     extra = 0
@@ -46,73 +62,120 @@ class TaskInline(admin.TabularInline):
         return False
 
 
+class Acting(ReadOnly):
+    """Admin actions run the service function with the acting user (``by=request.user``), one row at a
+    time: a row refused (not allowed, or an error such as a skill disabled since) is reported, the
+    others go on."""
+
+    def act(self, request: HttpRequest, ids: Iterable[int], call: Callable[[int], Any]) -> list[Any]:
+        done, refused = [], []
+        for pk in ids:
+            try:
+                result = call(pk)
+            except WeftError as exc:
+                refused.append(f"{self.model._meta.verbose_name} {pk}: {exc}")
+                continue
+            if result:
+                done.append(result)
+        if refused:
+            more = len(refused) - SHOWN_ERRORS
+            self.message_user(request, _("Refused: %(why)s") % {
+                "why": "; ".join(refused[:SHOWN_ERRORS]) + (f"; and {more} more" if more > 0 else "")},
+                messages.ERROR)
+        return done
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return access.may_cancel_others(request.user)
+
+
+SHOWN_ERRORS = 10
+
+
 @admin.register(Job)
-class JobAdmin(ReadOnly):
+class JobAdmin(Acting):
     list_display = ("id", "name", "status", "tasks_total", "tasks_open", "owner", "created_at", "finished_at")
     list_filter = ("status",)
     search_fields = ("name", "idempotency_key", "stop_reason")
     fields = ("explanation", "name", "status", "stop_reason", "owner", "labels", "idempotency_key",
-              "max_attempts", "max_cost", "deadline", "cost", "tasks_total", "tasks_open", "tasks_failed",
-              "created_at", "finished_at")
-    readonly_fields = ("explanation", "created_at")
+              "max_attempts", "max_cost", "deadline", "cost", "tasks_total", "all_tasks", "tasks_open",
+              "tasks_failed", "created_at", "finished_at")
+    readonly_fields = ("explanation", "all_tasks", "created_at")
     inlines = (TaskInline,)
     actions = ("cancel_jobs", "rerun_jobs")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
+        return access.visible_jobs(request.user, super().get_queryset(request))
 
     @admin.display(description=_("why it ended as it did"))
     def explanation(self, obj: Job) -> str:
         return _pre(reports.explain(obj.pk))
 
-    @admin.action(description=_("Cancel selected jobs"))
+    @admin.display(description=_("all its tasks"))
+    def all_tasks(self, obj: Job) -> str:
+        url = reverse("admin:weft_task_changelist")
+        return format_html('<a href="{}?job__id__exact={}">{}</a> ({})', url, obj.pk, _("the task list of this job"),
+                           _("below: the first %(n)d") % {"n": TaskInline.shown})
+
+    @admin.action(description=_("Cancel selected jobs"), permissions=["cancel"])
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        n = sum(completion.cancel(pk) for pk in queryset.values_list("pk", flat=True))
+        n = len(self.act(request, queryset.order_by("pk").values_list("pk", flat=True),
+                         lambda pk: service.cancel(pk, by=request.user)))
         self.message_user(request, ngettext("%d job cancelled.", "%d jobs cancelled.", n) % n, messages.SUCCESS)
 
     def has_rerun_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("weft.run_skill")
+        return request.user.has_perm(access.RUN_SKILL)
 
-    @admin.action(description=_("Run selected jobs again (as new jobs)"), permissions=["rerun"])
+    @admin.action(description=_("Run selected jobs again (as new jobs of yours)"), permissions=["rerun"])
     def rerun_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        new = []
-        for pk in queryset.order_by("pk").values_list("pk", flat=True):
-            try:
-                new.append(service.rerun(pk).pk)
-            except WeftError as exc:  # e.g. a skill disabled since: say so, submit the others
-                self.message_user(request, _("Job %(job)s was not run again: %(why)s") % {"job": pk, "why": exc},
-                                  messages.ERROR)
+        # Checked like the HTTP API (weft.run_skill and each skill's own permission); the new jobs are the
+        # acting user's. A job refused (e.g. a skill disabled since) is reported; the others are submitted.
+        new = [job.pk for job in self.act(request, queryset.order_by("pk").values_list("pk", flat=True),
+                                          lambda pk: service.rerun(pk, by=request.user))]
         if new:
             self.message_user(request, ngettext("Submitted again as job %s.", "Submitted again as jobs %s.",
                                                 len(new)) % ", ".join(map(str, new)), messages.SUCCESS)
 
 
 @admin.register(Task)
-class TaskAdmin(ReadOnly):
+class TaskAdmin(Acting):
     list_display = ("id", "job_id", "key", "skill_name", "status", "attempts", "worker", "started_at", "finished_at")
     list_filter = ("status", "skill_name", "queue")
     search_fields = ("key", "skill_name", "error")
     list_select_related = ("job",)
     actions = ("cancel_tasks", "approve_tasks", "reject_tasks")
 
-    @admin.action(description=_("Cancel selected tasks"))
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Task]:
+        return access.visible_tasks(request.user, super().get_queryset(request))
+
+    @admin.action(description=_("Cancel selected tasks"), permissions=["cancel"])
     def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        n = sum(completion.cancel_task(pk) for pk in queryset.values_list("pk", flat=True))
+        n = len(self.act(request, queryset.order_by("pk").values_list("pk", flat=True),
+                         lambda pk: service.cancel_task(pk, by=request.user)))
         self.message_user(request, ngettext("%d task cancelled.", "%d tasks cancelled.", n) % n, messages.SUCCESS)
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("weft.approve_task")
+        return request.user.has_perm(access.APPROVE_TASK)
 
     @admin.action(description=_("Approve selected tasks (those awaiting approval)"), permissions=["approve"])
     def approve_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        n = sum(service.approve(pk, by=request.user) for pk in queryset.values_list("pk", flat=True))
+        n = len(self.act(request, queryset.order_by("pk").values_list("pk", flat=True),
+                         lambda pk: service.approve(pk, by=request.user)))
         self.message_user(request, ngettext("%d task approved.", "%d tasks approved.", n) % n, messages.SUCCESS)
 
     @admin.action(description=_("Reject selected tasks (those awaiting approval)"), permissions=["approve"])
     def reject_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        n = sum(service.reject(pk, by=request.user) for pk in queryset.values_list("pk", flat=True))
+        n = len(self.act(request, queryset.order_by("pk").values_list("pk", flat=True),
+                         lambda pk: service.reject(pk, by=request.user)))
         self.message_user(request, ngettext("%d task rejected.", "%d tasks rejected.", n) % n, messages.SUCCESS)
 
 
+class OfVisibleJobs(ReadOnly):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return access.visible_rows(request.user, super().get_queryset(request))
+
+
 @admin.register(Attempt)
-class AttemptAdmin(ReadOnly):
+class AttemptAdmin(OfVisibleJobs):
     list_display = ("id", "task_id", "number", "outcome", "worker", "pid", "duration", "limit_hit", "error_type")
     list_filter = ("outcome", "limit_hit")
     search_fields = ("error_type", "error_message", "worker")
@@ -124,7 +187,7 @@ class AttemptAdmin(ReadOnly):
 
 
 @admin.register(Decision)
-class DecisionAdmin(ReadOnly):
+class DecisionAdmin(OfVisibleJobs):
     list_display = ("id", "job_id", "task_id", "action", "policy", "reason", "created_at")
     list_filter = ("action", "policy")
     search_fields = ("reason",)

@@ -207,3 +207,13 @@ def check_api(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessag
         "(…/schema/) cannot be built.",
         hint='Set REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema", ...}.',
         id="weft.W040")]
+
+
+@checks.register(checks.Tags.security)
+def check_permissions(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if not isinstance(settings.ALLOW_SELF_APPROVAL, bool):
+        # A string such as "False" is truthy: refuse it rather than let approvers approve their own tasks.
+        return [checks.Error(f"WEFT_ALLOW_SELF_APPROVAL must be True or False, got {settings.ALLOW_SELF_APPROVAL!r}.",
+                             hint="Leave it unset (False): an approver may not decide on their own tasks.",
+                             id="weft.E050")]
+    return []

@@ -138,7 +138,11 @@ def cancel_task(task_id: int, reason: str = "cancelled by request") -> bool:
             raise NotFound(f"no task with id {task_id}")
         job_id, state, has_dependents, parent_id = row
         if state == TaskStatus.RUNNING:
-            return bool(transitions.request_cancel([task_id]))
+            if not transitions.request_cancel([task_id]):
+                return False
+            # Its worker records how it ended; this one records who asked (the reason names them).
+            decide(job_id, task_id, None, DecisionAction.CANCEL, reason, "cancel.request")
+            return True
         if not transitions.cancel_idle([task_id], reason):
             return False
         decide(job_id, task_id, None, DecisionAction.CANCEL, reason, "cancel.request")

@@ -65,6 +65,8 @@ class Settings:
     """Ceiling on max_attempts of any retry policy (a skill's or a submission's)."""
     MIN_RETRY_BACKOFF: float = 0.05
     """Floor, in seconds, on backoff and max_delay of any retry policy: the shortest wait before a retry."""
+    ALLOW_SELF_APPROVAL: bool = False
+    """Let an approver approve or reject tasks of their own jobs (off: someone else must decide)."""
 
     def __getattribute__(self, name: str) -> Any:
         if name.isupper():

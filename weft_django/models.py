@@ -105,6 +105,11 @@ class Job(models.Model):
 
     class Meta:
         verbose_name = _("job")
+        # The constants naming them, and the rules using them, are in access.py.
+        permissions: ClassVar = [
+            ("view_all_jobs", _("Can see every user's jobs (others see their own)")),
+            ("cancel_job", _("Can cancel other users' jobs and tasks (owners cancel their own)")),
+        ]
         indexes: ClassVar = [
             # Partial, so that the common job (no owner, no deadline) adds nothing to them, on its insert
             # and again on the update that ends it.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from django.db import models
 from django.db.models import Q
@@ -32,14 +32,6 @@ class JobQuerySet(LockingQuerySet["Job"]):
 
     def past_deadline(self) -> JobQuerySet:
         return self.running().filter(deadline__lte=Now())
-
-    def visible_to(self, user: Any) -> JobQuerySet:
-        """Staff see every job; others only their own; an anonymous user none (not the ownerless ones)."""
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        if user.is_staff:
-            return self
-        return self.filter(owner_id=user.pk)
 
 
 class TaskQuerySet(LockingQuerySet["Task"]):

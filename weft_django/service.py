@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from . import completion, reports, submission
+from . import access, completion, reports, submission
 from .exceptions import ResultTimeout, ValidationError, WeftError
 from .jobspec import JobSpec
 from .models import Job
@@ -89,22 +89,40 @@ def result_page(job_id: Any, timeout: float | None = None, *, limit: int | None 
     return reports.result_page(job.pk, limit=limit, after=after)
 
 
-def cancel(job_id: Any) -> bool:
-    """Cancel a job: idle tasks at once, running ones stopped by their worker. False if already final."""
-    return completion.cancel(reports.get_job(job_id).pk)
+def cancel(job_id: Any, *, by: Any = None) -> bool:
+    """Cancel a job: idle tasks at once, running ones stopped by their worker. False if already final.
+
+    ``by``: a user is checked (``access.check_may_cancel``: their own job, or ``weft.cancel_job``) and
+    named on the cancel decision; a name is only recorded.
+    """
+    job = reports.get_job(job_id)
+    if access.is_user(by):
+        access.check_may_cancel(by, job.pk)
+    return completion.cancel(job.pk, _cancel_reason(by))
 
 
-def cancel_task(task_id: int) -> bool:
-    """Cancel one task of a job (its dependents are skipped). False if it was already final."""
-    return completion.cancel_task(task_id)
+def cancel_task(task_id: int, *, by: Any = None) -> bool:
+    """Cancel one task of a job (its dependents are skipped). False if it was already final. ``by``: as
+    for ``cancel``."""
+    if access.is_user(by):
+        access.check_may_cancel_task(by, task_id)
+    return completion.cancel_task(task_id, _cancel_reason(by))
 
 
-def rerun(job_id: Any, *, owner: Any = _SAME_OWNER) -> Job:
+def rerun(job_id: Any, *, owner: Any = _SAME_OWNER, by: Any = None) -> Job:
     """Submit a job again, as a new job: the same tasks, dependencies, settings and budget (a deadline
     counts from now), labelled ``rerun_of``. The old job is left as it ended. Validated like any
     submission (a skill removed or disabled since, a ceiling lowered since, is refused and nothing is
-    written). The new job belongs to ``owner`` (by default the old job's)."""
+    written). The new job belongs to ``owner`` (by default the old job's).
+
+    ``by``: the user who asks; they must see the job and may run each of its skills (as over HTTP),
+    and the new job is theirs.
+    """
     old = reports.get_job(job_id)
+    if access.is_user(by):
+        access.check_may_rerun(by, old.pk)
+        if owner is _SAME_OWNER:
+            owner = by
     spec = reports.job_spec(old.pk)
     spec["labels"] = {**spec["labels"], "rerun_of": old.pk}
     return submit_job(spec, owner=old.owner if owner is _SAME_OWNER else owner)
@@ -113,17 +131,28 @@ def rerun(job_id: Any, *, owner: Any = _SAME_OWNER) -> Job:
 def approve(task_id: int, *, by: Any = None) -> bool:
     """Let a task of a skill that requires approval run. False if it was not waiting for approval.
 
-    ``by`` (a user or a name) is recorded on the decision.
+    ``by`` (a user or a name) is recorded on the decision. A user is checked first
+    (``access.check_may_approve``: ``weft.approve_task``, and not their own task unless
+    WEFT_ALLOW_SELF_APPROVAL); a name is a trusted caller's.
     """
+    if access.is_user(by):
+        access.check_may_approve(by, task_id)
     return completion.approve(task_id, _who(by))
 
 
 def reject(task_id: int, reason: str = "", *, by: Any = None) -> bool:
-    """Refuse a task that waits for approval: it fails without running. False if it was not waiting."""
+    """Refuse a task that waits for approval: it fails without running. False if it was not waiting.
+    ``by``: as for ``approve``."""
     if not isinstance(reason, str):
         raise ValidationError("reason", f"must be a string, got {type(reason).__name__}")
     check_text(reason, "reason")
+    if access.is_user(by):
+        access.check_may_approve(by, task_id)
     return completion.reject(task_id, _who(by), reason.strip())
+
+
+def _cancel_reason(by: Any) -> str:
+    return "cancelled by request" if by is None else f"cancelled by {_who(by)}"
 
 
 def _who(by: Any) -> str:

@@ -1,4 +1,4 @@
-"""``path("weft/", include("weft_django.urls"))``: the operators' dashboard (staff only)."""
+"""``path("weft/", include("weft_django.urls"))``: the operators' dashboard (staff with weft.view_all_jobs)."""
 
 from __future__ import annotations
 

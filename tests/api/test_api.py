@@ -14,6 +14,7 @@ from django.contrib.contenttypes.models import ContentType
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
+from tests.perms import member
 from weft_django import service
 from weft_django.models import Decision, Job, Skill, Task
 
@@ -133,8 +134,8 @@ def test_api__anonymous_callers_get_nothing() -> None:
     assert not Job.objects.exists()
 
 
-def test_api__users_see_only_their_own_jobs_and_staff_see_all() -> None:
-    alice, bob, admin = user("alice"), user("bob"), user("admin", staff=True)
+def test_api__users_see_only_their_own_jobs_and_viewers_of_all_see_all() -> None:
+    alice, bob, admin = user("alice"), user("bob"), member("admin", "weft.view_all_jobs")
     a = post(alice, {"skill": "t.noop"}).json()["id"]
     b = post(bob, {"skill": "t.noop"}).json()["id"]
     service.submit("t.noop")  # from code: no owner

@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
+from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.conftest import WorkerProcess
+from tests.perms import member
 from weft_django import service
+from weft_django.exceptions import NotFound, PermissionDenied
 from weft_django.execution.runner import execute
 from weft_django.models import Decision, Job, Task
 
@@ -117,27 +120,116 @@ def approver(name: str, *, may: bool) -> User:
     return User.objects.get(pk=u.pk)
 
 
+def api(u: User) -> APIClient:
+    c = APIClient()
+    c.force_authenticate(u)
+    return c
+
+
 def test_approval__over_http_needs_the_permission() -> None:
-    task = Task.objects.get(job=service.submit("t.guarded", queue=INPROC))
+    alice = member("alice")
+    task = Task.objects.get(job=service.submit("t.guarded", queue=INPROC, owner=alice))
     url = f"/api/weft/tasks/{task.pk}"
 
-    viewer = APIClient()
-    viewer.force_authenticate(approver("viewer", may=False))
-    r = viewer.post(f"{url}/approve/")
+    r = api(alice).post(f"{url}/approve/")  # her own task: she sees it, but may not approve
     assert r.status_code == 403 and "weft.approve_task" in r.json()["detail"]
+    assert api(approver("viewer", may=False)).post(f"{url}/approve/").status_code == 404  # staff sees nothing more
     assert state(task) == AWAITING
 
-    boss = APIClient()
-    boss.force_authenticate(approver("boss", may=True))
+    boss = api(approver("boss", may=True))
     assert boss.post(f"{url}/reject/", {"reason": 7}, format="json").status_code == 400
     assert boss.post(f"{url}/approve/").json() == {"approved": True}
     assert boss.post(f"{url}/approve/").json() == {"approved": False}
     assert boss.post(f"{url}/reject/", {"reason": "late"}, format="json").json() == {"rejected": False}
     assert Decision.objects.filter(task=task, action="approve").get().reason == "approved by boss"
 
-    outsider = APIClient()
-    outsider.force_authenticate(User.objects.create_user("outsider"))  # not staff: cannot see the task
-    assert outsider.post(f"{url}/approve/").status_code == 404
+    plain = Task.objects.get(job=service.submit("t.noop", queue=INPROC, owner=alice))
+    assert boss.post(f"/api/weft/tasks/{plain.pk}/cancel/").status_code == 404  # approvers see approval tasks only
+
+
+def test_approval__a_non_staff_approver_decides_other_owners_tasks_never_their_own(settings: Any) -> None:
+    ann = member("ann", "weft.approve_task")  # not staff
+    bob = member("bob")
+    theirs = Task.objects.get(job=service.submit("t.guarded", queue=INPROC, owner=bob))
+    hers = Task.objects.get(job=service.submit("t.guarded", queue=INPROC, owner=ann))
+
+    assert api(ann).get(f"/api/weft/tasks/{theirs.pk}/").status_code == 200  # to see what she decides on
+    assert api(ann).post(f"/api/weft/tasks/{theirs.pk}/approve/").json() == {"approved": True}
+    assert state(theirs) == ("queued", "")
+    assert Decision.objects.get(task=theirs, action="approve").reason == "approved by ann"
+    assert api(ann).get(f"/api/weft/jobs/{theirs.job_id}/").status_code == 404  # the job itself stays bob's
+
+    for verb in ("approve", "reject"):
+        r = api(ann).post(f"/api/weft/tasks/{hers.pk}/{verb}/")
+        assert r.status_code == 403 and "WEFT_ALLOW_SELF_APPROVAL" in r.json()["detail"], r.json()
+    with pytest.raises(PermissionDenied):
+        service.approve(hers.pk, by=ann)
+    with pytest.raises(PermissionDenied):
+        service.reject(hers.pk, "mine", by=ann)
+    assert state(hers) == AWAITING and not Decision.objects.filter(task=hers, action__in=["approve", "reject"])
+
+    settings.WEFT_ALLOW_SELF_APPROVAL = True
+    assert api(ann).post(f"/api/weft/tasks/{hers.pk}/reject/", {"reason": "no"}, format="json").json() == {
+        "rejected": True}
+    assert Task.objects.get(pk=hers.pk).error == "rejected by ann: no"
+
+
+def test_service__approve_by_a_user_needs_the_permission_a_name_is_trusted() -> None:
+    bob, carl = member("bob"), member("carl", "weft.view_all_jobs")
+    task = Task.objects.get(job=service.submit("t.guarded", queue=INPROC, owner=bob))
+    with pytest.raises(PermissionDenied):  # he sees it, but may not decide
+        service.approve(task.pk, by=carl)
+    with pytest.raises(NotFound):  # a task he may not even see
+        service.approve(task.pk, by=member("dan"))
+    assert state(task) == AWAITING
+    assert service.approve(task.pk, by="carl") is True  # a name: the caller vouches for it (code, weft_approve)
+    assert Decision.objects.get(task=task, action="approve").reason == "approved by carl"
+
+
+def test_approval__admin_actions_through_the_test_client() -> None:
+    ops = member("ops", "weft.view_task", "weft.approve_task", staff=True)
+    bob = member("bob")
+    theirs = Task.objects.get(job=service.submit("t.guarded", queue=INPROC, owner=bob))
+    mine = Task.objects.get(job=service.submit("t.guarded", queue=INPROC, owner=ops))
+    c = Client()
+    c.force_login(ops)
+
+    r = c.post("/admin/weft/task/", {"action": "approve_tasks", "_selected_action": [theirs.pk, mine.pk]},
+               follow=True)
+    page = r.content.decode()
+    assert "1 task approved." in page and "your own job" in page, page
+    assert state(theirs) == ("queued", "") and state(mine) == AWAITING
+    assert Decision.objects.get(task=theirs, action="approve").reason == "approved by ops"
+
+    viewer = member("viewer", "weft.view_task", "weft.view_all_jobs", staff=True)
+    c.force_login(viewer)
+    r = c.post("/admin/weft/task/", {"action": "reject_tasks", "_selected_action": [mine.pk]}, follow=True)
+    assert r.status_code == 200 and state(mine) == AWAITING  # the action is not offered to him
+
+
+def test_weft_approve__with_user_follows_the_rules_and_names_them() -> None:
+    ann, bob = member("ann", "weft.approve_task"), member("bob")
+    theirs = Task.objects.get(job=service.submit("t.guarded", queue=INPROC, owner=bob))
+    hers = Task.objects.get(job=service.submit("t.guarded", queue=INPROC, owner=ann))
+
+    call_command("weft_approve", str(theirs.pk), "--user", "ann", stdout=io.StringIO())
+    assert Decision.objects.get(task=theirs, action="approve").reason == "approved by ann"
+    for argv, code, text in ((["--user", "ann"], 1, "your own job"), (["--user", "bob"], 2, "no task with id"),
+                             (["--user", "nobody"], 1, "no user named 'nobody'"),
+                             (["--user", "ann", "--by", "x"], 1, "exclude each other")):
+        with pytest.raises(CommandError) as exc:
+            call_command("weft_approve", str(hers.pk), *argv, stdout=io.StringIO())
+        assert exc.value.returncode == code and text in str(exc.value), (argv, str(exc.value))
+    assert state(hers) == AWAITING
+
+
+def test_checks__allow_self_approval_must_be_a_bool(settings: Any) -> None:
+    from weft_django import checks
+
+    assert checks.check_permissions() == []
+    settings.WEFT_ALLOW_SELF_APPROVAL = "False"
+    [error] = checks.check_permissions()
+    assert error.id == "weft.E050"
 
 
 def test_approval__admin_actions_only_for_approvers(rf: Any) -> None:

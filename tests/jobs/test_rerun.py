@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from tests.perms import member
 from weft_django import reports, service
-from weft_django.exceptions import SkillDisabled
+from weft_django.exceptions import NotFound, PermissionDenied, SkillDisabled
 from weft_django.execution.runner import execute
 from weft_django.models import Dependency, Job, Skill, Task
 
@@ -101,6 +103,60 @@ def test_rerun__admin_action(admin_client: Any) -> None:
     [new] = Job.objects.exclude(pk=old.pk)
     assert f"Submitted again as job {new.pk}." in r.content.decode()
     assert new.labels == {"team": "data", "rerun_of": old.pk}
+
+
+def rerun_in_admin(u: User, *jobs: Job) -> str:
+    c = Client()
+    c.force_login(u)
+    r = c.post("/admin/weft/job/", {"action": "rerun_jobs", "_selected_action": [j.pk for j in jobs]}, follow=True)
+    assert r.status_code == 200
+    return r.content.decode()
+
+
+def test_rerun__admin_action_checks_the_acting_users_permissions_and_makes_them_the_owner() -> None:
+    bob = member("bob", "weft.run_skill", "testapp.run_restricted")
+    guarded = service.submit("t.restricted", queue=INPROC, owner=bob)
+    plain = service.submit_job(DAG, owner=bob)
+    ops = member("ops", "weft.view_job", "weft.view_all_jobs", "weft.run_skill", staff=True)
+
+    page = rerun_in_admin(ops, guarded, plain)
+    assert "testapp.run_restricted" in page, page  # the skill's own permission, as over HTTP
+    [new] = Job.objects.filter(labels__rerun_of__isnull=False)
+    assert (new.labels["rerun_of"], new.owner) == (plain.pk, ops)  # the one who asked owns it
+    assert f"Submitted again as job {new.pk}." in page
+
+    runner = member("runner", "weft.view_job", "weft.view_all_jobs", staff=True)  # may not run skills
+    rerun_in_admin(runner, plain)
+    assert Job.objects.count() == 3
+
+
+def test_service__rerun_by_a_user_is_checked_and_theirs() -> None:
+    bob = member("bob", "weft.run_skill")
+    old = service.submit("t.restricted", queue=INPROC, owner=bob)
+    with pytest.raises(NotFound):
+        service.rerun(old.pk, by=member("eve", "weft.run_skill", "testapp.run_restricted"))  # not hers to see
+    with pytest.raises(PermissionDenied):
+        service.rerun(old.pk, by=bob)  # his, but he may not run t.restricted
+    assert Job.objects.count() == 1
+    ops = member("ops", "weft.view_all_jobs", "weft.run_skill", "testapp.run_restricted")
+    assert service.rerun(old.pk, by=ops).owner == ops
+    assert service.rerun(old.pk).owner == bob  # no one named: the old job's owner, as before
+
+
+def test_weft_rerun__with_user_is_checked_and_theirs() -> None:
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    ada = member("ada", "weft.run_skill")
+    old = service.submit("t.noop", queue=INPROC, owner=member("bob"))
+    with pytest.raises(CommandError) as exc:
+        call_command("weft_rerun", str(old.pk), "--user", "ada", stdout=io.StringIO())
+    assert exc.value.returncode == 2  # she does not see bob's job
+    mine = service.submit("t.noop", queue=INPROC, owner=ada)
+    out = io.StringIO()
+    call_command("weft_rerun", str(mine.pk), "--user", "ada", stdout=out)
+    assert Job.objects.get(pk=int(out.getvalue())).owner == ada
 
 
 def test_weft_rerun__prints_the_new_job_and_says_when_there_is_none() -> None:

@@ -1,7 +1,8 @@
 """The HTTP API: thin adapters over the Python API (``weft_django.service``) and ``access``.
 
 Bad input comes back as ``400 {"field": ..., "detail": ...}`` with nothing written; a skill the caller
-may not run as 403; another user's job as 404 (staff see every job).
+may not run, or an action the caller may not take, as 403; a job the caller may not see as 404. Who may see
+and do what is decided in ``weft_django.access``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from ..states import JobStatus
 from . import serializers as s
 
 _T = TypeVar("_T")
-APPROVE_TASK = "weft.approve_task"
 
 
 class BadInput(exceptions.APIException):
@@ -208,7 +208,7 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
     pagination_class = NewestFirst
 
     def get_queryset(self) -> QuerySet[Job]:
-        jobs = Job.objects.visible_to(self.request.user).select_related("owner")
+        jobs = access.visible_jobs(self.request.user).select_related("owner")
         wanted = self.request.query_params.get("status")
         if wanted:
             if wanted not in JobStatus.values:
@@ -277,7 +277,8 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
                                                    400, 403, 404))
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        return Response({"cancelled": domain(lambda: service.cancel(self.get_object().pk))})
+        job = self.get_object()
+        return Response({"cancelled": domain(lambda: service.cancel(job.pk, by=request.user))})
 
     @extend_schema(request=None, responses=answers(s.JobSerializer, 400, 403, 404, code=201,
                                                    why={403: "a skill you may not run"}))
@@ -285,9 +286,7 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
     def rerun(self, request: Request, pk: str) -> Response:
         """Submit the job again as a new job of yours: same tasks, dependencies, settings and budget."""
         job = self.get_object()
-        skills = [(f"tasks[{i}].skill", t["skill"]) for i, t in enumerate(reports.job_spec(job.pk)["tasks"])]
-        domain(lambda: access.check_may_run(request.user, skills))
-        new = domain(lambda: service.rerun(job.pk, owner=request.user))
+        new = domain(lambda: service.rerun(job.pk, by=request.user))
         return Response(s.JobSerializer(new).data, status=status.HTTP_201_CREATED)
 
 
@@ -298,7 +297,7 @@ class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet[T
     serializer_class = s.TaskDetailSerializer
 
     def get_queryset(self) -> QuerySet[Task]:
-        return Task.objects.filter(job__in=Job.objects.visible_to(self.request.user)).prefetch_related(
+        return access.visible_tasks(self.request.user).prefetch_related(
             Prefetch("attempt_set", Attempt.objects.order_by("number")),
             Prefetch("decisions", Decision.objects.order_by("pk")))
 
@@ -306,14 +305,15 @@ class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet[T
                                                    400, 403, 404))
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        return Response({"cancelled": domain(lambda: service.cancel_task(self.get_object().pk))})
+        task = self.get_object()
+        return Response({"cancelled": domain(lambda: service.cancel_task(task.pk, by=request.user))})
 
     @extend_schema(request=None, responses=answers(OpenApiResponse(description='{"approved": true|false}'),
                                                    400, 403, 404, why={403: "needs weft.approve_task"}))
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
         """Let a task of a skill that requires approval run (false: it was not waiting for approval)."""
-        task = self._for_approver()
+        task = self.get_object()
         return Response({"approved": domain(lambda: service.approve(task.pk, by=request.user))})
 
     @extend_schema(request=s.Rejection, responses=answers(OpenApiResponse(description='{"rejected": true|false}'),
@@ -321,13 +321,7 @@ class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet[T
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
         """Refuse it: it fails without running, its dependents are skipped."""
-        task = self._for_approver()
+        task = self.get_object()
         data = request.data if isinstance(request.data, dict) else {}
         reason = data.get("reason", "")
         return Response({"rejected": domain(lambda: service.reject(task.pk, reason, by=request.user))})
-
-    def _for_approver(self) -> Task:
-        task = self.get_object()  # 404 for a task the caller may not see
-        if not self.request.user.has_perm(APPROVE_TASK):
-            raise exceptions.PermissionDenied(f"approving or rejecting tasks needs the permission {APPROVE_TASK}")
-        return task

@@ -234,3 +234,24 @@ def report_result(command: WeftCommand, job: int, timeout: float | None, as_json
     command.stdout.write(show_value(value))
     if more:
         command.stderr.write(f"results of {limit} tasks shown; the next ones: weft_result {job} --after {next_after}")
+
+
+def add_user_argument(parser: CommandParser) -> None:
+    """``--user USERNAME``: act as that user, under the rules of the HTTP API (weft_django.access)."""
+    parser.add_argument("--user", dest="acting_user", metavar="USERNAME", default=None,
+                        help="Act as this user: their permissions apply as over HTTP (exit 1 if refused, 2 for a "
+                             "job they may not see) and the decision names them. Without it the command is a "
+                             "trusted operator's.")
+
+
+def acting_user(username: str | None) -> Any:
+    """The user named by ``--user`` (None without it)."""
+    if username is None:
+        return None
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    try:
+        return model._default_manager.get_by_natural_key(username)
+    except model.DoesNotExist:
+        raise Error(f"--user: no user named {username!r}", returncode=EXIT_ERROR) from None

@@ -19,12 +19,17 @@ class Command(cli.WeftCommand):
         parser.add_argument("--reject", action="store_true", help="Refuse it instead.")
         parser.add_argument("--reason", default="", help="Why (recorded on the decision; with --reject).")
         parser.add_argument("--by", default="", help="Who decides (recorded on the decision; default: an operator).")
+        cli.add_user_argument(parser)
 
-    def handle(self, *args: Any, task_id: int, reject: bool, reason: str, by: str, **options: Any) -> None:
+    def handle(self, *args: Any, task_id: int, reject: bool, reason: str, by: str, acting_user: str | None,
+               **options: Any) -> None:
         if reason and not reject:
             raise cli.Error("--reason goes with --reject", returncode=cli.EXIT_ERROR)
-        done = (service.reject(task_id, reason, by=by or None) if reject
-                else service.approve(task_id, by=by or None))
+        if by and acting_user:
+            raise cli.Error("--by and --user exclude each other (--user is recorded as who decides)",
+                            returncode=cli.EXIT_ERROR)
+        who = cli.acting_user(acting_user) or by or None
+        done = service.reject(task_id, reason, by=who) if reject else service.approve(task_id, by=who)
         verb = "rejected" if reject else "approved"
         if self.as_json:
             self.write_json({"task": task_id, verb: done})

@@ -18,9 +18,11 @@ class Command(cli.WeftCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("id", metavar="ID", type=cli.job_id, help="The job id (or task id with --task).")
         parser.add_argument("--task", action="store_true", help="ID is a task id, not a job id.")
+        cli.add_user_argument(parser)
 
-    def handle(self, *args: Any, id: int, task: bool, **options: Any) -> None:
-        changed = service.cancel_task(id) if task else service.cancel(id)
+    def handle(self, *args: Any, id: int, task: bool, acting_user: str | None, **options: Any) -> None:
+        by = cli.acting_user(acting_user)
+        changed = service.cancel_task(id, by=by) if task else service.cancel(id, by=by)
         what = f"task {id}" if task else f"job {id}"
         self.show({"task" if task else "job": id, "cancelled": changed},
                   f"{what}: cancel requested" if changed else f"{what} had already ended; nothing to do")

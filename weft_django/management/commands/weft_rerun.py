@@ -16,7 +16,9 @@ class Command(cli.WeftCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("job_id", metavar="ID", type=cli.job_id, help="The job to run again.")
+        cli.add_user_argument(parser)
 
-    def handle(self, *args: Any, job_id: int, **options: Any) -> None:
-        new = service.rerun(job_id)
+    def handle(self, *args: Any, job_id: int, acting_user: str | None, **options: Any) -> None:
+        # With --user the new job is theirs (and checked like the HTTP API); without, the old job's owner's.
+        new = service.rerun(job_id, by=cli.acting_user(acting_user))
         self.show({"id": new.pk, "status": new.status, "tasks": new.tasks_total, "rerun_of": job_id}, str(new.pk))
