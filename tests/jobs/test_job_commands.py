@@ -260,3 +260,14 @@ def test_weft_explain_and_weft_result__print_a_page_of_a_huge_job(huge_job: Job)
     out, err = io.StringIO(), io.StringIO()
     call_command("weft_result", str(huge_job.pk), stdout=out, stderr=err)
     assert len(json.loads(out.getvalue())) == 1000 and "weft_result" in err.getvalue() and "--after" in err.getvalue()
+
+
+def test_result__a_failed_huge_job_names_its_first_failures_and_counts_the_rest(huge_job: Job) -> None:
+    from weft_django import service
+
+    Job.objects.filter(pk=huge_job.pk).update(stop_reason="")
+    Task.objects.filter(job=huge_job, status="failed").update(error="ValueError: boom")
+    with pytest.raises(service.TaskFailed) as err:
+        service.result(huge_job.pk, timeout=0)
+    assert err.value.error == "; ".join(f"t{i}: ValueError: boom" for i in range(0, 50, 10)) + (
+        f"; and {HUGE // 10 - 5} more")
