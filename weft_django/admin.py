@@ -108,7 +108,7 @@ class JobAdmin(Acting):
 
     @admin.display(description=_("why it ended as it did"))
     def explanation(self, obj: Job) -> str:
-        return _pre(reports.explain(obj.pk))
+        return _pre(reports.explain(obj.pk, limit=TaskInline.shown))  # a page: the rest is in the task list
 
     @admin.display(description=_("all its tasks"))
     def all_tasks(self, obj: Job) -> str:
