@@ -129,8 +129,9 @@ def test_admin__a_job_of_3000_tasks_shows_the_first_ones_and_links_to_the_rest(
     from weft_django.admin import TaskInline
 
     job = service.submit("t.noop", queue="weft-inprocess-tests")
-    Task.objects.bulk_create(Task(job=job, key=f"k{i:05}", skill_name="t.noop", skill_version="1",
-                                  queue="weft-inprocess-tests") for i in range(3000))
+    tasks = Task.objects.bulk_create(Task(job=job, key=f"k{i:05}", skill_name="t.noop", skill_version="1",
+                                          queue="weft-inprocess-tests") for i in range(3000))
+    Decision.objects.bulk_create(Decision(job=job, task=t, action="enqueue", reason="ready") for t in tasks)
     Job.objects.filter(pk=job.pk).update(tasks_total=3001, tasks_open=3001)
 
     with django_assert_max_num_queries(30):
@@ -143,3 +144,5 @@ def test_admin__a_job_of_3000_tasks_shows_the_first_ones_and_links_to_the_rest(
     assert link in page
     listed = staff.get(link)
     assert listed.status_code == 200 and listed.context["cl"].result_count == 3001
+    decisions = f"/admin/weft/decision/?job__id__exact={job.pk}"  # the explanation is cut too: the rest is there
+    assert decisions in page and staff.get(decisions).context["cl"].result_count >= 3000

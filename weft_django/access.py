@@ -94,10 +94,12 @@ def check_may_run(user: Any, skills: Iterable[tuple[str, str]]) -> None:
             raise PermissionDenied(f"{path}: skill {name!r} needs the permission {definition.permission}")
 
 
-def check_may_rerun(user: Any, job_id: Any) -> None:
-    """Running a job again is submitting its tasks anew: the user must see the job and may run its skills."""
-    job = _visible_job(user, job_id)
-    check_may_run(user, [(f"tasks[{i}].skill", t["skill"]) for i, t in enumerate(reports.job_spec(job.pk)["tasks"])])
+def rerun_spec(user: Any, job_id: Any) -> dict[str, Any]:
+    """The job as a JobSpec document to submit again, for a user who may: running a job again is
+    submitting its tasks anew, so they must see the job (else NotFound) and may run its skills."""
+    spec = reports.job_spec(_visible_job(user, job_id).pk)
+    check_may_run(user, [(f"tasks[{i}].skill", t["skill"]) for i, t in enumerate(spec["tasks"])])
+    return spec
 
 
 # ---------------------------------------------------------------- cancelling

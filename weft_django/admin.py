@@ -89,6 +89,7 @@ class Acting(ReadOnly):
 
 
 SHOWN_ERRORS = 10
+EXPLAIN_LINES = 200
 
 
 @admin.register(Job)
@@ -108,7 +109,15 @@ class JobAdmin(Acting):
 
     @admin.display(description=_("why it ended as it did"))
     def explanation(self, obj: Job) -> str:
-        return _pre(reports.explain(obj.pk, limit=TaskInline.shown))  # a page: the rest is in the task list
+        # A page of the job's tasks (the inline's), its cause first; the rest is in the task and decision lists.
+        lines = reports.explain(obj.pk, limit=TaskInline.shown).splitlines()
+        if len(lines) <= EXPLAIN_LINES:
+            return _pre("\n".join(lines))
+        # A job of many tasks has a decision per task or more: the page shows the start (its cause first).
+        url = f"{reverse('admin:weft_decision_changelist')}?job__id__exact={obj.pk}"
+        return format_html("{}<p>{} <a href=\"{}\">{}</a></p>", _pre("\n".join(lines[:EXPLAIN_LINES])),
+                           _("... and %(n)d more lines:") % {"n": len(lines) - EXPLAIN_LINES}, url,
+                           _("every decision of this job"))
 
     @admin.display(description=_("all its tasks"))
     def all_tasks(self, obj: Job) -> str:

@@ -120,10 +120,11 @@ def rerun(job_id: Any, *, owner: Any = _SAME_OWNER, by: Any = None) -> Job:
     """
     old = reports.get_job(job_id)
     if access.is_user(by):
-        access.check_may_rerun(by, old.pk)
+        spec = access.rerun_spec(by, old.pk)
         if owner is _SAME_OWNER:
             owner = by
-    spec = reports.job_spec(old.pk)
+    else:
+        spec = reports.job_spec(old.pk)
     spec["labels"] = {**spec["labels"], "rerun_of": old.pk}
     return submit_job(spec, owner=old.owner if owner is _SAME_OWNER else owner)
 
