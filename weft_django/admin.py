@@ -109,15 +109,15 @@ class JobAdmin(Acting):
 
     @admin.display(description=_("why it ended as it did"))
     def explanation(self, obj: Job) -> str:
-        # A page of the job's tasks (the inline's), its cause first; the rest is in the task and decision lists.
-        lines = reports.explain(obj.pk, limit=TaskInline.shown).splitlines()
-        if len(lines) <= EXPLAIN_LINES:
+        # A page of the job's tasks (the inline's), its cause first, at most EXPLAIN_LINES of it: a job of many
+        # tasks has a decision per task or more; the rest is one click away in the decision list.
+        page = reports.explain_page(obj.pk, limit=TaskInline.shown)
+        lines = str(page["explain"]).splitlines()
+        if len(lines) <= EXPLAIN_LINES and page["next_after"] is None:
             return _pre("\n".join(lines))
-        # A job of many tasks has a decision per task or more: the page shows the start (its cause first).
         url = f"{reverse('admin:weft_decision_changelist')}?job__id__exact={obj.pk}"
         return format_html("{}<p>{} <a href=\"{}\">{}</a></p>", _pre("\n".join(lines[:EXPLAIN_LINES])),
-                           _("... and %(n)d more lines:") % {"n": len(lines) - EXPLAIN_LINES}, url,
-                           _("every decision of this job"))
+                           _("... this job goes on:"), url, _("every decision of this job"))
 
     @admin.display(description=_("all its tasks"))
     def all_tasks(self, obj: Job) -> str:
