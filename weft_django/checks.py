@@ -162,3 +162,15 @@ def check_api(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessag
         "(…/schema/) cannot be built.",
         hint='Set REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema", ...}.',
         id="weft.W040")]
+
+
+@checks.register(checks.Tags.compatibility)
+def check_results_and_queues(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """WEFT_MAX_RESULT_BYTES (weft.E050)."""
+    errors: list[checks.CheckMessage] = []
+    cap = settings.MAX_RESULT_BYTES
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0):
+        errors.append(checks.Error(f"WEFT_MAX_RESULT_BYTES must be None or a whole number of bytes above 0, "
+                                   f"got {cap!r}.", id="weft.E050",
+                                   hint="It caps each result and artifact an attempt stores (None: no cap)."))
+    return errors

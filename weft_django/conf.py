@@ -59,6 +59,8 @@ class Settings:
     """Run the fast path's statements as prepared statements (off behind a transaction-mode PgBouncer < 1.21)."""
     CELERY_APP: str | None = None
     """Dotted path to the project's Celery app ("proj.celery:app"); default: Celery's current app."""
+    MAX_RESULT_BYTES: int | None = 16 * 1024 * 1024
+    """Largest result, and largest artifact, an attempt may store (bytes of UTF-8 JSON); None: no cap."""
 
     def __getattribute__(self, name: str) -> Any:
         if name.isupper():
