@@ -61,6 +61,8 @@ class Settings:
     """Dotted path to the project's Celery app ("proj.celery:app"); default: Celery's current app."""
     MAX_RESULT_BYTES: int | None = 16 * 1024 * 1024
     """Largest result, and largest artifact, an attempt may store (bytes of UTF-8 JSON); None: no cap."""
+    QUEUES: list[str] | None = None
+    """The queues your workers read; skills and submissions naming another are refused. None: any queue."""
 
     def __getattribute__(self, name: str) -> Any:
         if name.isupper():
