@@ -43,7 +43,7 @@ class Context:
     dependencies: dict[str, Any] = field(default_factory=dict)
 
     def report_cost(self, amount: float) -> None:
-        """Add to this attempt's cost (counted against the job's budget)."""
+        """Add to this attempt's cost (counted against the job's budget); a cost on the returned Outcome adds to it."""
         self.cost += float(amount)
 
 
