@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
+from pytest_django import Settings
 
 from tests.perms import member
 from tests.test_sweep import running
 from weft_django import reports, service, sweep, workers
-from weft_django.models import Task
+from weft_django.models import Task, Worker
 
 pytestmark = pytest.mark.django_db
 
@@ -66,3 +71,42 @@ def test_overview__empty_tables() -> None:
     assert (o["running"], o["queued"], o["awaiting_approval"], o["recent_jobs"], o["recent_failures"],
             o["workers"], o["last_sweep"]) == ([], 0, [], [], [], [], None)
     assert "Nothing is running." in staff_client().get("/weft/").content.decode()
+
+
+def test_dashboard__warns_of_a_queue_with_queued_tasks_that_no_live_worker_reads(settings: Settings) -> None:
+    settings.WEFT_QUEUES = ["weft", "gpu"]
+    workers.online("w1@host", 11, ["weft"])
+    on_weft = service.submit("t.add", {"a": 1, "b": 2})
+    on_gpu = [service.submit("t.add", {"a": 1, "b": 2}, queue="gpu") for _ in range(2)]
+    reason = "queued on 'gpu': no live worker reads it"
+
+    client = staff_client()
+    r = client.get("/weft/")
+
+    assert r.context["unread_queues"] == [{"queue": "gpu", "queued": 2, "reason": reason}]
+    assert r.context["queued"] == 3
+    html = r.content.decode()
+    assert 'id="unread-queues"' in html and "2 tasks queued on &#x27;gpu&#x27;: no live worker reads it" in html
+    assert reports.status(on_gpu[0].pk)["waiting"] == [reason]
+    assert f"Waiting: {reason}" in reports.explain(on_gpu[0].pk).splitlines()
+    assert reports.status(on_weft.pk)["waiting"] == [] and "Waiting" not in reports.explain(on_weft.pk)
+    out = io.StringIO()
+    call_command("weft_status", str(on_gpu[0].pk), stdout=out)
+    assert f"waiting: {reason}" in out.getvalue().splitlines()
+
+    workers.online("gpu1@host", 12, ["gpu"])  # a worker reads it now
+    assert reports.overview()["unread_queues"] == [] and reports.status(on_gpu[0].pk)["waiting"] == []
+    assert 'id="unread-queues"' not in client.get("/weft/").content.decode()
+
+    # Silent for longer than WEFT_WORKER_OFFLINE_AFTER (the sweep has not marked it offline yet), then offline.
+    Worker.objects.filter(hostname="gpu1@host").update(last_heartbeat=timezone.now() - timedelta(seconds=600))
+    assert [q["queue"] for q in reports.overview()["unread_queues"]] == ["gpu"]
+    workers.online("gpu1@host", 12, ["gpu"])
+    workers.offline("gpu1@host")
+    assert reports.status(on_gpu[1].pk)["waiting"] == [reason]
+    # Without WEFT_QUEUES the dashboard checks the queues it knows: the default one, the skills' and those
+    # workers read (gpu1's row); a job's status names any queue.
+    del settings.WEFT_QUEUES
+    assert [q["queue"] for q in reports.overview()["unread_queues"]] == ["gpu"]
+    adhoc = service.submit("t.add", {"a": 1, "b": 2}, queue="adhoc")
+    assert reports.status(adhoc.pk)["waiting"] == ["queued on 'adhoc': no live worker reads it"]

@@ -217,3 +217,40 @@ def check_permissions(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
                              hint="Leave it unset (False): an approver may not decide on their own tasks.",
                              id="weft.E050")]
     return []
+
+
+@checks.register(checks.Tags.compatibility)
+def check_results_and_queues(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """WEFT_MAX_RESULT_BYTES (weft.E054) and WEFT_QUEUES (weft.E051-E053): a task sent to a queue that no
+    worker reads would wait forever, so every queue weft sends to must be one of WEFT_QUEUES."""
+    errors: list[checks.CheckMessage] = []
+    cap = settings.MAX_RESULT_BYTES
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0):
+        errors.append(checks.Error(f"WEFT_MAX_RESULT_BYTES must be None or a whole number of bytes above 0, "
+                                   f"got {cap!r}.", id="weft.E054",
+                                   hint="It caps each result and artifact an attempt stores (None: no cap)."))
+    queues = settings.QUEUES
+    if queues is None:
+        return errors
+    if (not isinstance(queues, list | tuple) or not queues
+            or not all(isinstance(q, str) and QUEUE_RE.match(q) for q in queues)):
+        return [*errors, checks.Error(
+            f"WEFT_QUEUES must be None or a non-empty list of queue names, got {queues!r}.",
+            hint="List every queue your workers read (their -Q), e.g. ['weft', 'gpu'].", id="weft.E051")]
+    for name in ("DEFAULT_QUEUE", "SWEEP_QUEUE"):
+        queue = getattr(settings, name)
+        if queue is not None and queue not in queues:
+            errors.append(checks.Error(
+                f"WEFT_{name} {queue!r} is not in WEFT_QUEUES {list(queues)!r}.",
+                hint="weft sends tasks (and the sweep) there: add it to WEFT_QUEUES and have a worker read it.",
+                id="weft.E052"))
+    from . import registry
+
+    for skill in registry.all_skills():
+        if skill.queue is not None and skill.queue not in queues:
+            errors.append(checks.Error(
+                f"Skill {skill.name!r} names queue {skill.queue!r}, which is not in WEFT_QUEUES {list(queues)!r}: "
+                "its tasks would be refused.", obj=skill.name,
+                hint="Add the queue to WEFT_QUEUES (and have a worker read it), or change the skill's queue.",
+                id="weft.E053"))
+    return errors

@@ -67,6 +67,10 @@ class Settings:
     """Floor, in seconds, on backoff and max_delay of any retry policy: the shortest wait before a retry."""
     ALLOW_SELF_APPROVAL: bool = False
     """Let an approver approve or reject tasks of their own jobs (off: someone else must decide)."""
+    MAX_RESULT_BYTES: int | None = 16 * 1024 * 1024
+    """Largest result, and largest artifact, an attempt may store (bytes of UTF-8 JSON); None: no cap."""
+    QUEUES: list[str] | None = None
+    """The queues your workers read; skills and submissions naming another are refused. None: any queue."""
 
     def __getattribute__(self, name: str) -> Any:
         if name.isupper():

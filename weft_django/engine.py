@@ -29,6 +29,7 @@ from .models import Artifact, Attempt, Dependency, Job, Task
 from .outcomes import Observation
 from .spec import RetryPolicy, TaskSpec
 from .states import DecisionAction, JobStatus, TaskStatus
+from .storable import storable
 from .submission import resolve
 
 HOST = socket.gethostname()
@@ -122,67 +123,69 @@ def _budget_stop(row: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _close_attempt(c: Claimed, obs: Observation, outcome: str, result: Any = None) -> None:
+def _close_attempt(c: Claimed, obs: Observation, outcome: str, result: Any = None) -> str:
+    """Close the attempt as ``outcome``; returns it. ``result`` only for a result that was not applied: an
+    applied one lives on its task alone (a result is stored once)."""
     o = obs.outcome
     Attempt.objects.filter(pk=c.attempt_id).update(
         outcome=outcome, finished_at=Now(), duration=obs.duration, exit_code=obs.exit_code,
-        error_type=_text(obs.error_type), error_message=_text(o.error or o.reason), traceback=_text(obs.traceback),
-        stdout=_text(obs.stdout), stderr=_text(obs.stderr), result=result, peak_rss_mb=obs.peak_rss_mb,
+        error_type=obs.error_type, error_message=o.error or o.reason, traceback=obs.traceback,
+        stdout=obs.stdout, stderr=obs.stderr, result=result, peak_rss_mb=obs.peak_rss_mb,
         cpu_seconds=obs.cpu_seconds, peak_open_files=obs.peak_open_files, limit_hit=obs.limit_hit, cost=o.cost,
     )
+    return outcome
 
 
-def _text(value: str) -> str:
-    """PostgreSQL text cannot hold NUL; a process may print one."""
-    return value.replace("\x00", "\ufffd")
+def record(c: Claimed, obs: Observation) -> tuple[str, str]:
+    """Close the attempt, decide, and apply the decision in one transaction; dispatch what became ready.
 
-
-def record(c: Claimed, obs: Observation) -> None:
-    """Close the attempt, decide, and apply the decision in one transaction; dispatch what became ready."""
+    Returns the outcome the attempt was closed with and its error type. The observation is first made
+    storable (storable.py): what the database would refuse is cleaned, or refused as a non-retryable failure.
+    """
+    obs = storable(obs, settings.MAX_RESULT_BYTES)
     o = obs.outcome
     if (o.kind == "success" and not o.cost and not o.artifacts and not c.has_dependents and c.parent_id is None
             and fastpath.enabled() and _record_success_fast(c, obs)):
-        return
+        return "succeeded", ""
     ready: list[Ready] = []
+    closed = ""  # the outcome the attempt was closed with, once the decision applied
     with transaction.atomic():
-        o = obs.outcome
         transitions.add_cost(c.job_id, o.cost)
         if o.kind == "success":
-            applied = transitions.succeed(c.task_id, c.token, o.value)
-            if applied:
-                _close_attempt(c, obs, "succeeded", o.value)
+            if transitions.succeed(c.task_id, c.token, o.value):
+                closed = _close_attempt(c, obs, "succeeded")
                 _save_artifacts(c, o.artifacts)
                 decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.SUCCEED,
                         f"attempt {c.token} succeeded", "outcome.success")
                 ready = task_final(c.job_id, c.task_id, succeeded=True, has_dependents=c.has_dependents,
                                    parent_id=c.parent_id)
         elif o.kind == "blocked":
-            applied, ready = _record_blocked(c, obs)
+            closed, ready = _record_blocked(c, obs)
         elif o.kind == "decompose":
-            applied, ready = _record_decompose(c, obs)
+            closed, ready = _record_decompose(c, obs)
         elif obs.attempt_outcome == "cancelled":
-            applied = transitions.cancel_running(c.task_id, c.token, "cancelled while running")
-            if applied:
-                _close_attempt(c, obs, "cancelled")
+            if transitions.cancel_running(c.task_id, c.token, "cancelled while running"):
+                closed = _close_attempt(c, obs, "cancelled")
                 decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.CANCEL,
                         f"attempt {c.token} was interrupted: cancel requested", "cancel.request")
                 ready = task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
                                    parent_id=c.parent_id)
         else:
-            applied, ready = _record_failure(c, obs)
-        if not applied:
-            ready = _cancel_or_discard(c, obs)
+            closed, ready = _record_failure(c, obs)
+        if not closed:
+            closed, ready = _cancel_or_discard(c, obs)
         elif o.cost and c.job_max_cost is not None:
             spent = Job.objects.values_list("cost", flat=True).get(pk=c.job_id)
             if spent >= c.job_max_cost:
                 stop_job(c.job_id, f"cost budget used up: {spent:g} of {c.job_max_cost:g}")
     after_commit(ready)
+    return closed, obs.error_type
 
 
 def _record_success_fast(c: Claimed, obs: Observation) -> bool:
     status = fastpath.succeed(c.task_id, c.token, c.attempt_id, obs.outcome.value, {
-        "duration": obs.duration, "exit_code": obs.exit_code, "stdout": _text(obs.stdout),
-        "stderr": _text(obs.stderr), "peak_rss_mb": obs.peak_rss_mb, "cpu_seconds": obs.cpu_seconds,
+        "duration": obs.duration, "exit_code": obs.exit_code, "stdout": obs.stdout,
+        "stderr": obs.stderr, "peak_rss_mb": obs.peak_rss_mb, "cpu_seconds": obs.cpu_seconds,
         "peak_open_files": obs.peak_open_files,
     })
     if status is False or status is True:
@@ -205,13 +208,13 @@ def _save_artifacts(c: Claimed, artifacts: Mapping[str, Any]) -> None:
                                                name=name, value=value) for name, value in artifacts.items()])
 
 
-def _fail_now(c: Claimed, obs: Observation, reason: str, policy: str) -> tuple[bool, list[Ready]]:
+def _fail_now(c: Claimed, obs: Observation, reason: str, policy: str) -> tuple[str, list[Ready]]:
     """Fail the task for good without consulting the retry policy (bad decomposition, runtime cycle)."""
     if not transitions.fail(c.task_id, c.token, reason):
-        return False, []
-    _close_attempt(c, obs, "failed")
+        return "", []
+    outcome = _close_attempt(c, obs, "failed")
     decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.FAIL, reason, policy)
-    return True, task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
+    return outcome, task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
                             parent_id=c.parent_id)
 
 
@@ -228,7 +231,7 @@ def _resolve_new(specs: Sequence[Mapping[str, Any]], keys: Sequence[str], path: 
     return out
 
 
-def _record_decompose(c: Claimed, obs: Observation) -> tuple[bool, list[Ready]]:
+def _record_decompose(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
     o = obs.outcome
     try:
         if not o.children:
@@ -249,17 +252,17 @@ def _record_decompose(c: Claimed, obs: Observation) -> tuple[bool, list[Ready]]:
     except WeftError as exc:
         return _fail_now(c, obs, f"invalid decomposition: {exc}", "decompose.invalid")
     if not transitions.wait(c.task_id, c.token):
-        return False, []
-    _close_attempt(c, obs, "decomposed")
+        return "", []
+    outcome = _close_attempt(c, obs, "decomposed")
     rows = scheduling.add_tasks(c.job_id, c.task_id, keyed)
     join_note = f"; joined by {o.join.get('skill')!r}" if o.join else ""
     decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.DECOMPOSE,
             f"decomposed into {len(o.children)} child tasks{join_note}", "outcome.decompose",
             {"children": [k for k, _, _ in keyed]})
-    return True, [Ready(t.pk, 0, t.queue, t.priority) for t in rows if t.status == TaskStatus.QUEUED]
+    return outcome, [Ready(t.pk, 0, t.queue, t.priority) for t in rows if t.status == TaskStatus.QUEUED]
 
 
-def _record_blocked(c: Claimed, obs: Observation) -> tuple[bool, list[Ready]]:
+def _record_blocked(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
     o = obs.outcome
     keyed: list[tuple[str, TaskSpec, dict[str, Any]]] = []
     if o.needs:
@@ -273,12 +276,12 @@ def _record_blocked(c: Claimed, obs: Observation) -> tuple[bool, list[Ready]]:
         except WeftError as exc:
             return _fail_now(c, obs, f"refused runtime dependencies: {exc}", "dag.runtime_cycle")
     if not transitions.block(c.task_id, c.token, o.reason):
-        return False, []
-    _close_attempt(c, obs, "blocked")
+        return "", []
+    outcome = _close_attempt(c, obs, "blocked")
     decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.BLOCK, f"blocked: {o.reason}", "outcome.blocked")
     if not keyed:
         stop_if_stuck(c.job_id)
-        return True, []
+        return outcome, []
     # Needs are children of the task that asked for them; a waiting parent gathers only its decomposition
     # children (keys under its own key), so they never mix into its result.
     rows = scheduling.add_tasks(c.job_id, c.task_id, keyed, [(k, c.key) for k, _, _ in keyed])
@@ -286,30 +289,30 @@ def _record_blocked(c: Claimed, obs: Observation) -> tuple[bool, list[Ready]]:
     decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.ADD_DEPENDENCY,
             f"added {len(keyed)} dependencies at run time: {', '.join(k for k, _, _ in keyed)}",
             "outcome.blocked.needs", {"needs": [k for k, _, _ in keyed]})
-    return True, [Ready(t.pk, 0, t.queue, t.priority) for t in rows if t.status == TaskStatus.QUEUED]
+    return outcome, [Ready(t.pk, 0, t.queue, t.priority) for t in rows if t.status == TaskStatus.QUEUED]
 
 
-def _record_failure(c: Claimed, obs: Observation) -> tuple[bool, list[Ready]]:
+def _record_failure(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
     choice = decide_failure(
         Failure(attempt=c.token, error_type=obs.error_type or "Error", message=obs.outcome.error,
                 retryable=obs.outcome.retryable, outcome=obs.attempt_outcome, limit_hit=obs.limit_hit),
         RetryPolicy(**c.retry), budget=_budget(c), now=time.time(), rand=random.random(),
         limit_policy={**DEFAULT_LIMIT_POLICY, **settings.LIMIT_POLICY},
     )
-    error = _text(f"{obs.error_type}: {obs.outcome.error}" if obs.error_type else obs.outcome.error)
+    error = f"{obs.error_type}: {obs.outcome.error}" if obs.error_type else obs.outcome.error
     if choice.action == "retry":
         if not transitions.retry(c.task_id, c.token, choice.delay, error):
-            return False, []
-        _close_attempt(c, obs, obs.attempt_outcome)
+            return "", []
+        outcome = _close_attempt(c, obs, obs.attempt_outcome)
         _record_choice(c, choice)
-        return True, [Ready(c.task_id, c.token, c.queue, c.priority, choice.delay)]
+        return outcome, [Ready(c.task_id, c.token, c.queue, c.priority, choice.delay)]
     if not transitions.fail(c.task_id, c.token, error):
-        return False, []
-    _close_attempt(c, obs, obs.attempt_outcome)
+        return "", []
+    outcome = _close_attempt(c, obs, obs.attempt_outcome)
     _record_choice(c, choice)
     if choice.action == "stop_job":  # before task_final, which would otherwise finish the job as failed
         stop_job(c.job_id, choice.reason)
-    return True, task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
+    return outcome, task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
                             parent_id=c.parent_id)
 
 
@@ -330,23 +333,24 @@ def _budget(c: Claimed) -> Budget:
     return Budget(attempts_left=attempts_left, cost_left=cost_left, deadline=deadline)
 
 
-def _cancel_or_discard(c: Claimed, obs: Observation) -> list[Ready]:
+def _cancel_or_discard(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
     """The outcome could not be applied: either a cancel came in while it ran, or the lease was lost."""
     if transitions.cancel_running(c.task_id, c.token, "cancel requested while it ran"):
-        _close_attempt(c, obs, obs.attempt_outcome if obs.attempt_outcome != "succeeded" else "cancelled")
+        outcome = _close_attempt(c, obs, obs.attempt_outcome if obs.attempt_outcome != "succeeded" else "cancelled")
         decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.CANCEL,
                 f"attempt {c.token} ended ({obs.attempt_outcome}) after cancel was requested; not run again",
                 "cancel.request")
-        return task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
-                          parent_id=c.parent_id)
-    _discard(c, obs)
-    return []
+        return outcome, task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
+                                   parent_id=c.parent_id)
+    return _discard(c, obs), []
 
 
-def _discard(c: Claimed, obs: Observation) -> None:
-    """The lease was lost before this worker reported: keep its result on its attempt, apply nothing."""
+def _discard(c: Claimed, obs: Observation) -> str:
+    """The lease was lost before this worker reported: keep its result on its attempt (the only result an
+    attempt row holds: its task never saw it), apply nothing."""
     result = obs.outcome.value if obs.outcome.kind == "success" else None
-    _close_attempt(c, obs, "discarded", result)
+    outcome = _close_attempt(c, obs, "discarded", result)
     decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.DISCARD_STALE,
             f"attempt {c.token} reported {obs.attempt_outcome} after losing its lease; result not applied",
             "fencing", {"token": c.token})
+    return outcome

@@ -212,7 +212,7 @@ WITH t AS (
 ), a AS (
     UPDATE weft_attempt
     SET outcome = 'succeeded', finished_at = now(), duration = %(duration)s, exit_code = %(exit_code)s,
-        stdout = %(stdout)s, stderr = %(stderr)s, result = %(result)s::jsonb, peak_rss_mb = %(peak_rss_mb)s,
+        stdout = %(stdout)s, stderr = %(stderr)s, peak_rss_mb = %(peak_rss_mb)s,
         cpu_seconds = %(cpu_seconds)s, peak_open_files = %(peak_open_files)s
     WHERE id = %(attempt)s AND EXISTS (SELECT 1 FROM t)
 ), j AS (
@@ -244,7 +244,8 @@ SELECT (SELECT count(*) FROM t), (SELECT status FROM j), (SELECT tasks_open FROM
 def succeed(task_id: int, token: int, attempt_id: int, result: Any,
             obs: dict[str, Any]) -> tuple[str | None, int] | bool:
     """running -> succeeded for a task with no dependents and no parent; closes the attempt, records the
-    decision, counts the job down and finishes it if this was its last task.
+    decision, counts the job down and finishes it if this was its last task. The result is stored on the
+    task only (the attempt keeps a result only when it was discarded, see engine._discard).
 
     Returns False if the fence refused it (the caller falls back), else (the job's new final status or
     None, how many of its tasks are still open).

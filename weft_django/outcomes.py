@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Kind = Literal["success", "failure", "blocked", "decompose"]
@@ -41,6 +41,13 @@ class Outcome:
         cls, children: Sequence[Mapping[str, Any]], *, join: Mapping[str, Any] | None = None, cost: float = 0.0
     ) -> Outcome:
         return cls("decompose", children=tuple(children), join=join, cost=cost)
+
+    def plus_cost(self, reported: float) -> Outcome:
+        """This outcome with ``reported`` (what the skill gave ``ctx.report_cost``) added to its own cost:
+        both count. A cost that is not a number is left alone for the engine to refuse (storable.py)."""
+        if not reported or isinstance(self.cost, bool) or not isinstance(self.cost, int | float):
+            return self
+        return replace(self, cost=self.cost + reported)
 
 
 class NonRetryable(Exception):

@@ -9,9 +9,11 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from . import registry, workers
+from .conf import settings
 from .exceptions import NotFound, ValidationError
 from .models import Artifact, Attempt, Decision, Dependency, Job, SweepRun, Task, Worker
-from .states import AWAITING_APPROVAL, DecisionAction, TaskStatus
+from .states import AWAITING_APPROVAL, DecisionAction, JobStatus, TaskStatus
 
 
 def get_job(job_id: Any) -> Job:
@@ -22,18 +24,29 @@ def get_job(job_id: Any) -> Job:
 
 
 def status(job_id: Any) -> dict[str, Any]:
-    """State, counts per task state, and progress; one indexed aggregate, whatever the job's size."""
+    """State, counts per task state, progress, and why queued tasks wait (``waiting``: their queue has no
+    live worker); one indexed aggregate, whatever the job's size, and one more while tasks are queued."""
     job = get_job(job_id)
     counts = dict(Task.objects.filter(job_id=job.pk).values_list("status").annotate(n=Count("pk")).order_by())
     done = job.tasks_total - max(job.tasks_open, 0)
     return {
         "id": job.pk, "name": job.name, "status": job.status, "stop_reason": job.stop_reason,
+        "waiting": _waiting(job, counts.get(TaskStatus.QUEUED, 0)),
         "tasks": {s: counts[s] for s in TaskStatus.values if counts.get(s)},
         "total": job.tasks_total, "done": done,
         "progress": round(done / job.tasks_total, 4) if job.tasks_total else 1.0,
         "cost": job.cost, "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
+
+
+def _waiting(job: Job, queued: int | None = None) -> list[str]:
+    """Why the job's queued tasks wait, for each of their queues that no live worker reads (``queued``: how
+    many tasks are queued, if known)."""
+    if job.status != JobStatus.RUNNING or queued == 0:
+        return []
+    queues = Task.objects.filter(job_id=job.pk, status=TaskStatus.QUEUED).values_list("queue", flat=True)
+    return [workers.waiting_reason(q) for q in workers.unread(queues.distinct().order_by())]
 
 
 def page_bounds(limit: Any, after: Any) -> tuple[int | None, int]:
@@ -167,6 +180,7 @@ def explain_page(job_id: Any, *, limit: int | None = None, after: int | None = N
     lines = [f"{title}{': ' + job.stop_reason if job.stop_reason else '.'}"]
     if cause:
         lines.append(f"Cause: {cause}")
+    lines += [f"Waiting: {reason}" for reason in _waiting(job)]
     lines += _story(decisions, attempts)
     if next_after is not None:
         lines.append("")
@@ -211,6 +225,33 @@ def _cause(status: str, decisions: list[tuple[Any, ...]]) -> str:
     return ""
 
 
+def known_queues() -> set[str]:
+    """The queues weft sends tasks to: WEFT_QUEUES, or unset, the default and sweep queues, the skills'
+    queues and every queue a worker has read (a submission may then name any other: its job's ``status``
+    still says why it waits)."""
+    if settings.QUEUES is not None:
+        return set(settings.QUEUES)
+    queues = {settings.DEFAULT_QUEUE, settings.SWEEP_QUEUE or settings.DEFAULT_QUEUE}
+    queues.update(d.queue for d in registry.all_skills() if d.queue)
+    queues.update(str(q) for row in Worker.objects.values_list("queues", flat=True) for q in (row or ()))
+    return queues
+
+
+def unread_queues() -> list[dict[str, Any]]:
+    """Known queues that hold queued tasks and that no live worker reads: their tasks wait forever.
+
+    Queues are counted only when no live worker reads them, so while every known queue is read (the
+    usual case) this reads no task row; a count reads the queued tasks (weft_task_queued_idx) and their
+    queue column.
+    """
+    out = []
+    for queue in workers.unread(known_queues()):
+        n = Task.objects.filter(status=TaskStatus.QUEUED, queue=queue).count()
+        if n:
+            out.append({"queue": queue, "queued": n, "reason": workers.waiting_reason(queue)})
+    return out
+
+
 def running_tasks() -> list[dict[str, Any]]:
     """Running tasks, longest running first, with their open attempt (worker, pid)."""
     now = timezone.now()
@@ -248,6 +289,7 @@ def overview() -> dict[str, Any]:
     return {
         "running": running_tasks(),
         "queued": Task.objects.filter(status=TaskStatus.QUEUED).count(),  # weft_task_queued_idx
+        "unread_queues": unread_queues(),
         "awaiting_approval": awaiting,
         "recent_jobs": [{**j, "done": j["tasks_total"] - max(j["tasks_open"], 0)} for j in recent],
         "recent_failures": failures,

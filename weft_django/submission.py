@@ -90,13 +90,17 @@ def _resolve_shape(spec: TaskSpec, definition: registry.SkillDef, p: str) -> dic
     if timeout is not None and timeout > settings.MAX_TIMEOUT:
         raise ValidationError(f"{p}timeout", f"{timeout:g} s exceeds the configured ceiling {settings.MAX_TIMEOUT:g} s")
     priority = spec.priority if spec.priority is not None else definition.priority
+    queue = spec.queue or definition.queue or settings.DEFAULT_QUEUE
+    if settings.QUEUES is not None and queue not in settings.QUEUES:  # nobody would ever run it (issue 10)
+        raise ValidationError(f"{p}queue", f"{queue!r} is not one of the queues workers read (WEFT_QUEUES: "
+                                           f"{', '.join(settings.QUEUES)})")
     return {
         "skill_name": definition.name,
         "skill_version": definition.version,
         "limits": limits.as_dict(),
         "retry": _retry(spec, definition, p).as_dict(),
         "timeout": timeout,
-        "queue": spec.queue or definition.queue or settings.DEFAULT_QUEUE,
+        "queue": queue,
         "priority": settings.DEFAULT_PRIORITY if priority is None else priority,
     }
 

@@ -13,11 +13,15 @@ from .dispatch import EXECUTE, FANOUT, SWEEP
 
 
 @shared_task(name=EXECUTE, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def execute(self: CeleryTask, task_id: int, token: int) -> None:
-    """Claim task ``task_id`` under fencing token ``token``, run it, record the outcome."""
+def execute(self: CeleryTask, task_id: int, token: int) -> dict[str, Any]:
+    """Claim task ``task_id`` under fencing token ``token``, run it, record the outcome.
+
+    Returns what became of it ({"task", "skill", "attempt", "outcome"[, "error_type"]}): the Celery task
+    itself succeeds whenever the outcome was recorded, so this is what the worker's log line shows.
+    """
     from .execution.runner import execute as run
 
-    run(task_id, token, worker=self.request.hostname or "", celery_id=self.request.id or "")
+    return run(task_id, token, worker=self.request.hostname or "", celery_id=self.request.id or "")
 
 
 @shared_task(name=SWEEP, ignore_result=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from django.db import connection
@@ -33,6 +33,27 @@ def beat(hostname: str) -> bool:
 
 def offline(hostname: str) -> None:
     Worker.objects.filter(hostname=hostname).update(state=WorkerState.OFFLINE)
+
+
+def live_queues() -> set[str]:
+    """The queues some live worker reads: online, with a heartbeat (or start) within WEFT_WORKER_OFFLINE_AFTER.
+
+    The sweep marks a silent worker offline only when it runs; this does not wait for it.
+    """
+    fresh = Now() - timedelta(seconds=settings.WORKER_OFFLINE_AFTER)
+    rows = Worker.objects.filter(Q(last_heartbeat__gte=fresh) | Q(last_heartbeat__isnull=True, started_at__gte=fresh),
+                                 state=WorkerState.ONLINE).values_list("queues", flat=True)
+    return {str(q) for queues in rows for q in (queues or ())}
+
+
+def unread(queues: Iterable[str]) -> list[str]:
+    """Those of ``queues`` that no live worker reads, sorted."""
+    wanted = set(queues)
+    return sorted(wanted - live_queues()) if wanted else []
+
+
+def waiting_reason(queue: str) -> str:
+    return f"queued on {queue!r}: no live worker reads it"
 
 
 def mark_silent_offline(after: float) -> int:

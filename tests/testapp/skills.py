@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -176,3 +177,43 @@ def restricted() -> str:
 def guarded(n: int = 1) -> int:
     """Runs only once someone approves it."""
     return n
+
+
+# ---- recording (tests/integration/test_recording.py): what PostgreSQL would refuse, cost, result size ----
+LONE_SURROGATE = "\ud800"  # not valid Unicode text: psycopg cannot encode it, jsonb refuses its escape
+
+
+def _awkward(ctx: Any, how: str, size: int = 0) -> Any:
+    if how == "print":
+        print(f"before {LONE_SURROGATE} after")
+        print("nul \x00 here", file=sys.stderr)
+        return "printed"
+    if how == "return":
+        return {"text": f"x{LONE_SURROGATE}"}
+    if how == "raise":
+        raise ValueError(f"bad {LONE_SURROGATE} value \x00")
+    if how == "block":
+        return Outcome.blocked(f"waiting {LONE_SURROGATE}")
+    if how == "big":
+        return "x" * size
+    if how == "big_artifact":
+        return Outcome.success("small", artifacts={"blob": "x" * size})
+    if how == "cost":
+        ctx.report_cost(1.5)
+        return Outcome.success(ctx.attempt, cost=2.0)
+    raise NonRetryable(f"unknown how {how!r}")
+
+
+@skill(name="t.awkward", retry={"max_attempts": 1})
+def awkward(ctx: Any, how: str, size: int = 0) -> Any:
+    """Prints, returns or raises what PostgreSQL would refuse, a result of ``size`` characters, or a cost."""
+    return _awkward(ctx, how, size)
+
+
+@skill(name="t.awkward_isolated", isolation="process", retry={"max_attempts": 1})
+def awkward_isolated(ctx: Any, how: str, size: int = 0) -> Any:
+    """t.awkward in a child process."""
+    return _awkward(ctx, how, size)
+
+
+command_skill("t.nul_cmd", ["printf", "before\\000after"])  # printf writes the NUL; argv cannot hold one

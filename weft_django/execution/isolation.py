@@ -97,9 +97,7 @@ def _observe(message: dict[str, Any], stdout: str, stderr: str) -> Observation:
         return Observation(Outcome.failure(message["unserialisable"], retryable=False, cost=cost), "failed",
                            "NotSerializable", stdout=stdout, stderr=stderr)
     o = message["outcome"]
-    outcome = Outcome(**{**o, "needs": tuple(o["needs"]), "children": tuple(o["children"])})
-    if cost and not outcome.cost:
-        outcome = Outcome(**{**outcome.__dict__, "cost": cost})
+    outcome = Outcome(**{**o, "needs": tuple(o["needs"]), "children": tuple(o["children"])}).plus_cost(cost)
     attempt_outcome = {"success": "succeeded", "failure": "failed", "blocked": "blocked",
                        "decompose": "decomposed"}[outcome.kind]
     return Observation(outcome, attempt_outcome, "Failure" if outcome.kind == "failure" else "", exit_code=0,

@@ -15,7 +15,7 @@ from typing import IO, Any, TypeVar
 
 from django.db import InterfaceError, OperationalError, connection
 
-from .. import engine, registry, sweep
+from .. import engine, registry, storable, sweep
 from ..conf import settings
 from ..exceptions import WeftError
 from ..models import Attempt
@@ -43,26 +43,50 @@ class Context:
     dependencies: dict[str, Any] = field(default_factory=dict)
 
     def report_cost(self, amount: float) -> None:
-        """Add to this attempt's cost (counted against the job's budget)."""
+        """Add to this attempt's cost (counted against the job's budget); a cost on the returned Outcome adds to it."""
         self.cost += float(amount)
 
 
-def execute(task_id: int, token: int, *, worker: str = engine.HOST, celery_id: str = "") -> None:
-    """Run the task if this message still owns it; a duplicate or stale message does nothing."""
+def execute(task_id: int, token: int, *, worker: str = engine.HOST, celery_id: str = "") -> dict[str, Any]:
+    """Run the task if this message still owns it; a duplicate or stale message does nothing.
+
+    Returns a short summary for Celery's log line ("... succeeded in 0.1s: {...}"), which otherwise says
+    None whatever became of the skill.
+    """
     claimed = _through_outage(lambda: engine.claim(task_id, token, worker=worker, celery_id=celery_id),
                               "claim", task_id)
     if claimed is None:
         sweep.recover_orphan(task_id, worker)  # issue 5: a redelivered message of a pool process that died
-        return
+        return {"task": task_id, "outcome": "not claimed (a duplicate or stale message)"}
     try:
         proctitle.show(task_id, claimed.skill_name, "running")
         obs = run(claimed)
         proctitle.show(task_id, claimed.skill_name, "recording")
-        # Recorded already if the attempt is closed (a "lost" one is still ours to report, as discarded).
-        _through_outage(lambda: engine.record(claimed, obs), "record", task_id, done=lambda: not Attempt.objects.filter(
-            pk=claimed.attempt_id, outcome__in=("running", "lost")).exists())
+        outcome, error_type = _record(claimed, obs) or ("recorded", "")  # None: recorded before an outage
     finally:
         proctitle.reset()
+    return {"task": task_id, "skill": claimed.skill_name, "attempt": claimed.token, "outcome": outcome,
+            **({"error_type": error_type} if error_type else {})}
+
+
+def _record(claimed: engine.Claimed, obs: Observation) -> tuple[str, str] | None:
+    """``engine.record``, through a database outage; if the database refuses the outcome itself, a
+    failure that says so instead, so that the task does not sit "running" until its lease runs out."""
+    def still_open() -> bool:  # a "lost" attempt is still ours to report, as discarded
+        return Attempt.objects.filter(pk=claimed.attempt_id, outcome__in=("running", "lost")).exists()
+
+    try:
+        return _through_outage(lambda: engine.record(claimed, obs), "record", claimed.task_id,
+                               done=lambda: not still_open())
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        logger.exception("weft: could not record attempt %s of task %s", claimed.token, claimed.task_id)
+        if not still_open():
+            raise
+        failed = storable.unrecordable(obs, exc)
+        return _through_outage(lambda: engine.record(claimed, failed), "record", claimed.task_id,
+                               done=lambda: not still_open())
 
 
 # ---- issue 5: a database restart costs a wait, not the message or the attempt ----
@@ -172,9 +196,7 @@ def _run_python(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
             "failed", type(exc).__qualname__, traceback.format_exc(), None,
             _tail(out.getvalue()), _tail(err.getvalue()),
         )
-    outcome = value if isinstance(value, Outcome) else Outcome.success(value, cost=ctx.cost)
-    if ctx.cost and not outcome.cost:
-        outcome = Outcome(**{**outcome.__dict__, "cost": ctx.cost})
+    outcome = (value if isinstance(value, Outcome) else Outcome.success(value)).plus_cost(ctx.cost)
     if outcome.kind == "success":
         try:
             check_json(outcome.value, "result")
@@ -200,7 +222,7 @@ def _read_tail(f: IO[bytes]) -> str:
     f.seek(0, 2)
     size = f.tell()
     f.seek(max(0, size - 4 * limit))
-    return _tail(f.read().decode("utf-8", "replace"))
+    return _tail(storable.clean_text(f.read().decode("utf-8", "replace")))  # NUL would not fit a command's result
 
 
 def _run_command(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:

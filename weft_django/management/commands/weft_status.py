@@ -50,6 +50,7 @@ def render(r: dict[str, Any]) -> str:
     ]
     if r["cost"]:
         lines.append(f"cost: {r['cost']:g}")
+    lines += [f"waiting: {reason}" for reason in r.get("waiting", ())]
     if r["attempts"]:
         lines += ["", cli.table(
             ("TASK", "#", "OUTCOME", "WORKER", "DURATION", "ERROR"),
