@@ -17,11 +17,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from .exceptions import ValidationError
 from .outcomes import Observation, Outcome
+from .spec import check_json
 
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -41,51 +43,24 @@ def clean_text(value: Any) -> str:
     return text
 
 
-def _has_surrogate(text: str) -> bool:
-    return _SURROGATE.search(text) is not None
-
-
-def _find(value: Any, path: str, bad: Callable[[str], bool]) -> str | None:
-    """The path of the first string (or key) in ``value`` that is ``bad``, or None."""
-    if isinstance(value, str):
-        return path if bad(value) else None
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            if isinstance(k, str) and bad(k):
-                return f"{path} (a key)"
-            found = _find(v, f"{path}.{k}", bad)
-            if found is not None:
-                return found
-    elif isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            found = _find(v, f"{path}[{i}]", bad)
-            if found is not None:
-                return found
-    return None
-
-
 def json_problem(value: Any, what: str, max_bytes: int | None = None) -> tuple[str, str] | None:
     """(error type, message) if ``value`` cannot be stored as jsonb or is over ``max_bytes``; else None.
 
-    The size is that of the value as UTF-8 JSON text.
+    What cannot be stored, and how it is said, is the submission's own rule (``spec.check_json``): one
+    declaration for a value coming in and a value coming back. The size is that of the value as UTF-8 JSON.
     """
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError, RecursionError) as exc:
-        return "NotSerializable", f"{what} is not JSON-serialisable: {exc}"
-    # Control characters are always escaped, so a NUL shows as \u0000 (a literal "\\u0000" would too: walk)
-    where = _find(value, what, lambda s: "\x00" in s) if "\\u0000" in text else None
-    if where is not None:
-        return "NotSerializable", f"{where} contains the NUL character (\\u0000), which PostgreSQL cannot store"
-    if text.isascii():
-        size = len(text)
-    else:
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))  # a lone surrogate fails here
+        # Control characters are always escaped, so a NUL shows as \u0000 (so would a literal "\\u0000")
+        suspect = "\\u0000" in text
+    except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        suspect, size = True, 0
+    if suspect:
         try:
-            size = len(text.encode("utf-8"))
-        except UnicodeEncodeError:
-            where = _find(value, what, _has_surrogate) or what
-            return "NotSerializable", (f"{where} contains a lone surrogate (U+D800..U+DFFF), which is not valid "
-                                       "Unicode text and cannot be stored")
+            check_json(value, what)
+        except ValidationError as exc:
+            return "NotSerializable", str(exc)
     if max_bytes is not None and size > max_bytes:
         return "ResultTooLarge", (f"{what} is {size:,} bytes of JSON, over the cap of {max_bytes:,} bytes "
                                   "(WEFT_MAX_RESULT_BYTES)")

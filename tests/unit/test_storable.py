@@ -29,11 +29,10 @@ def test_clean_text__replaces_nul_and_lone_surrogates(raw: Any, clean: str) -> N
 
 
 @pytest.mark.parametrize(("value", "problem"), [
-    ({"a": [1, "x\x00"]}, ("NotSerializable", "result.a[1] contains the NUL character (\\u0000), which PostgreSQL "
-                                              "cannot store")),
-    ({"a": {LONE: 1}}, ("NotSerializable", "result.a (a key) contains a lone surrogate (U+D800..U+DFFF), which is "
-                                           "not valid Unicode text and cannot be stored")),
-    (float("nan"), ("NotSerializable", "result is not JSON-serialisable: Out of range float values are not JSON "
+    ({"a": [1, "x\x00"]}, ("NotSerializable", "result.a[1]: must not contain the NUL character (\\u0000)")),
+    ({"a": {LONE: 1}}, ("NotSerializable", "result.a: must not contain a lone surrogate (\\ud800): it is not a "
+                                           "character")),
+    (float("nan"), ("NotSerializable", "result: must be JSON-serialisable: Out of range float values are not JSON "
                                        "compliant")),
     ("x" * 99, ("ResultTooLarge", "result is 101 bytes of JSON, over the cap of 100 bytes (WEFT_MAX_RESULT_BYTES)")),
 ])
@@ -150,7 +149,7 @@ def test_record__children_the_database_would_refuse_fail_the_task() -> None:
                                  "decomposed"))
     attempt = Attempt.objects.get(pk=c.attempt_id)
     assert (attempt.outcome, attempt.error_type) == ("failed", "NotSerializable")
-    assert attempt.error_message.startswith("children[0].params.a contains a lone surrogate")
+    assert attempt.error_message.startswith("children[0].params.a: must not contain a lone surrogate")
     assert Task.objects.filter(job_id=c.job_id).count() == 1
 
 
