@@ -6,7 +6,6 @@ may not run as 403; another user's job as 404 (staff see every job).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -64,25 +63,13 @@ def domain(call: Callable[[], _T]) -> _T:
 
 
 class JSONBody(JSONParser):
-    """DRF's JSON parser within Django's DATA_UPLOAD_MAX_MEMORY_SIZE (DRF reads the request's stream itself,
-    past Django's check) and with JSON nested too deep for Python's parser answered as bad input."""
+    """DRF's JSON parser, with JSON nested too deep for Python's parser answered as bad input (not a 500)."""
 
     def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
-        limit = django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if limit is not None:
-            body = stream.read(limit + 1)
-            if len(body) > limit:
-                raise too_large()
-            stream = io.BytesIO(body)
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise BadInput({"field": "", "detail": "the JSON is nested too deep"}) from None
-
-
-def too_large() -> TooLarge:
-    return TooLarge({"field": "", "detail": f"the body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE "
-                                            f"({django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes)"})
 
 
 class WeftView:
@@ -93,8 +80,9 @@ class WeftView:
     parser_classes = (JSONBody,)
 
     def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, RequestDataTooBig):  # Django's own check, when the body was read before DRF's parser
-            exc = too_large()
+        if isinstance(exc, RequestDataTooBig):  # Django's check as DRF reads the body: an HTML 400 otherwise
+            exc = TooLarge({"field": "", "detail": "the body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE "
+                                                   f"({django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes)"})
         elif isinstance(exc, exceptions.ParseError):
             exc = BadInput({"field": "", "detail": str(exc.detail)})
         return super().handle_exception(exc)  # type: ignore[misc]  # the APIView this is mixed into
