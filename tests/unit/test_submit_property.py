@@ -83,7 +83,7 @@ def test_submit_job__bodies_of_real_skills_with_bad_fields_are_written_or_refuse
     """The HTTP API's property test (tests/api/test_api_property.py) through the Python API: a ValidationError
     naming the field, or a job; never another exception, never a row on a refusal."""
     if "tasks" not in b:  # a lone task's body, as a job of one task
-        job_fields = {k: b.pop(k) for k in ("name", "labels", "idempotency_key") if k in b}
+        job_fields: dict[str, Any] = {k: b.pop(k) for k in ("name", "labels", "idempotency_key") if k in b}
         b = {**job_fields, "tasks": [{**b, "key": "solo"}]}
     for field, bad in sorted(mutations, key=lambda m: m[0] == "tasks"):
         mutate(b, field, bad)
