@@ -158,7 +158,9 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
     @extend_schema(
         request=PolymorphicProxySerializer("Submission", [s.TaskSubmission, s.JobSubmission],
                                            resource_type_field_name=None),
-        responses={201: s.JobSerializer, 400: OpenApiResponse(description='{"field": ..., "detail": ...}'),
+        responses={201: s.JobSerializer, 200: OpenApiResponse(s.JobSerializer, description="the job an idempotency "
+                                                            "key found, made by this same submission before"),
+                   400: OpenApiResponse(description='{"field": ..., "detail": ...}'),
                    403: OpenApiResponse(description="a skill you may not run")})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Submit: a body with ``tasks`` is a job (JobSpec); a body with ``skill`` is one task."""
