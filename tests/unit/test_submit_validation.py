@@ -492,3 +492,16 @@ def test_submit__a_concurrent_submission_with_the_same_key_gets_the_winners_job(
     second.join(30)
     assert (loser[0].pk, loser[0].resubmitted) == (winner[0].pk, True)
     assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize("name", ["deep.json", "deep.yaml"])
+def test_weft_submit__a_file_nested_too_deep_is_refused(tmp_path: Any, name: str,
+                                                        refused: Callable[..., WeftError]) -> None:
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / name
+    path.write_text('{"tasks": [{"key": "a", "skill": "t.noop", "params": {"x": ' + "[" * 5000 + "]" * 5000
+                    + "}}]}")
+    with pytest.raises(CommandError) as info:
+        call_command("weft_submit", "--file", str(path))
+    assert str(info.value) == f"file: {name}: nested too deep"
