@@ -401,8 +401,8 @@ def test_submit__an_idempotency_key_reused_for_another_submission_is_refused(
 
 def test_submit__an_idempotency_key_compares_what_was_stored() -> None:
     # a tuple is stored as a JSON list: the same submission from Python again is not "different"
-    job = submit("t.noop", {"xs": (1, 2), "n": 1}, labels={"tags": ("a",)}, idempotency_key="tuples")
-    assert submit("t.noop", {"xs": [1, 2], "n": 1.0}, labels={"tags": ["a"]}, idempotency_key="tuples").pk == job.pk
+    job = submit("t.noop", {"xs": [1, 2], "n": 1}, labels={"tags": ["a"]}, idempotency_key="tuples")
+    assert submit("t.noop", {"xs": (1, 2), "n": 1.0}, labels={"tags": ("a",)}, idempotency_key="tuples").pk == job.pk
 
 
 def test_submit_job__an_idempotency_key_names_the_whole_job() -> None:
