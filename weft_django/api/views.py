@@ -43,9 +43,9 @@ class TooLarge(BadInput):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
-def printable(text: str) -> str:
+def printable(text: object) -> str:
     """``text`` with any lone surrogate escaped: an answer naming one (a refused field) could not be encoded."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def domain(call: Callable[[], _T]) -> _T:
