@@ -156,8 +156,12 @@ def load_file(path: str | Path) -> Any:
         except json.JSONDecodeError as exc:
             raise ValidationError("file", f"{p.name}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
                                           f"{exc.msg}") from None
+        except RecursionError:
+            raise ValidationError("file", f"{p.name}: nested too deep") from None
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise ValidationError("file", f"{p.name}: nested too deep") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

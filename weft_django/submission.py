@@ -4,6 +4,7 @@ and its tasks in one transaction and hand the ready ones to dispatch after commi
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -181,7 +182,7 @@ def _difference(job: Job, paths: list[str], keyed: list[tuple[str, TaskSpec]], f
     """The first field in which this submission differs from ``job`` (as ``reports.job_spec`` reads it back,
     with the settings each task was resolved to), or None. A deadline given in seconds counts from each
     submission, so only whether there is one is compared."""
-    for name, new, old in (("name", o.name, job.name), ("labels", dict(o.labels or {}), job.labels),
+    for name, new, old in (("name", o.name, job.name), ("labels", _as_stored(o.labels or {}), job.labels),
                            ("budget.max_attempts", o.max_attempts, job.max_attempts),
                            ("budget.max_cost", o.max_cost, job.max_cost),
                            ("budget.deadline", o.deadline is None, job.deadline is None)):
@@ -197,9 +198,14 @@ def _difference(job: Job, paths: list[str], keyed: list[tuple[str, TaskSpec]], f
         if sorted(edges[key]) != sorted(t.get("depends_on", ())):
             return f"{p}depends_on"
         for name in ("params", "limits", "retry", "timeout", "queue", "priority"):
-            if f[name] != t[name]:
+            if (_as_stored(f[name]) if name == "params" else f[name]) != t[name]:
                 return f"{p}{name}"
     return None
+
+
+def _as_stored(value: Any) -> Any:
+    """``value`` as a JSON column gives it back (a tuple comes back a list), to compare with a stored one."""
+    return json.loads(json.dumps(value))
 
 
 def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions, skill_field: str) -> Job:

@@ -9,16 +9,18 @@ Python's range (``ReadableDateTimeField``): before, every one of these failed wi
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from pytest_django import Settings
 
 from tests.api.test_api import API, client_for, user
+from tests.conftest import WorkerProcess
 from weft_django import service, sweep
 from weft_django.execution.runner import execute
 from weft_django.models import Job, Task
@@ -96,3 +98,17 @@ def test_stored_deadline__nothing_else_is_clamped(bad_job: Any) -> None:
     assert Job.objects.filter(deadline__isnull=True).count() == 0
     job = service.submit("t.noop")
     assert Job.objects.values_list("deadline", flat=True).get(pk=job.pk) is None  # NULL stays NULL
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_stored_deadline__a_real_worker_claims_and_runs_its_task(
+        worker_factory: Callable[..., WorkerProcess]) -> None:
+    # A worker of its own, as tests/api/test_api_worker.py: tests/api runs before tests/faults
+    worker_factory()
+    with transaction.atomic():  # the message is sent when this commits, with the bad deadline in place
+        job = service.submit_job({"budget": {"deadline": 3600}, "tasks": [
+            {"key": "a", "skill": "t.add", "params": {"a": 1, "b": 2}}]})
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE weft_job SET deadline = %s::timestamptz WHERE id = %s", [YEAR_10000, job.pk])
+    assert service.result(job.pk, timeout=60) == 3

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.api.test_api_property import BAD, FIELDS, mutate, rows
+from tests.api.test_api_property import body as api_body
 from weft_django import service
 from weft_django.exceptions import ValidationError
 from weft_django.models import Job, Task
@@ -72,3 +74,24 @@ def test_submit_job__written_as_given_or_refused_with_the_field(spec: dict[str, 
         for name, value in t.get("limits", {}).items():
             assert row.limits[name] == value
         assert row.status == ("pending" if t.get("depends_on") else "queued")
+
+
+@given(b=api_body(), mutations=st.lists(st.tuples(st.sampled_from(FIELDS), BAD), max_size=3))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_submit_job__bodies_of_real_skills_with_bad_fields_are_written_or_refused_whole(
+        b: dict[str, Any], mutations: list[tuple[str, Any]]) -> None:
+    """The HTTP API's property test (tests/api/test_api_property.py) through the Python API: a ValidationError
+    naming the field, or a job; never another exception, never a row on a refusal."""
+    if "tasks" not in b:  # a lone task's body, as a job of one task
+        job_fields: dict[str, Any] = {k: b.pop(k) for k in ("name", "labels", "idempotency_key") if k in b}
+        b = {**job_fields, "tasks": [{**b, "key": "solo"}]}
+    for field, bad in sorted(mutations, key=lambda m: m[0] == "tasks"):
+        mutate(b, field, bad)
+    before = rows()
+    try:
+        created = service.submit_job(b)
+    except ValidationError as exc:
+        assert exc.field  # names what was wrong
+        assert rows() == before
+        return
+    assert Job.objects.filter(pk=created.pk).exists()

@@ -399,6 +399,12 @@ def test_submit__an_idempotency_key_reused_for_another_submission_is_refused(
     assert submit("t.add", idempotency_key="once", **first).resubmitted
 
 
+def test_submit__an_idempotency_key_compares_what_was_stored() -> None:
+    # a tuple is stored as a JSON list: the same submission from Python again is not "different"
+    job = submit("t.noop", {"xs": [1, 2], "n": 1}, labels={"tags": ["a"]}, idempotency_key="tuples")
+    assert submit("t.noop", {"xs": (1, 2), "n": 1.0}, labels={"tags": ("a",)}, idempotency_key="tuples").pk == job.pk
+
+
 def test_submit_job__an_idempotency_key_names_the_whole_job() -> None:
     from weft_django import service
 
@@ -442,3 +448,66 @@ def test_weft_submit__a_deadline_in_the_year_10000_is_refused(tmp_path: Any,
     with pytest.raises(CommandError) as info:
         call_command("weft_submit", "--file", str(path))
     assert str(info.value) == f"budget.deadline: {YEAR_10000} is out of range"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit__a_concurrent_submission_with_the_same_key_gets_the_winners_job() -> None:
+    """Two submissions race with one key: the loser's INSERT waits on the unique index until the winner
+    commits, fails, and finds the winner's job (the same submission: returned, marked resubmitted)."""
+    import threading
+
+    from django.contrib.auth.models import User
+    from django.db import connection, transaction
+
+    from tests.conftest import wait_for
+
+    alice = User.objects.create_user("alice")
+    release, inserted = threading.Event(), threading.Event()
+    winner: list[Job] = []
+
+    def win() -> None:
+        try:
+            with transaction.atomic():
+                winner.append(submit("t.noop", {}, owner=alice, idempotency_key="race"))
+                inserted.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=win)
+    first.start()
+    assert inserted.wait(30)
+    loser: list[Job] = []
+
+    def lose() -> None:
+        try:
+            loser.append(submit("t.noop", {}, owner=alice, idempotency_key="race"))
+        finally:
+            connection.close()
+
+    second = threading.Thread(target=lose)
+    second.start()
+    with connection.cursor() as cursor:  # the second submission is blocked on the winner's index entry
+        def blocked() -> bool:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                           "AND datname = current_database()")
+            return cursor.fetchone()[0] > 0
+        wait_for(blocked, 30, 0.05, "the second INSERT to wait for the first")
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert (loser[0].pk, loser[0].resubmitted) == (winner[0].pk, True)
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize("name", ["deep.json", "deep.yaml"])
+def test_weft_submit__a_file_nested_too_deep_is_refused(tmp_path: Any, name: str,
+                                                        refused: Callable[..., WeftError]) -> None:
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / name
+    path.write_text('{"tasks": [{"key": "a", "skill": "t.noop", "params": {"x": ' + "[" * 5000 + "]" * 5000
+                    + "}}]}")
+    with pytest.raises(CommandError) as info:
+        call_command("weft_submit", "--file", str(path))
+    assert str(info.value) == f"file: {name}: nested too deep"

@@ -7,7 +7,6 @@ and do what is decided in ``weft_django.access``.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -51,9 +50,9 @@ class TooLarge(BadInput):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
-def printable(text: str) -> str:
+def printable(text: object) -> str:
     """``text`` with any lone surrogate escaped: an answer naming one (a refused field) could not be encoded."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def domain(call: Callable[[], _T]) -> _T:
@@ -71,25 +70,13 @@ def domain(call: Callable[[], _T]) -> _T:
 
 
 class JSONBody(JSONParser):
-    """DRF's JSON parser within Django's DATA_UPLOAD_MAX_MEMORY_SIZE (DRF reads the request's stream itself,
-    past Django's check) and with JSON nested too deep for Python's parser answered as bad input."""
+    """DRF's JSON parser, with JSON nested too deep for Python's parser answered as bad input (not a 500)."""
 
     def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
-        limit = django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if limit is not None:
-            body = stream.read(limit + 1)
-            if len(body) > limit:
-                raise too_large()
-            stream = io.BytesIO(body)
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise BadInput({"field": "", "detail": "the JSON is nested too deep"}) from None
-
-
-def too_large() -> TooLarge:
-    return TooLarge({"field": "", "detail": f"the body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE "
-                                            f"({django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes)"})
 
 
 class WeftView:
@@ -100,8 +87,9 @@ class WeftView:
     parser_classes = (JSONBody,)
 
     def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, RequestDataTooBig):  # Django's own check, when the body was read before DRF's parser
-            exc = too_large()
+        if isinstance(exc, RequestDataTooBig):  # Django's check as DRF reads the body: an HTML 400 otherwise
+            exc = TooLarge({"field": "", "detail": "the body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE "
+                                                   f"({django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes)"})
         elif isinstance(exc, exceptions.ParseError):
             exc = BadInput({"field": "", "detail": str(exc.detail)})
         return super().handle_exception(exc)  # type: ignore[misc]  # the APIView this is mixed into
@@ -219,7 +207,9 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
     @extend_schema(
         request=PolymorphicProxySerializer("Submission", [s.TaskSubmission, s.JobSubmission],
                                            resource_type_field_name=None),
-        responses=answers(s.JobSerializer, 400, 403, code=201, why={403: "a skill you may not run"}))
+        responses={**answers(s.JobSerializer, 400, 403, code=201, why={403: "a skill you may not run"}),
+                   200: OpenApiResponse(s.JobSerializer, description="the job an idempotency key found, made by "
+                                                                     "this same submission before")})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Submit: a body with ``tasks`` is a job (JobSpec); a body with ``skill`` is one task."""
         data = request.data
