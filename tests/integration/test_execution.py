@@ -64,6 +64,14 @@ def test_execution__command_skill_captures_stdout(worker: WorkerProcess) -> None
     assert attempt.duration is not None and attempt.duration > 0
 
 
+def test_execution__what_a_command_leaves_behind_ends_with_it(worker: WorkerProcess) -> None:
+    """Issue 10: a daemon the command started (setsid, its parent gone) is killed by the supervisor."""
+    job = service.submit("t.daemon")
+    result = service.result(job.pk, timeout=FINISH)
+    daemon = int(result["stdout"])
+    assert not psutil.pid_exists(daemon) or psutil.Process(daemon).status() == psutil.STATUS_ZOMBIE
+
+
 def test_execution__flaky_skill_succeeds_on_third_attempt(worker: WorkerProcess) -> None:
     job = service.submit("t.flaky", {"succeed_on": 3})
 
