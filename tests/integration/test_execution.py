@@ -72,6 +72,30 @@ def test_execution__what_a_command_leaves_behind_ends_with_it(worker: WorkerProc
     assert not psutil.pid_exists(daemon) or psutil.Process(daemon).status() == psutil.STATUS_ZOMBIE
 
 
+def test_execution__a_param_that_would_be_an_option_is_refused_at_submission() -> None:
+    """Issue 10: ``echo {text}`` with text="--output=out.txt" would hand the program an option."""
+    from django.contrib.auth.models import Permission, User
+    from rest_framework.test import APIClient
+
+    from weft_django.exceptions import ValidationError
+
+    before = (Job.objects.count(), Task.objects.count())
+    with pytest.raises(ValidationError) as info:
+        service.submit("t.echo", {"text": "--output=out.txt"})
+    assert info.value.field == "params.text" and "must not start with '-'" in str(info.value)
+
+    u = User.objects.create_user("opt-user", password="pw")
+    u.user_permissions.add(Permission.objects.get(content_type__app_label="weft", codename="run_skill"))
+    client = APIClient()
+    client.force_authenticate(User.objects.get(pk=u.pk))
+    r = client.post("/api/weft/jobs/", {"skill": "t.echo", "params": {"text": "-n"}}, format="json")
+    assert r.status_code == 400, r.content
+    assert r.json()["field"] == "params.text"
+    assert (Job.objects.count(), Task.objects.count()) == before  # nothing written
+    job = service.submit("t.echo", {"text": "a-n"})  # a "-" inside a value is no option
+    assert Task.objects.get(job=job).params == {"text": "a-n"}
+
+
 def test_execution__flaky_skill_succeeds_on_third_attempt(worker: WorkerProcess) -> None:
     job = service.submit("t.flaky", {"succeed_on": 3})
 
