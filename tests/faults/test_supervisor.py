@@ -12,6 +12,7 @@ attempt 2 in the database (the same host: one clock).
 from __future__ import annotations
 
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.conftest import wait_for
 from tests.faults.conftest import Processes
 from tests.faults.harness import LEASE, attempts_of, fault_worker, kill_pid, measure, running_attempt, start_sweeper
 from weft_django import service
+from weft_django.execution import supervisor
 from weft_django.models import Attempt, Task
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -159,3 +161,42 @@ def test_supervisor__a_frozen_worker_loses_its_processes_before_its_lease(procs:
     zombie = wait_for(lambda: Attempt.objects.filter(pk=first.pk, outcome="discarded").first(), 30, 0.1,
                       "the frozen worker's report")
     assert zombie.error_type == "LeaseLost" and "no renewal" in zombie.error_message
+
+
+# ---------------------------------------------------------------- the supervisor alone, in this process
+
+
+def _start_family(directory: Path, lease_left: float, token: int) -> tuple[supervisor.Supervisor, psutil.Process]:
+    """A supervised ``sh`` that starts a sleeper in a new session; (its supervisor, the sleeper)."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def spawn() -> int:
+        started.append(subprocess.Popen(["sh", "-c", "setsid sleep 30 & echo $! > sleeper; sleep 30"], cwd=directory,
+                                        start_new_session=True))
+        return started[-1].pid
+
+    sup = supervisor.start(spawn, lease_until=time.monotonic() + supervisor.kill_margin() + lease_left,
+                           worker="unit", task_id=1, token=token, skill="unit.family")
+    pid = wait_for(lambda: (directory / "sleeper").read_text().strip() if (directory / "sleeper").exists() else "",
+                   10, 0.02, "the sleeper")
+    return sup, psutil.Process(int(pid))
+
+
+def test_supervisor__the_end_of_the_worker_pipe_kills_everything_and_frees_the_marker(tmp_path: Path) -> None:
+    sup, sleeper = _start_family(tmp_path, 60, token=1)
+    assert supervisor.attempt_alive("unit", 1, 1) and not supervisor.attempt_alive("unit", 1, 2)
+    sup.close()  # what the worker's death does: the only write end of the control pipe goes away
+    assert sup.wait() == (-signal.SIGKILL, "worker")
+    assert not _alive(sleeper)
+    assert not supervisor.attempt_alive("unit", 1, 1)
+
+
+def test_supervisor__kills_before_the_lease_runs_out_unless_renewed(tmp_path: Path) -> None:
+    sup, sleeper = _start_family(tmp_path, 1.5, token=3)
+    began = time.monotonic()
+    sup.renew(time.monotonic() + supervisor.kill_margin() + 3.0)  # the monitor renewed
+    assert sup.wait() == (-signal.SIGKILL, "lease")
+    took = time.monotonic() - began
+    sup.close()
+    assert 2.2 < took < 6.0, took  # killed at the renewed deadline minus the margin, not the first one
+    assert not _alive(sleeper)
