@@ -17,7 +17,6 @@ import signal
 import sys
 import tempfile
 import traceback
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import IO, Any
@@ -39,11 +38,7 @@ def run(func: Callable[..., Any], kwargs: dict[str, Any], w: Watch, *, title: tu
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as res:
         def spawn() -> int:  # in the supervisor (supervisor.py), a fork of the worker: so is the child
-            with warnings.catch_warnings():
-                # Python 3.12+ warns about forking a threaded process: the child touches none of the
-                # monitor thread's locks (logging re-creates its own after a fork), so it is safe here.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
+            pid = os.fork()  # the supervisor has one thread: no warning to silence
             if pid == 0:  # the child: never returns
                 supervisor.die_with_parent()
                 gc.enable()  # the supervisor runs without a collector; the skill needs one

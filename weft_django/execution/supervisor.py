@@ -35,6 +35,7 @@ import signal
 import socket
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -162,7 +163,11 @@ def start(spawn: Callable[[], int], *, lease_until: float, worker: str, task_id:
     # Frozen objects are not traversed by a collector, so neither process copies the worker's pages.
     gc.freeze()
     try:
-        pid = os.fork()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns about forking a threaded process: the supervisor touches none of the
+            # monitor thread's locks (logging re-creates its own after a fork), so it is safe here.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
     except OSError as exc:
         gc.unfreeze()
         for fd in (control_r, control_w, status_r, status_w):
