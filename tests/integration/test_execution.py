@@ -72,6 +72,16 @@ def test_execution__what_a_command_leaves_behind_ends_with_it(worker: WorkerProc
     assert not psutil.pid_exists(daemon) or psutil.Process(daemon).status() == psutil.STATUS_ZOMBIE
 
 
+def test_execution__an_orphan_counts_against_the_memory_limit(worker: WorkerProcess) -> None:
+    """Issue 10: a process whose parent exited is re-parented to the supervisor, and still measured."""
+    job = service.submit("t.orphan_hog")  # memory_mb 150; the orphan holds 400 MB; its grandparent sleeps
+    task = only_task(job)
+    wait_for(lambda: Task.objects.filter(pk=task.pk, status="failed").exists(), FINISH, 0.1, "the kill")
+    [attempt] = attempts_of(task)
+    assert (attempt.outcome, attempt.limit_hit) == ("killed", "memory_mb")
+    assert attempt.peak_rss_mb is not None and attempt.peak_rss_mb > 150
+
+
 def test_execution__a_param_that_would_be_an_option_is_refused_at_submission() -> None:
     """Issue 10: ``echo {text}`` with text="--output=out.txt" would hand the program an option."""
     from django.contrib.auth.models import Permission, User

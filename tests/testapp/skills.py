@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -189,6 +190,10 @@ echo $! >> "$1/pids"
 sleep 30
 """
 command_skill("t.family_cmd", ["sh", "-c", FAMILY_SCRIPT, "family", "{dir}"], retry={"max_attempts": 2})
+# Starts a memory hog whose parent exits at once (an orphan, re-parented to the supervisor), then waits.
+ORPHAN_HOG = "import time; x = b'x' * (400 * 2**20); time.sleep(30)"
+command_skill("t.orphan_hog", ["sh", "-c", '("$0" -c "$1" &); sleep 30', sys.executable, ORPHAN_HOG],
+              limits={"memory_mb": 150}, retry={"max_attempts": 1})
 # Leaves a daemon behind (a new session, its parent gone) and prints its pid.
 command_skill("t.daemon", ["sh", "-c", "setsid sleep 30 >/dev/null 2>&1 & echo $!"])
 

@@ -73,9 +73,14 @@ class Watch:
         """Measure the child process tree; stop it if over a limit."""
         if self.pid is None:
             return
+        sup = self.supervisor
         try:
-            root = self._procs.get(self.pid) or self._procs.setdefault(self.pid, psutil.Process(self.pid))
-            tree = [root, *root.children(recursive=True)]
+            if sup is not None:  # the child and all it started, even orphans: they are re-parented to the supervisor
+                top = self._procs.get(sup.pid) or self._procs.setdefault(sup.pid, psutil.Process(sup.pid))
+                tree = top.children(recursive=True)
+            else:
+                root = self._procs.get(self.pid) or self._procs.setdefault(self.pid, psutil.Process(self.pid))
+                tree = [root, *root.children(recursive=True)]
         except psutil.Error:
             return
         rss = cpu = 0.0
