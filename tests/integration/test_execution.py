@@ -72,6 +72,15 @@ def test_execution__what_a_command_leaves_behind_ends_with_it(worker: WorkerProc
     assert not psutil.pid_exists(daemon) or psutil.Process(daemon).status() == psutil.STATUS_ZOMBIE
 
 
+def test_execution__a_program_that_cannot_start_fails_without_retry(worker: WorkerProcess) -> None:
+    job = service.submit("t.missing")
+    task = only_task(job)
+    wait_for(lambda: Task.objects.filter(pk=task.pk, status="failed").exists(), FINISH, 0.1, "the failure")
+    [attempt] = attempts_of(task)
+    assert (attempt.outcome, attempt.error_type) == ("failed", "FileNotFoundError")
+    assert attempt.error_message == "cannot start 'weft-no-such-program': No such file or directory"
+
+
 def test_execution__an_orphan_counts_against_the_memory_limit(worker: WorkerProcess) -> None:
     """Issue 10: a process whose parent exited is re-parented to the supervisor, and still measured."""
     job = service.submit("t.orphan_hog")  # memory_mb 150; the orphan holds 400 MB; its grandparent sleeps

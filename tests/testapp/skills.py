@@ -194,6 +194,7 @@ command_skill("t.family_cmd", ["sh", "-c", FAMILY_SCRIPT, "family", "{dir}"], re
 ORPHAN_HOG = "import time; x = b'x' * (400 * 2**20); time.sleep(30)"
 command_skill("t.orphan_hog", ["sh", "-c", '("$0" -c "$1" &); sleep 30', sys.executable, ORPHAN_HOG],
               limits={"memory_mb": 150}, retry={"max_attempts": 1})
+command_skill("t.missing", ["weft-no-such-program"])  # the supervisor cannot start it
 # Leaves a daemon behind (a new session, its parent gone) and prints its pid.
 command_skill("t.daemon", ["sh", "-c", "setsid sleep 30 >/dev/null 2>&1 & echo $!"])
 
