@@ -39,6 +39,7 @@ class SkillDef:
     permission: str | None = None  # "app_label.codename" a user needs to run it through the HTTP API
     requires_approval: bool = False  # each task waits, blocked, until someone approves it
     allow_retry_override: bool = True  # False: a submission's retry may not change the skill's
+    allow_options: frozenset[str] = frozenset()  # placeholders whose value may start with "-" (command skills)
 
     @property
     def target(self) -> Any:
@@ -144,9 +145,16 @@ def command_skill(
     permission: str | None = None,
     requires_approval: bool = False,
     allow_retry_override: bool = True,
+    allow_options: Sequence[str] = (),
 ) -> SkillDef:
-    """Register an argv template. ``{name}`` placeholders are filled from params, one argv element each."""
+    """Register an argv template. ``{name}`` placeholders are filled from params, one argv element each.
+
+    A value that would start an argv element with ``-`` (and so be read as an option of the program,
+    ``--output=x``) is refused at submission, unless its placeholder is in ``allow_options`` or the
+    element comes after a literal ``"--"`` element (the end of options, for programs that honour it).
+    """
     template = check_argv_template(argv, f"skills.{name}.argv")
+    allowed = _check_allow_options(allow_options, template, f"skills.{name}.allow_options")
     schema = dict(params) if params is not None else {
         "type": "object",
         "properties": {p: {"type": ["string", "number", "integer"]} for p in _all_placeholders(template)},
@@ -157,7 +165,18 @@ def command_skill(
         limits=Limits.parse(limits, f"skills.{name}.limits"), retry=retry, timeout=timeout,
         queue=queue, priority=priority, description=description, permission=permission,
         requires_approval=bool(requires_approval), allow_retry_override=bool(allow_retry_override),
+        allow_options=allowed,
     ))
+
+
+def _check_allow_options(names: Any, template: Sequence[str], path: str) -> frozenset[str]:
+    if isinstance(names, str) or not isinstance(names, Sequence | set | frozenset):
+        raise ValidationError(path, "must be a list of placeholder names")
+    known = set(_all_placeholders(template))
+    for n in names:
+        if n not in known:
+            raise ValidationError(path, f"{n!r} is not a placeholder of the argv")
+    return frozenset(names)
 
 
 def argv_placeholders(part: str) -> list[str]:
@@ -190,8 +209,13 @@ def check_argv_template(argv: Any, path: str = "argv") -> tuple[str, ...]:
 
 
 def render_argv(definition: SkillDef, params: Mapping[str, Any]) -> list[str]:
-    """Fill each placeholder with str(value); a value never splits into more than its own element."""
+    """Fill each placeholder with str(value); a value never splits into more than its own element.
+
+    Nor does it become an option: a value that would start an element with ``-`` is refused (see
+    ``command_skill``'s ``allow_options``).
+    """
     out = []
+    options_end = False  # past a literal "--": the program reads no more options
     for i, part in enumerate(definition.argv):
         values = {}
         for fname in argv_placeholders(part):
@@ -203,8 +227,32 @@ def render_argv(definition: SkillDef, params: Mapping[str, Any]) -> list[str]:
             values[fname] = str(value)
             if "\x00" in values[fname]:  # the OS cannot pass it: exec would fail with "embedded null byte"
                 raise ValidationError(f"params.{fname}", "must not contain a NUL character")
-        out.append(part.format(**values) if values else part.replace("{{", "{").replace("}}", "}"))
+        element = part.format(**values) if values else part.replace("{{", "{").replace("}}", "}")
+        if values and i > 0 and not options_end:
+            _refuse_option(definition, part, element, values)
+        options_end = options_end or (not values and element == "--")
+        out.append(element)
     return out
+
+
+def _refuse_option(definition: SkillDef, part: str, element: str, values: Mapping[str, str]) -> None:
+    """Refuse an element that starts with "-" because of a value (not because the template wrote one)."""
+    parsed = list(string.Formatter().parse(part))
+    if not element.startswith("-") or parsed[0][0]:  # a literal starts it: the template decides, not a value
+        return
+    leading = next(fname for _, fname, _, _ in parsed if fname is not None)  # it starts with a placeholder
+    for literal, fname, _, _ in parsed:  # the value that brought the "-" (earlier ones may be empty)
+        if literal:
+            break
+        if fname is not None and values[fname]:
+            leading = fname
+            break
+    if leading not in definition.allow_options:
+        raise ValidationError(
+            f"params.{leading}",
+            f"must not start with '-': {definition.argv[0]} would read {element[:40]!r} as an option "
+            f"(skill {definition.name!r} does not allow options in {{{leading}}})",
+        )
 
 
 def autodiscover() -> None:

@@ -26,6 +26,7 @@ from . import completion, dispatch, engine, transitions, workers
 from .conf import settings
 from .deciders import DEFAULT_LIMIT_POLICY, Budget, Failure, decide_failure
 from .dispatch import Ready
+from .execution.supervisor import attempt_alive
 from .models import Attempt, Decision, Job, SweepRun, Task
 from .spec import RetryPolicy
 from .states import AttemptOutcome, DecisionAction, JobStatus, TaskStatus
@@ -208,8 +209,8 @@ def recover_orphan(task_id: int, worker: str) -> bool:
     attempt = Attempt.objects.filter(task_id=task_id, number=token, outcome=AttemptOutcome.RUNNING).values(
         "worker", "pid").first()
     if (attempt is None or attempt["pid"] is None or attempt["worker"] != worker
-            or not _dead_here(worker, attempt["pid"])):
-        return False
+            or not _dead_here(worker, attempt["pid"]) or attempt_alive(worker, task_id, token)):
+        return False  # attempt_alive: its supervisor is still killing what it started (issue 10)
     with transaction.atomic():
         task = Task.objects.filter(pk=task_id, status=TaskStatus.RUNNING, attempts=token).get_locked()
         if task is None:

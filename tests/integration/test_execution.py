@@ -64,6 +64,57 @@ def test_execution__command_skill_captures_stdout(worker: WorkerProcess) -> None
     assert attempt.duration is not None and attempt.duration > 0
 
 
+def test_execution__what_a_command_leaves_behind_ends_with_it(worker: WorkerProcess) -> None:
+    """Issue 10: a daemon the command started (setsid, its parent gone) is killed by the supervisor."""
+    job = service.submit("t.daemon")
+    result = service.result(job.pk, timeout=FINISH)
+    daemon = int(result["stdout"])
+    assert not psutil.pid_exists(daemon) or psutil.Process(daemon).status() == psutil.STATUS_ZOMBIE
+
+
+def test_execution__a_program_that_cannot_start_fails_without_retry(worker: WorkerProcess) -> None:
+    job = service.submit("t.missing")
+    task = only_task(job)
+    wait_for(lambda: Task.objects.filter(pk=task.pk, status="failed").exists(), FINISH, 0.1, "the failure")
+    [attempt] = attempts_of(task)
+    assert (attempt.outcome, attempt.error_type) == ("failed", "FileNotFoundError")
+    assert attempt.error_message == "cannot start 'weft-no-such-program': No such file or directory"
+
+
+def test_execution__an_orphan_counts_against_the_memory_limit(worker: WorkerProcess) -> None:
+    """Issue 10: a process whose parent exited is re-parented to the supervisor, and still measured."""
+    job = service.submit("t.orphan_hog")  # memory_mb 150; the orphan holds 400 MB; its grandparent sleeps
+    task = only_task(job)
+    wait_for(lambda: Task.objects.filter(pk=task.pk, status="failed").exists(), FINISH, 0.1, "the kill")
+    [attempt] = attempts_of(task)
+    assert (attempt.outcome, attempt.limit_hit) == ("killed", "memory_mb")
+    assert attempt.peak_rss_mb is not None and attempt.peak_rss_mb > 150
+
+
+def test_execution__a_param_that_would_be_an_option_is_refused_at_submission() -> None:
+    """Issue 10: ``echo {text}`` with text="--output=out.txt" would hand the program an option."""
+    from django.contrib.auth.models import Permission, User
+    from rest_framework.test import APIClient
+
+    from weft_django.exceptions import ValidationError
+
+    before = (Job.objects.count(), Task.objects.count())
+    with pytest.raises(ValidationError) as info:
+        service.submit("t.echo", {"text": "--output=out.txt"})
+    assert info.value.field == "params.text" and "must not start with '-'" in str(info.value)
+
+    u = User.objects.create_user("opt-user", password="pw")
+    u.user_permissions.add(Permission.objects.get(content_type__app_label="weft", codename="run_skill"))
+    client = APIClient()
+    client.force_authenticate(User.objects.get(pk=u.pk))
+    r = client.post("/api/weft/jobs/", {"skill": "t.echo", "params": {"text": "-n"}}, format="json")
+    assert r.status_code == 400, r.content
+    assert r.json()["field"] == "params.text"
+    assert (Job.objects.count(), Task.objects.count()) == before  # nothing written
+    job = service.submit("t.echo", {"text": "a-n"})  # a "-" inside a value is no option
+    assert Task.objects.get(job=job).params == {"text": "a-n"}
+
+
 def test_execution__flaky_skill_succeeds_on_third_attempt(worker: WorkerProcess) -> None:
     job = service.submit("t.flaky", {"succeed_on": 3})
 

@@ -217,3 +217,38 @@ def awkward_isolated(ctx: Any, how: str, size: int = 0) -> Any:
 
 
 command_skill("t.nul_cmd", ["printf", "before\\000after"])  # printf writes the NUL; argv cannot hold one
+
+
+# -- issue 10: an attempt's processes never outlive its lease (tests/faults/test_supervisor.py) --
+# Each writes "<pid>" lines into <dir>/pids: its own and a grandchild's that left its session, so
+# neither the child's process group nor PR_SET_PDEATHSIG reaches it. A retry (pids present) ends at once.
+FAMILY_SCRIPT = """
+[ -e "$1/pids" ] && exit 0
+setsid sleep 30 &
+echo $$ >> "$1/pids"
+echo $! >> "$1/pids"
+sleep 30
+"""
+command_skill("t.family_cmd", ["sh", "-c", FAMILY_SCRIPT, "family", "{dir}"], retry={"max_attempts": 2})
+# Starts a memory hog whose parent exits at once (an orphan, re-parented to the supervisor), then waits.
+ORPHAN_HOG = "import time; x = b'x' * (400 * 2**20); time.sleep(30)"
+command_skill("t.orphan_hog", ["sh", "-c", '("$0" -c "$1" &); sleep 30', sys.executable, ORPHAN_HOG],
+              limits={"memory_mb": 150}, retry={"max_attempts": 1})
+command_skill("t.missing", ["weft-no-such-program"])  # the supervisor cannot start it
+# Leaves a daemon behind (a new session, its parent gone) and prints its pid.
+command_skill("t.daemon", ["sh", "-c", "setsid sleep 30 >/dev/null 2>&1 & echo $!"])
+
+
+@skill(name="t.family_py", isolation="process", retry={"max_attempts": 2})
+def family_py(dir: str) -> str:
+    import os
+    import subprocess
+
+    pids = os.path.join(dir, "pids")
+    if os.path.exists(pids):
+        return "retry"
+    grandchild = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    with open(pids, "a") as f:
+        f.write(f"{os.getpid()}\n{grandchild.pid}\n")
+    time.sleep(30)
+    return "first"

@@ -29,8 +29,8 @@ def refused_template(argv: Any) -> ValidationError:
     return info.value
 
 
-def cmd(argv: list[str], name: str = "unit.cmd") -> SkillDef:
-    return SkillDef(name=name, kind="command", argv=check_argv_template(argv))
+def cmd(argv: list[str], name: str = "unit.cmd", allow_options: frozenset[str] = frozenset()) -> SkillDef:
+    return SkillDef(name=name, kind="command", argv=check_argv_template(argv), allow_options=allow_options)
 
 
 # ---------------------------------------------------------------- malformed templates
@@ -111,7 +111,8 @@ def test_command_skill__default_schema_requires_every_placeholder(clean_registry
     "",
 ])
 def test_render_argv__value_fills_exactly_one_element(value: str) -> None:
-    assert render_argv(cmd(["echo", "-n", "{text}", "end"]), {"text": value}) == ["echo", "-n", value, "end"]
+    skill = cmd(["echo", "-n", "{text}", "end"], allow_options=frozenset({"text"}))  # "--flag=1 --other" too
+    assert render_argv(skill, {"text": value}) == ["echo", "-n", value, "end"]
 
 
 def test_render_argv__several_placeholders_in_one_element_stay_in_it() -> None:
@@ -142,6 +143,67 @@ def test_render_argv__nul_character_is_refused() -> None:
     with pytest.raises(ValidationError) as info:
         render_argv(cmd(["echo", "{text}"]), {"text": "a\x00b"})
     assert str(info.value) == "params.text: must not contain a NUL character"
+
+
+# ---------------------------------------------------------------- option injection (issue 10)
+
+
+@pytest.mark.parametrize(("argv", "params", "field"), [
+    (["sort", "{file}"], {"file": "--output=out.txt"}, "params.file"),
+    (["sort", "{file}"], {"file": "-o"}, "params.file"),
+    (["sort", "{file}"], {"file": "-"}, "params.file"),
+    (["cp", "{src}", "{dst}"], {"src": "a", "dst": "-rf"}, "params.dst"),
+    (["convert", "{name}.png"], {"name": "-write x"}, "params.name"),
+    (["echo", "{a}{b}"], {"a": "", "b": "-n"}, "params.b"),  # the value that brings the "-" is named
+    (["echo", "{a}{b}"], {"a": "-n", "b": "x"}, "params.a"),
+    (["sort", "{n}"], {"n": -5}, "params.n"),  # a number is text in argv: "-5" is an option too
+])
+def test_render_argv__a_value_that_would_be_an_option_is_refused(argv: list[str], params: dict[str, Any],
+                                                                 field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        render_argv(cmd(argv), params)
+    assert info.value.field == field
+    assert "must not start with '-'" in str(info.value) and argv[0] in str(info.value)
+
+
+@pytest.mark.parametrize(("argv", "params", "rendered"), [
+    (["sort", "{file}"], {"file": "a-b.txt"}, ["sort", "a-b.txt"]),  # a "-" inside is fine
+    (["sort", "--", "{file}"], {"file": "--output=x"}, ["sort", "--", "--output=x"]),  # after "--": an operand
+    (["sort", "--", "-k", "{file}"], {"file": "-x"}, ["sort", "--", "-k", "-x"]),
+    (["head", "-n{n}"], {"n": "-5"}, ["head", "-n-5"]),  # the template starts the element
+    (["tool", "--width={w}"], {"w": "-3"}, ["tool", "--width=-3"]),
+    (["tool", "x{w}"], {"w": "-3"}, ["tool", "x-3"]),
+])
+def test_render_argv__values_that_cannot_become_options_pass(argv: list[str], params: dict[str, Any],
+                                                            rendered: list[str]) -> None:
+    assert render_argv(cmd(argv), params) == rendered
+
+
+def test_render_argv__a_value_rendering_to_double_dash_does_not_end_the_options() -> None:
+    skill = cmd(["tool", "{sep}", "{file}"], allow_options=frozenset({"sep"}))
+    with pytest.raises(ValidationError) as info:
+        render_argv(skill, {"sep": "--", "file": "--output=x"})
+    assert info.value.field == "params.file"
+
+
+def test_command_skill__allow_options_is_per_placeholder(clean_registry: None) -> None:
+    d = command_skill("unit.sort", ["sort", "{flags}", "{file}"], allow_options=["flags"])
+    assert render_argv(d, {"flags": "-r", "file": "data.txt"}) == ["sort", "-r", "data.txt"]
+    with pytest.raises(ValidationError) as info:
+        render_argv(d, {"flags": "-r", "file": "--output=out.txt"})
+    assert info.value.field == "params.file"
+
+
+@pytest.mark.parametrize(("allow", "detail"), [
+    (["nope"], "'nope' is not a placeholder of the argv"),
+    ("file", "must be a list of placeholder names"),
+])
+def test_command_skill__allow_options_must_name_placeholders(clean_registry: None, allow: Any, detail: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        command_skill("unit.bad_allow", ["sort", "{file}"], allow_options=allow)
+    assert info.value.field == "skills.unit.bad_allow.allow_options" and detail in str(info.value)
+    with pytest.raises(UnknownSkill):
+        registry.get("unit.bad_allow")
 
 
 def test_render_argv__extra_params_are_ignored() -> None:

@@ -2,7 +2,8 @@
 
 Why fork and not multiprocessing: Celery's prefork pool processes are daemonic and may not start
 multiprocessing children, and a fork needs no pickling of the skill or re-import of the project. The
-child starts its own session (so ``kill_tree`` takes it and anything it starts), writes stdout and
+child is forked by a supervisor (supervisor.py) that kills it if the worker dies or the lease runs out;
+it starts its own session (so ``kill_tree`` takes it and anything it starts), writes stdout and
 stderr to files and its result as JSON to a third file, and leaves with ``os._exit`` so that nothing
 it inherited (database and broker connections, atexit hooks) is touched on the way out.
 """
@@ -16,16 +17,14 @@ import signal
 import sys
 import tempfile
 import traceback
-import warnings
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import asdict
 from typing import IO, Any
 
 from ..outcomes import NonRetryable, Observation, Outcome
 from ..spec import check_json
-from . import proctitle
-from .monitor import Watch, kill_tree
+from . import proctitle, supervisor
+from .monitor import Watch
 
 RESULT_FD = 3  # the child's result file, after it closed everything else it inherited
 
@@ -38,33 +37,21 @@ def run(func: Callable[..., Any], kwargs: dict[str, Any], w: Watch, *, title: tu
     end of an output file.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as res:
-        # Freeze the worker's objects so the child's garbage collector does not touch (and so copy)
-        # every page it shares with us: its memory then counts what the skill itself uses.
-        gc.freeze()
+        def spawn() -> int:  # in the supervisor (supervisor.py), a fork of the worker: so is the child
+            pid = os.fork()  # the supervisor has one thread: no warning to silence
+            if pid == 0:  # the child: never returns
+                supervisor.die_with_parent()
+                gc.enable()  # the supervisor runs without a collector; the skill needs one
+                _child(func, kwargs, out.fileno(), err.fileno(), res.fileno(), title, cost)
+            return pid
+
         try:
-            with warnings.catch_warnings():
-                # Python 3.12+ warns about forking a threaded process: the child touches none of the
-                # monitor thread's locks (logging re-creates its own after a fork), so it is safe here.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
-        except OSError as exc:
-            gc.unfreeze()
-            return Observation(Outcome.failure(f"cannot fork a process for the skill: {exc.strerror}"), "failed",
-                               "ForkFailed")
-        if pid == 0:  # the child: never returns
-            _child(func, kwargs, out.fileno(), err.fileno(), res.fileno(), title, cost)
-        gc.unfreeze()
-        with w._lock:
-            w.pid = pid
-            w.memory = "uss"
-            stopped_while_starting = bool(w.reason)
-        if stopped_while_starting:
-            kill_tree(pid)
-        _, status = os.waitpid(pid, 0)
-        w.sample()
-        with suppress(ProcessLookupError, PermissionError):  # what the skill started and left behind
-            os.killpg(pid, signal.SIGKILL)
-        code = os.waitstatus_to_exitcode(status)
+            # The supervisor freezes the worker's objects before it forks, so the child's garbage collector
+            # does not touch (and so copy) every page it shares with us: its memory counts what the skill uses.
+            code = supervisor.run(spawn, w, skill=title[1], memory="uss",
+                                  keep=(out.fileno(), err.fileno(), res.fileno()))
+        except supervisor.SpawnFailed as exc:
+            return Observation(Outcome.failure(f"cannot fork a process for the skill: {exc}"), "failed", "ForkFailed")
         stdout, stderr = tail(out), tail(err)
         res.seek(0)
         raw = res.read()

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import psutil
 from django.db import close_old_connections, connection
@@ -20,6 +21,9 @@ from ..conf import settings
 from ..models import Task
 from ..states import TaskStatus
 from . import interrupt
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +43,12 @@ class Watch:
     # "rss", or "uss" for a forked Python skill: its RSS would count the worker pages it shares by fork.
     memory: str = "rss"
     started: float = field(default_factory=time.monotonic)
-    reason: str = ""  # why it was stopped: timeout | cancelled | lease_lost | a limit name
+    worker: str = ""  # the Celery nodename: it names the attempt's supervisor marker
+    # Monotonic time until which the lease surely holds (read before the claim or renewal was sent),
+    # and the supervisor of the child process, told of each renewal (supervisor.py, issue 10).
+    lease_until: float = 0.0
+    supervisor: Supervisor | None = None
+    reason: str = ""  # why it was stopped: timeout | cancelled | lease_lost | lease_expiring | a limit name
     peak_rss_mb: float = 0.0
     cpu_seconds: float = 0.0
     peak_open_files: int = 0
@@ -64,9 +73,14 @@ class Watch:
         """Measure the child process tree; stop it if over a limit."""
         if self.pid is None:
             return
+        sup = self.supervisor
         try:
-            root = self._procs.get(self.pid) or self._procs.setdefault(self.pid, psutil.Process(self.pid))
-            tree = [root, *root.children(recursive=True)]
+            if sup is not None:  # the child and all it started, even orphans: they are re-parented to the supervisor
+                top = self._procs.get(sup.pid) or self._procs.setdefault(sup.pid, psutil.Process(sup.pid))
+                tree = top.children(recursive=True)
+            else:
+                root = self._procs.get(self.pid) or self._procs.setdefault(self.pid, psutil.Process(self.pid))
+                tree = [root, *root.children(recursive=True)]
         except psutil.Error:
             return
         rss = cpu = 0.0
@@ -111,13 +125,21 @@ class Watch:
         self.sample()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + settings.HEARTBEAT_INTERVAL
-            if elapsed > 0.5 * settings.HEARTBEAT_INTERVAL and not transitions.renew_lease(
-                    self.task_id, self.token, settings.LEASE_SECONDS):
-                self._poll()
-                return
+            if elapsed > 0.5 * settings.HEARTBEAT_INTERVAL:
+                sent = time.monotonic()
+                if not transitions.renew_lease(self.task_id, self.token, settings.LEASE_SECONDS):
+                    self._poll()
+                    return
+                self.renewed(sent + settings.LEASE_SECONDS)
         if elapsed >= CANCEL_POLL_SECONDS and now >= self._next_poll:
             self._next_poll = now + CANCEL_POLL_SECONDS
             self._poll()
+
+    def renewed(self, until: float) -> None:
+        with self._lock:
+            self.lease_until = until
+            if self.supervisor is not None:
+                self.supervisor.renew(until)
 
     def _poll(self) -> None:
         row = Task.objects.filter(pk=self.task_id).values_list("status", "attempts", "cancel_requested").first()

@@ -22,13 +22,13 @@ from ..models import Attempt
 from ..outcomes import NonRetryable, Observation, Outcome
 from ..registry import SkillDef
 from ..spec import check_json
-from . import interrupt, isolation, proctitle
-from .monitor import Watch, kill_tree, watch
+from . import interrupt, isolation, proctitle, supervisor
+from .monitor import Watch, watch
 
 logger = logging.getLogger(__name__)
 
 # How a monitor stop reason shows on the attempt.
-STOPPED_AS = {"timeout": "timed_out", "cancelled": "cancelled", "lease_lost": "failed"}
+STOPPED_AS = {"timeout": "timed_out", "cancelled": "cancelled", "lease_lost": "failed", "lease_expiring": "failed"}
 
 
 @dataclass
@@ -53,14 +53,20 @@ def execute(task_id: int, token: int, *, worker: str = engine.HOST, celery_id: s
     Returns a short summary for Celery's log line ("... succeeded in 0.1s: {...}"), which otherwise says
     None whatever became of the skill.
     """
-    claimed = _through_outage(lambda: engine.claim(task_id, token, worker=worker, celery_id=celery_id),
-                              "claim", task_id)
+    sent = 0.0
+
+    def claim() -> engine.Claimed | None:
+        nonlocal sent
+        sent = time.monotonic()  # the lease runs at least LEASE_SECONDS from here (the database's now() is later)
+        return engine.claim(task_id, token, worker=worker, celery_id=celery_id)
+
+    claimed = _through_outage(claim, "claim", task_id)
     if claimed is None:
         sweep.recover_orphan(task_id, worker)  # issue 5: a redelivered message of a pool process that died
         return {"task": task_id, "outcome": "not claimed (a duplicate or stale message)"}
     try:
         proctitle.show(task_id, claimed.skill_name, "running")
-        obs = run(claimed)
+        obs = run(claimed, worker=worker, lease_from=sent)
         proctitle.show(task_id, claimed.skill_name, "recording")
         outcome, error_type = _record(claimed, obs) or ("recorded", "")  # None: recorded before an outage
     finally:
@@ -122,12 +128,14 @@ def _through_outage(call: Callable[[], _T], what: str, task_id: int,
                 connection.close()
 
 
-def run(c: engine.Claimed) -> Observation:
+def run(c: engine.Claimed, *, worker: str = engine.HOST, lease_from: float | None = None) -> Observation:
+    """Run one claimed attempt; ``lease_from``: the monotonic time its claim was sent (default: now)."""
     timeout = c.timeout
     if c.job_deadline is not None:  # the job's deadline caps the attempt; the decider then stops the job
         left = max(0.0, c.job_deadline.timestamp() - time.time())
         timeout = left if timeout is None else min(timeout, left)
-    w = Watch(task_id=c.task_id, token=c.token, timeout=timeout, limits=c.limits)
+    w = Watch(task_id=c.task_id, token=c.token, timeout=timeout, limits=c.limits, worker=worker,
+              lease_until=(time.monotonic() if lease_from is None else lease_from) + settings.LEASE_SECONDS)
     started = time.monotonic()
     try:
         definition = registry.get(c.skill_name)
@@ -153,10 +161,11 @@ def _stopped(w: Watch, **extra: Any) -> Observation:
         "timeout": f"timed out after {w.timeout:g} s" if w.timeout else "timed out",
         "cancelled": "cancel requested",
         "lease_lost": "the lease was lost (another worker owns the task now)",
+        "lease_expiring": "killed before its lease ran out: no renewal of the lease reached the database in time",
     }.get(w.reason, f"killed: {w.reason} limit ({w.limits.get(w.reason)}) exceeded")
     kind = STOPPED_AS.get(w.reason, "killed")
-    error_type = {"timeout": "Timeout", "cancelled": "Cancelled", "lease_lost": "LeaseLost"}.get(
-        w.reason, "LimitExceeded")
+    error_type = {"timeout": "Timeout", "cancelled": "Cancelled", "lease_lost": "LeaseLost",
+                  "lease_expiring": "LeaseLost"}.get(w.reason, "LimitExceeded")
     return Observation(Outcome.failure(message), kind, error_type, **extra)
 
 
@@ -226,21 +235,23 @@ def _read_tail(f: IO[bytes]) -> str:
 
 
 def _run_command(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
-    argv = registry.render_argv(d, c.params)
+    try:
+        argv = registry.render_argv(d, c.params)
+    except WeftError as exc:  # checked at submission; the skill's template changed since
+        return Observation(Outcome.failure(str(exc), retryable=False), "failed", type(exc).__name__)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started: list[subprocess.Popen[bytes]] = []  # kept: a collected Popen reaps its process, the supervisor's
+
+        def spawn() -> int:  # in the supervisor (supervisor.py): the child is its own, not the worker's
+            started.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                            start_new_session=True, close_fds=True))
+            return started[-1].pid
+
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    start_new_session=True, close_fds=True)
-        except OSError as exc:
-            return Observation(Outcome.failure(f"cannot start {argv[0]!r}: {exc.strerror}", retryable=False),
-                               "failed", type(exc).__name__)
-        with w._lock:
-            w.pid = proc.pid
-            stopped_while_starting = bool(w.reason)
-        if stopped_while_starting:
-            kill_tree(proc.pid)
-        code = proc.wait()
-        w.sample()
+            code = supervisor.run(spawn, w, skill=c.skill_name, keep=(out.fileno(), err.fileno()))
+        except supervisor.SpawnFailed as exc:
+            return Observation(Outcome.failure(f"cannot start {argv[0]!r}: {exc}", retryable=False),
+                               "failed", exc.kind)
         stdout, stderr = _read_tail(out), _read_tail(err)
     if w.reason:
         return _stopped(w, exit_code=code, stdout=stdout, stderr=stderr)
