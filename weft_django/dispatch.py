@@ -6,6 +6,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from celery import Celery, current_app
 from django.db import transaction
@@ -63,6 +64,61 @@ def send(items: Sequence[Ready]) -> int:
     except Exception:
         logger.exception("weft: no broker connection; the sweep will re-send what was not published")
     return sent
+
+
+def run_celery(argv: list[str]) -> int:
+    """Run ``celery <argv>`` (e.g. a worker) with the project's Celery app in this process; its exit code.
+
+    What ``app.start(argv)`` does, but keeping the exit code, which ``app.start`` drops: click's
+    ``main(standalone_mode=False)`` returns the code given to ``ctx.exit`` instead of raising, and
+    ``app.start`` ignores that return value, so a worker that died still looked like a clean exit.
+    """
+    from celery.bin.celery import celery as command
+    from click.exceptions import Exit
+
+    command.params[0].default = celery_app()  # the --app option, as app.start sets it
+    try:
+        code = command.main(args=argv, standalone_mode=False)
+    except Exit as exc:  # click versions that raise it even outside standalone mode
+        code = exc.exit_code
+    finally:
+        command.params[0].default = None
+    return code if isinstance(code, int) else 0
+
+
+def harden_redis_transport() -> None:
+    """Keep a Celery worker alive through a Redis restart (kombu 5.7's Redis transport; called at worker init).
+
+    On a lost connection, Celery's consumer first ``collect()``s the broken kombu connection, which detaches
+    its transport (``transport.client = None``) but leaves the connection's default channel in place, then
+    ``close()``s it. Closing that channel again restores its unacknowledged messages (the running tasks'),
+    which builds a new Redis connection pool from ``transport.client.hostname``: an AttributeError, which is
+    not one of the connection errors Celery ignores there, so the worker stops with "Unrecoverable error:
+    AttributeError("'NoneType' object has no attribute 'hostname'")". It happens when the connection drops
+    while the worker waits for messages with a task running; plain Celery dies the same way.
+
+    The patch makes a channel whose connection is gone raise redis-py's ConnectionError instead, which
+    Celery handles like the connection loss it is: it reconnects. The messages it could not restore stay
+    in Redis's unacked set (Celery restores them after the visibility timeout); weft's sweep re-sends
+    their tasks sooner if they did not finish.
+    """
+    try:
+        import redis
+        from kombu.transport import redis as transport
+    except ImportError:  # no Redis transport installed: nothing to harden
+        return
+    channel: Any = transport.Channel  # kombu ships no type hints for it
+    original = channel._connparams
+    if getattr(original, "weft_hardened", False):
+        return
+
+    def _connparams(self: Any, asynchronous: bool = False) -> dict[str, Any]:
+        if self.connection is None or self.connection.client is None:
+            raise redis.exceptions.ConnectionError("this channel's broker connection was closed")
+        return cast(dict[str, Any], original(self, asynchronous=asynchronous))
+
+    _connparams.weft_hardened = True  # type: ignore[attr-defined]
+    channel._connparams = _connparams
 
 
 def broker_priority(priority: int, transport: str) -> int:
