@@ -7,12 +7,25 @@ import sys
 import time
 
 import pytest
+from django.utils import timezone
 
 from tests.conftest import WorkerProcess, wait_for, worker_env
 from tests.faults.conftest import Processes
-from tests.faults.harness import FAULT_ENV, RedisServer, broker, running_attempt
+from tests.faults.harness import (
+    FAULT_ENV,
+    MARGIN,
+    REDISPATCH,
+    SWEEP,
+    RedisServer,
+    all_final,
+    broker,
+    check_history,
+    measure,
+    running_attempt,
+    start_sweeper,
+)
 from weft_django import service
-from weft_django.models import Task
+from weft_django.models import Decision, Task
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -59,3 +72,36 @@ def test_worker_broker__weft_worker_exits_non_zero_when_its_worker_dies(
     assert w.proc.returncode == 1, f"exit status {w.proc.returncode} ({time.monotonic() - began:.1f} s):\n" \
                                    f"{w.log_text()[-3000:]}"
     assert "Error: the Celery worker exited with status 1" in w.log_text()
+
+
+def test_worker_broker__tasks_submitted_while_redis_is_down_are_sent_at_the_first_sweep_after_it_is_back(
+        redis_server: RedisServer, procs: Processes) -> None:
+    # While Redis is away the sweep finds the tasks due every second and fails to send them; none of those
+    # failures may count as a re-send (each doubled the next wait), so they go out at the first sweep after.
+    url = redis_server.url()
+    with broker(url):
+        w = procs.add(weft_worker(url, "outage"))
+        procs.add(start_sweeper(WEFT_TEST_BROKER_URL=url))
+        redis_server.shutdown()
+        jobs = [service.submit("t.noop") for _ in range(20)]
+        assert all(j.delivery is not None and j.delivery.failed for j in jobs)
+        time.sleep(REDISPATCH + 12 * SWEEP)  # a dozen sweeps find them due and cannot send them
+        redis_server.start()
+        back = timezone.now()
+        ids = list(Task.objects.filter(job__in=jobs).values_list("pk", flat=True))
+        wait_for(lambda: all_final(ids), 120, 0.2, "every task submitted during the outage to finish")
+        done = (timezone.now() - back).total_seconds()
+    assert check_history(ids) == {"succeeded": 20}
+    resent = list(Decision.objects.filter(task_id__in=ids, policy="recover.redispatch").values_list(
+        "task_id", "created_at"))
+    assert all(at > back for _, at in resent)  # nothing counted as re-sent while Redis was away
+    first: dict[int, float] = {}
+    for task_id, at in resent:
+        first[task_id] = min(first.get(task_id, 1e9), (at - back).total_seconds())
+    assert sorted(first) == sorted(ids)
+    # (the worker itself reconnects later: Celery waits up to 10 s between tries by then, so some tasks
+    # are re-sent once more, 2 x WEFT_REDISPATCH_AFTER later, before it consumes them)
+    measure("Redis away 17 s while 20 tasks were submitted: all re-sent / all final after it was back (s)",
+            f"{max(first.values()):.1f} / {done:.1f}")
+    assert max(first.values()) < SWEEP + MARGIN
+    assert w.alive()
