@@ -1,12 +1,15 @@
 """Demo settings. DATABASE_URL and CELERY_BROKER_URL choose real servers; unset, SQLite and a
-filesystem broker (kombu's, which works across processes on one machine) need no server at all."""
+filesystem broker (kombu's, which works across processes on one machine) need no server at all.
+
+They need nothing beyond the README's install (``pip install ".[postgres,redis]"``): the database URL is
+read here rather than with dj-database-url."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import dj_database_url
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("WEFT_DEMO_DATA", BASE_DIR / "demo_data"))
@@ -54,10 +57,22 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}"), conn_max_age=None,
-    )
+
+def database_from_url(url: str) -> dict[str, Any]:
+    """A DATABASES entry from ``postgres://user:password@host:port/name`` or ``sqlite:///file`` (relative) /
+    ``sqlite:////absolute/file``, read as dj-database-url reads them."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path[1:]), "CONN_MAX_AGE": None}
+    if parts.scheme in ("postgres", "postgresql"):
+        return {"ENGINE": "django.db.backends.postgresql", "NAME": unquote(parts.path.lstrip("/")),
+                "USER": unquote(parts.username or ""), "PASSWORD": unquote(parts.password or ""),
+                "HOST": parts.hostname or "", "PORT": str(parts.port or ""), "CONN_MAX_AGE": None}
+    raise ValueError(f"DATABASE_URL: unsupported scheme {parts.scheme!r} (use postgres:// or sqlite:///)")
+
+
+DATABASES: dict[str, Any] = {
+    "default": database_from_url(os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")),
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATA_DIR.mkdir(parents=True, exist_ok=True)  # SQLite creates its file, not the folder

@@ -2,12 +2,12 @@
 # shellcheck shell=bash
 #
 # weft_ensure_venv creates .venv with Python >= 3.11 if it is missing and runs
-# `pip install -e ".[postgres,redis,dev,demo]"` into it, but only when pyproject.toml (or the extras)
+# `pip install -e ".[postgres,redis,dev]"` into it, but only when pyproject.toml (or the extras)
 # changed since the last successful install: a hash of both is kept in .venv/.weft-install.
 
 WEFT_ROOT="${WEFT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 WEFT_VENV="${WEFT_VENV:-$WEFT_ROOT/.venv}"
-WEFT_EXTRAS="${WEFT_EXTRAS:-postgres,redis,dev,demo}"
+WEFT_EXTRAS="${WEFT_EXTRAS:-postgres,redis,dev}"
 
 weft_log() { printf '==> %s\n' "$*"; }
 weft_warn() { printf 'warning: %s\n' "$*" >&2; }

@@ -6,6 +6,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from celery import Celery, current_app
 from django.db import transaction
@@ -43,8 +44,42 @@ def _import_app(path: str) -> Celery:
     return import_string(path.replace(":", ".")) if ":" in path else import_string(path)
 
 
-def send(items: Sequence[Ready]) -> int:
-    """Publish now. A broker error is logged, not raised: the sweep re-sends undelivered tasks."""
+@dataclass
+class Delivery:
+    """What became of a submission's task messages; ``Job.delivery`` of the job ``submit()`` returns.
+
+    The job and its tasks are written before anything is sent, so a message the broker did not take is
+    not a lost task: the sweep sends it again (``resend_within``). ``sent`` is None until the
+    transaction that wrote the job commits (a submit inside ``transaction.atomic()``), then how many of
+    ``total`` messages the broker took; ``error`` says why the others were not sent.
+    """
+
+    total: int
+    sent: int | None = None
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """True once it is known that some message was not sent."""
+        return self.sent is not None and self.sent < self.total
+
+    @property
+    def resend_within(self) -> float:
+        """Seconds after the submission by which the sweep sends an unsent task again (once the broker answers)."""
+        return settings.REDISPATCH_AFTER + settings.SWEEP_INTERVAL
+
+    def record(self, sent: int, error: str) -> None:
+        self.sent, self.error = sent, error
+
+
+def publish(items: Sequence[Ready]) -> tuple[int, str]:
+    """Publish now, in order; stop at the first failure. Returns how many were sent (the first ones) and why
+    the rest were not ("" if all were).
+
+    A broker error is logged, not raised: the rows are committed and the sweep re-sends what is not
+    claimed, so a lost message costs latency, never the task. The rest of the batch is not tried: with
+    the broker down each publish would only wait out Celery's connection retries again.
+    """
     app = celery_app()
     sent = 0
     try:
@@ -53,16 +88,76 @@ def send(items: Sequence[Ready]) -> int:
         with app.producer_or_acquire() as producer:
             transport = producer.connection.transport.driver_type
             for r in items:
-                try:
-                    app.send_task(EXECUTE, args=(r.task_id, r.token), queue=r.queue,
-                                  priority=broker_priority(r.priority, transport),
-                                  countdown=r.countdown or None, producer=producer)
-                    sent += 1
-                except Exception:  # the row is committed; a lost message costs latency, never the task
-                    logger.exception("weft: could not publish task %s; the sweep will re-send it", r.task_id)
-    except Exception:
-        logger.exception("weft: no broker connection; the sweep will re-send what was not published")
-    return sent
+                app.send_task(EXECUTE, args=(r.task_id, r.token), queue=r.queue,
+                              priority=broker_priority(r.priority, transport),
+                              countdown=r.countdown or None, producer=producer)
+                sent += 1
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        logger.warning("weft: could not publish %d of %d task message(s) (%s); the sweep will re-send them",
+                       len(items) - sent, len(items), error, exc_info=logger.isEnabledFor(logging.DEBUG))
+        return sent, error
+    return sent, ""
+
+
+def send(items: Sequence[Ready]) -> int:
+    """Publish now; how many were sent (see ``publish``)."""
+    return publish(items)[0]
+
+
+def run_celery(argv: list[str]) -> int:
+    """Run ``celery <argv>`` (e.g. a worker) with the project's Celery app in this process; its exit code.
+
+    What ``app.start(argv)`` does, but keeping the exit code, which ``app.start`` drops: click's
+    ``main(standalone_mode=False)`` returns the code given to ``ctx.exit`` instead of raising, and
+    ``app.start`` ignores that return value, so a worker that died still looked like a clean exit.
+    """
+    from celery.bin.celery import celery as command
+    from click.exceptions import Exit
+
+    command.params[0].default = celery_app()  # the --app option, as app.start sets it
+    try:
+        code = command.main(args=argv, standalone_mode=False)
+    except Exit as exc:  # click versions that raise it even outside standalone mode
+        code = exc.exit_code
+    finally:
+        command.params[0].default = None
+    return code if isinstance(code, int) else 0
+
+
+def harden_redis_transport() -> None:
+    """Keep a Celery worker alive through a Redis restart (kombu 5.7's Redis transport; called at worker init).
+
+    On a lost connection, Celery's consumer first ``collect()``s the broken kombu connection, which detaches
+    its transport (``transport.client = None``) but leaves the connection's default channel in place, then
+    ``close()``s it. Closing that channel again restores its unacknowledged messages (the running tasks'),
+    which builds a new Redis connection pool from ``transport.client.hostname``: an AttributeError, which is
+    not one of the connection errors Celery ignores there, so the worker stops with "Unrecoverable error:
+    AttributeError("'NoneType' object has no attribute 'hostname'")". It happens when the connection drops
+    while the worker waits for messages with a task running; plain Celery dies the same way.
+
+    The patch makes a channel whose connection is gone raise redis-py's ConnectionError instead, which
+    Celery handles like the connection loss it is: it reconnects. The messages it could not restore stay
+    in Redis's unacked set (Celery restores them after the visibility timeout); weft's sweep re-sends
+    their tasks sooner if they did not finish.
+    """
+    try:
+        import redis
+        from kombu.transport import redis as transport
+    except ImportError:  # no Redis transport installed: nothing to harden
+        return
+    channel: Any = transport.Channel  # kombu ships no type hints for it
+    original = channel._connparams
+    if getattr(original, "weft_hardened", False):
+        return
+
+    def _connparams(self: Any, asynchronous: bool = False) -> dict[str, Any]:
+        if self.connection is None or self.connection.client is None:
+            raise redis.exceptions.ConnectionError("this channel's broker connection was closed")
+        return cast(dict[str, Any], original(self, asynchronous=asynchronous))
+
+    _connparams.weft_hardened = True  # type: ignore[attr-defined]
+    channel._connparams = _connparams
 
 
 def broker_priority(priority: int, transport: str) -> int:
@@ -78,24 +173,36 @@ def broker_priority(priority: int, transport: str) -> int:
 FANOUT_CHUNK = 250
 
 
-def send_or_fan_out(items: list[Ready]) -> None:
+def send_or_fan_out(items: list[Ready]) -> tuple[int, str]:
     """Publish a small batch here; for a large one, publish the first chunk here and hand the rest to the
     workers in chunks (``weft_django.fanout``), so submitting a 10,000-task job costs tens of publishes,
-    not ten thousand. A lost chunk costs latency only: its tasks are queued rows the sweep re-sends."""
+    not ten thousand. A lost chunk costs latency only: its tasks are queued rows the sweep re-sends.
+
+    Returns how many tasks were sent (a chunk handed to the workers counts as sent) and the error, if any.
+    """
     if len(items) <= FANOUT_CHUNK:
-        send(items)
-        return
-    send(items[:FANOUT_CHUNK])
+        return publish(items)
+    sent, error = publish(items[:FANOUT_CHUNK])
+    if error:  # the broker is down: the chunks would fail the same way
+        return sent, error
     app = celery_app()
     for start in range(FANOUT_CHUNK, len(items), FANOUT_CHUNK):
         chunk = [[r.task_id, r.token, r.queue, r.priority, r.countdown] for r in items[start:start + FANOUT_CHUNK]]
         try:
             app.send_task(FANOUT, args=(chunk,), queue=settings.DEFAULT_QUEUE)
-        except Exception:
-            logger.exception("weft: could not publish a fan-out chunk; the sweep will re-send its tasks")
+        except Exception as exc:
+            logger.warning("weft: could not publish a fan-out chunk (%s); the sweep will re-send its tasks", exc)
+            return sent, f"{type(exc).__name__}: {exc}"
+        sent += len(chunk)
+    return sent, ""
 
 
-def after_commit(items: list[Ready]) -> None:
-    """Publish once the surrounding transaction commits (at once outside a transaction)."""
+def after_commit(items: list[Ready]) -> Delivery:
+    """Publish once the surrounding transaction commits (at once outside a transaction); the Delivery
+    says what was sent once that happened."""
+    delivery = Delivery(len(items))
     if items:
-        transaction.on_commit(lambda: send_or_fan_out(items))
+        transaction.on_commit(lambda: delivery.record(*send_or_fan_out(items)))
+    else:
+        delivery.record(0, "")
+    return delivery

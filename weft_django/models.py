@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -13,6 +13,9 @@ from django.utils.translation import gettext_lazy as _
 from .exceptions import InvalidTransition
 from .querysets import JobQuerySet, TaskQuerySet
 from .states import AWAITING_APPROVAL, AttemptOutcome, DecisionAction, JobStatus, TaskStatus
+
+if TYPE_CHECKING:
+    from .dispatch import Delivery
 
 
 class SkillKind(models.TextChoices):
@@ -99,6 +102,9 @@ class Job(models.Model):
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
+    # Not a column: on the job that submit() / submit_job() return, whether its task messages reached the
+    # broker (docs/api.md); None on a job read from the database.
+    delivery: Delivery | None = None
 
     # Not a column: True on the job an idempotent re-submission returned (the HTTP API answers 200, not 201).
     resubmitted = False

@@ -214,13 +214,15 @@ def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions, skill_fie
     if row is None:  # the statement checks the skill's enabled flag itself: no extra round trip
         raise SkillDisabled(fields["skill_name"], skill_field)
     job_id, task_id, created_at = row
-    after_commit([Ready(task_id, 0, fields["queue"], fields["priority"])])
+    delivery = after_commit([Ready(task_id, 0, fields["queue"], fields["priority"])])
     signals.send_on_commit(signals.job_submitted, job_id=job_id)
     # The row as just inserted, built the way a query would build it (positional from_db is a third of the
     # cost of keyword construction, which shows at thousands of submits a second).
-    return Job.from_db(DEFAULT_DB_ALIAS, _job_fields(), (
+    job = Job.from_db(DEFAULT_DB_ALIAS, _job_fields(), (
         job_id, owner_id, o.name, JobStatus.RUNNING, "", None, dict(o.labels or {}), None, None, None, 0.0, 1, 1, 0,
         created_at, None))
+    job.delivery = delivery
+    return job
 
 
 @functools.cache
@@ -258,8 +260,8 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
                                            batch_size=2000)
     scheduling.record_awaiting_approval(job.pk, [(ids[r["key"]], r["skill_name"]) for r in rows
                                                  if r["blocked_reason"] == AWAITING_APPROVAL])
-    after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"]) for r in rows
-                  if r["status"] == TaskStatus.QUEUED])
+    job.delivery = after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"]) for r in rows
+                                 if r["status"] == TaskStatus.QUEUED])
     signals.send_on_commit(signals.job_submitted, job_id=job.pk)
     return job
 

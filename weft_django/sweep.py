@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 from django.db import close_old_connections, transaction
-from django.db.models import Count
+from django.db.models import Case, Count, DateTimeField, Value, When
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -256,12 +256,14 @@ def _redispatch_undelivered(counts: Counter[str]) -> None:
     """Queued, due tasks that no worker claimed within WEFT_REDISPATCH_AFTER: send them again.
 
     Covers a message the broker lost (restart without persistence, a dead worker's prefetched or ETA
-    messages) and a retry whose delayed message never arrived. The message carries the current token,
-    so if the first message does turn up after all, only one of the two claims anything.
+    messages), a retry whose delayed message never arrived, and a publish that failed (the broker was
+    down when the task was submitted or readied). The message carries the current token, so if the
+    first message does turn up after all, only one of the two claims anything.
 
     A task may also just be waiting behind a long queue: after each re-send the same task waits twice
     as long as before (2, 4, then 8 x WEFT_REDISPATCH_AFTER at most), so a backlog does not fill the
-    broker with copies.
+    broker with copies. Only a re-send the broker took counts: one that failed (the broker is still
+    down) is tried again at the next sweep, and the hold doubles only after a message really went out.
     """
     after = settings.REDISPATCH_AFTER
     with transaction.atomic():
@@ -277,19 +279,30 @@ def _redispatch_undelivered(counts: Counter[str]) -> None:
         for pk in ids:
             by_times.setdefault(min(sent_before.get(pk, 0), REDISPATCH_BACKOFF_STEPS), []).append(pk)
         for times, group in by_times.items():
-            # The next look comes ``after`` seconds past the hold: 2, 4, then 8 x ``after`` from now.
+            # The next look comes ``after`` seconds past the hold: 2, 4, then 8 x ``after`` from now. The
+            # hold also keeps a concurrent sweep off these rows once this transaction commits.
             transitions.redispatched_holding(group, after * (2 ** (times + 1) - 1))
+    # Published after the commit, here rather than on_commit, to learn what went out: the first ``sent``.
+    sent, error = dispatch.publish([Ready(pk, token, queue, priority) for pk, _, token, queue, priority, _ in rows])
+    with transaction.atomic():
+        if sent < len(rows):
+            # Not sent: back to when it was last sent, so it is due again at the next sweep, with no re-send counted.
+            Task.objects.filter(pk__in=[r[0] for r in rows[sent:]], status=TaskStatus.QUEUED).update(
+                dispatched_at=Case(*[When(pk=r[0], then=Value(r[5])) for r in rows[sent:]],
+                                   output_field=DateTimeField()))
         now = timezone.now()
         Decision.objects.bulk_create([
             Decision(job_id=job_id, task_id=pk, action=DecisionAction.RECOVER, policy="recover.redispatch",
-                     observation={"token": token, "dispatched_at": sent.isoformat() if sent else None,
-                                  "sent_again_before": sent_before.get(pk, 0)},
-                     reason=f"queued and not claimed by any worker {_age(now, sent)} after it was sent "
+                     observation={"token": token, "dispatched_at": at.isoformat() if at else None,
+                                   "sent_again_before": sent_before.get(pk, 0)},
+                     reason=f"queued and not claimed by any worker {_age(now, at)} after it was sent "
                             f"(limit {after:g} s): the message was probably lost; sent again")
-            for pk, job_id, token, _, _, sent in rows
+            for pk, job_id, token, _, _, at in rows[:sent]
         ])
-        dispatch.after_commit([Ready(pk, token, queue, priority) for pk, _, token, queue, priority, _ in rows])
-    counts["redispatched"] += len(rows)
+    counts["redispatched"] += sent
+    if error:
+        counts["redispatch_failed"] += len(rows) - sent
+        logger.warning("weft sweep: %d task(s) not re-sent (%s); the next sweep tries again", len(rows) - sent, error)
 
 
 def _age(now: Any, then: Any) -> str:

@@ -7,9 +7,9 @@ from typing import Any
 
 from celery import Task as CeleryTask
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_ready, worker_shutdown
 
-from .dispatch import EXECUTE, FANOUT, SWEEP
+from .dispatch import EXECUTE, FANOUT, SWEEP, harden_redis_transport
 
 
 @shared_task(name=EXECUTE, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -38,6 +38,11 @@ def fanout(chunk: list[list[Any]]) -> int:
     from .dispatch import Ready, send
 
     return send([Ready(int(t), int(k), str(q), int(p), float(c or 0)) for t, k, q, p, c in chunk])
+
+
+@worker_init.connect(dispatch_uid="weft_worker_init")
+def _worker_init(sender: Any = None, **kwargs: Any) -> None:
+    harden_redis_transport()  # a Redis restart must not stop the worker (see its docstring)
 
 
 # ---- Worker rows (weft_django.workers): online at start, a heartbeat thread, offline at shutdown. ----

@@ -17,6 +17,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_NOT_FOUND = 2
 EXIT_TIMEOUT = 124  # what coreutils' timeout(1) returns, so shell scripts can treat both alike
+EXIT_NOT_SENT = 75  # sysexits' EX_TEMPFAIL: the job is saved but its message did not reach the broker yet
 EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C (128 + SIGINT)
 
 

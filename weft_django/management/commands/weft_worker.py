@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import CommandParser
 
 from ...conf import settings
-from ...dispatch import celery_app
+from ...dispatch import run_celery
 from ...spec import QUEUE_RE
 from .. import cli
 
@@ -63,9 +62,9 @@ class Command(cli.WeftCommand):
                hostname: str | None, beat: bool, **options: Any) -> None:
         argv = worker_argv(queues=queues, concurrency=concurrency, pool=pool, loglevel=loglevel, beat=beat,
                            hostname=hostname)
-        # app.start rather than app.worker_main: the same call, but it returns the worker's exit code
-        # (celery-types declares it NoReturn, which it is not).
-        start: Callable[[list[str]], int | None] = celery_app().start
-        code = start(argv)
+        # Not app.start/worker_main: both drop the worker's exit code, and a supervisor (systemd's
+        # Restart=on-failure) must see a worker that died exit non-zero.
+        code = run_celery(argv)
         if code:
-            raise cli.Error(f"the worker exited with status {code}", returncode=code)
+            raise cli.Error(f"the Celery worker exited with status {code} (its log above says why)",
+                            returncode=code)
