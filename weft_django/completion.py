@@ -5,14 +5,16 @@ the caller's transaction, except the public cancel functions, which open their o
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 
 from . import scheduling, signals, transitions
+from .deciders import Budget, Choice
 from .dispatch import Ready, after_commit
 from .exceptions import NotFound
-from .models import Decision, Job, Task
+from .models import Attempt, Decision, Job, Task
 from .states import FINAL_TASK_STATES, DecisionAction, JobStatus, TaskStatus
 
 
@@ -63,6 +65,30 @@ def task_final(job_id: int, task_id: int, *, succeeded: bool, has_dependents: bo
     elif not ready and Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).exists():
         stop_if_stuck(job_id)  # a transition that readied work cannot have left the job stuck
     return ready
+
+
+def job_budget(job_id: int, *, max_attempts: int | None, max_cost: float | None, deadline: datetime | None,
+               cost: float | None = None) -> Budget:
+    """What a job has left for the failure decider; the one budget builder of the engine and the sweep.
+    ``cost`` is the job's spent cost if the caller has read it already."""
+    attempts_left = None if max_attempts is None else max_attempts - Attempt.objects.filter(job_id=job_id).count()
+    cost_left = None
+    if max_cost is not None:
+        spent = Job.objects.values_list("cost", flat=True).get(pk=job_id) if cost is None else cost
+        cost_left = max_cost - spent
+    return Budget(attempts_left=attempts_left, cost_left=cost_left,
+                  deadline=deadline.timestamp() if deadline else None)
+
+
+def fail_for_good(job_id: int, task_id: int, choice: Choice, *, has_dependents: bool,
+                  parent_id: int | None) -> list[Ready]:
+    """A task failed and will not run again (its failure and decision are written). The one rule for budgets:
+    when the job's budget is why (the decider chose ``stop_job``), the job is stopped before the failure is
+    counted, so an exhausted budget ends it ``stopped`` (docs/jobs.md) and never ``failed``, whether an
+    attempt reported it or the sweep found the attempt lost."""
+    if choice.action == "stop_job":
+        stop_job(job_id, choice.reason)
+    return task_final(job_id, task_id, succeeded=False, has_dependents=has_dependents, parent_id=parent_id)
 
 
 def _finish_parent(job_id: int, parent_id: int) -> list[Ready]:
@@ -143,12 +169,34 @@ def cancel_task(task_id: int, reason: str = "cancelled by request") -> bool:
             # Its worker records how it ended; this one records who asked (the reason names them).
             decide(job_id, task_id, None, DecisionAction.CANCEL, reason, "cancel.request")
             return True
+        children = _cancel_children(job_id, task_id, reason) if state == TaskStatus.WAITING else {}
         if not transitions.cancel_idle([task_id], reason):
             return False
-        decide(job_id, task_id, None, DecisionAction.CANCEL, reason, "cancel.request")
+        decide(job_id, task_id, None, DecisionAction.CANCEL, reason, "cancel.request", children)
         ready = task_final(job_id, task_id, succeeded=False, has_dependents=has_dependents, parent_id=parent_id)
     after_commit(ready)
     return True
+
+
+def _cancel_children(job_id: int, task_id: int, reason: str) -> dict[str, Any]:
+    """A decomposed task is being cancelled: so are the tasks under it (children, theirs, and their needs),
+    idle ones at once, running ones through their workers (as ``stop_job`` does for a job's tasks)."""
+    below: list[int] = []
+    level = [task_id]
+    while level:
+        level = list(Task.objects.filter(parent_id__in=level).values_list("pk", flat=True))
+        below += level
+    # Locked in id order before the parent is written: a child finishing locks itself, then its parent.
+    live = list(Task.objects.filter(pk__in=below).live().order_by("pk").select_for_update()
+                .values_list("pk", "status"))
+    if not Task.objects.filter(pk=task_id, status=TaskStatus.WAITING).exists():
+        return {}  # a child finished it meanwhile; cancel_idle refuses it next
+    cancelled = transitions.cancel_idle([pk for pk, s in live if s != TaskStatus.RUNNING],
+                                        f"{reason} (cancelled with task {task_id})")
+    stopping = transitions.request_cancel([pk for pk, s in live if s == TaskStatus.RUNNING])
+    if cancelled:
+        transitions.count_finished(job_id, finished=cancelled, failed=cancelled)
+    return {"cancelled_tasks": cancelled, "stopping_tasks": stopping}
 
 
 def approve(task_id: int, by: str) -> bool:

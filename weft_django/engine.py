@@ -10,17 +10,17 @@ import os
 import random
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
 from . import dag, fastpath, registry, scheduling, signals, transitions
-from .completion import decide, stop_if_stuck, stop_job, task_final
+from .completion import decide, fail_for_good, job_budget, stop_if_stuck, stop_job, task_final
 from .conf import settings
 from .deciders import DEFAULT_LIMIT_POLICY, Budget, Choice, Failure, decide_failure
 from .dispatch import Ready, after_commit
@@ -150,17 +150,20 @@ def record(c: Claimed, obs: Observation) -> tuple[str, str]:
     ready: list[Ready] = []
     closed = ""  # the outcome the attempt was closed with, once the decision applied
     with transaction.atomic():
-        transitions.add_cost(c.job_id, o.cost)
+        if o.kind != "blocked":
+            transitions.add_cost(c.job_id, o.cost)
         if o.kind == "success":
             if transitions.succeed(c.task_id, c.token, o.value):
                 closed = _close_attempt(c, obs, "succeeded")
                 _save_artifacts(c, o.artifacts)
                 decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.SUCCEED,
                         f"attempt {c.token} succeeded", "outcome.success")
-                ready = task_final(c.job_id, c.task_id, succeeded=True, has_dependents=c.has_dependents,
-                                   parent_id=c.parent_id)
+                ready = _task_final(c, succeeded=True)
         elif o.kind == "blocked":
             closed, ready = _record_blocked(c, obs)
+            # The job row after the tasks a need waits on (scheduling.add_tasks locks them), as a task that
+            # finishes takes them: in the other order the two could deadlock.
+            transitions.add_cost(c.job_id, o.cost)
         elif o.kind == "decompose":
             closed, ready = _record_decompose(c, obs)
         elif obs.attempt_outcome == "cancelled":
@@ -168,8 +171,7 @@ def record(c: Claimed, obs: Observation) -> tuple[str, str]:
                 closed = _close_attempt(c, obs, "cancelled")
                 decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.CANCEL,
                         f"attempt {c.token} was interrupted: cancel requested", "cancel.request")
-                ready = task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
-                                   parent_id=c.parent_id)
+                ready = _task_final(c, succeeded=False)
         else:
             closed, ready = _record_failure(c, obs)
         if not closed:
@@ -214,8 +216,50 @@ def _fail_now(c: Claimed, obs: Observation, reason: str, policy: str) -> tuple[s
         return "", []
     outcome = _close_attempt(c, obs, "failed")
     decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.FAIL, reason, policy)
-    return outcome, task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
-                            parent_id=c.parent_id)
+    return outcome, _task_final(c, succeeded=False)
+
+
+def _task_final(c: Claimed, *, succeeded: bool) -> list[Ready]:
+    """``task_final`` for the claimed task. Whether it has dependents is read again unless the claim saw
+    some: a need added while this attempt ran may depend on it (scheduling.add_tasks locks this row to add
+    the edge, so this read, after this transaction's own update of the row, sees it)."""
+    return task_final(c.job_id, c.task_id, succeeded=succeeded, has_dependents=_has_dependents(c),
+                      parent_id=c.parent_id)
+
+
+def _has_dependents(c: Claimed) -> bool:
+    return c.has_dependents or Task.objects.filter(pk=c.task_id, has_dependents=True).exists()
+
+
+KEY_MAX = Task._meta.get_field("key").max_length or 200
+
+
+def check_new_keys(job_id: int, keys: Sequence[str], field: str) -> None:
+    """Raise ValidationError naming the first new task key the job cannot take: too long, given twice or taken."""
+    seen: set[str] = set()
+    for key in keys:
+        if len(key) > KEY_MAX:
+            raise ValidationError(field, f"task key {key!r} has {len(key)} characters, more than {KEY_MAX}")
+        if key in seen:
+            raise ValidationError(field, f"task key {key!r} is given twice")
+        seen.add(key)
+    taken = Task.objects.filter(job_id=job_id, key__in=keys).values_list("key", flat=True).first()
+    if taken is not None:
+        raise ValidationError(field, f"task key {taken!r} already exists in the job")
+
+
+def _add_or_refuse(c: Claimed, obs: Observation, keys: Sequence[str], field: str, what: str, policy: str,
+                   apply: Callable[[], tuple[str, list[Ready]]]) -> tuple[str, list[Ready]]:
+    """Apply an outcome that adds tasks; if another task of the job added one of the same keys at the same
+    moment (its insert committed first, past ``check_new_keys``), fail the attempt naming the key."""
+    try:
+        with transaction.atomic():
+            return apply()
+    except IntegrityError:
+        taken = Task.objects.filter(job_id=c.job_id, key__in=keys).values_list("key", flat=True).first()
+        if taken is None:
+            raise
+        return _fail_now(c, obs, f"{what}: {field}: task key {taken!r} already exists in the job", policy)
 
 
 def _resolve_new(specs: Sequence[Mapping[str, Any]], keys: Sequence[str], path: str,
@@ -233,6 +277,7 @@ def _resolve_new(specs: Sequence[Mapping[str, Any]], keys: Sequence[str], path: 
 
 def _record_decompose(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
     o = obs.outcome
+    what = "invalid decomposition"
     try:
         if not o.children:
             raise ValidationError("children", "a decomposition needs at least one child task")
@@ -249,47 +294,60 @@ def _record_decompose(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         if o.join is not None:
             join = {**o.join, "depends_on": local}
             keyed += _resolve_new([join], [f"{c.key}/join"], "join", full)
+        check_new_keys(c.job_id, [k for k, _, _ in keyed], "children")
     except WeftError as exc:
-        return _fail_now(c, obs, f"invalid decomposition: {exc}", "decompose.invalid")
-    if not transitions.wait(c.task_id, c.token):
-        return "", []
-    outcome = _close_attempt(c, obs, "decomposed")
-    rows = scheduling.add_tasks(c.job_id, c.task_id, keyed)
-    join_note = f"; joined by {o.join.get('skill')!r}" if o.join else ""
-    decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.DECOMPOSE,
-            f"decomposed into {len(o.children)} child tasks{join_note}", "outcome.decompose",
-            {"children": [k for k, _, _ in keyed]})
-    return outcome, [Ready(t.pk, 0, t.queue, t.priority) for t in rows if t.status == TaskStatus.QUEUED]
+        return _fail_now(c, obs, f"{what}: {exc}", "decompose.invalid")
+
+    def apply() -> tuple[str, list[Ready]]:
+        if not transitions.wait(c.task_id, c.token):
+            return "", []
+        outcome = _close_attempt(c, obs, "decomposed")
+        rows = scheduling.add_tasks(c.job_id, c.task_id, keyed)
+        join_note = f"; joined by {o.join.get('skill')!r}" if o.join else ""
+        decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.DECOMPOSE,
+               f"decomposed into {len(o.children)} child tasks{join_note}", "outcome.decompose",
+               {"children": [k for k, _, _ in keyed]})
+        return outcome, [Ready(t.pk, 0, t.queue, t.priority) for t in rows if t.status == TaskStatus.QUEUED]
+
+    return _add_or_refuse(c, obs, [k for k, _, _ in keyed], "children", what, "decompose.invalid", apply)
 
 
 def _record_blocked(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
     o = obs.outcome
     keyed: list[tuple[str, TaskSpec, dict[str, Any]]] = []
+    what = "refused runtime dependencies"
     if o.needs:
         try:
             keys = [str(n.get("key") or f"{c.key}.need{c.token}.{i}") if isinstance(n, Mapping) else ""
                     for i, n in enumerate(o.needs)]
             keyed = _resolve_new(o.needs, keys, "needs")
+            check_new_keys(c.job_id, keys, "needs")
             new_edges = {k: list(s.depends_on) for k, s, _ in keyed}
             new_edges[c.key] = keys
             scheduling.check_acyclic(c.job_id, new_edges)
         except WeftError as exc:
-            return _fail_now(c, obs, f"refused runtime dependencies: {exc}", "dag.runtime_cycle")
-    if not transitions.block(c.task_id, c.token, o.reason):
-        return "", []
-    outcome = _close_attempt(c, obs, "blocked")
-    decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.BLOCK, f"blocked: {o.reason}", "outcome.blocked")
+            return _fail_now(c, obs, f"{what}: {exc}", "dag.runtime_cycle")
+
+    def apply() -> tuple[str, list[Ready]]:
+        if not transitions.block(c.task_id, c.token, o.reason):
+            return "", []
+        outcome = _close_attempt(c, obs, "blocked")
+        decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.BLOCK, f"blocked: {o.reason}", "outcome.blocked")
+        if not keyed:
+            stop_if_stuck(c.job_id)
+            return outcome, []
+        # Needs are children of the task that asked for them; a waiting parent gathers only its decomposition
+        # children (keys under its own key), so they never mix into its result.
+        rows = scheduling.add_tasks(c.job_id, c.task_id, keyed, [(k, c.key) for k, _, _ in keyed])
+        Task.objects.filter(pk=c.task_id).update(pending_deps=F("pending_deps") + len(keyed), has_dependencies=True)
+        decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.ADD_DEPENDENCY,
+               f"added {len(keyed)} dependencies at run time: {', '.join(k for k, _, _ in keyed)}",
+               "outcome.blocked.needs", {"needs": [k for k, _, _ in keyed]})
+        return outcome, [Ready(t.pk, 0, t.queue, t.priority) for t in rows if t.status == TaskStatus.QUEUED]
+
     if not keyed:
-        stop_if_stuck(c.job_id)
-        return outcome, []
-    # Needs are children of the task that asked for them; a waiting parent gathers only its decomposition
-    # children (keys under its own key), so they never mix into its result.
-    rows = scheduling.add_tasks(c.job_id, c.task_id, keyed, [(k, c.key) for k, _, _ in keyed])
-    Task.objects.filter(pk=c.task_id).update(pending_deps=F("pending_deps") + len(keyed), has_dependencies=True)
-    decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.ADD_DEPENDENCY,
-            f"added {len(keyed)} dependencies at run time: {', '.join(k for k, _, _ in keyed)}",
-            "outcome.blocked.needs", {"needs": [k for k, _, _ in keyed]})
-    return outcome, [Ready(t.pk, 0, t.queue, t.priority) for t in rows if t.status == TaskStatus.QUEUED]
+        return apply()
+    return _add_or_refuse(c, obs, [k for k, _, _ in keyed], "needs", what, "dag.runtime_cycle", apply)
 
 
 def _record_failure(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
@@ -310,10 +368,8 @@ def _record_failure(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         return "", []
     outcome = _close_attempt(c, obs, obs.attempt_outcome)
     _record_choice(c, choice)
-    if choice.action == "stop_job":  # before task_final, which would otherwise finish the job as failed
-        stop_job(c.job_id, choice.reason)
-    return outcome, task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
-                            parent_id=c.parent_id)
+    return outcome, fail_for_good(c.job_id, c.task_id, choice, has_dependents=_has_dependents(c),
+                                  parent_id=c.parent_id)
 
 
 def _record_choice(c: Claimed, choice: Choice) -> None:
@@ -322,15 +378,7 @@ def _record_choice(c: Claimed, choice: Choice) -> None:
 
 
 def _budget(c: Claimed) -> Budget:
-    attempts_left = None
-    if c.job_max_attempts is not None:
-        attempts_left = c.job_max_attempts - Attempt.objects.filter(job_id=c.job_id).count()
-    cost_left = None
-    if c.job_max_cost is not None:
-        spent = Job.objects.values_list("cost", flat=True).get(pk=c.job_id)
-        cost_left = c.job_max_cost - spent
-    deadline = c.job_deadline.timestamp() if c.job_deadline else None
-    return Budget(attempts_left=attempts_left, cost_left=cost_left, deadline=deadline)
+    return job_budget(c.job_id, max_attempts=c.job_max_attempts, max_cost=c.job_max_cost, deadline=c.job_deadline)
 
 
 def _cancel_or_discard(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
@@ -340,8 +388,7 @@ def _cancel_or_discard(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.CANCEL,
                 f"attempt {c.token} ended ({obs.attempt_outcome}) after cancel was requested; not run again",
                 "cancel.request")
-        return outcome, task_final(c.job_id, c.task_id, succeeded=False, has_dependents=c.has_dependents,
-                                   parent_id=c.parent_id)
+        return outcome, _task_final(c, succeeded=False)
     return _discard(c, obs), []
 
 

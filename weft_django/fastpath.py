@@ -208,6 +208,9 @@ WITH t AS (
     UPDATE weft_task SET status = 'succeeded', result = %(result)s::jsonb, error = '', finished_at = now(),
                          lease_expires_at = NULL
     WHERE id = %(task)s AND attempts = %(token)s AND (status = 'running') IS TRUE
+      -- A need added while the attempt ran may depend on this task (the claim saw no dependents): then the
+      -- ORM version runs, which releases it.
+      AND NOT has_dependents
     RETURNING id, job_id
 ), a AS (
     UPDATE weft_attempt
@@ -247,8 +250,8 @@ def succeed(task_id: int, token: int, attempt_id: int, result: Any,
     decision, counts the job down and finishes it if this was its last task. The result is stored on the
     task only (the attempt keeps a result only when it was discarded, see engine._discard).
 
-    Returns False if the fence refused it (the caller falls back), else (the job's new final status or
-    None, how many of its tasks are still open).
+    Returns False if the fence refused it or the task has dependents now (the caller falls back), else
+    (the job's new final status or None, how many of its tasks are still open).
     """
     applied, status, tasks_open = _fetchone(SUCCEED, {"task": task_id, "token": token, "attempt": attempt_id,
                                                       "result": _json(result), "reason": f"attempt {token} succeeded",

@@ -91,8 +91,14 @@ def add_tasks(job_id: int, parent_id: int | None, keyed: Sequence[tuple[str, Tas
     edges = [(d, k) for k, spec, _ in keyed for d in spec.depends_on] + list(extra_edges)
     existing = dict(Task.objects.filter(job_id=job_id, key__in={u for u, _ in edges} | {d for _, d in edges})
                     .values_list("key", "pk"))
-    succeeded = set(Task.objects.filter(pk__in=existing.values(), status=TaskStatus.SUCCEEDED)
-                    .values_list("key", flat=True))
+    # Lock the existing upstreams before reading whether they succeeded. An upstream finishing at this
+    # moment releases its dependents from a snapshot without the edges inserted below; under READ
+    # COMMITTED, this lock waits for its commit and then reads its final status, or it makes its
+    # finishing wait for this commit, so that its release sees the new edges. Either way nothing is
+    # left waiting for a release that already happened.
+    ups = sorted({existing[u] for u, _ in edges if u in existing and u not in new_keys})
+    succeeded = {key for key, status in Task.objects.filter(pk__in=ups).order_by("pk")
+                 .select_for_update(no_key=True).values_list("key", "status") if status == TaskStatus.SUCCEEDED}
     waits = {k: sum(1 for u, d in edges if d == k and u not in succeeded) for k in new_keys}
     rows = [
         Task(job_id=job_id, parent_id=parent_id, key=key, **fields, pending_deps=waits[key],

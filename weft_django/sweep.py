@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from . import completion, dispatch, engine, transitions, workers
 from .conf import settings
-from .deciders import DEFAULT_LIMIT_POLICY, Budget, Failure, decide_failure
+from .deciders import DEFAULT_LIMIT_POLICY, Failure, decide_failure
 from .dispatch import Ready
 from .execution.supervisor import attempt_alive
 from .models import Attempt, Decision, Job, SweepRun, Task
@@ -150,12 +150,8 @@ def _recover_one(task: Task, died: int | None = None) -> tuple[str, list[Ready]]
                 f"cancelled ({where})", "recover.cancel", observation)
         return "cancelled", completion.task_final(task.job_id, task.pk, succeeded=False,
                                               has_dependents=task.has_dependents, parent_id=task.parent_id)
-    used = Attempt.objects.filter(job_id=task.job_id).count() if job["max_attempts"] is not None else 0
-    budget = Budget(
-        attempts_left=None if job["max_attempts"] is None else job["max_attempts"] - used,
-        cost_left=None if job["max_cost"] is None else job["max_cost"] - job["cost"],
-        deadline=job["deadline"].timestamp() if job["deadline"] else None,
-    )
+    budget = completion.job_budget(task.job_id, max_attempts=job["max_attempts"], max_cost=job["max_cost"],
+                                   deadline=job["deadline"], cost=job["cost"])
     choice = decide_failure(
         Failure(attempt=token, error_type="LeaseExpired", message=loss.detail, outcome="lost"),
         RetryPolicy(**task.retry), budget=budget, now=time.time(), rand=random.random(),
@@ -173,11 +169,8 @@ def _recover_one(task: Task, died: int | None = None) -> tuple[str, list[Ready]]
         return "raced", []
     _close_lost(attempt, loss)
     _decide(task, attempt, f"{reason}; the task failed", choice.policy, observation)
-    ready = completion.task_final(task.job_id, task.pk, succeeded=False, has_dependents=task.has_dependents,
-                              parent_id=task.parent_id)
-    if choice.action == "stop_job":
-        completion.stop_job(task.job_id, choice.reason)
-    return "failed", ready
+    return "failed", completion.fail_for_good(task.job_id, task.pk, choice, has_dependents=task.has_dependents,
+                                              parent_id=task.parent_id)
 
 
 def _close_lost(attempt: Mapping[str, Any] | None, loss: _Loss) -> None:
