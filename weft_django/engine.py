@@ -153,12 +153,16 @@ def record(c: Claimed, obs: Observation) -> tuple[str, str]:
         if o.kind != "blocked":
             transitions.add_cost(c.job_id, o.cost)
         if o.kind == "success":
-            if transitions.succeed(c.task_id, c.token, o.value):
+            # Claimed without dependents, it may have gained some while it ran (a need that depends on it):
+            # then the first update refuses, and the second, which applies, says it has them.
+            deps = c.has_dependents
+            if (transitions.succeed(c.task_id, c.token, o.value, without_dependents=not deps)
+                    or (not deps and (deps := transitions.succeed(c.task_id, c.token, o.value)))):
                 closed = _close_attempt(c, obs, "succeeded")
                 _save_artifacts(c, o.artifacts)
                 decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.SUCCEED,
                         f"attempt {c.token} succeeded", "outcome.success")
-                ready = _task_final(c, succeeded=True)
+                ready = task_final(c.job_id, c.task_id, succeeded=True, has_dependents=deps, parent_id=c.parent_id)
         elif o.kind == "blocked":
             closed, ready = _record_blocked(c, obs)
             # The job row after the tasks a need waits on (scheduling.add_tasks locks them), as a task that
@@ -220,9 +224,9 @@ def _fail_now(c: Claimed, obs: Observation, reason: str, policy: str) -> tuple[s
 
 
 def _task_final(c: Claimed, *, succeeded: bool) -> list[Ready]:
-    """``task_final`` for the claimed task. Whether it has dependents is read again unless the claim saw
-    some: a need added while this attempt ran may depend on it (scheduling.add_tasks locks this row to add
-    the edge, so this read, after this transaction's own update of the row, sees it)."""
+    """``task_final`` for the claimed task that did not succeed. Whether it has dependents is read again
+    unless the claim saw some: a need added while this attempt ran may depend on it (scheduling.add_tasks
+    locks this row to add the edge, so this read, after this transaction's own update of the row, sees it)."""
     return task_final(c.job_id, c.task_id, succeeded=succeeded, has_dependents=_has_dependents(c),
                       parent_id=c.parent_id)
 

@@ -42,7 +42,7 @@ def claim(task_id: int, token: int, *, lease: float, worker: str) -> bool:
     ))
 
 
-def _fenced(task_id: int, token: int, transition: str, **changes: Any) -> bool:
+def _fenced(task_id: int, token: int, transition: str, where: dict[str, Any] | None = None, **changes: Any) -> bool:
     """Apply a change made under lease ``token``; False if that lease is no longer the current one.
 
     Transitions that keep the task alive (retry, block, wait) also refuse once a cancel was requested:
@@ -51,7 +51,7 @@ def _fenced(task_id: int, token: int, transition: str, **changes: Any) -> bool:
     keep_alive = transition in ("retry", "block", "wait")
     return bool(Task.objects.filter(
         pk=task_id, attempts=token, status__in=ALLOWED_FROM[transition] & {TaskStatus.RUNNING},
-        **({"cancel_requested": False} if keep_alive else {}),
+        **({"cancel_requested": False} if keep_alive else {}), **(where or {}),
     ).update(**changes))
 
 
@@ -59,9 +59,10 @@ def renew_lease(task_id: int, token: int, lease: float) -> bool:
     return _fenced(task_id, token, "retry", lease_expires_at=db_now_plus(lease))
 
 
-def succeed(task_id: int, token: int, result: Any) -> bool:
-    return _fenced(task_id, token, "succeed", status=TaskStatus.SUCCEEDED, result=result, error="",
-                   finished_at=Now(), lease_expires_at=None)
+def succeed(task_id: int, token: int, result: Any, *, without_dependents: bool = False) -> bool:
+    """running -> succeeded; with ``without_dependents``, only if the task has no dependents (False otherwise)."""
+    return _fenced(task_id, token, "succeed", {"has_dependents": False} if without_dependents else None,
+                   status=TaskStatus.SUCCEEDED, result=result, error="", finished_at=Now(), lease_expires_at=None)
 
 
 def fail(task_id: int, token: int, error: str) -> bool:

@@ -39,7 +39,11 @@ def claim(task: Task) -> engine.Claimed:
 
 
 def blocked(*needs: dict[str, Any]) -> Observation:
-    return Observation(Outcome.blocked("needs more", needs=needs), "blocked")
+    return Observation(Outcome.blocked("needs more", needs=[{"queue": INPROC, **n} for n in needs]), "blocked")
+
+
+def decompose(*children: dict[str, Any]) -> Observation:
+    return Observation(Outcome.decompose([{"queue": INPROC, **c} for c in children]), "decomposed")
 
 
 def refusal(task_id: int) -> tuple[str, int, str, str, list[str]]:
@@ -79,7 +83,7 @@ def test_needs__the_same_key_twice_fails_the_attempt_naming_it() -> None:
 
 def test_needs__a_composed_key_over_200_characters_fails_the_attempt_naming_it() -> None:
     parent = claim(job_of({"key": "p" * 100})["p" * 100])
-    engine.record(parent, Observation(Outcome.decompose([{"key": "c" * 99, "skill": "t.noop"}]), "decomposed"))
+    engine.record(parent, decompose({"key": "c" * 99, "skill": "t.noop"}))
     child = claim(Task.objects.get(job_id=parent.job_id, key=f"{'p' * 100}/{'c' * 99}"))  # 200 characters
 
     engine.record(child, blocked({"skill": "t.noop"}))  # its need's key would be "<child>.need1.0"
@@ -93,7 +97,7 @@ def test_needs__a_composed_key_over_200_characters_fails_the_attempt_naming_it()
 def test_decompose__a_child_key_over_200_characters_fails_the_attempt_naming_it() -> None:
     c = claim(job_of({"key": "p" * 100})["p" * 100])
 
-    engine.record(c, Observation(Outcome.decompose([{"key": "c" * 100, "skill": "t.noop"}]), "decomposed"))
+    engine.record(c, decompose({"key": "c" * 100, "skill": "t.noop"}))
 
     status, _, action, reason, _ = refusal(c.task_id)
     assert (status, action) == ("failed", "fail")
@@ -140,6 +144,7 @@ def test_needs__two_tasks_adding_the_same_key_at_once__the_second_fails_naming_i
     release.set()
     one.join(30)
     two.join(30)
+    assert not one.is_alive() and not two.is_alive()
 
     assert out == [("failed", "")]
     status, attempts, action, reason, outcomes = refusal(b.task_id)
@@ -174,10 +179,8 @@ def test_lost_attempt_that_exhausts_the_budget_stops_the_job() -> None:
 def test_cancel_task__reaches_the_children_of_a_decomposed_task() -> None:
     tasks = job_of({"key": "p"}, {"key": "other"})
     p = claim(tasks["p"])
-    engine.record(p, Observation(Outcome.decompose([{"key": "one", "skill": "t.noop"},
-                                                    {"key": "two", "skill": "t.noop"},
-                                                    {"key": "three", "skill": "t.noop", "depends_on": ["two"]}]),
-                                 "decomposed"))
+    engine.record(p, decompose({"key": "one", "skill": "t.noop"}, {"key": "two", "skill": "t.noop"},
+                               {"key": "three", "skill": "t.noop", "depends_on": ["two"]}))
     kids = {t.key: t for t in Task.objects.filter(parent_id=p.task_id)}
     one = claim(kids["p/one"])  # running when the cancel comes
 
@@ -235,6 +238,7 @@ def test_needs__one_added_while_its_upstream_commits_its_success_is_released() -
     release.set()
     one.join(30)
     two.join(30)
+    assert not one.is_alive() and not two.is_alive()
 
     n = Task.objects.filter(job_id=u.job_id, key="n").values_list("status", "pending_deps").get()
     assert n == ("queued", 0)
