@@ -16,7 +16,7 @@ import pytest
 from django.db import connection, transaction
 from django.db.models.functions import Now
 
-from tests.conftest import wait_for
+from tests.conftest import WorkerProcess, wait_for
 from weft_django import engine, service, sweep
 from weft_django.models import Attempt, Decision, Job, Task
 from weft_django.outcomes import Observation, Outcome
@@ -243,3 +243,23 @@ def test_needs__one_added_while_its_upstream_commits_its_success_is_released() -
     n = Task.objects.filter(job_id=u.job_id, key="n").values_list("status", "pending_deps").get()
     assert n == ("queued", 0)
     assert Job.objects.get(pk=u.job_id).status == "running"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_task__a_real_worker_stops_the_running_child_of_a_cancelled_decomposed_task(
+        worker: WorkerProcess) -> None:
+    p = claim(job_of({"key": "p"})["p"])
+    # The children go to the worker's queue ("weft"); the test played the parent's worker.
+    engine.record(p, Observation(Outcome.decompose([{"key": "slow", "skill": "t.sleep", "params": {"seconds": 120}},
+                                                    {"key": "after", "skill": "t.noop", "depends_on": ["slow"]}]),
+                                 "decomposed"))
+    slow = Task.objects.get(job_id=p.job_id, key="p/slow")
+    wait_for(lambda: Attempt.objects.filter(task=slow).exists(), 60, message="the child never started")
+
+    assert service.cancel_task(p.task_id) is True
+
+    wait_for(lambda: Attempt.objects.get(task=slow).outcome == "cancelled", 30, message="child attempt not cancelled")
+    status = dict(Task.objects.filter(job_id=p.job_id).values_list("key", "status"))
+    assert status == {"p": "cancelled", "p/slow": "cancelled", "p/after": "cancelled"}
+    job = Job.objects.get(pk=p.job_id)
+    assert (job.status, job.tasks_open) == ("failed", 0)
