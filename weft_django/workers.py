@@ -71,7 +71,7 @@ class Heartbeat:
     """
 
     def __init__(self, hostname: str, pid: int, queues: Sequence[str],
-                 recover_orphans: Callable[[str], object] = lambda hostname: 0) -> None:
+                 recover_orphans: Callable[[str], object]) -> None:
         # The orphan check (sweep.recover_orphans_of) is passed in by the worker: the sweep imports this
         # module (to mark silent workers offline), so this one does not import the sweep.
         self.hostname, self.pid, self.queues = hostname, pid, list(queues)
