@@ -7,6 +7,7 @@ completion, scheduling, sweep) and everything that imports them (service, report
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -64,7 +65,7 @@ def after_commit(items: list[Ready]) -> Delivery:
     says what was sent once that happened."""
     delivery = Delivery(len(items))
     if items:
-        transaction.on_commit(lambda: _send(items, delivery))
+        transaction.on_commit(functools.partial(_send, items, delivery))
     else:
         delivery.record(0, "")
     return delivery
