@@ -10,8 +10,8 @@ from typing import Any
 from django.db import transaction
 
 from . import scheduling, signals, transitions
-from .dispatch import Ready, after_commit
 from .exceptions import NotFound
+from .handoff import Ready, after_commit
 from .models import Decision, Job, Task
 from .states import FINAL_TASK_STATES, DecisionAction, JobStatus, TaskStatus
 
