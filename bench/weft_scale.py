@@ -125,7 +125,7 @@ def claim_record(cycles: int) -> dict[str, Any]:
 
 
 def bulk(n: int) -> tuple[int, dict[str, Any]]:
-    from weft_django import dispatch, submission
+    from weft_django import dispatch, handoff, submission
     from weft_django.spec import TaskSpec
 
     specs = [TaskSpec(skill="bench.noop", key=f"t{i}") for i in range(n)]
@@ -136,7 +136,7 @@ def bulk(n: int) -> tuple[int, dict[str, Any]]:
     for s in specs:
         submission.resolve(s)
     resolve = time.perf_counter() - t
-    ready = [dispatch.Ready(i, 0, "weft", 5) for i in range(n)]  # ids are never claimed: only the publish cost
+    ready = [handoff.Ready(i, 0, "weft", 5) for i in range(n)]  # ids are never claimed: only the publish cost
     t = time.perf_counter()
     dispatch.send(ready)
     publish = time.perf_counter() - t

@@ -12,8 +12,8 @@ from django.db import transaction
 
 from . import scheduling, signals, transitions
 from .deciders import Budget, Choice
-from .dispatch import Ready, after_commit
 from .exceptions import NotFound
+from .handoff import Ready, after_commit
 from .models import Attempt, Decision, Job, Task
 from .states import FINAL_TASK_STATES, DecisionAction, JobStatus, TaskStatus
 

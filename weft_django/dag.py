@@ -46,24 +46,3 @@ def check_graph(edges: Mapping[str, Iterable[str]], path: str = "tasks") -> None
     cycle = find_cycle(edges)
     if cycle is not None:
         raise ValidationError(f"{path}", "dependency cycle: " + " -> ".join(cycle))
-
-
-def topological_order(edges: Mapping[str, Iterable[str]]) -> list[str]:
-    """Keys so that each comes after everything it depends on (graph must be acyclic)."""
-    order: list[str] = []
-    seen: set[str] = set()
-    for start in edges:
-        if start in seen:
-            continue
-        stack: list[tuple[str, bool]] = [(start, False)]
-        while stack:
-            node, done = stack.pop()
-            if done:
-                order.append(node)
-                continue
-            if node in seen:
-                continue
-            seen.add(node)
-            stack.append((node, True))
-            stack.extend((d, False) for d in edges.get(node, ()) if d not in seen)
-    return order

@@ -1,35 +1,29 @@
-"""Sends ready tasks to Celery by task name, only after the transaction that readied them commits."""
+"""Sends ready tasks to Celery by task name: the only module (with tasks.py) that imports Celery.
+
+What to send and when (after the transaction that readied the tasks commits) is ``handoff``'s; this module
+is imported once something is actually sent, so the modules that ready tasks load without Celery.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from celery import Celery, current_app
-from django.db import transaction
 from django.utils.module_loading import import_string
 
 from .conf import settings
+
+if TYPE_CHECKING:  # handoff imports this module when it sends
+    from .handoff import Ready
 
 logger = logging.getLogger(__name__)
 
 EXECUTE = "weft_django.execute"
 SWEEP = "weft_django.sweep"
 FANOUT = "weft_django.fanout"
-
-
-@dataclass(frozen=True)
-class Ready:
-    """A task to send: its id, the fencing token a claim must match, and where to send it."""
-
-    task_id: int
-    token: int
-    queue: str
-    priority: int
-    countdown: float = 0.0
 
 
 def celery_app() -> Celery:
@@ -42,34 +36,6 @@ def celery_app() -> Celery:
 @functools.lru_cache(maxsize=8)
 def _import_app(path: str) -> Celery:
     return import_string(path.replace(":", ".")) if ":" in path else import_string(path)
-
-
-@dataclass
-class Delivery:
-    """What became of a submission's task messages; ``Job.delivery`` of the job ``submit()`` returns.
-
-    The job and its tasks are written before anything is sent, so a message the broker did not take is
-    not a lost task: the sweep sends it again (``resend_within``). ``sent`` is None until the
-    transaction that wrote the job commits (a submit inside ``transaction.atomic()``), then how many of
-    ``total`` messages the broker took; ``error`` says why the others were not sent.
-    """
-
-    total: int
-    sent: int | None = None
-    error: str = ""
-
-    @property
-    def failed(self) -> bool:
-        """True once it is known that some message was not sent."""
-        return self.sent is not None and self.sent < self.total
-
-    @property
-    def resend_within(self) -> float:
-        """Seconds after the submission by which the sweep sends an unsent task again (once the broker answers)."""
-        return settings.REDISPATCH_AFTER + settings.SWEEP_INTERVAL
-
-    def record(self, sent: int, error: str) -> None:
-        self.sent, self.error = sent, error
 
 
 def publish(items: Sequence[Ready]) -> tuple[int, str]:
@@ -195,14 +161,3 @@ def send_or_fan_out(items: list[Ready]) -> tuple[int, str]:
             return sent, f"{type(exc).__name__}: {exc}"
         sent += len(chunk)
     return sent, ""
-
-
-def after_commit(items: list[Ready]) -> Delivery:
-    """Publish once the surrounding transaction commits (at once outside a transaction); the Delivery
-    says what was sent once that happened."""
-    delivery = Delivery(len(items))
-    if items:
-        transaction.on_commit(lambda: delivery.record(*send_or_fan_out(items)))
-    else:
-        delivery.record(0, "")
-    return delivery

@@ -23,8 +23,8 @@ from . import dag, fastpath, registry, scheduling, signals, transitions
 from .completion import decide, fail_for_good, job_budget, stop_if_stuck, stop_job, task_final
 from .conf import settings
 from .deciders import DEFAULT_LIMIT_POLICY, Budget, Choice, Failure, decide_failure
-from .dispatch import Ready, after_commit
 from .exceptions import ValidationError, WeftError
+from .handoff import Ready, after_commit
 from .models import Artifact, Attempt, Dependency, Job, Task
 from .outcomes import Observation
 from .spec import RetryPolicy, TaskSpec

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from .dag import check_graph
 from .exceptions import ValidationError
@@ -141,29 +137,3 @@ def check_deadline(when: Any, now: datetime, max_days: float | None = None) -> N
     if max_days is not None and when - now > timedelta(days=max_days):
         raise ValidationError("budget.deadline", f"{when.isoformat()} is more than {_number(max_days)} days ahead "
                                                  f"(the configured ceiling)")
-
-
-def load_file(path: str | Path) -> Any:
-    """Read a job file (.json, or YAML otherwise); a syntax error names the line."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError("file", f"cannot read {p}: {exc.strerror}") from None
-    if p.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError("file", f"{p.name}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
-                                          f"{exc.msg}") from None
-        except RecursionError:
-            raise ValidationError("file", f"{p.name}: nested too deep") from None
-    try:
-        return yaml.safe_load(text)
-    except RecursionError:
-        raise ValidationError("file", f"{p.name}: nested too deep") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ValidationError("file", f"{p.name}: invalid YAML{where}: {problem}") from None

@@ -15,7 +15,13 @@ from .querysets import JobQuerySet, TaskQuerySet
 from .states import AWAITING_APPROVAL, AttemptOutcome, DecisionAction, JobStatus, TaskStatus
 
 if TYPE_CHECKING:
-    from .dispatch import Delivery
+    from .handoff import Delivery
+    from .states import Choices
+
+
+def _choices(states: type[Choices]) -> list[tuple[str, Any]]:
+    """A state enum (pure, in states.py) as a field's choices, with translatable labels."""
+    return [(value, _(label)) for value, label in states.choices]
 
 
 class SkillKind(models.TextChoices):
@@ -86,7 +92,7 @@ class Job(models.Model):
         related_name="weft_jobs", verbose_name=_("owner"), db_index=False,  # weft_job_owner_created_idx
     )
     name = models.CharField(_("name"), max_length=200, blank=True)
-    status = models.CharField(_("status"), max_length=10, choices=JobStatus.choices, default=JobStatus.RUNNING)
+    status = models.CharField(_("status"), max_length=10, choices=_choices(JobStatus), default=JobStatus.RUNNING)
     stop_reason = models.TextField(_("stop reason"), blank=True)
     # NULL, not "", so that the partial unique constraint ignores jobs without a key.
     idempotency_key = models.CharField(_("idempotency key"), max_length=200, null=True, blank=True)  # noqa: DJ001
@@ -169,7 +175,7 @@ class Task(models.Model):
     queue = models.CharField(_("queue"), max_length=100)
     priority = models.PositiveSmallIntegerField(_("priority"), default=5)
     # -- state --
-    status = models.CharField(_("status"), max_length=10, choices=TaskStatus.choices, default=TaskStatus.PENDING)
+    status = models.CharField(_("status"), max_length=10, choices=_choices(TaskStatus), default=TaskStatus.PENDING)
     attempts = models.PositiveIntegerField(
         _("attempts"), default=0, help_text=_("Claims so far; also the fencing token of the current lease."))
     pending_deps = models.PositiveIntegerField(_("unfinished dependencies"), default=0)
@@ -232,10 +238,6 @@ class Task(models.Model):
             f: copy.deepcopy(instance.__dict__.get(f)) for f in SPEC_FIELDS}
         return instance
 
-    @property
-    def short_id(self) -> str:
-        return str(self.pk)
-
 
 class Dependency(models.Model):
     """``downstream`` may run only after ``upstream`` succeeded. May grow at run time."""
@@ -269,7 +271,7 @@ class Attempt(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempts", verbose_name=_("job"),
                             db_index=False, db_constraint=False)  # weft_attempt_job_idx
     number = models.PositiveIntegerField(_("number"))
-    outcome = models.CharField(_("outcome"), max_length=10, choices=AttemptOutcome.choices,
+    outcome = models.CharField(_("outcome"), max_length=10, choices=_choices(AttemptOutcome),
                                default=AttemptOutcome.RUNNING)
     worker = models.CharField(_("worker host"), max_length=200, blank=True)
     pid = models.IntegerField(_("pid"), null=True, blank=True)
@@ -315,7 +317,7 @@ class Decision(models.Model):
     attempt = models.ForeignKey(Attempt, null=True, blank=True, on_delete=models.DO_NOTHING,
                                 related_name="decisions", verbose_name=_("attempt"), db_index=False,
                                 db_constraint=False)
-    action = models.CharField(_("action"), max_length=20, choices=DecisionAction.choices)
+    action = models.CharField(_("action"), max_length=20, choices=_choices(DecisionAction))
     policy = models.CharField(_("policy"), max_length=100, blank=True)
     observation = models.JSONField(_("observation"), default=dict, blank=True)
     reason = models.TextField(_("reason"))

@@ -47,9 +47,6 @@ class SkillDef:
             return f"{self.func.__module__}.{self.func.__qualname__}"
         return list(self.argv)
 
-    def placeholders(self) -> list[str]:
-        return [name for part in self.argv for name in argv_placeholders(part)]
-
 
 _skills: dict[str, SkillDef] = {}
 _lock = threading.Lock()

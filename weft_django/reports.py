@@ -167,8 +167,9 @@ def explain_page(job_id: Any, *, limit: int | None = None, after: int | None = N
     # The cause: from the job's own decisions and its first failure, wherever they are on the pages.
     job_level = ([d for d in decisions if d[0] is None] if not start
                  else list(Decision.objects.filter(own).order_by("pk").values_list(*fields)))
-    first_failure = (Decision.objects.filter(job_id=job.pk, task__isnull=False,
-                                             action__in=(DecisionAction.FAIL, DecisionAction.REJECT))
+    first_failure = (Decision.objects.filter(job_id=job.pk, task__isnull=False)
+                     .filter(Q(action__in=(DecisionAction.FAIL, DecisionAction.REJECT))
+                             | Q(action=DecisionAction.RECOVER) & ~Q(policy__in=_RECOVERED))
                      .order_by("pk").values_list(*fields).first())
     cause = _cause(job.status, [*job_level, *([first_failure] if first_failure else [])])
     attempts: dict[str, list[tuple[Any, ...]]] = {}
@@ -208,18 +209,25 @@ def _story(decisions: list[tuple[Any, ...]], attempts: dict[str, list[tuple[Any,
     return lines
 
 
+# The policies of the recover decisions after which a lost task goes on (retried, sent again) or is
+# cancelled; the sweep's other recover decisions failed their task (its attempts were lost).
+_RECOVERED = ("retry.backoff", "recover.redispatch", "recover.cancel")
+
+
 def _cause(status: str, decisions: list[tuple[Any, ...]]) -> str:
-    """The decision that ended the job: a stop, a cancel, or the first task that failed for good."""
+    """The decision that ended the job: a stop, a cancel, or the first task that failed for good (an error,
+    a rejection, or a lost attempt with none left)."""
     for key, action, reason, _, _ in reversed(decisions):
         if action in (DecisionAction.STOP_JOB, DecisionAction.CANCEL) and key is None:
             return reason
     if status == "failed":
         for key, action, reason, _, number in decisions:
-            if action == DecisionAction.FAIL:
-                at = f" on attempt {number}" if number else ""
-                return f"task {key!r} failed{at}: {reason}"
             if action == DecisionAction.REJECT:
                 return f"task {key!r} was {reason}"
+            if action in (DecisionAction.FAIL, DecisionAction.RECOVER):
+                # A recover's reason: "attempt 2 of 2 was lost (its lease expired); no attempts left (...)".
+                at = f" on attempt {number}" if number else ""
+                return f"task {key!r} failed{at}: {reason.removesuffix('; the task failed')}"
     if status == "succeeded":
         return "every task succeeded"
     return ""

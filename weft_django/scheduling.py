@@ -11,8 +11,8 @@ from django.db.models import F
 from django.db.models.functions import Now
 
 from . import dag, registry, transitions
-from .dispatch import Ready
 from .exceptions import ValidationError
+from .handoff import Ready
 from .models import Decision, Dependency, Job, Task
 from .spec import TaskSpec
 from .states import AWAITING_APPROVAL, DecisionAction, TaskStatus

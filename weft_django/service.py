@@ -116,7 +116,7 @@ def rerun(job_id: Any, *, owner: Any = _SAME_OWNER, by: Any = None) -> Job:
     written). The new job belongs to ``owner`` (by default the old job's).
 
     ``by``: the user who asks; they must see the job and may run each of its skills (as over HTTP),
-    and the new job is theirs.
+    and the new job is theirs. A name is only recorded. Either is named by the label ``rerun_by``.
     """
     old = reports.get_job(job_id)
     if access.is_user(by):
@@ -125,7 +125,8 @@ def rerun(job_id: Any, *, owner: Any = _SAME_OWNER, by: Any = None) -> Job:
             owner = by
     else:
         spec = reports.job_spec(old.pk)
-    spec["labels"] = {**spec["labels"], "rerun_of": old.pk}
+    labels = {k: v for k, v in spec["labels"].items() if k != "rerun_by"}  # the old job's asker did not ask now
+    spec["labels"] = {**labels, "rerun_of": old.pk, **({} if by is None else {"rerun_by": _who(by)})}
     return submit_job(spec, owner=old.owner if owner is _SAME_OWNER else owner)
 
 

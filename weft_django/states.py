@@ -1,42 +1,63 @@
-"""Task and job states, and which transitions between them are allowed."""
+"""Task and job states, and which transitions between them are allowed.
+
+Pure: no Django. The models give these enums to Django as ``choices`` (with translatable labels).
+"""
 
 from __future__ import annotations
 
-from django.db import models
-from django.utils.translation import gettext_lazy as _
+from enum import EnumMeta, StrEnum
 
 
-class TaskStatus(models.TextChoices):
-    PENDING = "pending", _("pending")
+class _ChoicesType(EnumMeta):
+    # The two class-level names of Django's TextChoices the code uses, without Django.
+    @property
+    def values(cls) -> list[str]:
+        return [m.value for m in cls]  # type: ignore[var-annotated]
+
+    @property
+    def choices(cls) -> list[tuple[str, str]]:
+        return [(m.value, m.label) for m in cls]  # type: ignore[var-annotated]
+
+
+class Choices(StrEnum, metaclass=_ChoicesType):
+    """A state: a ``str`` (compares and stores as its value) whose label is its value in words."""
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+class TaskStatus(Choices):
+    PENDING = "pending"
     """Waiting for its dependencies to succeed."""
-    QUEUED = "queued", _("queued")
+    QUEUED = "queued"
     """Ready to run; a retry may hold it back until ``not_before``."""
-    RUNNING = "running", _("running")
+    RUNNING = "running"
     """Claimed by a worker under a lease."""
-    WAITING = "waiting", _("waiting")
+    WAITING = "waiting"
     """Decomposed: waits for its children, then completes."""
-    BLOCKED = "blocked", _("blocked")
+    BLOCKED = "blocked"
     """Needs input, approval or a new dependency before it can run again."""
-    SUCCEEDED = "succeeded", _("succeeded")
+    SUCCEEDED = "succeeded"
     """Finished with a result."""
-    FAILED = "failed", _("failed")
+    FAILED = "failed"
     """Finished without a result; no more attempts."""
-    CANCELLED = "cancelled", _("cancelled")
+    CANCELLED = "cancelled"
     """Stopped on request, or because its job stopped."""
-    SKIPPED = "skipped", _("skipped")
+    SKIPPED = "skipped"
     """Never ran because a task it depends on did not succeed."""
 
 
-class JobStatus(models.TextChoices):
-    RUNNING = "running", _("running")
+class JobStatus(Choices):
+    RUNNING = "running"
     """Some task is not final yet."""
-    SUCCEEDED = "succeeded", _("succeeded")
+    SUCCEEDED = "succeeded"
     """Every task succeeded."""
-    FAILED = "failed", _("failed")
+    FAILED = "failed"
     """Every task is final and at least one failed."""
-    CANCELLED = "cancelled", _("cancelled")
+    CANCELLED = "cancelled"
     """Cancelled on request."""
-    STOPPED = "stopped", _("stopped")
+    STOPPED = "stopped"
     """Stopped by the engine: budget, deadline, stuck or cycle (see ``stop_reason``)."""
 
 
@@ -66,59 +87,59 @@ ALLOWED_FROM: dict[str, frozenset[TaskStatus]] = {
 }
 
 
-class AttemptOutcome(models.TextChoices):
-    RUNNING = "running", _("running")
+class AttemptOutcome(Choices):
+    RUNNING = "running"
     """Still executing (or its worker has not been found out yet)."""
-    SUCCEEDED = "succeeded", _("succeeded")
+    SUCCEEDED = "succeeded"
     """The skill returned a value."""
-    FAILED = "failed", _("failed")
+    FAILED = "failed"
     """The skill raised, or the command exited non-zero."""
-    TIMED_OUT = "timed_out", _("timed out")
+    TIMED_OUT = "timed_out"
     """The per-task timeout interrupted it."""
-    KILLED = "killed", _("killed")
+    KILLED = "killed"
     """A resource limit was hit; ``limit_hit`` says which."""
-    BLOCKED = "blocked", _("blocked")
+    BLOCKED = "blocked"
     """The skill asked to block."""
-    DECOMPOSED = "decomposed", _("decomposed")
+    DECOMPOSED = "decomposed"
     """The skill split itself into child tasks."""
-    CANCELLED = "cancelled", _("cancelled")
+    CANCELLED = "cancelled"
     """Stopped because cancel was requested."""
-    LOST = "lost", _("lost")
+    LOST = "lost"
     """Its lease expired without a result: the worker died or hung."""
-    DISCARDED = "discarded", _("discarded")
+    DISCARDED = "discarded"
     """It finished after losing its lease; the result was kept here but not applied."""
 
 
-class DecisionAction(models.TextChoices):
-    ENQUEUE = "enqueue", _("enqueue")
+class DecisionAction(Choices):
+    ENQUEUE = "enqueue"
     """The task became ready."""
-    RETRY = "retry", _("retry")
+    RETRY = "retry"
     """Run again after a delay."""
-    DECOMPOSE = "decompose", _("decompose")
+    DECOMPOSE = "decompose"
     """Split into child tasks."""
-    BLOCK = "block", _("block")
+    BLOCK = "block"
     """Wait for something (a reason, maybe new dependencies)."""
-    ADD_DEPENDENCY = "add_dependency", _("add dependency")
+    ADD_DEPENDENCY = "add_dependency"
     """New tasks were added as dependencies at run time."""
-    SUCCEED = "succeed", _("succeed")
+    SUCCEED = "succeed"
     """The task succeeded."""
-    FAIL = "fail", _("fail")
+    FAIL = "fail"
     """The task failed for good."""
-    SKIP = "skip", _("skip")
+    SKIP = "skip"
     """An upstream task did not succeed."""
-    CANCEL = "cancel", _("cancel")
+    CANCEL = "cancel"
     """Cancelled on request or because the job ended."""
-    RECOVER = "recover", _("recover")
+    RECOVER = "recover"
     """The sweep found a lost attempt or a lost message."""
-    STOP_JOB = "stop_job", _("stop job")
+    STOP_JOB = "stop_job"
     """The engine stopped the job (budget, deadline, stuck, cycle)."""
-    FINISH_JOB = "finish_job", _("finish job")
+    FINISH_JOB = "finish_job"
     """Every task of the job is final."""
-    DISCARD_STALE = "discard_stale", _("discard stale")
+    DISCARD_STALE = "discard_stale"
     """A worker without the lease reported; its result was not applied."""
-    APPROVE = "approve", _("approve")
+    APPROVE = "approve"
     """Someone allowed a task of a skill that requires approval to run."""
-    REJECT = "reject", _("reject")
+    REJECT = "reject"
     """Someone refused a task of a skill that requires approval: it fails without running."""
 
 

@@ -16,8 +16,8 @@ from django.db.models.functions import Now
 
 from . import conf, dag, fastpath, registry, reports, scheduling, signals
 from .conf import settings
-from .dispatch import Ready, after_commit
 from .exceptions import SkillDisabled, UnknownSkill, ValidationError
+from .handoff import Ready, after_commit
 from .jobspec import JobSpec, check_deadline, check_job_fields
 from .models import Dependency, Job, Task
 from .spec import Limits, RetryPolicy, TaskSpec, check_params

@@ -22,11 +22,11 @@ from django.db.models import Case, Count, DateTimeField, Value, When
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from . import completion, dispatch, engine, transitions, workers
+from . import completion, engine, handoff, transitions, workers
 from .conf import settings
 from .deciders import DEFAULT_LIMIT_POLICY, Failure, decide_failure
-from .dispatch import Ready
 from .execution.supervisor import attempt_alive
+from .handoff import Ready
 from .models import Attempt, Decision, Job, SweepRun, Task
 from .spec import RetryPolicy
 from .states import AttemptOutcome, DecisionAction, JobStatus, TaskStatus
@@ -111,7 +111,7 @@ def _recover_expired(counts: Counter[str]) -> None:
             if kind != "raced":
                 counts["lost"] += 1
             counts[kind] += 1
-        dispatch.after_commit(ready)
+        handoff.after_commit(ready)
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ def recover_orphan(task_id: int, worker: str) -> bool:
         if task is None:
             return False
         kind, ready = _recover_one(task, died=attempt["pid"])
-    dispatch.after_commit(ready)
+    handoff.after_commit(ready)
     if kind != "raced":
         logger.info("weft: task %s attempt %s: process %s died; %s", task_id, token, attempt["pid"], kind)
     return kind != "raced"
@@ -276,7 +276,9 @@ def _redispatch_undelivered(counts: Counter[str]) -> None:
             # hold also keeps a concurrent sweep off these rows once this transaction commits.
             transitions.redispatched_holding(group, after * (2 ** (times + 1) - 1))
     # Published after the commit, here rather than on_commit, to learn what went out: the first ``sent``.
-    sent, error = dispatch.publish([Ready(pk, token, queue, priority) for pk, _, token, queue, priority, _ in rows])
+    from .dispatch import publish  # Celery only where something is sent (handoff.py)
+
+    sent, error = publish([Ready(pk, token, queue, priority) for pk, _, token, queue, priority, _ in rows])
     with transaction.atomic():
         if sent < len(rows):
             # Not sent: back to when it was last sent, so it is due again at the next sweep, with no re-send counted.
@@ -324,11 +326,13 @@ def install_schedule(using: str = "default") -> bool:
         return False
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+    from .dispatch import SWEEP
+
     every = max(1, round(settings.SWEEP_INTERVAL))
     with transaction.atomic(using=using):
         interval, _ = IntervalSchedule.objects.using(using).get_or_create(every=every, period=IntervalSchedule.SECONDS)
         fields = {
-            "task": dispatch.SWEEP, "interval": interval, "crontab": None, "solar": None, "clocked": None,
+            "task": SWEEP, "interval": interval, "crontab": None, "solar": None, "clocked": None,
             "queue": settings.SWEEP_QUEUE or settings.DEFAULT_QUEUE,
             # A sweep that waited longer than a few intervals is stale: the next one does the same work.
             "expire_seconds": max(every * 3, 10),

@@ -35,7 +35,8 @@ def sweep() -> dict[str, Any]:
 @shared_task(name=FANOUT, ignore_result=True)
 def fanout(chunk: list[list[Any]]) -> int:
     """Publish one chunk of a large dispatch (see dispatch.send_or_fan_out)."""
-    from .dispatch import Ready, send
+    from .dispatch import send
+    from .handoff import Ready
 
     return send([Ready(int(t), int(k), str(q), int(p), float(c or 0)) for t, k, q, p, c in chunk])
 
@@ -51,13 +52,14 @@ _heartbeats: dict[str, Any] = {}
 
 @worker_ready.connect(dispatch_uid="weft_worker_ready")
 def _worker_ready(sender: Any = None, **kwargs: Any) -> None:
+    from .sweep import recover_orphans_of
     from .workers import Heartbeat
 
     hostname = str(getattr(sender, "hostname", "") or "")
     if not hostname or hostname in _heartbeats:
         return
     queues = list(sender.app.amqp.queues.consume_from or ())
-    _heartbeats[hostname] = beat = Heartbeat(hostname, os.getpid(), queues)
+    _heartbeats[hostname] = beat = Heartbeat(hostname, os.getpid(), queues, recover_orphans_of)
     beat.start()
 
 

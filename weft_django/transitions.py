@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from .exceptions import InvalidTransition
 from .models import Job, Task
-from .states import ALLOWED_FROM, AWAITING_APPROVAL, FINAL_TASK_STATES, JobStatus, TaskStatus
+from .states import ALLOWED_FROM, AWAITING_APPROVAL, JobStatus, TaskStatus
 
 
 def db_now_plus(seconds: float) -> ExpressionWrapper:
@@ -106,10 +106,6 @@ def fail_lost(task_id: int, token: int, error: str) -> bool:
                                     lease_expires_at__lt=Now()).update(
         status=TaskStatus.FAILED, error=error, finished_at=Now(), lease_expires_at=None,
     ))
-
-
-def redispatched(task_ids: list[int]) -> None:
-    Task.objects.filter(pk__in=task_ids, status=TaskStatus.QUEUED).update(dispatched_at=Now())
 
 
 def queue(task_id: int) -> None:
@@ -202,10 +198,6 @@ def end_job(job_id: int, status: JobStatus, reason: str) -> bool:
 def add_cost(job_id: int, cost: float) -> None:
     if cost:
         Job.objects.filter(pk=job_id).update(cost=F("cost") + cost)
-
-
-def is_final(status: str) -> bool:
-    return status in FINAL_TASK_STATES
 
 
 # ---- recovery of an attempt whose process is known to be dead (the sweep, issue 5) ----

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 
 from django.db import connection
@@ -70,8 +70,12 @@ class Heartbeat:
     process never holds one that a forked pool process could inherit.
     """
 
-    def __init__(self, hostname: str, pid: int, queues: Sequence[str]) -> None:
+    def __init__(self, hostname: str, pid: int, queues: Sequence[str],
+                 recover_orphans: Callable[[str], object]) -> None:
+        # The orphan check (sweep.recover_orphans_of) is passed in by the worker: the sweep imports this
+        # module (to mark silent workers offline), so this one does not import the sweep.
         self.hostname, self.pid, self.queues = hostname, pid, list(queues)
+        self.recover_orphans = recover_orphans
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="weft-worker-heartbeat", daemon=True)
 
@@ -84,8 +88,6 @@ class Heartbeat:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        from . import sweep  # sweep imports this module
-
         registered = False
         while True:
             try:
@@ -93,7 +95,7 @@ class Heartbeat:
                     online(self.hostname, self.pid, self.queues)
                 registered = True
                 # A pool process of ours that died mid-task: recover its task now, not when its lease ends.
-                sweep.recover_orphans_of(self.hostname)
+                self.recover_orphans(self.hostname)
             except Exception:  # the database is away; the next beat tries again
                 logger.warning("weft: worker heartbeat of %s failed", self.hostname, exc_info=True)
                 connection.close()

@@ -34,6 +34,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 SEED = int(os.environ.get("WEFT_CHAOS_SEED", "20261121"))
 TASKS = 300
 CHAOS_SECONDS = 40.0
+MIN_ACTIONS = 8
 
 
 def test_faults__chaos_nemesis_kills_workers_and_restarts_redis(redis_server: RedisServer, procs: Processes) -> None:
@@ -49,7 +50,8 @@ def test_faults__chaos_nemesis_kills_workers_and_restarts_redis(redis_server: Re
         ids = list(Task.objects.filter(job=job).values_list("pk", flat=True))
         began = time.monotonic()
         history: list[str] = []
-        while time.monotonic() - began < CHAOS_SECONDS and not all_final(ids):
+        # At least MIN_ACTIONS, however long a loaded machine takes to start a replacement worker.
+        while (time.monotonic() - began < CHAOS_SECONDS or len(history) < MIN_ACTIONS) and not all_final(ids):
             time.sleep(rng.uniform(1.5, 4.0))
             action = rng.choice(["kill_pool", "kill_pool", "kill_pool", "kill_worker", "restart_redis"])
             i = rng.randrange(len(workers))
@@ -76,4 +78,4 @@ def test_faults__chaos_nemesis_kills_workers_and_restarts_redis(redis_server: Re
             Decision.objects.filter(task_id__in=ids, policy="recover.redispatch").count())
     print("\n".join(history))
     assert states == {"succeeded": TASKS}  # ten attempts each: no task is that unlucky
-    assert len(history) >= 8
+    assert len(history) >= MIN_ACTIONS  # the work outlasted the nemesis: it was tested, not idle

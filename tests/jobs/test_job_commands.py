@@ -11,6 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from weft_django.jobspec import JobSpec
+from weft_django.management import cli
 from weft_django.models import Job, Task
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +79,7 @@ def test_weft_cancel__cancels_idle_job_and_explain_says_so(tmp_path: Path) -> No
     assert Job.objects.get(pk=data["id"]).status == "cancelled"
     out = io.StringIO()
     call_command("weft_explain", str(data["id"]), stdout=out)
-    assert "Cause: cancelled by request" in out.getvalue()
+    assert f"Cause: cancelled by {cli.operator()}" in out.getvalue()
 
 
 def test_jobspec__deadline_must_have_a_zone() -> None:

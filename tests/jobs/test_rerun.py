@@ -15,6 +15,7 @@ from tests.perms import member
 from weft_django import reports, service
 from weft_django.exceptions import NotFound, PermissionDenied, SkillDisabled
 from weft_django.execution.runner import execute
+from weft_django.management import cli
 from weft_django.models import Dependency, Job, Skill, Task
 
 pytestmark = pytest.mark.django_db
@@ -102,7 +103,7 @@ def test_rerun__admin_action(admin_client: Any) -> None:
     assert r.status_code == 200
     [new] = Job.objects.exclude(pk=old.pk)
     assert f"Submitted again as job {new.pk}." in r.content.decode()
-    assert new.labels == {"team": "data", "rerun_of": old.pk}
+    assert new.labels == {"team": "data", "rerun_of": old.pk, "rerun_by": "admin"}
 
 
 def rerun_in_admin(u: User, *jobs: Job) -> str:
@@ -168,7 +169,7 @@ def test_weft_rerun__prints_the_new_job_and_says_when_there_is_none() -> None:
     out = io.StringIO()
     call_command("weft_rerun", str(old.pk), stdout=out)
     new = Job.objects.get(pk=int(out.getvalue()))
-    assert new.labels == {"rerun_of": old.pk}
+    assert new.labels == {"rerun_of": old.pk, "rerun_by": cli.operator()}
     with pytest.raises(CommandError) as exc:
         call_command("weft_rerun", "999999999", stdout=io.StringIO())
     assert exc.value.returncode == 2

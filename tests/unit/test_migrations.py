@@ -15,8 +15,8 @@ from weft_django import models as weft_models
 from weft_django import states
 from weft_django.models import Attempt, Decision, Job, Task
 
-# Every TextChoices in states.py and the one field that stores it.
-STATE_FIELDS: list[tuple[type[models.TextChoices], type[models.Model], str]] = [
+# Every state enum in states.py and the one field that stores it.
+STATE_FIELDS: list[tuple[type[states.Choices], type[models.Model], str]] = [
     (states.TaskStatus, Task, "status"),
     (states.JobStatus, Job, "status"),
     (states.AttemptOutcome, Attempt, "outcome"),
@@ -67,13 +67,13 @@ def test_migrations__one_leaf() -> None:
 
 def test_states__every_enum_in_states_py_is_checked_here() -> None:
     enums = {obj for obj in vars(states).values()
-             if isinstance(obj, type) and issubclass(obj, models.TextChoices) and obj is not models.TextChoices}
+             if isinstance(obj, type) and issubclass(obj, states.Choices) and obj is not states.Choices}
     assert enums == {enum for enum, _, _ in STATE_FIELDS}
 
 
 @pytest.mark.parametrize(("enum", "model", "field_name"), STATE_FIELDS,
                          ids=[f"{m.__name__}.{f}" for _, m, f in STATE_FIELDS])
-def test_states__enum_matches_the_model_field(enum: type[models.TextChoices], model: type[models.Model],
+def test_states__enum_matches_the_model_field(enum: type[states.Choices], model: type[models.Model],
                                               field_name: str) -> None:
     field = model._meta.get_field(field_name)
     assert isinstance(field, models.CharField)

@@ -24,7 +24,7 @@ from typing import IO, Any
 from ..outcomes import NonRetryable, Observation, Outcome
 from ..spec import check_json
 from . import proctitle, supervisor
-from .monitor import Watch
+from .monitor import Watch, stopped
 
 RESULT_FD = 3  # the child's result file, after it closed everything else it inherited
 
@@ -56,7 +56,7 @@ def run(func: Callable[..., Any], kwargs: dict[str, Any], w: Watch, *, title: tu
         res.seek(0)
         raw = res.read()
     if w.reason:
-        return _stopped(w, code, stdout, stderr)
+        return stopped(w, exit_code=code, stdout=stdout, stderr=stderr)
     try:
         message = json.loads(raw) if raw else None
     except ValueError:
@@ -66,12 +66,6 @@ def run(func: Callable[..., Any], kwargs: dict[str, Any], w: Watch, *, title: tu
         return Observation(Outcome.failure(f"the skill's process {died} before it reported a result"), "failed",
                            "ProcessDied", exit_code=code, stdout=stdout, stderr=stderr)
     return _observe(message, stdout, stderr)
-
-
-def _stopped(w: Watch, code: int, stdout: str, stderr: str) -> Observation:
-    from .runner import _stopped as stopped
-
-    return stopped(w, exit_code=code, stdout=stdout, stderr=stderr)
 
 
 def _observe(message: dict[str, Any], stdout: str, stderr: str) -> Observation:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
 from django.db import close_old_connections, connection
@@ -19,6 +19,7 @@ from django.db import close_old_connections, connection
 from .. import transitions
 from ..conf import settings
 from ..models import Task
+from ..outcomes import Observation, Outcome
 from ..states import TaskStatus
 from . import interrupt
 
@@ -149,6 +150,24 @@ class Watch:
             self.stop("lease_lost")
 
 
+# The attempt outcome of each reason the monitor stops an attempt for (any other reason is a limit: killed).
+STOPPED_AS = {"timeout": "timed_out", "cancelled": "cancelled", "lease_lost": "failed", "lease_expiring": "failed"}
+
+
+def stopped(w: Watch, **extra: Any) -> Observation:
+    """What an attempt the monitor stopped observed (its ``reason``), e.g. ``timed out after 5 s``."""
+    message = {
+        "timeout": f"timed out after {w.timeout:g} s" if w.timeout else "timed out",
+        "cancelled": "cancel requested",
+        "lease_lost": "the lease was lost (another worker owns the task now)",
+        "lease_expiring": "killed before its lease ran out: no renewal of the lease reached the database in time",
+    }.get(w.reason, f"killed: {w.reason} limit ({w.limits.get(w.reason)}) exceeded")
+    kind = STOPPED_AS.get(w.reason, "killed")
+    error_type = {"timeout": "Timeout", "cancelled": "Cancelled", "lease_lost": "LeaseLost",
+                  "lease_expiring": "LeaseLost"}.get(w.reason, "LimitExceeded")
+    return Observation(Outcome.failure(message), kind, error_type, **extra)
+
+
 def kill_tree(pid: int) -> None:
     """SIGKILL a child's whole process group (it was started in its own session)."""
     try:
@@ -164,7 +183,6 @@ class Monitor:
     def __init__(self) -> None:
         self._by_id: dict[int, Watch] = {}
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
 

@@ -23,12 +23,11 @@ from ..outcomes import NonRetryable, Observation, Outcome
 from ..registry import SkillDef
 from ..spec import check_json
 from . import interrupt, isolation, proctitle, supervisor
-from .monitor import Watch, watch
+from .monitor import Watch, stopped, watch
 
 logger = logging.getLogger(__name__)
 
 # How a monitor stop reason shows on the attempt.
-STOPPED_AS = {"timeout": "timed_out", "cancelled": "cancelled", "lease_lost": "failed", "lease_expiring": "failed"}
 
 
 @dataclass
@@ -156,19 +155,6 @@ def run(c: engine.Claimed, *, worker: str = engine.HOST, lease_from: float | Non
     )
 
 
-def _stopped(w: Watch, **extra: Any) -> Observation:
-    message = {
-        "timeout": f"timed out after {w.timeout:g} s" if w.timeout else "timed out",
-        "cancelled": "cancel requested",
-        "lease_lost": "the lease was lost (another worker owns the task now)",
-        "lease_expiring": "killed before its lease ran out: no renewal of the lease reached the database in time",
-    }.get(w.reason, f"killed: {w.reason} limit ({w.limits.get(w.reason)}) exceeded")
-    kind = STOPPED_AS.get(w.reason, "killed")
-    error_type = {"timeout": "Timeout", "cancelled": "Cancelled", "lease_lost": "LeaseLost",
-                  "lease_expiring": "LeaseLost"}.get(w.reason, "LimitExceeded")
-    return Observation(Outcome.failure(message), kind, error_type, **extra)
-
-
 def _tail(text: str) -> str:
     limit = settings.OUTPUT_LIMIT
     return text if len(text) <= limit else text[-limit:]
@@ -195,10 +181,10 @@ def _run_python(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
         finally:
             interrupt.disarm(ident)
     except interrupt.Interrupted:
-        return _stopped(w, stdout=_tail(out.getvalue()), stderr=_tail(err.getvalue()))
+        return stopped(w, stdout=_tail(out.getvalue()), stderr=_tail(err.getvalue()))
     except Exception as exc:
         if w.reason:  # the monitor stopped it and the skill turned that into its own error
-            return _stopped(w, stdout=_tail(out.getvalue()), stderr=_tail(err.getvalue()))
+            return stopped(w, stdout=_tail(out.getvalue()), stderr=_tail(err.getvalue()))
         return Observation(
             Outcome.failure(str(exc) or type(exc).__name__, retryable=not isinstance(exc, NonRetryable),
                             cost=ctx.cost),
@@ -254,7 +240,7 @@ def _run_command(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
                                "failed", exc.kind)
         stdout, stderr = _read_tail(out), _read_tail(err)
     if w.reason:
-        return _stopped(w, exit_code=code, stdout=stdout, stderr=stderr)
+        return stopped(w, exit_code=code, stdout=stdout, stderr=stderr)
     if code != 0:
         return Observation(Outcome.failure(f"{argv[0]} exited with status {code}"), "failed", "CommandFailed",
                            exit_code=code, stdout=stdout, stderr=stderr)

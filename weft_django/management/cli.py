@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -163,11 +164,28 @@ def positive_int(text: str) -> int:
     return value
 
 
-def job_id(text: str) -> int:
+def record_id(kind: str, text: str) -> int:
+    """``text`` as the id of a ``kind`` ("job", "task"); the error names which."""
     try:
         return positive_int(text)
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"a job id is a positive whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"a {kind} id is a positive whole number, got {text!r}") from None
+
+
+def id_argument(name: str, convert: Callable[[str], int], text: str) -> int:
+    """``convert(text)`` in ``handle``, for an argument whose kind another one decides; fails as argparse would."""
+    try:
+        return convert(text)
+    except argparse.ArgumentTypeError as exc:
+        raise Error(f"argument {name}: {exc}", returncode=EXIT_ERROR) from None
+
+
+def job_id(text: str) -> int:
+    return record_id("job", text)
+
+
+def task_id(text: str) -> int:
+    return record_id("task", text)
 
 
 # ---------------------------------------------------------------- output
@@ -242,7 +260,12 @@ def add_user_argument(parser: CommandParser) -> None:
     parser.add_argument("--user", dest="acting_user", metavar="USERNAME", default=None,
                         help="Act as this user: their permissions apply as over HTTP (exit 1 if refused, 2 for a "
                              "job they may not see) and the decision names them. Without it the command is a "
-                             "trusted operator's.")
+                             "trusted operator's, named by their login on this machine.")
+
+
+def actor(username: str | None) -> Any:
+    """Who acts: the user named by ``--user``, else ``operator()`` (a name the service only records)."""
+    return operator() if username is None else acting_user(username)
 
 
 def acting_user(username: str | None) -> Any:
@@ -256,3 +279,13 @@ def acting_user(username: str | None) -> Any:
         return model._default_manager.get_by_natural_key(username)
     except model.DoesNotExist:
         raise Error(f"--user: no user named {username!r}", returncode=EXIT_ERROR) from None
+
+
+def operator() -> str:
+    """Who acts without ``--user``, as decisions name them: ``"ann on the command line"`` (the login of the
+    process; shell access is database access, so the commands trust it and only record it)."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no LOGNAME/USER and no passwd entry (a container's arbitrary uid)
+        login = "an operator"
+    return f"{login} on the command line"

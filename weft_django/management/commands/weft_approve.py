@@ -18,7 +18,8 @@ class Command(cli.WeftCommand):
         parser.add_argument("task_id", metavar="TASK", type=cli.positive_int, help="The task id.")
         parser.add_argument("--reject", action="store_true", help="Refuse it instead.")
         parser.add_argument("--reason", default="", help="Why (recorded on the decision; with --reject).")
-        parser.add_argument("--by", default="", help="Who decides (recorded on the decision; default: an operator).")
+        parser.add_argument("--by", default="", help="Who decides (recorded on the decision; default: your login, "
+                            '"ann on the command line").')
         cli.add_user_argument(parser)
 
     def handle(self, *args: Any, task_id: int, reject: bool, reason: str, by: str, acting_user: str | None,
@@ -28,7 +29,7 @@ class Command(cli.WeftCommand):
         if by and acting_user:
             raise cli.Error("--by and --user exclude each other (--user is recorded as who decides)",
                             returncode=cli.EXIT_ERROR)
-        who = cli.acting_user(acting_user) or by or None
+        who = by or cli.actor(acting_user)
         done = service.reject(task_id, reason, by=who) if reject else service.approve(task_id, by=who)
         verb = "rejected" if reject else "approved"
         if self.as_json:

@@ -16,13 +16,15 @@ class Command(cli.WeftCommand):
     json_help = 'Print one JSON object, {"job"} (or {"task"}) and "cancelled": false if it had already ended.'
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("id", metavar="ID", type=cli.job_id, help="The job id (or task id with --task).")
+        # Which kind of id it is depends on --task, so it is checked in handle (argparse types see one value).
+        parser.add_argument("id", metavar="ID", help="The job id (or task id with --task).")
         parser.add_argument("--task", action="store_true", help="ID is a task id, not a job id.")
         cli.add_user_argument(parser)
 
-    def handle(self, *args: Any, id: int, task: bool, acting_user: str | None, **options: Any) -> None:
-        by = cli.acting_user(acting_user)
-        changed = service.cancel_task(id, by=by) if task else service.cancel(id, by=by)
-        what = f"task {id}" if task else f"job {id}"
-        self.show({"task" if task else "job": id, "cancelled": changed},
+    def handle(self, *args: Any, id: str, task: bool, acting_user: str | None, **options: Any) -> None:
+        pk = cli.id_argument("ID", cli.task_id if task else cli.job_id, id)
+        by = cli.actor(acting_user)
+        changed = service.cancel_task(pk, by=by) if task else service.cancel(pk, by=by)
+        what = f"task {pk}" if task else f"job {pk}"
+        self.show({"task" if task else "job": pk, "cancelled": changed},
                   f"{what}: cancel requested" if changed else f"{what} had already ended; nothing to do")

@@ -19,11 +19,13 @@ class Command(cli.WeftCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("task_id", metavar="TASK", type=cli.positive_int, help="The task id (weft_ps shows it).")
+        cli.add_user_argument(parser)
 
-    def handle(self, *args: Any, task_id: int, **options: Any) -> None:
+    def handle(self, *args: Any, task_id: int, acting_user: str | None, **options: Any) -> None:
+        by = cli.actor(acting_user)
         if not Task.objects.filter(pk=task_id).exists():
             raise NotFound(f"no task with id {task_id}")
-        changed = service.cancel_task(task_id)
+        changed = service.cancel_task(task_id, by=by)
         now = Task.objects.filter(pk=task_id).values_list("status", flat=True).first()
         self.show({"task": task_id, "cancelled": changed, "status": now},
                   (f"task {task_id}: cancel requested" if now == "running" else f"task {task_id}: cancelled")

@@ -12,7 +12,7 @@ from ...exceptions import ValidationError
 from .. import cli
 
 if TYPE_CHECKING:
-    from ...dispatch import Delivery
+    from ...handoff import Delivery
 
 
 def collect(pairs: Sequence[tuple[str, Any]], field: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import service
-from ...jobspec import load_file
+from ...jobfile import load_file
 from .. import cli
 
 
