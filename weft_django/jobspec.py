@@ -9,7 +9,7 @@ from typing import Any
 
 from .dag import check_graph
 from .exceptions import ValidationError
-from .spec import MAX_INT, TaskSpec, _number, _positive_number, check_json, check_text
+from .spec import MAX_INT, TaskSpec, _number, _positive_number, check_json, check_text, unknown_field
 
 JOB_FIELDS = {"name", "tasks", "budget", "labels", "idempotency_key"}
 BUDGET_FIELDS = {"max_attempts", "deadline", "max_cost"}
@@ -39,7 +39,7 @@ class JobSpec:
             raise ValidationError("job", f"must be an object, got {type(data).__name__}")
         for name in data:
             if name not in JOB_FIELDS:
-                raise ValidationError(name, f"unknown field; known: {', '.join(sorted(JOB_FIELDS))}")
+                raise unknown_field(name, "", "job", JOB_FIELDS)
         raw_tasks = data.get("tasks")
         if not isinstance(raw_tasks, list) or not raw_tasks:
             raise ValidationError("tasks", "must be a non-empty list of task specs")

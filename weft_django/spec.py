@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -145,7 +145,7 @@ class TaskSpec:
         known = {f.name for f in fields(cls)}
         for name in data:
             if name not in known:
-                raise ValidationError(f"{p}{name}", f"unknown field; known: {', '.join(sorted(known))}")
+                raise unknown_field(name, p, path or "task", known)
         skill = data.get("skill")
         if not isinstance(skill, str) or not skill:
             raise ValidationError(f"{p}skill", "is required and must be a non-empty string")
@@ -199,6 +199,15 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # exhausts Python's recursion limit.
 MAX_JSON_DEPTH = 100
 MAX_INT = 2**31 - 1  # PostgreSQL's integer columns (max_attempts, ...) hold no more
+
+
+def unknown_field(name: Any, prefix: str, whole: str, known: Iterable[str]) -> ValidationError:
+    """The error for a field ``name`` nobody knows: named by it, or by ``whole`` when the name is empty or
+    not text (a field named "" would tell nothing)."""
+    listed = ", ".join(sorted(known))
+    if isinstance(name, str) and name:
+        return ValidationError(f"{prefix}{name}", f"unknown field; known: {listed}")
+    return ValidationError(whole, f"unknown field {name!r}; known: {listed}")
 
 
 def check_text(value: str, path: str) -> None:

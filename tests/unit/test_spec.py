@@ -369,3 +369,16 @@ def test_check_deadline__ceiling_in_days() -> None:
     error = refused(check_deadline, NOW + timedelta(days=366, seconds=1), NOW, 366)
     assert error.message == "2027-06-02T12:00:01+00:00 is more than 366 days ahead (the configured ceiling)"
     assert parse_deadline(3600, NOW) == NOW + timedelta(hours=1)
+
+
+@pytest.mark.parametrize("name", ["", 3])
+def test_parse__a_field_with_an_empty_or_non_text_name_is_refused_naming_the_whole(name: Any) -> None:
+    # Hypothesis found it: {"": ...} was refused as field "", which names nothing.
+    from weft_django.jobspec import JobSpec
+
+    with pytest.raises(ValidationError) as job_error:
+        JobSpec.parse({name: 1, "tasks": [{"skill": "t.noop"}]})
+    with pytest.raises(ValidationError) as task_error:
+        TaskSpec.parse({name: 1, "skill": "t.noop"}, "tasks[0]")
+    assert (job_error.value.field, task_error.value.field) == ("job", "tasks[0]")
+    assert f"unknown field {name!r}" in str(task_error.value)
