@@ -19,8 +19,8 @@ from django.db import connection, transaction
 from django.test import Client
 from pytest_django import Settings
 
-from tests.api.test_api import API, client_for, user
 from tests.conftest import WorkerProcess
+from tests.db.test_api import API, client_for, user
 from weft_django import service, sweep
 from weft_django.execution.runner import execute
 from weft_django.models import Job, Task

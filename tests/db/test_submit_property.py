@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.test_api_property import BAD, FIELDS, mutate, rows
-from tests.api.test_api_property import body as api_body
+from tests.db.test_api_property import BAD, FIELDS, mutate, rows
+from tests.db.test_api_property import body as api_body
 from weft_django import service
 from weft_django.exceptions import ValidationError
 from weft_django.models import Job, Task

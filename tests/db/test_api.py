@@ -271,7 +271,7 @@ def test_checks__the_mounted_api_needs_drf_spectacular_as_schema_class(settings:
     settings.REST_FRAMEWORK = {}
     [w040] = checks.check_api()
     assert w040.id == "weft.W040"
-    settings.ROOT_URLCONF = "tests.api.urls_without_api"
+    settings.ROOT_URLCONF = "tests.db.urls_without_api"
     assert checks.check_api() == []
     del settings.ROOT_URLCONF  # settings for workers only, say: the check must not crash
     assert checks.check_api() == []

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.test_api import API, client_for, user
+from tests.db.test_api import API, client_for, user
 from weft_django.models import Decision, Dependency, Job, Task
 
 pytestmark = pytest.mark.django_db
