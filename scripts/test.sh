@@ -3,6 +3,10 @@
 # then ruff, mypy, the migrations guard, the settings-docs guard and pytest. Extra arguments go to pytest:
 #   bash scripts/test.sh                      # everything
 #   bash scripts/test.sh -k flaky -x          # a subset (the other checks still run)
+#   bash scripts/test.sh --tier unit          # one tier: unit, db, workers, faults, browser or install
+# Tiers are the folders under tests/ (tests/conftest.py marks each test from its folder and fails collection
+# when a test needs more than its folder says): unit needs nothing, db PostgreSQL and the broker, workers
+# real Celery worker processes, faults workers and servers that get killed, browser Chromium, install a venv.
 # Environment: WEFT_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/weft; pytest-django
 # creates and drops test_<name>), WEFT_TEST_BROKER_URL (default redis://127.0.0.1:6379/15), WEFT_TEST_AMQP_URL
 # (default amqp://guest:guest@127.0.0.1:5672//, the RabbitMQ tests; they use its queue "weft").
@@ -11,6 +15,24 @@ set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+
+TIERS=(unit db workers faults browser install)
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --tier|--tier=*)
+            if [ "$1" = --tier ]; then tier="${2:-}"; shift; else tier="${1#--tier=}"; fi
+            shift
+            if [[ " ${TIERS[*]} " != *" $tier "* ]]; then
+                echo "--tier: '$tier' is not one of: ${TIERS[*]}" >&2
+                exit 2
+            fi
+            args+=("tests/$tier")
+            ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+set -- "${args[@]+"${args[@]}"}"
 # shellcheck source=scripts/_venv.sh
 source scripts/_venv.sh
 # shellcheck source=scripts/services.sh

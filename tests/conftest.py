@@ -1,4 +1,9 @@
-"""Shared fixtures: real Celery worker subprocesses, broker purging, and polling with a deadline."""
+"""Shared fixtures: test tiers, real Celery worker subprocesses (reused), broker purging, polling with a deadline.
+
+A test's tier is the folder it sits in, right under tests/ (TIERS below); pytest gets the tier's marker
+from the folder, so ``-m db`` and ``tests/db`` select the same tests. A file lives in the folder of the
+heaviest thing any of its tests needs, and collection fails when a test needs more than its folder says.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,31 @@ from typing import Any
 
 import psutil
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
+# Folder under tests/ -> what its tests may use. Each is also a pytest marker (pyproject.toml).
+TIERS = {
+    "unit": "no database, no broker, no worker",
+    "db": "PostgreSQL (and the broker), no worker process",
+    "workers": "real Celery worker subprocesses",
+    "faults": "workers and servers that get killed or restarted (private Redis/PostgreSQL)",
+    "browser": "Chromium driven by Playwright against a live server",
+    "install": "a fresh venv built from this tree",
+}
+TIERS_WITH_WORKERS = frozenset({"workers", "faults", "browser", "install"})
+WORKER_FIXTURES = frozenset({"worker", "worker_factory", "procs"})
+DB_FIXTURES = frozenset({"db", "transactional_db", "django_db_setup", "live_server", "client", "admin_client",
+                         "admin_user", "django_user_model"})
+
+# No per-example deadline or too_slow health check on a shared, busy 2-core machine: correctness, not
+# speed, is what the properties check. Loaded here so that every tier runs them the same way.
+hypothesis_settings.register_profile(
+    "weft", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True,
+)
+hypothesis_settings.load_profile("weft")
 READY_TIMEOUT = 60.0  # a cold worker imports Django and Celery on a busy 2-core machine
 STOP_TIMEOUT = 10.0
 _names = count(1)
@@ -49,6 +77,7 @@ class WorkerProcess:
     """A ``celery worker`` subprocess in its own process group, with its log in a file."""
 
     def __init__(self, argv: list[str], env: Mapping[str, str], name: str, cwd: Path = ROOT) -> None:
+        _require_worker_tier()
         self.name = name
         self.log_path = log_dir() / f"{name}.log"
         with self.log_path.open("wb") as log:
@@ -57,6 +86,8 @@ class WorkerProcess:
                                          stderr=subprocess.STDOUT, start_new_session=True)
         _live.append(self)
         _started.append(self)
+        self.key: tuple[Any, ...] | None = None  # set when the pool may hand this worker to a later test
+        self.signalled = False
 
     @property
     def pid(self) -> int:
@@ -91,6 +122,7 @@ class WorkerProcess:
 
     def send_signal(self, sig: int) -> None:
         """Signal the worker's main process only (SIGTERM: warm shutdown, SIGQUIT: cold, ...)."""
+        self.signalled = True
         self.proc.send_signal(sig)
 
     def kill(self) -> None:
@@ -145,6 +177,7 @@ def start_worker(*, app: str = "tests.celery_app", concurrency: int = 2, pool: s
     ``env`` replaces the inherited environment (the demo-stack test uses it); ``env_overrides``
     (``WEFT_LEASE_SECONDS="2"``, ...) are applied on top. Call after ``django_db_setup``.
     """
+    STARTS["cold"] += 1
     name = f"w{next(_names)}-{os.getpid()}"
     argv = [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues, "-c", str(concurrency),
             "-P", pool, "-l", "info", "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
@@ -159,27 +192,104 @@ def start_worker(*, app: str = "tests.celery_app", concurrency: int = 2, pool: s
     return w
 
 
+class WorkerPool:
+    """Workers that outlive the test that started them, for the next test that asks for the same ones.
+
+    A cold worker takes seconds to import Django and Celery; most tests only need one to be running.
+    A test gets a worker of the same configuration (``start_worker``'s arguments, environment included)
+    if one is idle, else a new one. When the test ends, its worker goes back to the pool only if it is
+    exactly as the test found it: alive, never signalled, stopped or killed through ``WorkerProcess``,
+    the same pool processes (none killed or replaced), none of them stopped (SIGSTOP), and with no
+    message delivered and not yet acknowledged (weft acks late: a task still running). Anything else is
+    stopped, as every worker was before. Tests that need the broker to themselves (``procs``) call ``drain``.
+    """
+
+    def __init__(self) -> None:
+        self.idle: list[WorkerProcess] = []
+        self.pool_pids: dict[int, set[int]] = {}
+
+    def acquire(self, **kwargs: Any) -> WorkerProcess:
+        env = kwargs.get("env")
+        key = (tuple(sorted((k, v) for k, v in kwargs.items() if k != "env")),
+               None if env is None else tuple(sorted(env.items())))
+        for w in self.idle:
+            if w.key == key and w.alive():
+                self.idle.remove(w)
+                STARTS["reused"] += 1
+                break
+        else:
+            w = start_worker(**kwargs)
+            w.key = key
+        self.pool_pids[w.pid] = w.pool_pids()
+        return w
+
+    def release(self, w: WorkerProcess) -> None:
+        """End of the test that used ``w``: keep it for the next one if it is as the test found it."""
+        if w.key is not None and w.alive() and not w.signalled and self._untouched(w) and not _unacked():
+            self.idle.append(w)
+        else:
+            w.stop()
+
+    def _untouched(self, w: WorkerProcess) -> bool:
+        if w.pool_pids() != self.pool_pids.get(w.pid):
+            return False
+        try:
+            return all(p.status() != psutil.STATUS_STOPPED for p in w.descendants())
+        except psutil.Error:
+            return False
+
+    def drain(self) -> None:
+        """Stop every idle worker: the test that follows needs the broker to itself."""
+        while self.idle:
+            self.idle.pop().stop()
+
+
+POOL = WorkerPool()
+STARTS = {"cold": 0, "reused": 0}
+
+
+def _unacked() -> int:
+    """Messages delivered to a worker and not yet acknowledged (0 when the broker is not Redis)."""
+    import redis
+    from django.conf import settings
+
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        return 0
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    try:
+        return int(client.hlen("unacked"))
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="session")
-def worker(django_db_setup: None) -> Iterator[WorkerProcess]:
-    """One worker for the session (``-c 2``), stopped before the test database is dropped."""
-    w = start_worker()
-    yield w
-    w.stop()
+def _worker_pool(django_db_setup: None) -> Iterator[WorkerPool]:
+    """The pool of this run; its workers stop before the test database is dropped."""
+    yield POOL
+    POOL.drain()
 
 
 @pytest.fixture
-def worker_factory(django_db_setup: None) -> Iterator[Callable[..., WorkerProcess]]:
-    """``start_worker`` for one test; every worker it started is stopped at the end of the test."""
+def worker(_worker_pool: WorkerPool) -> Iterator[WorkerProcess]:
+    """A ready worker (``-c 2``) for this test, reused from an earlier test when one is idle."""
+    w = _worker_pool.acquire()
+    yield w
+    _worker_pool.release(w)
+
+
+@pytest.fixture
+def worker_factory(_worker_pool: WorkerPool) -> Iterator[Callable[..., WorkerProcess]]:
+    """``start_worker`` for one test (idle workers of the same arguments are reused); released at its end."""
     started: list[WorkerProcess] = []
 
     def factory(**kwargs: Any) -> WorkerProcess:
-        w = start_worker(**kwargs)
+        w = _worker_pool.acquire(**kwargs)
         started.append(w)
         return w
 
     yield factory
     for w in started:
-        w.stop()
+        _worker_pool.release(w)
 
 
 # The kombu Redis transport keeps a queue as one list per priority band ("weft", "weft\x06\x163", ...)
@@ -218,9 +328,78 @@ def broker_backlog(queue: str = "weft") -> int:
 
 @pytest.fixture(autouse=True)
 def _purge_broker_for_integration(request: pytest.FixtureRequest) -> None:
-    """A message left over by one integration test must not run in the next one."""
-    if request.node.get_closest_marker("integration") is not None:
+    """A message left over by one test with workers must not run in the next one."""
+    if _with_workers(request.node):
         purge_broker()
+
+
+def tier_of(item: pytest.Item) -> str | None:
+    """The tier folder ``item`` sits in (the first folder under tests/), or None."""
+    try:
+        parts = Path(str(item.path)).resolve().relative_to(TESTS).parts
+    except ValueError:
+        return None
+    return parts[0] if len(parts) > 1 and parts[0] in TIERS else None
+
+
+def _with_workers(item: pytest.Item) -> bool:
+    return tier_of(item) in TIERS_WITH_WORKERS or item.get_closest_marker("integration") is not None
+
+
+def _tier_error(item: pytest.Item) -> str | None:
+    """Why ``item`` is in the wrong folder for what it uses, or None."""
+    tier = tier_of(item)
+    if tier is None:
+        return f"is in no tier folder: move its file to tests/<tier>/, one of {', '.join(TIERS)}"
+    fixtures = set(getattr(item, "fixturenames", ()))
+    uses_db = item.get_closest_marker("django_db") is not None or bool(fixtures & DB_FIXTURES)
+    uses_workers = bool(fixtures & WORKER_FIXTURES)
+    if tier == "unit" and (uses_db or uses_workers):
+        return "uses the database (django_db or a database fixture): its file belongs in tests/db/ (or heavier)"
+    if tier not in TIERS_WITH_WORKERS and uses_workers:
+        return (f"uses {', '.join(sorted(fixtures & WORKER_FIXTURES))} (real worker processes): its file belongs in "
+                "tests/workers/ (or tests/faults/)")
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its folder's tier; a test in a folder too light for what it uses fails collection."""
+    errors = []
+    for item in items:
+        tier = tier_of(item)
+        if tier is not None:
+            item.add_marker(getattr(pytest.mark, tier))
+        error = _tier_error(item)
+        if error:
+            errors.append(f"{item.nodeid} {error}")
+    if errors:
+        raise pytest.UsageError("tests in the wrong tier folder (tests/conftest.py, TIERS):\n  " + "\n  ".join(errors))
+
+
+_running: list[pytest.Item] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    _running[:] = [item]
+    try:
+        return (yield)
+    finally:
+        _running.clear()
+
+
+def _require_worker_tier() -> None:
+    """A worker process started by a test whose folder says it needs none (the fixtures are checked at collection;
+    this catches ``start_worker``/``WorkerProcess`` called directly)."""
+    if _running and not _with_workers(_running[0]):
+        pytest.fail(f"{_running[0].nodeid} starts a worker process but its tier is {tier_of(_running[0])}: "
+                    "move its file to tests/workers/")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if STARTS["cold"] or STARTS["reused"]:
+        terminalreporter.write_line(f"worker processes: {STARTS['cold']} started cold, {STARTS['reused']} reused from "
+                                    "an earlier test")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -228,7 +407,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None],
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if report.failed and item.get_closest_marker("integration") is not None:
+    if report.failed and _with_workers(item):
         # Workers alive now or that logged during this phase (a test may have stopped its own already).
         for w in _started:
             if w in _live or w.log_path.stat().st_mtime >= call.start:

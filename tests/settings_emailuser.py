@@ -1,5 +1,5 @@
 """tests/settings.py with a custom user model that has no ``username`` (tests/emailuser), for the
-subprocesses of tests/test_custom_user.py, on a database of their own (WEFT_WORKER_DB_NAME)."""
+subprocesses of tests/db/test_custom_user.py, on a database of their own (WEFT_WORKER_DB_NAME)."""
 
 from __future__ import annotations
 

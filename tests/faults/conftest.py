@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import WorkerProcess, _live
+from tests.conftest import POOL, WorkerProcess, _live
 from tests.faults.harness import MEASURED, PostgresServer, RabbitServer, RedisServer, write_measurements
 
 
@@ -30,9 +30,12 @@ class Processes:
 @pytest.fixture
 def procs(transactional_db: None) -> Iterator[Processes]:
     """Depends on the database fixture so that processes stop before the tables are flushed."""
-    if _live:  # it would take this test's messages (the sweep task, a redelivery) and skew every timing
+    # An idle worker kept for later tests would take this test's messages (the sweep task, a redelivery) and
+    # skew every timing: stopped here, whatever ran before (a later test that wants one starts it again).
+    POOL.drain()
+    if _live:
         pytest.fail(f"worker {_live[0].name} of an earlier test is still running; the fault tier needs the broker "
-                    "to itself (use worker_factory, not the session's worker, in tests collected before tests/faults)")
+                    "to itself (a test must stop what it starts outside the worker/worker_factory fixtures)")
     p = Processes()
     try:
         yield p

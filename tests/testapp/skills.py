@@ -179,7 +179,7 @@ def guarded(n: int = 1) -> int:
     return n
 
 
-# ---- recording (tests/integration/test_recording.py): what PostgreSQL would refuse, cost, result size ----
+# ---- recording (tests/workers/test_recording.py): what PostgreSQL would refuse, cost, result size ----
 LONE_SURROGATE = "\ud800"  # not valid Unicode text: psycopg cannot encode it, jsonb refuses its escape
 
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.api.test_api import API, client_for, user
 from tests.conftest import WorkerProcess, wait_for
+from tests.db.test_api import API, client_for, user
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -1,6 +1,6 @@
 """Hypothesis over the HTTP API with bodies built from real registered skills (tests/testapp/skills.py).
 
-tests/api/test_api_fuzz.py generates requests from the OpenAPI schema, but its random skill names are
+tests/db/test_api_fuzz.py generates requests from the OpenAPI schema, but its random skill names are
 refused before a name, a label or a budget is ever read: it never found the 500s of issue 10. Here every
 body starts valid (a lone task or a job of real skills with real params) and then has a few fields
 replaced by what breaks storage: NUL, lone surrogates, over-long strings, wrong types, numbers out of
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.test_api import API, client_for, user
+from tests.db.test_api import API, client_for, user
 from weft_django.models import Decision, Dependency, Job, Task
 
 pytestmark = pytest.mark.django_db

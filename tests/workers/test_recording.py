@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.conftest import WorkerProcess, wait_for
-from tests.integration.test_execution import FINISH, attempts_of, only_task
+from tests.workers.test_execution import FINISH, attempts_of, only_task
 from weft_django import service
 from weft_django.conf import settings
 from weft_django.models import Artifact, Attempt, Job, Task

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import WorkerProcess, purge_broker, wait_for, worker_env
-from tests.test_sweep import IDLE_QUEUE, expire, running
+from tests.db.test_sweep import IDLE_QUEUE, expire, running
 from weft_django import sweep
 from weft_django.models import Attempt, SweepRun
 

@@ -14,8 +14,8 @@ import pytest
 from django.db.models.functions import Now
 
 from tests.conftest import ROOT, purge_broker, worker_env
+from tests.db.test_sweep import IDLE_QUEUE, broker_messages, next_look, recover_decisions
 from tests.faults.harness import broker, free_port
-from tests.test_sweep import IDLE_QUEUE, broker_messages, next_look, recover_decisions
 from weft_django import service, sweep
 from weft_django.management.cli import EXIT_NOT_SENT
 from weft_django.models import Job, Task

@@ -1,7 +1,7 @@
 """The HTTP API on PostgreSQL through Django's test client: submission, validation, permissions, visibility.
 
 No worker runs here (what a submission dispatches is published only after commit, and these tests
-roll back); tests/api/test_api_worker.py runs a job end to end.
+roll back); tests/workers/test_api_worker.py runs a job end to end.
 """
 
 from __future__ import annotations
@@ -271,7 +271,7 @@ def test_checks__the_mounted_api_needs_drf_spectacular_as_schema_class(settings:
     settings.REST_FRAMEWORK = {}
     [w040] = checks.check_api()
     assert w040.id == "weft.W040"
-    settings.ROOT_URLCONF = "tests.api.urls_without_api"
+    settings.ROOT_URLCONF = "tests.db.urls_without_api"
     assert checks.check_api() == []
     del settings.ROOT_URLCONF  # settings for workers only, say: the check must not crash
     assert checks.check_api() == []

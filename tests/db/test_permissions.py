@@ -2,8 +2,8 @@
 user (``by=user``): ``weft.view_all_jobs`` (not ``is_staff``) sees every job, ``weft.cancel_job`` (or
 ``weft.change_job``) cancels other users' jobs, an owner their own; each cancel names who asked.
 
-Approving, rejecting and running again are in tests/jobs/test_approval.py and tests/jobs/test_rerun.py;
-the admin in tests/test_admin.py.
+Approving, rejecting and running again are in tests/workers/test_approval.py and tests/db/test_rerun.py;
+the admin in tests/db/test_admin.py.
 """
 
 from __future__ import annotations

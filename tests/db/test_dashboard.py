@@ -13,8 +13,8 @@ from django.test import Client
 from django.utils import timezone
 from pytest_django import Settings
 
+from tests.db.test_sweep import running
 from tests.perms import member
-from tests.test_sweep import running
 from weft_django import reports, service, sweep, workers
 from weft_django.models import Task, Worker
 

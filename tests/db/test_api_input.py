@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth.models import User
 from pytest_django import Settings
 
-from tests.api.test_api import API, client_for, user
+from tests.db.test_api import API, client_for, user
 from weft_django import service
 from weft_django.models import Decision, Dependency, Job, Task
 

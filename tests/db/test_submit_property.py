@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.test_api_property import BAD, FIELDS, mutate, rows
-from tests.api.test_api_property import body as api_body
+from tests.db.test_api_property import BAD, FIELDS, mutate, rows
+from tests.db.test_api_property import body as api_body
 from weft_django import service
 from weft_django.exceptions import ValidationError
 from weft_django.models import Job, Task
@@ -80,7 +80,7 @@ def test_submit_job__written_as_given_or_refused_with_the_field(spec: dict[str, 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_submit_job__bodies_of_real_skills_with_bad_fields_are_written_or_refused_whole(
         b: dict[str, Any], mutations: list[tuple[str, Any]]) -> None:
-    """The HTTP API's property test (tests/api/test_api_property.py) through the Python API: a ValidationError
+    """The HTTP API's property test (tests/db/test_api_property.py) through the Python API: a ValidationError
     naming the field, or a job; never another exception, never a row on a refusal."""
     if "tasks" not in b:  # a lone task's body, as a job of one task
         job_fields: dict[str, Any] = {k: b.pop(k) for k in ("name", "labels", "idempotency_key") if k in b}

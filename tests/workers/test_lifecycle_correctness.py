@@ -158,7 +158,7 @@ def test_needs__two_tasks_adding_the_same_key_at_once__the_second_fails_naming_i
 
 
 def test_lost_attempt_that_exhausts_the_budget_stops_the_job() -> None:
-    """With other tasks open (a one-task job: tests/test_sweep.py)."""
+    """With other tasks open (a one-task job: tests/db/test_sweep.py)."""
     tasks = job_of({"key": "a", "skill": "t.flaky"}, {"key": "b"}, budget={"max_attempts": 1})
     c = claim(tasks["a"])
     Task.objects.filter(pk=c.task_id).update(lease_expires_at=Now() - timedelta(seconds=1))

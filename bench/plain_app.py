@@ -1,7 +1,7 @@
 """A plain Celery app (no weft) with the recommended reliability settings, to measure Celery's own recovery.
 
 acks_late + reject_on_worker_lost + prefetch 1, Redis with its default visibility timeout (1 h). Each
-run of ``plain.sleep`` appends (time, pid) to a Redis list, so a test sees every start.
+run of ``plain.sleep`` appends (time, pid) to a Redis list, so bench/celery_baseline.py sees every start.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import redis
 from celery import Celery
 
 BROKER = os.environ.get("WEFT_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
+PRIORITY_SEP = "\x06\x16"  # kombu's Redis priority bands: "plain", "plain\x06\x163", ...
 
 app = Celery("plain", broker=BROKER, set_as_current=False)
 app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,

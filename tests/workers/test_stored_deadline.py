@@ -1,7 +1,7 @@
 """Issue 10, the stored denial of service: a job whose deadline lies in the year 10000 (UTC), as a submission
 once wrote it (``9999-12-31T23:00:00-12:00`` answered 400 after the job was written).
 
-Submissions now refuse it (tests/api/test_api_input.py); a row written before that must still not break
+Submissions now refuse it (tests/db/test_api_input.py); a row written before that must still not break
 the pages, the commands and the worker that read it. On PostgreSQL it is read back clamped inside
 Python's range (``ReadableDateTimeField``): before, every one of these failed with a DataError.
 """
@@ -19,8 +19,8 @@ from django.db import connection, transaction
 from django.test import Client
 from pytest_django import Settings
 
-from tests.api.test_api import API, client_for, user
 from tests.conftest import WorkerProcess
+from tests.db.test_api import API, client_for, user
 from weft_django import service, sweep
 from weft_django.execution.runner import execute
 from weft_django.models import Job, Task
@@ -104,7 +104,7 @@ def test_stored_deadline__nothing_else_is_clamped(bad_job: Any) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_stored_deadline__a_real_worker_claims_and_runs_its_task(
         worker_factory: Callable[..., WorkerProcess]) -> None:
-    # A worker of its own, as tests/api/test_api_worker.py: tests/api runs before tests/faults
+    # A worker of its own, as tests/workers/test_api_worker.py: tests/api runs before tests/faults
     worker_factory()
     with transaction.atomic():  # the message is sent when this commits, with the bad deadline in place
         job = service.submit_job({"budget": {"deadline": 3600}, "tasks": [
