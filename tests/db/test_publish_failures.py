@@ -62,6 +62,21 @@ def test_weft_run__a_message_the_broker_refused_exits_75_and_says_when_the_sweep
     assert Task.objects.get(job_id=out["id"]).status == "queued"  # written: the sweep will send it
 
 
+@pytest.mark.django_db(transaction=True)  # the command runs in its own process and commits
+def test_weft_submit__a_message_the_broker_refused_exits_75_like_weft_run(tmp_path: Any) -> None:
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"tasks": [{"key": k, "skill": "t.noop", "queue": IDLE_QUEUE} for k in "ab"]}))
+    env = worker_env(None, WEFT_TEST_BROKER_URL=refusing())
+    done = subprocess.run([sys.executable, "manage.py", "weft_submit", "--file", str(spec), "--json"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == EXIT_NOT_SENT, done
+    out = json.loads(done.stdout)
+    assert (out["tasks"], out["sent"]) == (2, False) and "Connection refused" in out["error"]
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"Error: job {out['id']} is saved, but 2 of its tasks were not sent to the broker (")
+    assert list(Task.objects.filter(job_id=out["id"]).values_list("status", flat=True)) == ["queued"] * 2
+
+
 @pytest.mark.django_db
 def test_sweep__a_resend_the_broker_refused_is_tried_again_at_the_next_sweep_and_not_counted(settings: Any) -> None:
     settings.WEFT_REDISPATCH_AFTER = 5.0

@@ -289,3 +289,22 @@ def operator() -> str:
     except (KeyError, OSError):  # no LOGNAME/USER and no passwd entry (a container's arbitrary uid)
         login = "an operator"
     return f"{login} on the command line"
+
+
+def not_sent(job: Any) -> str:
+    """What to tell the user when a message of the just-submitted ``job`` did not reach the broker ("" if
+    all did): the job is saved, and the sweep sends it."""
+    delivery = getattr(job, "delivery", None)
+    if delivery is None or not delivery.failed:
+        return ""
+    what = "its task was" if delivery.total == 1 else f"{delivery.total - (delivery.sent or 0)} of its tasks were"
+    return (f"job {job.pk} is saved, but {what} not sent to the broker ({delivery.error}); the sweep sends it "
+            f"again within {delivery.resend_within:g} s of the submission once the broker answers "
+            "(WEFT_REDISPATCH_AFTER + WEFT_SWEEP_INTERVAL, with beat running)")
+
+
+def delivery_fields(job: Any) -> dict[str, Any]:
+    """``sent``, ``error`` and ``resend_within`` for --json, when a message of ``job`` was not sent."""
+    if not not_sent(job):
+        return {}
+    return {"sent": False, "error": job.delivery.error, "resend_within": job.delivery.resend_within}

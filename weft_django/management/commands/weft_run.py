@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.management.base import CommandParser
 
 from ... import service
 from ...exceptions import ValidationError
 from .. import cli
-
-if TYPE_CHECKING:
-    from ...handoff import Delivery
 
 
 def collect(pairs: Sequence[tuple[str, Any]], field: str) -> dict[str, Any]:
@@ -64,28 +61,14 @@ class Command(cli.WeftCommand):
             limits=collect(limit, "limits") or None, timeout=task_timeout, queue=queue, priority=priority,
             idempotency_key=idempotency_key,
         )
-        delivery = job.delivery
-        unsent = not_sent(job.pk, delivery)
+        unsent = cli.not_sent(job)
         if unsent and wait:  # say so now; the wait may still end well, once the sweep has sent it
             self.stderr.write(f"warning: {unsent}")
         if wait:
             cli.report_result(self, job.pk, timeout, json)
         elif json:
-            out: dict[str, Any] = {"id": job.pk, "status": job.status}
-            if unsent and delivery is not None:
-                out.update(sent=False, error=delivery.error, resend_within=delivery.resend_within)
-            self.write_json(out)
+            self.write_json({"id": job.pk, "status": job.status, **cli.delivery_fields(job)})
         else:
             self.stdout.write(str(job.pk))
         if unsent and not wait:
             raise cli.Error(unsent, returncode=cli.EXIT_NOT_SENT)
-
-
-def not_sent(job_id: int, delivery: Delivery | None) -> str:
-    """What to tell the user when a message of the job did not reach the broker ("" if all did)."""
-    if delivery is None or not delivery.failed:
-        return ""
-    what = "its task was" if delivery.total == 1 else f"{delivery.total - (delivery.sent or 0)} of its tasks were"
-    return (f"job {job_id} is saved, but {what} not sent to the broker ({delivery.error}); the sweep sends it "
-            f"again within {delivery.resend_within:g} s of the submission once the broker answers "
-            "(WEFT_REDISPATCH_AFTER + WEFT_SWEEP_INTERVAL, with beat running)")

@@ -27,9 +27,14 @@ class Command(cli.WeftCommand):
 
     def handle(self, *args: Any, file: Path, wait: bool, timeout: float | None, json: bool, **options: Any) -> None:
         job = service.submit_job(load_file(file))
+        unsent = cli.not_sent(job)  # as weft_run: the job is saved, the sweep sends what the broker refused
+        if unsent and wait:
+            self.stderr.write(f"warning: {unsent}")
         if wait:
             cli.report_result(self, job.pk, timeout, json)
         elif json:
-            self.write_json({"id": job.pk, "status": job.status, "tasks": job.tasks_total})
+            self.write_json({"id": job.pk, "status": job.status, "tasks": job.tasks_total, **cli.delivery_fields(job)})
         else:
             self.stdout.write(str(job.pk))
+        if unsent and not wait:
+            raise cli.Error(unsent, returncode=cli.EXIT_NOT_SENT)
