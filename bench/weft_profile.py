@@ -111,8 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     django.setup()
     import bench.celery_d  # noqa: F401  (the app dispatch publishes through)
     import weft_django
-    from weft_django import engine
     from weft_django.execution import runner
+    from weft_django.lifecycle import claim as claiming
+    from weft_django.lifecycle import report
     from weft_django.models import Task
 
     def task_of(job: Any) -> int:
@@ -122,9 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     out: dict[str, Any] = {}
     job, out["submit"] = statements(lambda: weft_django.submit("bench.noop", {}))
     task_id = task_of(job)
-    claimed, out["claim"] = statements(lambda: engine.claim(task_id, 0, worker="bench-profile"))
+    claimed, out["claim"] = statements(lambda: claiming.claim(task_id, 0, worker="bench-profile"))
     obs = runner.run(claimed)
-    _, out["record"] = statements(lambda: engine.record(claimed, obs))
+    _, out["record"] = statements(lambda: report.record(claimed, obs))
 
     # Timed pass without the profiler (its overhead would inflate wall time), then a profiled pass.
     db: dict[str, list[float]] = {"submit": [], "execute": []}

@@ -74,16 +74,17 @@ def hot_path_plans() -> dict[str, Any]:
     from django.test.utils import CaptureQueriesContext
 
     import weft_django
-    from weft_django import engine
+    from weft_django.lifecycle import claim as claiming
+    from weft_django.lifecycle import report
     from weft_django.models import Task
     from weft_django.outcomes import Observation, Outcome
 
     task_id = Task.objects.filter(job=weft_django.submit("bench.noop", {})).values_list("pk", flat=True).get()
     with CaptureQueriesContext(connection) as claim_sql:
-        c = engine.claim(task_id, 0, worker="bench-scale")
+        c = claiming.claim(task_id, 0, worker="bench-scale")
     assert c is not None
     with CaptureQueriesContext(connection) as record_sql:
-        engine.record(c, Observation(Outcome.success(None), "succeeded"))
+        report.record(c, Observation(Outcome.success(None), "succeeded"))
     out: dict[str, Any] = {}
     for name, captured in (("claim", claim_sql), ("record", record_sql)):
         plans = []
@@ -103,7 +104,8 @@ def hot_path_plans() -> dict[str, Any]:
 def claim_record(cycles: int) -> dict[str, Any]:
     """Claim and record fresh one-task jobs in this process: the database work of one attempt."""
     import weft_django
-    from weft_django import engine
+    from weft_django.lifecycle import claim as claiming
+    from weft_django.lifecycle import report
     from weft_django.models import Task
     from weft_django.outcomes import Observation, Outcome
 
@@ -112,10 +114,10 @@ def claim_record(cycles: int) -> dict[str, Any]:
     claim_ms, record_ms = [], []
     for task_id in ids:
         t = time.perf_counter()
-        c = engine.claim(task_id, 0, worker="bench-scale")
+        c = claiming.claim(task_id, 0, worker="bench-scale")
         t2 = time.perf_counter()
         assert c is not None
-        engine.record(c, Observation(Outcome.success(None), "succeeded"))
+        report.record(c, Observation(Outcome.success(None), "succeeded"))
         claim_ms.append((t2 - t) * 1000)
         record_ms.append((time.perf_counter() - t2) * 1000)
     return {"cycles": cycles, "claim_ms_median": round(statistics.median(claim_ms), 3),
@@ -125,7 +127,9 @@ def claim_record(cycles: int) -> dict[str, Any]:
 
 
 def bulk(n: int) -> tuple[int, dict[str, Any]]:
-    from weft_django import dispatch, handoff, submission
+    from weft_django import dispatch, handoff
+    from weft_django.lifecycle import submit as submission
+    from weft_django.resolve import resolve as resolve_spec
     from weft_django.spec import TaskSpec
 
     specs = [TaskSpec(skill="bench.noop", key=f"t{i}") for i in range(n)]
@@ -134,7 +138,7 @@ def bulk(n: int) -> tuple[int, dict[str, Any]]:
     total = time.perf_counter() - t
     t = time.perf_counter()
     for s in specs:
-        submission.resolve(s)
+        resolve_spec(s)
     resolve = time.perf_counter() - t
     ready = [handoff.Ready(i, 0, "weft", 5) for i in range(n)]  # ids are never claimed: only the publish cost
     t = time.perf_counter()

@@ -54,7 +54,7 @@ class Settings:
     INSTALL_SCHEDULE: bool = True
     """Create or update the django-celery-beat PeriodicTask "weft-sweep" after each migrate."""
     FAST_PATH: bool = True
-    """On PostgreSQL, submit/claim/succeed lone tasks in one statement each (see fastpath.py)."""
+    """On PostgreSQL, submit/claim/succeed lone tasks in one statement each (see lifecycle/pg.py)."""
     PREPARED_STATEMENTS: bool = True
     """Run the fast path's statements as prepared statements (off behind a transaction-mode PgBouncer < 1.21)."""
     CELERY_APP: str | None = None

@@ -1,7 +1,7 @@
 """The hand-off of ready tasks: what to send (``Ready``), and sending it once the transaction commits.
 
-Celery stays at the edge: this module imports none, so the modules that ready tasks (submission, engine,
-completion, scheduling, sweep) and everything that imports them (service, reports) load without it.
+Celery stays at the edge: this module imports none, so the modules that ready tasks (the lifecycle
+package, the sweep) and everything that imports them (service, reports) load without it.
 ``dispatch`` (the only module that talks to Celery) is imported when the transaction commits, not before.
 """
 

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from . import access, completion, reports, submission
+from . import access, reports
 from .exceptions import ResultTimeout, ValidationError, WeftError
 from .jobspec import JobSpec
+from .lifecycle import control
+from .lifecycle import submit as submission
 from .models import Job
 from .spec import Limits, TaskSpec, check_text
 from .states import FINAL_JOB_STATES, JobStatus
@@ -98,7 +100,7 @@ def cancel(job_id: Any, *, by: Any = None) -> bool:
     job = reports.get_job(job_id)
     if access.is_user(by):
         access.check_may_cancel(by, job.pk)
-    return completion.cancel(job.pk, _cancel_reason(by))
+    return control.cancel(job.pk, _cancel_reason(by))
 
 
 def cancel_task(task_id: int, *, by: Any = None) -> bool:
@@ -106,7 +108,7 @@ def cancel_task(task_id: int, *, by: Any = None) -> bool:
     for ``cancel``."""
     if access.is_user(by):
         access.check_may_cancel_task(by, task_id)
-    return completion.cancel_task(task_id, _cancel_reason(by))
+    return control.cancel_task(task_id, _cancel_reason(by))
 
 
 def rerun(job_id: Any, *, owner: Any = _SAME_OWNER, by: Any = None) -> Job:
@@ -139,7 +141,7 @@ def approve(task_id: int, *, by: Any = None) -> bool:
     """
     if access.is_user(by):
         access.check_may_approve(by, task_id)
-    return completion.approve(task_id, _who(by))
+    return control.approve(task_id, _who(by))
 
 
 def reject(task_id: int, reason: str = "", *, by: Any = None) -> bool:
@@ -150,7 +152,7 @@ def reject(task_id: int, reason: str = "", *, by: Any = None) -> bool:
     check_text(reason, "reason")
     if access.is_user(by):
         access.check_may_approve(by, task_id)
-    return completion.reject(task_id, _who(by), reason.strip())
+    return control.reject(task_id, _who(by), reason.strip())
 
 
 def _cancel_reason(by: Any) -> str:

@@ -9,27 +9,22 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-import psutil
 from django.db import close_old_connections, transaction
 from django.db.models import Case, Count, DateTimeField, Value, When
-from django.db.models.functions import Now
 from django.utils import timezone
 
-from . import completion, engine, handoff, transitions, workers
+from . import transitions, workers
 from .conf import settings
-from .deciders import DEFAULT_LIMIT_POLICY, Failure, decide_failure
-from .execution.supervisor import attempt_alive
 from .handoff import Ready
-from .models import Attempt, Decision, Job, SweepRun, Task
-from .spec import RetryPolicy
-from .states import AttemptOutcome, DecisionAction, JobStatus, TaskStatus
+from .lifecycle import graph, ledger, recover
+from .lifecycle.claim import HOST
+from .models import Decision, Job, SweepRun, Task
+from .states import DecisionAction, TaskStatus
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +65,7 @@ def sweep() -> dict[str, Any]:
 
 def _keep_record(started: Any, counts: dict[str, int], errors: list[str]) -> None:
     try:
-        run = SweepRun.objects.create(started_at=started, finished_at=timezone.now(), host=engine.HOST,
+        run = SweepRun.objects.create(started_at=started, finished_at=timezone.now(), host=HOST,
                                       pid=os.getpid(), counts={k: v for k, v in counts.items() if v},
                                       error="\n".join(errors))
         SweepRun.objects.filter(pk__lte=run.pk - max(1, settings.SWEEP_KEEP_RUNS)).delete()
@@ -89,7 +84,7 @@ def _stop_past_deadline(counts: Counter[str]) -> None:
             if job is None or job.deadline is None:  # another sweep holds it, or it just finished
                 continue
             late = (timezone.now() - job.deadline).total_seconds()
-            if completion.stop_job(pk, f"deadline passed at {job.deadline.isoformat()} ({late:.1f} s ago) "
+            if graph.stop_job(pk, f"deadline passed at {job.deadline.isoformat()} ({late:.1f} s ago) "
                                    f"with {job.tasks_open} task(s) not final"):
                 counts["deadlines"] += 1
 
@@ -98,148 +93,13 @@ def _stop_past_deadline(counts: Counter[str]) -> None:
 
 
 def _recover_expired(counts: Counter[str]) -> None:
-    """Running tasks whose lease ran out: their attempt is lost; retry within the policy, else fail."""
+    """Running tasks whose lease ran out: their attempt is lost (lifecycle/recover.py)."""
     for pk in list(Task.objects.expired().order_by("lease_expires_at")
                    .values_list("pk", flat=True)[:settings.SWEEP_BATCH]):
-        ready: list[Ready] = []
-        with transaction.atomic():
-            # Locked, and re-checked under the lock: a renewal that won the race makes this None.
-            task = Task.objects.expired().filter(pk=pk).get_locked()
-            if task is None:
-                continue
-            kind, ready = _recover_one(task)
-            if kind != "raced":
-                counts["lost"] += 1
-            counts[kind] += 1
-        handoff.after_commit(ready)
-
-
-@dataclass(frozen=True)
-class _Loss:
-    """How an attempt was found lost: its lease expired (the sweep) or its process was seen dead."""
-
-    how: str  # "lease_expired" | "process_died"
-    detail: str  # for the attempt's error message
-    short: str  # replaces "(its lease expired)" in the decider's reason
-
-
-def _recover_one(task: Task, died: int | None = None) -> tuple[str, list[Ready]]:
-    """Decide for one locked task whose attempt is lost; the transition comes first so a lost race changes nothing.
-
-    ``died`` is the pid of the attempt's process when it was seen dead; otherwise its lease expired.
-    """
-    token = task.attempts
-    attempt = Attempt.objects.filter(task_id=task.pk, number=token).values("pk", "worker", "pid").first()
-    where = f"worker {attempt['worker'] or '?'} pid {attempt['pid']}" if attempt else "no attempt row"
-    expired_at = task.lease_expires_at.isoformat() if task.lease_expires_at else "?"
-    loss = _Loss("lease_expired", f"no heartbeat from {where}; its lease expired at {expired_at}",
-                 "(its lease expired)") if died is None else _Loss(
-        "process_died", f"its process {died} died ({where}; Celery redelivered its message)", "(its process died)")
-    observation: dict[str, Any] = {"token": token, "worker": attempt["worker"] if attempt else "",
-                                   "pid": attempt["pid"] if attempt else None, "detected": loss.how,
-                                   "lease_expired_at": expired_at}
-    recover, fail = ((transitions.recover, transitions.fail_lost) if died is None
-                     else (transitions.recover_orphan, transitions.fail_orphan))
-    job = Job.objects.values("status", "max_attempts", "max_cost", "cost", "deadline").get(pk=task.job_id)
-    if task.cancel_requested or job["status"] != JobStatus.RUNNING:
-        # Its job ended or someone cancelled it while it ran: nothing to retry, and its worker is gone.
-        if not transitions.cancel_running(task.pk, token, "cancelled; its attempt was lost"):
-            return "raced", []
-        _close_lost(attempt, loss)
-        _decide(task, attempt, f"attempt {token} was lost {loss.short} while a cancel was pending; the task is "
-                f"cancelled ({where})", "recover.cancel", observation)
-        return "cancelled", completion.task_final(task.job_id, task.pk, succeeded=False,
-                                              has_dependents=task.has_dependents, parent_id=task.parent_id)
-    budget = completion.job_budget(task.job_id, max_attempts=job["max_attempts"], max_cost=job["max_cost"],
-                                   deadline=job["deadline"], cost=job["cost"])
-    choice = decide_failure(
-        Failure(attempt=token, error_type="LeaseExpired", message=loss.detail, outcome="lost"),
-        RetryPolicy(**task.retry), budget=budget, now=time.time(), rand=random.random(),
-        limit_policy={**DEFAULT_LIMIT_POLICY, **settings.LIMIT_POLICY},
-    )
-    observation.update(choice.observation)
-    reason = f"{choice.reason.replace('(its lease expired)', loss.short)} ({where})"
-    if choice.action == "retry":
-        if not recover(task.pk, token, delay=choice.delay, error=f"attempt {token} was lost {loss.short}"):
-            return "raced", []
-        _close_lost(attempt, loss)
-        _decide(task, attempt, reason, choice.policy, observation)
-        return "retried", [Ready(task.pk, token, task.queue, task.priority, choice.delay)]
-    if not fail(task.pk, token, f"attempt {token} was lost {loss.short}; {choice.reason}"):
-        return "raced", []
-    _close_lost(attempt, loss)
-    _decide(task, attempt, f"{reason}; the task failed", choice.policy, observation)
-    return "failed", completion.fail_for_good(task.job_id, task.pk, choice, has_dependents=task.has_dependents,
-                                              parent_id=task.parent_id)
-
-
-def _close_lost(attempt: Mapping[str, Any] | None, loss: _Loss) -> None:
-    if attempt is not None:
-        Attempt.objects.filter(pk=attempt["pk"], outcome=AttemptOutcome.RUNNING).update(
-            outcome=AttemptOutcome.LOST, finished_at=Now(),
-            error_type="LeaseExpired" if loss.how == "lease_expired" else "ProcessDied", error_message=loss.detail,
-        )
-
-
-def _decide(task: Task, attempt: Mapping[str, Any] | None, reason: str, policy: str,
-            observation: dict[str, Any]) -> None:
-    completion.decide(task.job_id, task.pk, attempt["pk"] if attempt else None, DecisionAction.RECOVER, reason,
-                   policy, observation)
-
-
-def recover_orphan(task_id: int, worker: str) -> bool:
-    """Recover at once a running task that ``worker`` (this process's Celery nodename) ran in a process now dead.
-
-    Called by a worker when a message claims nothing (when a pool process dies, Celery redelivers its
-    message: acks_late, reject_on_worker_lost) and by its heartbeat thread: if the attempt ran in this
-    very worker and its process is gone from this host, there is no need to wait for its lease.
-    Anything less certain (another worker, another host, a pid in use again) is left to the lease and
-    the sweep. Returns True if it recovered the task.
-    """
-    token = Task.objects.filter(pk=task_id, status=TaskStatus.RUNNING).values_list("attempts", flat=True).first()
-    if token is None:
-        return False
-    attempt = Attempt.objects.filter(task_id=task_id, number=token, outcome=AttemptOutcome.RUNNING).values(
-        "worker", "pid").first()
-    if (attempt is None or attempt["pid"] is None or attempt["worker"] != worker
-            or not _dead_here(worker, attempt["pid"]) or attempt_alive(worker, task_id, token)):
-        return False  # attempt_alive: its supervisor is still killing what it started (issue 10)
-    with transaction.atomic():
-        task = Task.objects.filter(pk=task_id, status=TaskStatus.RUNNING, attempts=token).get_locked()
-        if task is None:
-            return False
-        kind, ready = _recover_one(task, died=attempt["pid"])
-    handoff.after_commit(ready)
-    if kind != "raced":
-        logger.info("weft: task %s attempt %s: process %s died; %s", task_id, token, attempt["pid"], kind)
-    return kind != "raced"
-
-
-def recover_orphans_of(worker: str) -> int:
-    """Recover every running task of ``worker`` (a nodename on this host) whose process is gone; how many.
-
-    The worker's heartbeat thread calls this, so a pool process that died is noticed within a
-    heartbeat even when no message comes back for it (Celery noticing the death late, or not at all).
-    """
-    count = 0
-    for task_id, token in Task.objects.running().filter(worker=worker).values_list("pk", "attempts"):
-        pid = Attempt.objects.filter(task_id=task_id, number=token, outcome=AttemptOutcome.RUNNING).values_list(
-            "pid", flat=True).first()
-        if pid is not None and _dead_here(worker, pid) and recover_orphan(task_id, worker):
-            count += 1
-    return count
-
-
-def _dead_here(worker: str, pid: int) -> bool:
-    """True only if ``worker`` (a Celery nodename, name@host) is on this host and process ``pid`` is gone."""
-    if worker.rpartition("@")[2] != engine.HOST:
-        return False
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-    except psutil.Error:
-        return False
+        kind = recover.expired(pk)
+        if kind != "raced":
+            counts["lost"] += 1
+        counts[kind] += 1
 
 
 # ---------------------------------------------------------------- (3) lost messages and due retries
@@ -286,7 +146,7 @@ def _redispatch_undelivered(counts: Counter[str]) -> None:
                 dispatched_at=Case(*[When(pk=r[0], then=Value(r[5])) for r in rows[sent:]],
                                    output_field=DateTimeField()))
         now = timezone.now()
-        Decision.objects.bulk_create([
+        ledger.decide_many([
             Decision(job_id=job_id, task_id=pk, action=DecisionAction.RECOVER, policy="recover.redispatch",
                      observation={"token": token, "dispatched_at": at.isoformat() if at else None,
                                    "sent_again_before": sent_before.get(pk, 0)},

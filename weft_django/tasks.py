@@ -52,7 +52,7 @@ _heartbeats: dict[str, Any] = {}
 
 @worker_ready.connect(dispatch_uid="weft_worker_ready")
 def _worker_ready(sender: Any = None, **kwargs: Any) -> None:
-    from .sweep import recover_orphans_of
+    from .lifecycle.recover import recover_orphans_of
     from .workers import Heartbeat
 
     hostname = str(getattr(sender, "hostname", "") or "")

@@ -3,7 +3,7 @@
 Each function updates only the fields it changes, in one UPDATE whose WHERE names the states it may
 start from (and, for work done under a lease, the fencing token). Zero rows matched means the row
 was elsewhere: it raises ``InvalidTransition`` or, for fenced writes, returns False so the caller can
-keep the late result as a discarded attempt. Callers own the transaction (see engine.py).
+keep the late result as a discarded attempt. Callers own the transaction (the event modules in lifecycle/).
 """
 
 from __future__ import annotations

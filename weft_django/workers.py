@@ -72,7 +72,7 @@ class Heartbeat:
 
     def __init__(self, hostname: str, pid: int, queues: Sequence[str],
                  recover_orphans: Callable[[str], object]) -> None:
-        # The orphan check (sweep.recover_orphans_of) is passed in by the worker: the sweep imports this
+        # The orphan check (lifecycle.recover.recover_orphans_of) is passed in by the worker: the sweep imports this
         # module (to mark silent workers offline), so this one does not import the sweep.
         self.hostname, self.pid, self.queues = hostname, pid, list(queues)
         self.recover_orphans = recover_orphans

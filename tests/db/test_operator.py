@@ -16,7 +16,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.perms import member
-from weft_django import engine, service, sweep
+from weft_django import service, sweep
+from weft_django.lifecycle import claim as claiming
 from weft_django.models import Decision, Job, Task
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +57,7 @@ def task_of(job: Job, key: str = "a") -> Task:
 def test_explain__names_the_task_whose_attempts_were_lost() -> None:
     job = service.submit("t.sleep", {"seconds": 1}, queue=INPROC, name="lossy", retry={"max_attempts": 1})
     task = task_of(job, "t.sleep")
-    assert engine.claim(task.pk, task.attempts, worker="w1@test") is not None
+    assert claiming.claim(task.pk, task.attempts, worker="w1@test") is not None
     Task.objects.filter(pk=task.pk).update(lease_expires_at=Now() - timedelta(seconds=1))  # its worker went silent
     assert sweep.sweep() == {"failed": 1, "lost": 1}
     assert Job.objects.get(pk=job.pk).status == "failed"
@@ -70,7 +71,7 @@ def test_explain__names_the_task_whose_attempts_were_lost() -> None:
 def test_explain__a_lost_attempt_that_was_retried_is_not_the_cause() -> None:
     job = two_tasks()
     lost = task_of(job, "a")
-    assert engine.claim(lost.pk, lost.attempts, worker="w1@test") is not None
+    assert claiming.claim(lost.pk, lost.attempts, worker="w1@test") is not None
     Task.objects.filter(pk=lost.pk).update(lease_expires_at=Now() - timedelta(seconds=1))
     assert sweep.sweep() == {"lost": 1, "retried": 1}
     assert service.cancel_task(task_of(job, "b").pk, by="ops") is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
@@ -9,10 +10,12 @@ import pytest
 from django.db import connection
 from django.db.models import Count
 
-from weft_django import access, fastpath
+from weft_django import access
+from weft_django.lifecycle import claim as claiming
+from weft_django.lifecycle import report
+from weft_django.lifecycle.submit import JobOptions, create_job
 from weft_django.models import Job, Task
 from weft_django.spec import TaskSpec
-from weft_django.submission import JobOptions, create_job
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +42,7 @@ def backlog(settings: Any) -> int:
 
 
 def test_plan__fast_claim_fetches_one_task_by_primary_key(backlog: int) -> None:
-    text = plan(fastpath.CLAIM, {"task": backlog, "token": 0, "worker": "w", "pid": 1, "celery_id": "c",
+    text = plan(claiming.CLAIM, {"task": backlog, "token": 0, "worker": "w", "pid": 1, "celery_id": "c",
                                  "lease": 30.0})
     assert "weft_task_pkey" in text, text
     assert "weft_task_queued_idx" not in text, text
@@ -47,7 +50,7 @@ def test_plan__fast_claim_fetches_one_task_by_primary_key(backlog: int) -> None:
 
 
 def test_plan__fast_succeed_updates_by_primary_key(backlog: int) -> None:
-    text = plan(fastpath.SUCCEED, {"task": backlog, "token": 1, "attempt": 1, "result": "null", "reason": "r",
+    text = plan(report.SUCCEED, {"task": backlog, "token": 1, "attempt": 1, "result": "null", "reason": "r",
                                    "duration": 0.1, "exit_code": None, "stdout": "", "stderr": "",
                                    "peak_rss_mb": None, "cpu_seconds": None, "peak_open_files": None})
     assert "weft_task_pkey" in text, text
@@ -76,15 +79,15 @@ def _prepared() -> dict[str, int]:
 
 
 def _cycle(n: int) -> None:
-    from weft_django import engine
+
     from weft_django.outcomes import Observation, Outcome
 
     for _ in range(n):
         job = create_job([TaskSpec(skill="t.noop")], JobOptions())
         task_id = Task.objects.filter(job=job).values_list("pk", flat=True).get()
-        claimed = engine.claim(task_id, 0)
+        claimed = claiming.claim(task_id, 0)
         assert claimed is not None
-        engine.record(claimed, Observation(outcome=Outcome.success(None), duration=0.01))
+        report.record(claimed, Observation(outcome=Outcome.success(None), duration=0.01))
 
 
 def test_fast_path_statements_are_prepared_once_per_connection(settings: Any) -> None:
@@ -126,14 +129,15 @@ def generic_plan(sql: str) -> str:
 
 
 @pytest.mark.parametrize("with_backlog", [False, True], ids=["empty tables", "backlog"])
-@pytest.mark.parametrize("name", ["SUBMIT", "CLAIM", "SUCCEED"])
+@pytest.mark.parametrize("name", ["submit.SUBMIT", "claim.CLAIM", "report.SUCCEED"])
 def test_generic_plans_find_rows_by_primary_key(name: str, with_backlog: bool, request: Any) -> None:
     # A worker's connection prepares these once and keeps the generic plan for its whole life; built
     # while the tables were small (a fresh install, a test database) it once joined the job by a
     # sequential scan of weft_job, so every claim read every job ever submitted.
     if with_backlog:
         request.getfixturevalue("backlog")
-    text = generic_plan(getattr(fastpath, name))
+    module, _, constant = name.partition(".")
+    text = generic_plan(getattr(importlib.import_module(f"weft_django.lifecycle.{module}"), constant))
     for table in ("weft_task", "weft_job", "weft_attempt", "weft_decision"):  # the tables that grow
         assert f"Seq Scan on {table}" not in text, text
     for index in ("weft_task_job_key_uniq", "weft_task_job_status_idx", "weft_task_queued_idx",

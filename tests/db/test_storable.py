@@ -1,4 +1,4 @@
-"""What the engine stores of an attempt (weft_django.storable), and engine.record on both of its paths:
+"""What the engine stores of an attempt (weft_django.storable), and report.record on both of its paths:
 output cleaned, values PostgreSQL would refuse or over the cap turned into a failure that says why.
 
 The database tests run inside the ``db`` fixture's transaction: nothing reaches the broker.
@@ -12,8 +12,10 @@ import pytest
 from django.db import DataError
 from pytest_django import Settings
 
-from weft_django import engine, service, storable
+from weft_django import service, storable
 from weft_django.execution import runner
+from weft_django.lifecycle import claim as claiming
+from weft_django.lifecycle import report
 from weft_django.models import Artifact, Attempt, Job, Task
 from weft_django.outcomes import Observation, Outcome
 
@@ -74,12 +76,12 @@ def test_outcome_plus_cost__adds_what_the_skill_reported() -> None:
     assert Outcome("success", cost="bad").plus_cost(1.5).cost == "bad"  # type: ignore[arg-type]  # left to storable
 
 
-# ---- engine.record, on the one-statement fast path and on the ORM path ----
+# ---- report.record, on the one-statement fast path and on the ORM path ----
 
 
-def claimed(skill: str = "t.add", **params: Any) -> engine.Claimed:
+def claimed(skill: str = "t.add", **params: Any) -> claiming.Claimed:
     job = service.submit(skill, params or {"a": 1, "b": 2})
-    c = engine.claim(Task.objects.get(job=job).pk, 0)
+    c = claiming.claim(Task.objects.get(job=job).pk, 0)
     assert c is not None
     return c
 
@@ -94,7 +96,7 @@ def path(request: pytest.FixtureRequest, settings: Settings) -> None:
 def test_record__cleans_output_and_stores_the_result_once() -> None:
     c = claimed()
 
-    assert engine.record(c, Observation(Outcome.success(3), stdout=f"a\x00{LONE}", stderr="\x00")) == ("succeeded", "")
+    assert report.record(c, Observation(Outcome.success(3), stdout=f"a\x00{LONE}", stderr="\x00")) == ("succeeded", "")
 
     attempt = Attempt.objects.get(pk=c.attempt_id)
     assert (attempt.outcome, attempt.stdout, attempt.stderr, attempt.result) == ("succeeded", "a\ufffd\ufffd",
@@ -108,7 +110,7 @@ def test_record__refuses_a_result_over_the_cap(settings: Settings) -> None:
     settings.WEFT_MAX_RESULT_BYTES = 10
     c = claimed()
 
-    assert engine.record(c, Observation(Outcome.success("x" * 20), stdout="printed")) == ("failed", "ResultTooLarge")
+    assert report.record(c, Observation(Outcome.success("x" * 20), stdout="printed")) == ("failed", "ResultTooLarge")
 
     attempt, task = Attempt.objects.get(pk=c.attempt_id), Task.objects.get(pk=c.task_id)
     assert (task.status, task.result, attempt.result, attempt.stdout) == ("failed", None, None, "printed")
@@ -120,7 +122,7 @@ def test_record__refuses_an_artifact_over_the_cap(settings: Settings) -> None:
     settings.WEFT_MAX_RESULT_BYTES = 10
     c = claimed()
 
-    engine.record(c, Observation(Outcome.success(1, artifacts={"ok": 1, "log": "y" * 20})))
+    report.record(c, Observation(Outcome.success(1, artifacts={"ok": 1, "log": "y" * 20})))
 
     attempt = Attempt.objects.get(pk=c.attempt_id)
     assert (attempt.error_type, attempt.error_message) == (
@@ -131,21 +133,21 @@ def test_record__refuses_an_artifact_over_the_cap(settings: Settings) -> None:
 @pytest.mark.django_db
 def test_record__cleans_a_failure_and_a_block() -> None:
     c = claimed()
-    engine.record(c, Observation(Outcome.failure(f"bad {LONE}", retryable=False), "failed", f"E{LONE}",
+    report.record(c, Observation(Outcome.failure(f"bad {LONE}", retryable=False), "failed", f"E{LONE}",
                                  traceback="tb\x00"))
     attempt, task = Attempt.objects.get(pk=c.attempt_id), Task.objects.get(pk=c.task_id)
     assert (attempt.error_type, attempt.error_message, attempt.traceback) == ("E\ufffd", "bad \ufffd", "tb\ufffd")
     assert task.error == "E\ufffd: bad \ufffd"
 
     c = claimed()
-    engine.record(c, Observation(Outcome.blocked(f"waits \x00{LONE}"), "blocked"))
+    report.record(c, Observation(Outcome.blocked(f"waits \x00{LONE}"), "blocked"))
     assert Task.objects.get(pk=c.task_id).blocked_reason == "waits \ufffd\ufffd"
 
 
 @pytest.mark.django_db
 def test_record__children_the_database_would_refuse_fail_the_task() -> None:
     c = claimed()
-    engine.record(c, Observation(Outcome.decompose([{"skill": "t.add", "params": {"a": LONE, "b": 1}}]),
+    report.record(c, Observation(Outcome.decompose([{"skill": "t.add", "params": {"a": LONE, "b": 1}}]),
                                  "decomposed"))
     attempt = Attempt.objects.get(pk=c.attempt_id)
     assert (attempt.outcome, attempt.error_type) == ("failed", "NotSerializable")
@@ -158,16 +160,16 @@ def test_runner_record__a_refused_outcome_is_recorded_as_a_failure_not_left_runn
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The last resort, for whatever storable() does not foresee: the database refuses the first write."""
     c = claimed()
-    real = engine.record
+    real = report.record
     calls: list[Observation] = []
 
-    def refuse_once(claim: engine.Claimed, obs: Observation) -> tuple[str, str]:
+    def refuse_once(claim: claiming.Claimed, obs: Observation) -> tuple[str, str]:
         calls.append(obs)
         if len(calls) == 1:
             raise DataError("value too long for type character varying(200)")
         return real(claim, obs)
 
-    monkeypatch.setattr(engine, "record", refuse_once)
+    monkeypatch.setattr(report, "record", refuse_once)
 
     assert runner._record(c, Observation(Outcome.success(3), stdout="out", duration=1.5)) == ("failed",
                                                                                                "RecordFailed")

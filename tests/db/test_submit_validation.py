@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from pytest_django import Settings
 
-from weft_django import registry, submission
+from weft_django import registry
 from weft_django.exceptions import SkillDisabled, UnknownSkill, ValidationError, WeftError
 from weft_django.jobspec import JobSpec
+from weft_django.lifecycle import submit as submission
 from weft_django.models import Attempt, Decision, Dependency, Job, Skill, Task
 from weft_django.service import submit
 from weft_django.spec import Limits, TaskSpec

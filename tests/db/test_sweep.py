@@ -22,8 +22,11 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from tests.conftest import PRIORITY_SEP, purge_broker
-from weft_django import checks, completion, engine, service, submission, sweep, workers
+from weft_django import checks, service, sweep, workers
 from weft_django.dispatch import broker_priority, celery_app
+from weft_django.lifecycle import claim as claiming
+from weft_django.lifecycle import graph, recover
+from weft_django.lifecycle import submit as submission
 from weft_django.models import Attempt, Decision, Job, SweepRun, Task, Worker
 from weft_django.spec import TaskSpec
 
@@ -35,12 +38,12 @@ pytestmark = pytest.mark.django_db
 IDLE_QUEUE = "weft-inprocess-tests"
 
 
-def running(skill: str = "t.sleep", params: dict[str, Any] | None = None, **opts: Any) -> engine.Claimed:
+def running(skill: str = "t.sleep", params: dict[str, Any] | None = None, **opts: Any) -> claiming.Claimed:
     """A task claimed by a (pretend) worker ``w1@test``, as ``execute`` would leave it while the skill runs."""
     opts.setdefault("queue", IDLE_QUEUE)
     job = service.submit(skill, params if params is not None else {"seconds": 1}, **opts)
     task = Task.objects.get(job=job)
-    claimed = engine.claim(task.pk, task.attempts, worker="w1@test")
+    claimed = claiming.claim(task.pk, task.attempts, worker="w1@test")
     assert claimed is not None
     return claimed
 
@@ -99,7 +102,7 @@ def test_sweep__job_attempt_budget_stops_the_job_on_a_lost_attempt() -> None:
     job = submission.create_job([TaskSpec(skill="t.sleep", params={"seconds": 1})],
                             submission.JobOptions(max_attempts=1))
     task = Task.objects.get(job=job)
-    c = engine.claim(task.pk, 0, worker="w1@test")
+    c = claiming.claim(task.pk, 0, worker="w1@test")
     assert c is not None
     expire(c.task_id)
 
@@ -126,7 +129,7 @@ def test_sweep__live_lease_is_left_alone() -> None:
 
 def test_sweep__lost_task_of_a_stopped_job_is_cancelled_not_retried() -> None:
     c = running()
-    completion.stop_job(c.job_id, "stopped by the test")  # asks the running task to stop; its worker never hears
+    graph.stop_job(c.job_id, "stopped by the test")  # asks the running task to stop; its worker never hears
     expire(c.task_id)
 
     assert sweep.sweep() == {"cancelled": 1, "lost": 1}
@@ -358,32 +361,32 @@ def dead_pid() -> int:
 
 def test_sweep__orphan_of_a_dead_process_on_this_host_is_recovered_at_once() -> None:
     c = running()
-    Task.objects.filter(pk=c.task_id).update(worker=f"w1@{engine.HOST}")
-    Attempt.objects.filter(pk=c.attempt_id).update(worker=f"w1@{engine.HOST}", pid=dead_pid())
+    Task.objects.filter(pk=c.task_id).update(worker=f"w1@{claiming.HOST}")
+    Attempt.objects.filter(pk=c.attempt_id).update(worker=f"w1@{claiming.HOST}", pid=dead_pid())
 
-    assert sweep.recover_orphan(c.task_id, "w9@elsewhere") is False  # only the worker that ran it may tell
-    assert sweep.recover_orphan(c.task_id, f"w1@{engine.HOST}") is True  # before its lease ran out
+    assert recover.recover_orphan(c.task_id, "w9@elsewhere") is False  # only the worker that ran it may tell
+    assert recover.recover_orphan(c.task_id, f"w1@{claiming.HOST}") is True  # before its lease ran out
 
     task = Task.objects.get(pk=c.task_id)
     assert (task.status, task.error) == ("queued", "attempt 1 was lost (its process died)")
     attempt = Attempt.objects.get(pk=c.attempt_id)
     assert (attempt.outcome, attempt.error_type) == ("lost", "ProcessDied")
-    assert attempt.error_message.startswith(f"its process {attempt.pid} died (worker w1@{engine.HOST}")
+    assert attempt.error_message.startswith(f"its process {attempt.pid} died (worker w1@{claiming.HOST}")
     [decision] = recover_decisions(c.task_id)
     assert decision.observation["detected"] == "process_died"
     assert decision.reason.startswith("attempt 1 of 3 was lost (its process died); retrying in ")
-    assert sweep.recover_orphan(c.task_id, f"w1@{engine.HOST}") is False  # nothing running any more
+    assert recover.recover_orphan(c.task_id, f"w1@{claiming.HOST}") is False  # nothing running any more
 
 
 def test_sweep__orphan_check_leaves_live_or_remote_attempts_alone() -> None:
     alive = running()
-    Task.objects.filter(pk=alive.task_id).update(worker=f"w1@{engine.HOST}")
-    Attempt.objects.filter(pk=alive.attempt_id).update(worker=f"w1@{engine.HOST}", pid=os.getpid())
+    Task.objects.filter(pk=alive.task_id).update(worker=f"w1@{claiming.HOST}")
+    Attempt.objects.filter(pk=alive.attempt_id).update(worker=f"w1@{claiming.HOST}", pid=os.getpid())
     remote = running()
     Attempt.objects.filter(pk=remote.attempt_id).update(worker="w1@some-other-host", pid=dead_pid())
 
-    assert sweep.recover_orphan(alive.task_id, f"w1@{engine.HOST}") is False  # its process lives (it is us)
-    assert sweep.recover_orphan(remote.task_id, "w1@some-other-host") is False  # another host's pid
-    assert sweep.recover_orphans_of(f"w1@{engine.HOST}") == 0
+    assert recover.recover_orphan(alive.task_id, f"w1@{claiming.HOST}") is False  # its process lives (it is us)
+    assert recover.recover_orphan(remote.task_id, "w1@some-other-host") is False  # another host's pid
+    assert recover.recover_orphans_of(f"w1@{claiming.HOST}") == 0
 
     assert Task.objects.filter(pk__in=[alive.task_id, remote.task_id], status="running").count() == 2

@@ -12,8 +12,10 @@ import pytest
 from django.db.models.functions import Now
 from pytest_django import DjangoAssertNumQueries, Settings
 
-from weft_django import engine, service, transitions
+from weft_django import service, transitions
 from weft_django.exceptions import InvalidTransition
+from weft_django.lifecycle import claim as claiming
+from weft_django.lifecycle import report
 from weft_django.models import Attempt, Decision, Job, Task
 from weft_django.outcomes import Observation, Outcome
 from weft_django.service import submit
@@ -33,7 +35,7 @@ def snapshot(task: Task) -> dict[str, Any]:
 
 def test_claim__queued_task_is_claimed_with_a_new_token_and_attempt() -> None:
     task = queued_task()
-    claimed = engine.claim(task.pk, 0, worker="unit@host", celery_id="c-1")
+    claimed = claiming.claim(task.pk, 0, worker="unit@host", celery_id="c-1")
     assert claimed is not None
     assert (claimed.token, claimed.skill_name, claimed.params) == (1, "t.add", {"a": 1, "b": 2})
     task.refresh_from_db()
@@ -46,27 +48,27 @@ def test_claim__queued_task_is_claimed_with_a_new_token_and_attempt() -> None:
 def test_claim__wrong_token_claims_nothing() -> None:
     task = queued_task()
     before = snapshot(task)
-    assert engine.claim(task.pk, 7) is None
+    assert claiming.claim(task.pk, 7) is None
     assert snapshot(task) == before
     assert not Attempt.objects.exists()
 
 
 def test_claim__twice_with_the_same_token_second_returns_none() -> None:
     task = queued_task()
-    assert engine.claim(task.pk, 0) is not None
-    assert engine.claim(task.pk, 0) is None  # a duplicated broker message
-    assert engine.claim(task.pk, 1) is None  # the running task is not queued: no token claims it
+    assert claiming.claim(task.pk, 0) is not None
+    assert claiming.claim(task.pk, 0) is None  # a duplicated broker message
+    assert claiming.claim(task.pk, 1) is None  # the running task is not queued: no token claims it
     assert Attempt.objects.filter(task=task).count() == 1
 
 
 def test_claim__unknown_task_claims_nothing() -> None:
-    assert engine.claim(987654321, 0) is None
+    assert claiming.claim(987654321, 0) is None
 
 
 @pytest.mark.parametrize("stale", [0, 2])
 def test_fenced_writes__stale_token_returns_false_and_changes_nothing(stale: int) -> None:
     task = queued_task()
-    assert engine.claim(task.pk, 0) is not None  # current token: 1
+    assert claiming.claim(task.pk, 0) is not None  # current token: 1
     before = snapshot(task)
     assert transitions.succeed(task.pk, stale, {"late": True}) is False
     assert transitions.fail(task.pk, stale, "late") is False
@@ -79,7 +81,7 @@ def test_fenced_writes__stale_token_returns_false_and_changes_nothing(stale: int
 
 def test_fenced_writes__current_token_applies() -> None:
     task = queued_task()
-    assert engine.claim(task.pk, 0) is not None
+    assert claiming.claim(task.pk, 0) is not None
     assert transitions.succeed(task.pk, 1, 3) is True
     task.refresh_from_db()
     assert (task.status, task.result, task.lease_expires_at) == (TaskStatus.SUCCEEDED, 3, None)
@@ -88,7 +90,7 @@ def test_fenced_writes__current_token_applies() -> None:
 
 def test_queue__from_running_raises_invalid_transition() -> None:
     task = queued_task()
-    assert engine.claim(task.pk, 0) is not None
+    assert claiming.claim(task.pk, 0) is not None
     with pytest.raises(InvalidTransition, match=rf"task {task.pk}: cannot queue from its current state"):
         transitions.queue(task.pk)
     assert Task.objects.get(pk=task.pk).status == TaskStatus.RUNNING
@@ -139,13 +141,13 @@ def _lose_lease(task_id: int, token: int) -> None:
 
 def test_record__stale_claim_keeps_its_result_as_a_discarded_attempt() -> None:
     task = queued_task()
-    stale = engine.claim(task.pk, 0)
+    stale = claiming.claim(task.pk, 0)
     assert stale is not None
     _lose_lease(task.pk, stale.token)
-    current = engine.claim(task.pk, stale.token)
+    current = claiming.claim(task.pk, stale.token)
     assert current is not None and current.token == 2
 
-    engine.record(stale, Observation(Outcome.success(3), duration=0.5))
+    report.record(stale, Observation(Outcome.success(3), duration=0.5))
 
     task.refresh_from_db()
     assert (task.status, task.attempts, task.result) == (TaskStatus.RUNNING, 2, None)
@@ -160,18 +162,18 @@ def test_record__stale_claim_keeps_its_result_as_a_discarded_attempt() -> None:
     assert Job.objects.get(pk=task.job_id).status == JobStatus.RUNNING
 
     # the current holder still finishes normally
-    engine.record(current, Observation(Outcome.success(3)))
+    report.record(current, Observation(Outcome.success(3)))
     task.refresh_from_db()
     assert (task.status, task.result) == (TaskStatus.SUCCEEDED, 3)
 
 
 def test_record__stale_failure_is_discarded_too() -> None:
     task = queued_task()
-    stale = engine.claim(task.pk, 0)
+    stale = claiming.claim(task.pk, 0)
     assert stale is not None
     _lose_lease(task.pk, stale.token)
-    assert engine.claim(task.pk, stale.token) is not None
-    engine.record(stale, Observation(Outcome.failure("boom"), "failed", "ValueError"))
+    assert claiming.claim(task.pk, stale.token) is not None
+    report.record(stale, Observation(Outcome.failure("boom"), "failed", "ValueError"))
     assert Attempt.objects.get(pk=stale.attempt_id).outcome == AttemptOutcome.DISCARDED
     assert list(Decision.objects.filter(task=task).values_list("action", flat=True)) == [
         DecisionAction.DISCARD_STALE]
@@ -180,9 +182,9 @@ def test_record__stale_failure_is_discarded_too() -> None:
 
 def test_record__success_finishes_task_and_job() -> None:
     task = queued_task()
-    claimed = engine.claim(task.pk, 0)
+    claimed = claiming.claim(task.pk, 0)
     assert claimed is not None
-    engine.record(claimed, Observation(Outcome.success(3)))
+    report.record(claimed, Observation(Outcome.success(3)))
     job = Job.objects.get(pk=task.job_id)
     assert (job.status, job.tasks_open, job.tasks_failed) == (JobStatus.SUCCEEDED, 0, 0)
     assert list(Decision.objects.filter(job=job).order_by("pk").values_list("action", "reason")) == [
@@ -196,9 +198,9 @@ def test_record__a_job_of_two_tasks_gets_one_finish_job_decision_at_its_end(fast
     job = service.submit_job({"tasks": [{"key": "x", "skill": "t.add", "params": {"a": 1, "b": 2}},
                                         {"key": "y", "skill": "t.add", "params": {"a": 3, "b": 4}}]})
     for task in Task.objects.filter(job=job).order_by("pk"):
-        claimed = engine.claim(task.pk, 0)
+        claimed = claiming.claim(task.pk, 0)
         assert claimed is not None
-        engine.record(claimed, Observation(Outcome.success(1)))
+        report.record(claimed, Observation(Outcome.success(1)))
     assert list(Decision.objects.filter(job=job).order_by("pk").values_list("task__key", "action")) == [
         ("x", DecisionAction.SUCCEED), ("y", DecisionAction.SUCCEED), (None, DecisionAction.FINISH_JOB),
     ]
@@ -213,7 +215,7 @@ def test_claim__query_count(django_assert_num_queries: DjangoAssertNumQueries) -
     task = queued_task()
     # PostgreSQL fast path: one CTE (guarded UPDATE ... RETURNING the spec + INSERT the attempt)
     with django_assert_num_queries(1):
-        assert engine.claim(task.pk, 0) is not None
+        assert claiming.claim(task.pk, 0) is not None
 
 
 def test_claim__query_count_orm_path(django_assert_num_queries: DjangoAssertNumQueries,
@@ -222,37 +224,37 @@ def test_claim__query_count_orm_path(django_assert_num_queries: DjangoAssertNumQ
     task = queued_task()
     # SAVEPOINT, SELECT the spec, guarded UPDATE, INSERT the attempt, RELEASE
     with django_assert_num_queries(5):
-        assert engine.claim(task.pk, 0) is not None
+        assert claiming.claim(task.pk, 0) is not None
 
 
 def test_record__query_count_for_a_successful_single_task_job(
         django_assert_num_queries: DjangoAssertNumQueries) -> None:
     task = queued_task()
-    claimed = engine.claim(task.pk, 0)
+    claimed = claiming.claim(task.pk, 0)
     assert claimed is not None
     # PostgreSQL fast path: one CTE (fenced UPDATE task, close attempt, count the job down, both decisions)
     with django_assert_num_queries(1):
-        engine.record(claimed, Observation(Outcome.success(3)))
+        report.record(claimed, Observation(Outcome.success(3)))
 
 
 def test_record__query_count_orm_path(django_assert_num_queries: DjangoAssertNumQueries,
                                       settings: Settings) -> None:
     settings.WEFT_FAST_PATH = False
     task = queued_task()
-    claimed = engine.claim(task.pk, 0)
+    claimed = claiming.claim(task.pk, 0)
     assert claimed is not None
     # SAVEPOINT, UPDATE task (fenced), UPDATE attempt, INSERT decision,
     # UPDATE job counters ... RETURNING (finishes the job; one task, so no finish decision), RELEASE
     with django_assert_num_queries(6):
-        engine.record(claimed, Observation(Outcome.success(3)))
+        report.record(claimed, Observation(Outcome.success(3)))
 
 
 def _run_lone_task(stdout: str) -> dict[str, Any]:
     job = service.submit("t.add", {"a": 1, "b": 2}, name="same")
     task = Task.objects.get(job_id=job.pk)
-    claimed = engine.claim(task.pk, 0, worker="w@h", celery_id="c1")
+    claimed = claiming.claim(task.pk, 0, worker="w@h", celery_id="c1")
     assert claimed is not None
-    engine.record(claimed, Observation(Outcome.success({"v": 3}), duration=0.5, stdout=stdout, exit_code=0))
+    report.record(claimed, Observation(Outcome.success({"v": 3}), duration=0.5, stdout=stdout, exit_code=0))
     skip = {"id", "job", "task", "attempt", "created_at", "started_at", "finished_at", "dispatched_at", "pid"}
 
     def rows(qs: Any) -> list[dict[str, Any]]:
@@ -282,9 +284,9 @@ def test_record__a_decomposition_into_a_disabled_skill_fails_the_task_and_adds_n
     registry.sync()
     Skill.objects.filter(name="t.add").update(enabled=False)
     task = queued_task("t.noop", x=1)
-    claimed = engine.claim(task.pk, 0)
+    claimed = claiming.claim(task.pk, 0)
     assert claimed is not None
-    engine.record(claimed, Observation(Outcome.decompose([{"skill": "t.add", "params": {"a": 1, "b": 2}}]),
+    report.record(claimed, Observation(Outcome.decompose([{"skill": "t.add", "params": {"a": 1, "b": 2}}]),
                                        attempt_outcome="decomposed"))
     task.refresh_from_db()
     assert task.status == TaskStatus.FAILED

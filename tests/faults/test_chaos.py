@@ -25,7 +25,7 @@ from tests.faults.harness import (
     measure,
     start_sweeper,
 )
-from weft_django import submission
+from weft_django.lifecycle import submit as submission
 from weft_django.models import Decision, Task
 from weft_django.spec import TaskSpec
 

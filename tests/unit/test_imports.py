@@ -75,7 +75,7 @@ def import_without(blocked: set[str], modules: list[str], setup: str = "") -> di
 
 def test_celery_stays_at_the_edge() -> None:
     modules = [name for name in _modules() if name not in EDGE and ".migrations" not in name]
-    assert {"weft_django.service", "weft_django.reports", "weft_django.engine"} <= set(modules)
+    assert {"weft_django.service", "weft_django.reports", "weft_django.lifecycle.report"} <= set(modules)
     got = import_without({"celery", "kombu", "django_celery_beat", "django_celery_results"}, modules,
                          DJANGO_SETUP)
     assert got == {"refused": [], "loaded": []}

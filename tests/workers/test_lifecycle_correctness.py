@@ -1,7 +1,7 @@
 """Issue 11, "correctness found while reading": runtime task keys, the budget rule for lost attempts,
 cancelling a decomposed task, and a need racing the release of the task it waits on.
 
-The tests stand in for workers with ``engine.claim`` / ``engine.record`` (what ``execute`` calls) on
+The tests stand in for workers with ``claiming.claim`` / ``report.record`` (what ``execute`` calls) on
 real PostgreSQL, and assert from the database.
 """
 
@@ -17,7 +17,9 @@ from django.db import connection, transaction
 from django.db.models.functions import Now
 
 from tests.conftest import WorkerProcess, wait_for
-from weft_django import engine, service, sweep
+from weft_django import service, sweep
+from weft_django.lifecycle import claim as claiming
+from weft_django.lifecycle import report
 from weft_django.models import Attempt, Decision, Job, Task
 from weft_django.outcomes import Observation, Outcome
 
@@ -31,9 +33,9 @@ def job_of(*tasks: dict[str, Any], **extra: Any) -> dict[str, Task]:
     return {t.key: t for t in Task.objects.filter(job=job)}
 
 
-def claim(task: Task) -> engine.Claimed:
+def claim(task: Task) -> claiming.Claimed:
     task.refresh_from_db()
-    c = engine.claim(task.pk, task.attempts, worker="w1@test")
+    c = claiming.claim(task.pk, task.attempts, worker="w1@test")
     assert c is not None
     return c
 
@@ -62,7 +64,7 @@ def test_needs__a_key_that_exists_in_the_job_fails_the_attempt_at_once_naming_it
     tasks = job_of({"key": "a"}, {"key": "b"})
     c = claim(tasks["b"])
 
-    assert engine.record(c, blocked({"key": "a", "skill": "t.noop"})) == ("failed", "")
+    assert report.record(c, blocked({"key": "a", "skill": "t.noop"})) == ("failed", "")
 
     status, attempts, action, reason, outcomes = refusal(c.task_id)
     assert (status, attempts, action, outcomes) == ("failed", 1, "fail", ["failed"])
@@ -73,7 +75,7 @@ def test_needs__a_key_that_exists_in_the_job_fails_the_attempt_at_once_naming_it
 def test_needs__the_same_key_twice_fails_the_attempt_naming_it() -> None:
     c = claim(job_of({"key": "b"})["b"])
 
-    engine.record(c, blocked({"key": "x", "skill": "t.noop"}, {"key": "x", "skill": "t.noop"}))
+    report.record(c, blocked({"key": "x", "skill": "t.noop"}, {"key": "x", "skill": "t.noop"}))
 
     status, attempts, action, reason, _ = refusal(c.task_id)
     assert (status, attempts, action) == ("failed", 1, "fail")
@@ -83,10 +85,10 @@ def test_needs__the_same_key_twice_fails_the_attempt_naming_it() -> None:
 
 def test_needs__a_composed_key_over_200_characters_fails_the_attempt_naming_it() -> None:
     parent = claim(job_of({"key": "p" * 100})["p" * 100])
-    engine.record(parent, decompose({"key": "c" * 99, "skill": "t.noop"}))
+    report.record(parent, decompose({"key": "c" * 99, "skill": "t.noop"}))
     child = claim(Task.objects.get(job_id=parent.job_id, key=f"{'p' * 100}/{'c' * 99}"))  # 200 characters
 
-    engine.record(child, blocked({"skill": "t.noop"}))  # its need's key would be "<child>.need1.0"
+    report.record(child, blocked({"skill": "t.noop"}))  # its need's key would be "<child>.need1.0"
 
     status, attempts, action, reason, _ = refusal(child.task_id)
     key = f"{'p' * 100}/{'c' * 99}.need1.0"
@@ -97,7 +99,7 @@ def test_needs__a_composed_key_over_200_characters_fails_the_attempt_naming_it()
 def test_decompose__a_child_key_over_200_characters_fails_the_attempt_naming_it() -> None:
     c = claim(job_of({"key": "p" * 100})["p" * 100])
 
-    engine.record(c, decompose({"key": "c" * 100, "skill": "t.noop"}))
+    report.record(c, decompose({"key": "c" * 100, "skill": "t.noop"}))
 
     status, _, action, reason, _ = refusal(c.task_id)
     assert (status, action) == ("failed", "fail")
@@ -132,14 +134,14 @@ def test_needs__two_tasks_adding_the_same_key_at_once__the_second_fails_naming_i
 
     def first() -> None:  # a's report is applied, not yet committed, when b's comes in
         with transaction.atomic():
-            engine.record(a, blocked({"key": "x", "skill": "t.noop"}))
+            report.record(a, blocked({"key": "x", "skill": "t.noop"}))
             held.set()
             release.wait(30)
 
     one = _in_thread(first)
     assert held.wait(30)
     out: list[Any] = []
-    two = _in_thread(lambda: out.append(engine.record(b, blocked({"key": "x", "skill": "t.noop"}))))
+    two = _in_thread(lambda: out.append(report.record(b, blocked({"key": "x", "skill": "t.noop"}))))
     wait_for(_waiting_on_a_lock, 30, 0.05, "b's insert to wait on a's key")
     release.set()
     one.join(30)
@@ -179,7 +181,7 @@ def test_lost_attempt_that_exhausts_the_budget_stops_the_job() -> None:
 def test_cancel_task__reaches_the_children_of_a_decomposed_task() -> None:
     tasks = job_of({"key": "p"}, {"key": "other"})
     p = claim(tasks["p"])
-    engine.record(p, decompose({"key": "one", "skill": "t.noop"}, {"key": "two", "skill": "t.noop"},
+    report.record(p, decompose({"key": "one", "skill": "t.noop"}, {"key": "two", "skill": "t.noop"},
                                {"key": "three", "skill": "t.noop", "depends_on": ["two"]}))
     kids = {t.key: t for t in Task.objects.filter(parent_id=p.task_id)}
     one = claim(kids["p/one"])  # running when the cancel comes
@@ -191,11 +193,11 @@ def test_cancel_task__reaches_the_children_of_a_decomposed_task() -> None:
                       "other": "queued"}
     assert Task.objects.get(pk=one.task_id).cancel_requested is True
     # Its worker sees the request and stops it, like any cancel.
-    engine.record(one, Observation(Outcome.failure("interrupted"), "cancelled"))
+    report.record(one, Observation(Outcome.failure("interrupted"), "cancelled"))
     assert Task.objects.get(pk=one.task_id).status == "cancelled"
     job = Job.objects.get(pk=p.job_id)
     assert (job.status, job.tasks_open) == ("running", 1)  # only "other" is left
-    engine.record(claim(tasks["other"]), Observation(Outcome.success(1)))
+    report.record(claim(tasks["other"]), Observation(Outcome.success(1)))
     assert Job.objects.get(pk=p.job_id).status == "failed"
 
 
@@ -208,10 +210,10 @@ def test_needs__one_that_depends_on_a_task_still_running_is_released_when_it_suc
     settings.WEFT_FAST_PATH = fast
     tasks = job_of({"key": "u"}, {"key": "t"})
     u, t = claim(tasks["u"]), claim(tasks["t"])
-    engine.record(t, blocked({"key": "n", "skill": "t.noop", "depends_on": ["u"]}))
+    report.record(t, blocked({"key": "n", "skill": "t.noop", "depends_on": ["u"]}))
     assert Task.objects.get(job_id=u.job_id, key="n").pending_deps == 1
 
-    engine.record(u, Observation(Outcome.success(1)))  # claimed before it had dependents
+    report.record(u, Observation(Outcome.success(1)))  # claimed before it had dependents
 
     assert Task.objects.filter(job_id=u.job_id, key="n").values_list("status", "pending_deps").get() == ("queued", 0)
 
@@ -227,13 +229,13 @@ def test_needs__one_added_while_its_upstream_commits_its_success_is_released() -
 
     def finish_u() -> None:
         with transaction.atomic():
-            engine.record(u, Observation(Outcome.success(1)))
+            report.record(u, Observation(Outcome.success(1)))
             held.set()
             release.wait(30)
 
     one = _in_thread(finish_u)
     assert held.wait(30)
-    two = _in_thread(lambda: engine.record(t, blocked({"key": "n", "skill": "t.noop", "depends_on": ["u"]})))
+    two = _in_thread(lambda: report.record(t, blocked({"key": "n", "skill": "t.noop", "depends_on": ["u"]})))
     wait_for(lambda: _waiting_on_a_lock() or not two.is_alive(), 30, 0.05, "t's report to wait or finish")
     release.set()
     one.join(30)
@@ -250,7 +252,7 @@ def test_cancel_task__a_real_worker_stops_the_running_child_of_a_cancelled_decom
         worker: WorkerProcess) -> None:
     p = claim(job_of({"key": "p"})["p"])
     # The children go to the worker's queue ("weft"); the test played the parent's worker.
-    engine.record(p, Observation(Outcome.decompose([{"key": "slow", "skill": "t.sleep", "params": {"seconds": 120}},
+    report.record(p, Observation(Outcome.decompose([{"key": "slow", "skill": "t.sleep", "params": {"seconds": 120}},
                                                     {"key": "after", "skill": "t.noop", "depends_on": ["slow"]}]),
                                  "decomposed"))
     slow = Task.objects.get(job_id=p.job_id, key="p/slow")

@@ -15,9 +15,12 @@ from typing import IO, Any, TypeVar
 
 from django.db import InterfaceError, OperationalError, connection
 
-from .. import engine, registry, storable, sweep
+from .. import registry, storable
 from ..conf import settings
 from ..exceptions import WeftError
+from ..lifecycle import claim as claiming
+from ..lifecycle import recover, report
+from ..lifecycle.claim import HOST, Claimed
 from ..models import Attempt
 from ..outcomes import NonRetryable, Observation, Outcome
 from ..registry import SkillDef
@@ -46,7 +49,7 @@ class Context:
         self.cost += float(amount)
 
 
-def execute(task_id: int, token: int, *, worker: str = engine.HOST, celery_id: str = "") -> dict[str, Any]:
+def execute(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") -> dict[str, Any]:
     """Run the task if this message still owns it; a duplicate or stale message does nothing.
 
     Returns a short summary for Celery's log line ("... succeeded in 0.1s: {...}"), which otherwise says
@@ -54,14 +57,14 @@ def execute(task_id: int, token: int, *, worker: str = engine.HOST, celery_id: s
     """
     sent = 0.0
 
-    def claim() -> engine.Claimed | None:
+    def claim() -> Claimed | None:
         nonlocal sent
         sent = time.monotonic()  # the lease runs at least LEASE_SECONDS from here (the database's now() is later)
-        return engine.claim(task_id, token, worker=worker, celery_id=celery_id)
+        return claiming.claim(task_id, token, worker=worker, celery_id=celery_id)
 
     claimed = _through_outage(claim, "claim", task_id)
     if claimed is None:
-        sweep.recover_orphan(task_id, worker)  # issue 5: a redelivered message of a pool process that died
+        recover.recover_orphan(task_id, worker)  # issue 5: a redelivered message of a pool process that died
         return {"task": task_id, "outcome": "not claimed (a duplicate or stale message)"}
     try:
         proctitle.show(task_id, claimed.skill_name, "running")
@@ -74,14 +77,14 @@ def execute(task_id: int, token: int, *, worker: str = engine.HOST, celery_id: s
             **({"error_type": error_type} if error_type else {})}
 
 
-def _record(claimed: engine.Claimed, obs: Observation) -> tuple[str, str] | None:
-    """``engine.record``, through a database outage; if the database refuses the outcome itself, a
+def _record(claimed: Claimed, obs: Observation) -> tuple[str, str] | None:
+    """``report.record``, through a database outage; if the database refuses the outcome itself, a
     failure that says so instead, so that the task does not sit "running" until its lease runs out."""
     def still_open() -> bool:  # a "lost" attempt is still ours to report, as discarded
         return Attempt.objects.filter(pk=claimed.attempt_id, outcome__in=("running", "lost")).exists()
 
     try:
-        return _through_outage(lambda: engine.record(claimed, obs), "record", claimed.task_id,
+        return _through_outage(lambda: report.record(claimed, obs), "record", claimed.task_id,
                                done=lambda: not still_open())
     except (OperationalError, InterfaceError):
         raise
@@ -90,7 +93,7 @@ def _record(claimed: engine.Claimed, obs: Observation) -> tuple[str, str] | None
         if not still_open():
             raise
         failed = storable.unrecordable(obs, exc)
-        return _through_outage(lambda: engine.record(claimed, failed), "record", claimed.task_id,
+        return _through_outage(lambda: report.record(claimed, failed), "record", claimed.task_id,
                                done=lambda: not still_open())
 
 
@@ -127,7 +130,7 @@ def _through_outage(call: Callable[[], _T], what: str, task_id: int,
                 connection.close()
 
 
-def run(c: engine.Claimed, *, worker: str = engine.HOST, lease_from: float | None = None) -> Observation:
+def run(c: Claimed, *, worker: str = HOST, lease_from: float | None = None) -> Observation:
     """Run one claimed attempt; ``lease_from``: the monotonic time its claim was sent (default: now)."""
     timeout = c.timeout
     if c.job_deadline is not None:  # the job's deadline caps the attempt; the decider then stops the job
@@ -160,7 +163,7 @@ def _tail(text: str) -> str:
     return text if len(text) <= limit else text[-limit:]
 
 
-def _call_args(d: SkillDef, c: engine.Claimed) -> tuple[dict[str, Any], Context]:
+def _call_args(d: SkillDef, c: Claimed) -> tuple[dict[str, Any], Context]:
     """The skill's keyword arguments: its params, plus ``ctx`` when it asks for one."""
     ctx = Context(c.task_id, c.job_id, c.token, c.key, dependencies=dict(c.dependencies or {}))
     kwargs = dict(c.params)
@@ -169,7 +172,7 @@ def _call_args(d: SkillDef, c: engine.Claimed) -> tuple[dict[str, Any], Context]
     return kwargs, ctx
 
 
-def _run_python(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
+def _run_python(d: SkillDef, c: Claimed, w: Watch) -> Observation:
     assert d.func is not None
     kwargs, ctx = _call_args(d, c)
     out, err = io.StringIO(), io.StringIO()
@@ -205,7 +208,7 @@ def _run_python(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
                        stderr=_tail(err.getvalue()))
 
 
-def _run_isolated(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
+def _run_isolated(d: SkillDef, c: Claimed, w: Watch) -> Observation:
     """A Python skill in a forked child process: measurable and killable on every limit (issue 5)."""
     assert d.func is not None
     kwargs, ctx = _call_args(d, c)
@@ -220,7 +223,7 @@ def _read_tail(f: IO[bytes]) -> str:
     return _tail(storable.clean_text(f.read().decode("utf-8", "replace")))  # NUL would not fit a command's result
 
 
-def _run_command(d: SkillDef, c: engine.Claimed, w: Watch) -> Observation:
+def _run_command(d: SkillDef, c: Claimed, w: Watch) -> Observation:
     try:
         argv = registry.render_argv(d, c.params)
     except WeftError as exc:  # checked at submission; the skill's template changed since

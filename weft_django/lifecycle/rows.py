@@ -1,21 +1,25 @@
-"""Graph work inside the engine's transactions: a new task's first state, release, skip, add tasks at run
-time, finish parents, detect stuck jobs. Called from the engine and submission inside their
-transactions; never opens one of its own."""
+"""New task rows and their dependency edges, at submission and at run time (children, needs).
+
+``add_tasks`` is the ORM version for tasks added while a job runs; ``insert_tasks`` and
+``insert_dependencies`` are the single-statement PostgreSQL versions submission uses for a whole job.
+Runs inside the caller's transaction.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from django.db import connection
 from django.db.models import F
 from django.db.models.functions import Now
 
-from . import dag, registry, transitions
-from .exceptions import ValidationError
-from .handoff import Ready
-from .models import Decision, Dependency, Job, Task
-from .spec import TaskSpec
-from .states import AWAITING_APPROVAL, DecisionAction, TaskStatus
+from .. import dag, registry
+from ..exceptions import ValidationError
+from ..models import Dependency, Job, Task
+from ..spec import TaskSpec
+from ..states import AWAITING_APPROVAL, TaskStatus
+from . import ledger, pg
 
 
 def initial_state(skill_name: str, *, waits: bool) -> dict[str, Any]:
@@ -27,48 +31,21 @@ def initial_state(skill_name: str, *, waits: bool) -> dict[str, Any]:
     return {"status": TaskStatus.QUEUED, "blocked_reason": ""}
 
 
-def record_awaiting_approval(job_id: int, tasks: Sequence[tuple[int, str]]) -> None:
-    """The block decisions of tasks (id, skill name) that now wait for someone's approval."""
-    Decision.objects.bulk_create([
-        Decision(job_id=job_id, task_id=pk, action=DecisionAction.BLOCK, policy="approval.required",
-                 reason=f"awaiting approval: skill {name!r} requires it", observation={})
-        for pk, name in tasks])
+KEY_MAX = Task._meta.get_field("key").max_length or 200
 
 
-def release_dependents(task_id: int) -> list[Ready]:
-    """An upstream succeeded: count it off its dependents and queue those with nothing left to wait for
-    (or, at their first readiness, hold those of skills that require approval)."""
-    down = list(Dependency.objects.filter(upstream_id=task_id).values_list("downstream_id", flat=True))
-    Task.objects.filter(pk__in=down).update(pending_deps=F("pending_deps") - 1)
-    rows = list(Task.objects.filter(pk__in=down, pending_deps=0, status__in=(TaskStatus.PENDING, TaskStatus.BLOCKED))
-                .values_list("pk", "queue", "priority", "attempts", "status", "skill_name", "job_id"))
-    held = [(pk, skill, job) for pk, _, _, _, status, skill, job in rows
-            if status == TaskStatus.PENDING and registry.requires_approval(skill)]
-    if held:
-        transitions.await_approval_many([pk for pk, _, _ in held])
-        record_awaiting_approval(held[0][2], [(pk, skill) for pk, skill, _ in held])
-    held_ids = {pk for pk, _, _ in held}
-    ready = [(pk, queue, prio, attempts) for pk, queue, prio, attempts, *_ in rows if pk not in held_ids]
-    transitions.queue_many([pk for pk, *_ in ready])
-    return [Ready(pk, attempts, queue, prio) for pk, queue, prio, attempts in ready]
-
-
-def downstream_to_skip(task_id: int) -> list[tuple[int, int, str, int | None]]:
-    """Every pending/blocked task downstream of ``task_id``, as (upstream, task, key, parent), nearest first."""
-    out = []
-    seen = {task_id}
-    frontier = [task_id]
-    while frontier:
-        edges = list(Dependency.objects.filter(upstream_id__in=frontier, downstream__status__in=(
-            TaskStatus.PENDING, TaskStatus.BLOCKED)).values_list(
-            "upstream_id", "downstream_id", "downstream__key", "downstream__parent_id"))
-        frontier = []
-        for up, down, key, parent in edges:
-            if down not in seen:
-                seen.add(down)
-                out.append((up, down, key, parent))
-                frontier.append(down)
-    return out
+def check_new_keys(job_id: int, keys: Sequence[str], field: str) -> None:
+    """Raise ValidationError naming the first new task key the job cannot take: too long, given twice or taken."""
+    seen: set[str] = set()
+    for key in keys:
+        if len(key) > KEY_MAX:
+            raise ValidationError(field, f"task key {key!r} has {len(key)} characters, more than {KEY_MAX}")
+        if key in seen:
+            raise ValidationError(field, f"task key {key!r} is given twice")
+        seen.add(key)
+    taken = Task.objects.filter(job_id=job_id, key__in=keys).values_list("key", flat=True).first()
+    if taken is not None:
+        raise ValidationError(field, f"task key {taken!r} already exists in the job")
 
 
 def job_edges(job_id: int) -> dict[str, list[str]]:
@@ -108,7 +85,7 @@ def add_tasks(job_id: int, parent_id: int | None, keyed: Sequence[tuple[str, Tas
         for state in [initial_state(fields["skill_name"], waits=bool(waits[key]))]
     ]
     Task.objects.bulk_create(rows, batch_size=1000)
-    record_awaiting_approval(job_id, [(t.pk, t.skill_name) for t in rows if t.blocked_reason == AWAITING_APPROVAL])
+    ledger.awaiting_approval(job_id, [(t.pk, t.skill_name) for t in rows if t.blocked_reason == AWAITING_APPROVAL])
     ids = {**existing, **{t.key: t.pk for t in rows}}
     Dependency.objects.bulk_create([Dependency(upstream_id=ids[u], downstream_id=ids[d]) for u, d in edges],
                                    batch_size=2000)
@@ -131,15 +108,46 @@ def check_acyclic(job_id: int, new_edges: dict[str, list[str]]) -> None:
         raise ValidationError("needs", "dependency cycle: " + " -> ".join(cycle))
 
 
-def stuck_report(job_id: int) -> str | None:
-    """If nothing can run or is running while tasks remain, say which tasks block and why."""
-    Job.objects.select_for_update().filter(pk=job_id).values_list("pk").first()  # order concurrent checks
-    if Task.objects.filter(job_id=job_id, status__in=(TaskStatus.QUEUED, TaskStatus.RUNNING)).exists():
-        return None
-    if Task.objects.filter(job_id=job_id, status=TaskStatus.BLOCKED, blocked_reason=AWAITING_APPROVAL).exists():
-        return None  # a person will decide; the job's deadline, if it has one, still applies
-    blocked = list(Task.objects.filter(job_id=job_id, status=TaskStatus.BLOCKED).values_list("key", "blocked_reason"))
-    if not blocked and not Task.objects.filter(job_id=job_id).live().exists():
-        return None
-    parts = [f"{k!r} ({r or 'no reason given'})" for k, r in blocked] or ["dependencies that never finish"]
-    return "stuck: nothing is runnable or running; blocked: " + ", ".join(parts)
+INSERT_TASKS = """
+INSERT INTO weft_task (job_id, key, skill_name, skill_version, params, limits, retry, timeout, queue, priority,
+                       status, attempts, pending_deps, has_dependents, has_dependencies, dispatched_at, worker,
+                       cancel_requested, blocked_reason, error, created_at)
+SELECT %(job)s, k, sn, sv, p::jsonb, l::jsonb, r::jsonb, tmo, q, pr, st, 0, pd, hd, hdeps,
+       CASE WHEN st = 'queued' THEN now() END, '', false, br, '', now()
+FROM unnest(%(keys)s::text[], %(skills)s::text[], %(versions)s::text[], %(params)s::text[], %(limits)s::text[],
+            %(retry)s::text[], %(timeouts)s::float8[], %(queues)s::text[], %(priorities)s::int[],
+            %(states)s::text[], %(pending)s::int[], %(dependents)s::bool[], %(dependencies)s::bool[],
+            %(blocked)s::text[])
+     AS x(k, sn, sv, p, l, r, tmo, q, pr, st, pd, hd, hdeps, br)
+RETURNING key, id
+"""
+
+
+def insert_tasks(job_id: int, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert a job's tasks in one statement (arrays, not one VALUES tuple per row); returns key -> id."""
+    def col(name: str) -> list[Any]:
+        return [r[name] for r in rows]
+
+    params: dict[str, Any] = {
+        "job": job_id, "keys": col("key"), "skills": col("skill_name"), "versions": col("skill_version"),
+        "params": [pg.dumps(r["params"]) for r in rows], "limits": [pg.dumps(r["limits"]) for r in rows],
+        # One element type per array: psycopg refuses a list mixing 30 and 3600.0 (a task's own timeout
+        # and a default), so numbers are made uniform here.
+        "retry": [pg.dumps(r["retry"]) for r in rows], "queues": col("queue"),
+        "timeouts": [None if v is None else float(v) for v in col("timeout")],
+        "priorities": [int(v) for v in col("priority")], "states": [str(s) for s in col("status")],
+        "pending": col("pending_deps"),
+        "dependents": col("has_dependents"), "dependencies": col("has_dependencies"),
+        "blocked": [r.get("blocked_reason", "") for r in rows],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT_TASKS, params)
+        return dict(cursor.fetchall())
+
+
+def insert_dependencies(pairs: list[tuple[int, int]]) -> None:
+    """Insert (upstream, downstream) edges in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO weft_dependency (upstream_id, downstream_id) "
+                       "SELECT * FROM unnest(%s::bigint[], %s::bigint[])",
+                       [[u for u, _ in pairs], [d for _, d in pairs]])

@@ -1,5 +1,8 @@
-"""Submission: validate a job's task specs against their skills and the ceilings, then write the job
-and its tasks in one transaction and hand the ready ones to dispatch after commit."""
+"""Submit: validate a job's task specs against their skills and the ceilings, then write the job and its
+tasks in one transaction and hand the ready ones to dispatch after commit.
+
+``_submit_fast`` writes a lone task's job as one PostgreSQL statement; rows.py has the multi-row versions.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +13,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models.functions import Now
 
-from . import conf, dag, fastpath, registry, reports, scheduling, signals
-from .conf import settings
-from .exceptions import SkillDisabled, UnknownSkill, ValidationError
-from .handoff import Ready, after_commit
-from .jobspec import JobSpec, check_deadline, check_job_fields
-from .models import Dependency, Job, Task
-from .spec import Limits, RetryPolicy, TaskSpec, check_params
-from .states import AWAITING_APPROVAL, JobStatus, TaskStatus
+from .. import dag, registry, reports, signals
+from ..conf import settings
+from ..exceptions import SkillDisabled, ValidationError
+from ..handoff import Ready, after_commit
+from ..jobspec import JobSpec, check_deadline, check_job_fields
+from ..models import Dependency, Job, Task
+from ..resolve import resolve
+from ..spec import TaskSpec
+from ..states import AWAITING_APPROVAL, JobStatus, TaskStatus
+from . import ledger, pg, rows
 
 
 @dataclass(frozen=True)
@@ -33,88 +37,6 @@ class JobOptions:
     max_attempts: int | None = None
     max_cost: float | None = None
     deadline: datetime | None = None
-
-
-def resolve(spec: TaskSpec, path: str = "") -> dict[str, Any]:
-    """Check a spec against its skill and the ceilings; return the Task row's spec fields."""
-    p = f"{path}." if path else ""
-    try:
-        definition = registry.get(spec.skill)
-    except UnknownSkill:
-        raise UnknownSkill(spec.skill, f"{p}skill") from None
-    check_params(definition.params_schema, spec.params, f"{p}params")
-    if definition.kind == "command":
-        registry.render_argv(definition, spec.params)
-    key = _shape_key(spec)
-    src = conf.source()  # before resolving: a shape is stored under the settings it was resolved with
-    cached = _shapes.get(key) if key is not None else None
-    if cached is not None and cached[0] is definition and cached[1] is src:
-        shape = cached[2]
-    else:
-        shape = _resolve_shape(spec, definition, p)
-        if key is not None:
-            if len(_shapes) >= 1024:  # many distinct timeouts or limits: start over rather than grow
-                _shapes.clear()
-            _shapes[key] = (definition, src, shape)
-    return {**shape, "params": dict(spec.params)}
-
-
-# The part of a resolved spec that does not depend on params (limits, retry, timeout, queue, priority),
-# by spec shape: a job of ten thousand tasks of one skill, or a stream of lone submits, works it out once.
-# It depends on the skill's definition and on the settings object in force, both checked by identity
-# (a re-registered skill or overridden settings miss), and on settings (forgotten when Django reports a change).
-_shapes: dict[Any, tuple[registry.SkillDef, object, dict[str, Any]]] = {}
-
-
-def _forget_shapes(**kwargs: Any) -> None:
-    _shapes.clear()
-
-
-setting_changed.connect(_forget_shapes, dispatch_uid="weft_forget_shapes")
-
-
-def _shape_key(spec: TaskSpec) -> Any:
-    try:
-        retry = None if spec.retry is None else tuple(sorted(spec.retry.items()))
-        key = (spec.skill, spec.limits, retry, spec.timeout, spec.queue, spec.priority)
-        hash(key)
-    except TypeError:  # an unhashable value in retry: just do not cache
-        return None
-    return key
-
-
-def _resolve_shape(spec: TaskSpec, definition: registry.SkillDef, p: str) -> dict[str, Any]:
-    ceilings = Limits.parse(settings.LIMIT_CEILINGS, "WEFT_LIMIT_CEILINGS")
-    limits = definition.limits.merged(spec.limits)
-    limits.check_ceilings(ceilings, f"{p}limits")
-    timeout = spec.timeout or definition.timeout or settings.DEFAULT_TIMEOUT
-    if timeout is not None and timeout > settings.MAX_TIMEOUT:
-        raise ValidationError(f"{p}timeout", f"{timeout:g} s exceeds the configured ceiling {settings.MAX_TIMEOUT:g} s")
-    priority = spec.priority if spec.priority is not None else definition.priority
-    queue = spec.queue or definition.queue or settings.DEFAULT_QUEUE
-    if settings.QUEUES is not None and queue not in settings.QUEUES:  # nobody would ever run it (issue 10)
-        raise ValidationError(f"{p}queue", f"{queue!r} is not one of the queues workers read (WEFT_QUEUES: "
-                                           f"{', '.join(settings.QUEUES)})")
-    return {
-        "skill_name": definition.name,
-        "skill_version": definition.version,
-        "limits": limits.as_dict(),
-        "retry": _retry(spec, definition, p).as_dict(),
-        "timeout": timeout,
-        "queue": queue,
-        "priority": settings.DEFAULT_PRIORITY if priority is None else priority,
-    }
-
-
-def _retry(spec: TaskSpec, definition: registry.SkillDef, p: str) -> RetryPolicy:
-    """The task's retry policy: the caller's over the skill's over WEFT_DEFAULT_RETRY, within the ceiling
-    and the floor; a skill with ``allow_retry_override=False`` refuses a caller's that changes anything."""
-    policy = registry.effective_retry(definition, spec.retry)
-    if (spec.retry is not None and not definition.allow_retry_override
-            and policy != registry.effective_retry(definition, None)):  # rerun sends the same policy back
-        raise ValidationError(f"{p}retry", f"skill {definition.name!r} does not let callers change its retry policy")
-    policy.check_bounds(settings.MAX_RETRY_ATTEMPTS, settings.MIN_RETRY_BACKOFF, f"{p}retry")
-    return policy
 
 
 def _check_job_options(o: JobOptions) -> None:
@@ -142,7 +64,7 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
     paths = [f"tasks[{i}]" if name_tasks else "" for i in range(len(keyed))]
     fields = [resolve(spec, path) for path, (_, spec) in zip(paths, keyed, strict=True)]
     if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
-            and options.max_cost is None and options.deadline is None and fastpath.enabled()
+            and options.max_cost is None and options.deadline is None and pg.enabled()
             and not registry.requires_approval(fields[0]["skill_name"])):
         return _insert_lone_task(keyed[0][0], fields[0], options, "tasks[0].skill" if name_tasks else "skill")
     registry.check_enabled([(path, registry.get(spec.skill)) for path, (_, spec) in zip(paths, keyed, strict=True)])
@@ -210,7 +132,7 @@ def _as_stored(value: Any) -> Any:
 
 def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions, skill_field: str) -> Job:
     owner_id = getattr(o.owner, "pk", None)
-    row = fastpath.submit(key, fields, name=o.name, owner_id=owner_id, labels=dict(o.labels or {}))
+    row = _submit_fast(key, fields, name=o.name, owner_id=owner_id, labels=dict(o.labels or {}))
     if row is None:  # the statement checks the skill's enabled flag itself: no extra round trip
         raise SkillDisabled(fields["skill_name"], skill_field)
     job_id, task_id, created_at = row
@@ -242,25 +164,25 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
         tasks_total=len(keyed), tasks_open=len(keyed),
     )
     upstream_keys = {d for deps in edges.values() for d in deps}
-    rows = [{**f, "key": key, "pending_deps": len(edges[key]), "has_dependents": key in upstream_keys,
-             "has_dependencies": bool(edges[key]), **scheduling.initial_state(f["skill_name"], waits=bool(edges[key]))}
-            for (key, _), f in zip(keyed, fields, strict=True)]
-    if len(rows) > 1 and fastpath.enabled():
-        ids = fastpath.insert_tasks(job.pk, rows)
+    new = [{**f, "key": key, "pending_deps": len(edges[key]), "has_dependents": key in upstream_keys,
+            "has_dependencies": bool(edges[key]), **rows.initial_state(f["skill_name"], waits=bool(edges[key]))}
+           for (key, _), f in zip(keyed, fields, strict=True)]
+    if len(new) > 1 and pg.enabled():
+        ids = rows.insert_tasks(job.pk, new)
     else:
-        tasks = [Task(job=job, **r, dispatched_at=Now() if r["status"] == TaskStatus.QUEUED else None) for r in rows]
+        tasks = [Task(job=job, **r, dispatched_at=Now() if r["status"] == TaskStatus.QUEUED else None) for r in new]
         Task.objects.bulk_create(tasks, batch_size=1000)
         ids = {t.key: t.pk for t in tasks}
     if upstream_keys:
         pairs = [(ids[d], ids[k]) for k, deps in edges.items() for d in deps]
-        if fastpath.enabled():
-            fastpath.insert_dependencies(pairs)
+        if pg.enabled():
+            rows.insert_dependencies(pairs)
         else:
             Dependency.objects.bulk_create([Dependency(upstream_id=u, downstream_id=d) for u, d in pairs],
                                            batch_size=2000)
-    scheduling.record_awaiting_approval(job.pk, [(ids[r["key"]], r["skill_name"]) for r in rows
-                                                 if r["blocked_reason"] == AWAITING_APPROVAL])
-    job.delivery = after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"]) for r in rows
+    ledger.awaiting_approval(job.pk, [(ids[r["key"]], r["skill_name"]) for r in new
+                                      if r["blocked_reason"] == AWAITING_APPROVAL])
+    job.delivery = after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"]) for r in new
                                  if r["status"] == TaskStatus.QUEUED])
     signals.send_on_commit(signals.job_submitted, job_id=job.pk)
     return job
@@ -271,3 +193,33 @@ def submit_job(spec: JobSpec, owner: Any = None) -> Job:
     return create_job(spec.tasks, JobOptions(
         name=spec.name, owner=owner, idempotency_key=spec.idempotency_key, labels=spec.labels,
         max_attempts=spec.max_attempts, max_cost=spec.max_cost, deadline=spec.deadline))
+
+
+SUBMIT = """
+WITH j AS (
+    INSERT INTO weft_job (owner_id, name, status, stop_reason, idempotency_key, labels, cost,
+                          tasks_total, tasks_open, tasks_failed, created_at)
+    SELECT %(owner)s, %(name)s, 'running', '', NULL, %(labels)s::jsonb, 0, 1, 1, 0, now()
+    WHERE NOT EXISTS (SELECT 1 FROM weft_skill
+                      WHERE name = %(skill_name)s AND version = %(skill_version)s AND NOT enabled)
+    RETURNING id, created_at
+)
+INSERT INTO weft_task (job_id, key, skill_name, skill_version, params, limits, retry, timeout, queue, priority,
+                       status, attempts, pending_deps, has_dependents, has_dependencies, dispatched_at, worker,
+                       cancel_requested, blocked_reason, error, created_at)
+SELECT j.id, %(key)s, %(skill_name)s, %(skill_version)s, %(params)s::jsonb, %(limits)s::jsonb, %(retry)s::jsonb,
+       %(timeout)s, %(queue)s, %(priority)s, 'queued', 0, 0, false, false, now(), '', false, '', '', now()
+FROM j
+RETURNING job_id, id, (SELECT created_at FROM j)
+"""
+
+
+def _submit_fast(key: str, fields: dict[str, Any], *, name: str, owner_id: int | None,
+           labels: dict[str, Any]) -> tuple[int, int, Any] | None:
+    """Insert a job with one queued task; returns (job id, task id, created_at), or None (and writes
+    nothing) if an operator disabled the skill."""
+    params = {**fields, "key": key, "name": name, "owner": owner_id, "labels": pg.dumps(labels),
+              "params": pg.dumps(fields["params"]), "limits": pg.dumps(fields["limits"]),
+              "retry": pg.dumps(fields["retry"])}
+    row = pg.fetchone(SUBMIT, params)
+    return None if row is None else (row[0], row[1], row[2])

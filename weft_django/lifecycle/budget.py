@@ -1,0 +1,67 @@
+"""A job's budget (attempts, cost, deadline): what is left, and the one rule for running out of it.
+
+The claim asks whether another attempt may start (``refusal``); a failure, reported or found lost, asks
+what is left for the decider (``left``) and ends through ``fail_for_good``; a cost, once added, is checked
+by ``check_cost``. An exhausted budget ends the job ``stopped`` (docs/jobs.md), never ``failed``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ..deciders import Budget, Choice
+from ..handoff import Ready
+from ..models import Attempt, Job
+from . import graph
+
+
+def left(job_id: int, *, max_attempts: int | None, max_cost: float | None, deadline: datetime | None,
+         cost: float | None = None) -> Budget:
+    """What a job has left for the failure decider. ``cost`` is the job's spent cost if the caller read it."""
+    attempts_left = None if max_attempts is None else max_attempts - Attempt.objects.filter(job_id=job_id).count()
+    cost_left = None
+    if max_cost is not None:
+        spent = Job.objects.values_list("cost", flat=True).get(pk=job_id) if cost is None else cost
+        cost_left = max_cost - spent
+    return Budget(attempts_left=attempts_left, cost_left=cost_left,
+                  deadline=deadline.timestamp() if deadline else None)
+
+
+def refusal(job_id: int, key: str, *, max_attempts: int | None, deadline: datetime | None) -> str | None:
+    """Why the job may not start another attempt of task ``key``, or None. Locks the job row so that
+    concurrent claims count right."""
+    if deadline is not None and deadline.timestamp() <= time.time():
+        return f"deadline passed ({deadline.isoformat()}) before task {key!r} could start"
+    if max_attempts is not None:
+        Job.objects.select_for_update().filter(pk=job_id).values_list("pk").first()
+        used = Attempt.objects.filter(job_id=job_id).count()
+        if used >= max_attempts:
+            return f"attempt budget used up: {used} of {max_attempts} attempts"
+    return None
+
+
+def check_cost(job_id: int, max_cost: float | None) -> None:
+    """After a cost was added: stop the job if it spent its cost budget."""
+    if max_cost is None:
+        return
+    spent = Job.objects.values_list("cost", flat=True).get(pk=job_id)
+    if spent >= max_cost:
+        graph.stop_job(job_id, f"cost budget used up: {spent:g} of {max_cost:g}")
+
+
+def fail_for_good(job_id: int, task_id: int, choice: Choice, *, has_dependents: bool,
+                  parent_id: int | None) -> list[Ready]:
+    """A task failed and will not run again (its failure and decision are written). When the job's budget is
+    why (the decider chose ``stop_job``), the job is stopped before the failure is counted, so an exhausted
+    budget ends it ``stopped``, whether an attempt reported it or the sweep found the attempt lost."""
+    if choice.action == "stop_job":
+        graph.stop_job(job_id, choice.reason)
+    return graph.task_final(job_id, task_id, succeeded=False, has_dependents=has_dependents, parent_id=parent_id)
+
+
+def of_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The budget fields of a job row read as ``job__max_attempts`` ... or ``max_attempts`` ..."""
+    return {k: row.get(f"job__{k}", row.get(k)) for k in ("max_attempts", "max_cost", "deadline")}

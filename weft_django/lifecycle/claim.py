@@ -1,0 +1,147 @@
+"""Claim: a worker takes a queued task under a new lease and opens its attempt.
+
+The message carries the task's fencing token (its ``attempts`` count when it was sent); the claim is a
+compare-and-set on it (``transitions.claim``), so a duplicate or stale message claims nothing, and the
+claimed task's token goes up by one. ``claim_fast`` is the same claim as one PostgreSQL statement for a
+job without an attempt budget or deadline; the ORM version handles every other case.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models.functions import Now
+
+from .. import signals, transitions
+from ..conf import settings
+from ..models import Attempt, Dependency, Task
+from ..states import JobStatus
+from . import budget, graph, pg
+
+HOST = socket.gethostname()
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A task this worker holds under lease ``token``, with everything needed to run it."""
+
+    task_id: int
+    job_id: int
+    token: int
+    attempt_id: int
+    key: str
+    skill_name: str
+    params: dict[str, Any]
+    limits: dict[str, Any]
+    retry: dict[str, Any]
+    timeout: float | None
+    queue: str
+    priority: int
+    job_max_attempts: int | None
+    job_max_cost: float | None
+    job_deadline: datetime | None
+    has_dependents: bool
+    parent_id: int | None = None
+    dependencies: dict[str, Any] | None = None
+
+
+CLAIM_FIELDS = ("job_id", "key", "skill_name", "params", "limits", "retry", "timeout", "queue", "priority",
+                "has_dependents", "has_dependencies", "parent_id", "job__status", "job__max_attempts",
+                "job__max_cost", "job__deadline")
+
+
+def claim(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") -> Claimed | None:
+    """Take a queued task under a new lease and open its attempt; None for a duplicate or stale message."""
+    if pg.enabled():
+        fast = claim_fast(task_id, token, worker=worker, pid=os.getpid(), celery_id=celery_id)
+        if fast is not None:
+            return _claimed_fast(task_id, token, fast)
+    with transaction.atomic():
+        row = Task.objects.filter(pk=task_id).values(*CLAIM_FIELDS).first()  # the spec is immutable
+        if row is None or row["job__status"] != JobStatus.RUNNING:
+            return None
+        stop = budget.refusal(row["job_id"], row["key"], max_attempts=row["job__max_attempts"],
+                              deadline=row["job__deadline"])
+        if stop is not None:
+            graph.stop_job(row["job_id"], stop)
+            return None
+        if not transitions.claim(task_id, token, lease=settings.LEASE_SECONDS, worker=worker):
+            return None
+        attempt = Attempt.objects.create(task_id=task_id, job_id=row["job_id"], number=token + 1, worker=worker,
+                                         pid=os.getpid(), celery_id=celery_id, started_at=Now())
+        deps = None
+        if row["has_dependencies"]:
+            deps = dict(Dependency.objects.filter(downstream_id=task_id)
+                        .values_list("upstream__key", "upstream__result"))
+        signals.send_on_commit(signals.task_started, job_id=row["job_id"], task_id=task_id, attempt=token + 1)
+    return Claimed(
+        task_id=task_id, job_id=row["job_id"], token=token + 1, attempt_id=attempt.pk, key=row["key"],
+        skill_name=row["skill_name"], params=row["params"], limits=row["limits"], retry=row["retry"],
+        timeout=row["timeout"], queue=row["queue"], priority=row["priority"],
+        job_max_attempts=row["job__max_attempts"], job_max_cost=row["job__max_cost"],
+        job_deadline=row["job__deadline"], has_dependents=row["has_dependents"], parent_id=row["parent_id"],
+        dependencies=deps,
+    )
+
+
+def _claimed_fast(task_id: int, token: int, row: dict[str, Any]) -> Claimed:
+    deps = None
+    if row["has_dependencies"]:
+        deps = dict(Dependency.objects.filter(downstream_id=task_id).values_list("upstream__key", "upstream__result"))
+    signals.send_on_commit(signals.task_started, job_id=row["job_id"], task_id=task_id, attempt=token + 1)
+    return Claimed(
+        task_id=task_id, job_id=row["job_id"], token=token + 1, attempt_id=row["attempt_id"], key=row["key"],
+        skill_name=row["skill_name"], params=row["params"], limits=row["limits"], retry=row["retry"],
+        timeout=row["timeout"], queue=row["queue"], priority=row["priority"], job_max_attempts=None,
+        job_max_cost=row["job__max_cost"], job_deadline=None, has_dependents=row["has_dependents"],
+        parent_id=row["parent_id"], dependencies=deps,
+    )
+
+
+CLAIM = """
+WITH j AS (
+    -- The job by primary key on its own, not joined: a prepared statement's generic plan is built once
+    -- per connection, and built while weft_job was small the join scanned every job, for every claim.
+    -- Below, IS TRUE keeps job_id out of the task's index conditions (weft_task_job_key_uniq would
+    -- otherwise look tempting on a small table, and reads every task of a big job).
+    SELECT id, max_cost FROM weft_job
+    WHERE id = (SELECT job_id FROM weft_task WHERE id = %(task)s)
+      AND (status = 'running') IS TRUE AND max_attempts IS NULL AND deadline IS NULL
+), t AS (
+    UPDATE weft_task AS t
+    SET status = 'running', attempts = t.attempts + 1, started_at = now(), worker = %(worker)s, not_before = NULL,
+        lease_expires_at = now() + make_interval(secs => %(lease)s)
+    WHERE t.id = %(task)s AND (t.status = 'queued') IS TRUE AND t.attempts = %(token)s
+      AND (t.job_id = (SELECT id FROM j)) IS TRUE
+    RETURNING t.job_id, t.key, t.skill_name, t.params, t.limits, t.retry, t.timeout, t.queue, t.priority,
+              t.has_dependents, t.has_dependencies, t.parent_id, (SELECT max_cost FROM j)
+), a AS (
+    INSERT INTO weft_attempt (task_id, job_id, number, outcome, worker, pid, celery_id, started_at, error_type,
+                              error_message, traceback, stdout, stderr, limit_hit, cost)
+    SELECT %(task)s, job_id, %(token)s + 1, 'running', %(worker)s, %(pid)s, %(celery_id)s, now(),
+           '', '', '', '', '', '', 0
+    FROM t
+    RETURNING id
+)
+SELECT t.*, a.id FROM t, a
+"""
+
+CLAIM_KEYS = ("job_id", "key", "skill_name", "params", "limits", "retry", "timeout", "queue", "priority",
+              "has_dependents", "has_dependencies", "parent_id", "job__max_cost", "attempt_id")
+
+
+def claim_fast(task_id: int, token: int, *, worker: str, pid: int, celery_id: str) -> dict[str, Any] | None:
+    """queued -> running and the attempt opened, for a job without an attempt budget or deadline."""
+    row = pg.fetchone(CLAIM, {"task": task_id, "token": token, "worker": worker, "pid": pid,
+                            "celery_id": celery_id, "lease": float(settings.LEASE_SECONDS)})
+    if row is None:
+        return None
+    out = dict(zip(CLAIM_KEYS, row, strict=True))
+    for k in ("params", "limits", "retry"):
+        out[k] = pg.loads(out[k])
+    return out

@@ -1,0 +1,103 @@
+"""Control: what people do to jobs and tasks: cancel a job or one task, approve or reject a task that waits
+for approval. Each opens its own transaction and records who asked on its decision (the reason names them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from .. import transitions
+from ..exceptions import NotFound
+from ..handoff import Ready, after_commit
+from ..models import Job, Task
+from ..states import DecisionAction, JobStatus, TaskStatus
+from . import graph, ledger
+
+BELOW = (TaskStatus.WAITING, TaskStatus.BLOCKED)
+
+
+def cancel(job_id: int, reason: str = "cancelled by request") -> bool:
+    with transaction.atomic():
+        if not Job.objects.filter(pk=job_id).exists():
+            raise NotFound(f"no job with id {job_id}")
+        return graph.stop_job(job_id, reason, JobStatus.CANCELLED)
+
+
+def cancel_task(task_id: int, reason: str = "cancelled by request") -> bool:
+    """Cancel one task: at once if idle, through its worker if running. False if it was already final."""
+    ready: list[Ready] = []
+    with transaction.atomic():
+        row = Task.objects.filter(pk=task_id).values_list("job_id", "status", "has_dependents", "parent_id").first()
+        if row is None:
+            raise NotFound(f"no task with id {task_id}")
+        job_id, state, has_dependents, parent_id = row
+        if state == TaskStatus.RUNNING:
+            if not transitions.request_cancel([task_id]):
+                return False
+            # Its worker records how it ended; this one records who asked (the reason names them).
+            ledger.decide(job_id, task_id, None, DecisionAction.CANCEL, reason, "cancel.request")
+            return True
+        # A decomposed task's children, and the needs a blocked task added, exist for it: they go with it.
+        below = _cancel_below(job_id, task_id, state, reason) if state in BELOW else {}
+        if not transitions.cancel_idle([task_id], reason):
+            return False
+        ledger.decide(job_id, task_id, None, DecisionAction.CANCEL, reason, "cancel.request", below)
+        ready = graph.task_final(job_id, task_id, succeeded=False, has_dependents=has_dependents, parent_id=parent_id)
+    after_commit(ready)
+    return True
+
+
+def _cancel_below(job_id: int, task_id: int, state: str, reason: str) -> dict[str, Any]:
+    """A decomposed (waiting) or blocked task is being cancelled: so are the tasks under it (its children or
+    needs, theirs, and so on), idle ones at once, running ones through their workers (as ``stop_job`` does
+    for a job's tasks)."""
+    below: list[int] = []
+    level = [task_id]
+    while level:
+        level = list(Task.objects.filter(parent_id__in=level).values_list("pk", flat=True))
+        below += level
+    if not below:
+        return {}  # blocked without needs (awaiting approval, or only a reason)
+    # Locked in id order before the parent is written: a child finishing locks itself, then its parent.
+    live = list(Task.objects.filter(pk__in=below).live().order_by("pk").select_for_update()
+                .values_list("pk", "status"))
+    if not Task.objects.filter(pk=task_id, status=state).exists():
+        return {}  # a child finished it meanwhile, or a need released it; cancel_idle refuses it next
+    cancelled = transitions.cancel_idle([pk for pk, s in live if s != TaskStatus.RUNNING],
+                                        f"{reason} (cancelled with task {task_id})")
+    stopping = transitions.request_cancel([pk for pk, s in live if s == TaskStatus.RUNNING])
+    if cancelled:
+        transitions.count_finished(job_id, finished=cancelled, failed=cancelled)
+    return {"cancelled_tasks": cancelled, "stopping_tasks": stopping}
+
+
+def approve(task_id: int, by: str) -> bool:
+    """Let a task that waits for approval run. False if it is not waiting for approval (any more)."""
+    with transaction.atomic():
+        row = Task.objects.filter(pk=task_id).values_list("job_id", "queue", "priority", "attempts").first()
+        if row is None:
+            raise NotFound(f"no task with id {task_id}")
+        job_id, queue, priority, token = row
+        if not transitions.approve(task_id):
+            return False
+        ledger.decide(job_id, task_id, None, DecisionAction.APPROVE, f"approved by {by}", "approval.granted")
+    after_commit([Ready(task_id, token, queue, priority)])
+    return True
+
+
+def reject(task_id: int, by: str, reason: str = "") -> bool:
+    """Refuse a task that waits for approval: it fails without running, and its dependents are skipped."""
+    with transaction.atomic():
+        row = Task.objects.filter(pk=task_id).values_list("job_id", "has_dependents", "parent_id").first()
+        if row is None:
+            raise NotFound(f"no task with id {task_id}")
+        job_id, has_dependents, parent_id = row
+        why = f"rejected by {by}" + (f": {reason}" if reason else "")
+        if not transitions.reject(task_id, why):
+            return False
+        ledger.decide(job_id, task_id, None, DecisionAction.REJECT, why, "approval.rejected")
+        ready = graph.task_final(job_id, task_id, succeeded=False, has_dependents=has_dependents, parent_id=parent_id)
+    after_commit(ready)
+    return True

@@ -1,0 +1,136 @@
+"""The outcomes of an attempt that grow its job (report.py hands them here): ``decompose`` into child tasks,
+and ``blocked`` with ``needs``, tasks added at run time for it to wait on. Each is validated whole first (keys,
+skills, cycles); what cannot be added fails the attempt at once, with a decision naming why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from .. import dag, registry, transitions
+from ..exceptions import ValidationError, WeftError
+from ..handoff import Ready
+from ..models import Task
+from ..outcomes import Observation
+from ..resolve import resolve
+from ..spec import TaskSpec
+from ..states import DecisionAction, TaskStatus
+from . import graph, ledger, rows
+from .claim import Claimed
+
+
+def fail_now(c: Claimed, obs: Observation, reason: str, policy: str) -> tuple[str, list[Ready]]:
+    """Fail the task for good without consulting the retry policy (bad decomposition, runtime cycle)."""
+    if not transitions.fail(c.task_id, c.token, reason):
+        return "", []
+    outcome = ledger.close(c.attempt_id, obs, "failed")
+    ledger.decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.FAIL, reason, policy)
+    return outcome, graph.after_attempt(c.job_id, c.task_id, succeeded=False, dependents_seen=c.has_dependents,
+                                        parent_id=c.parent_id)
+
+
+def _add_or_refuse(c: Claimed, obs: Observation, keys: Sequence[str], field: str, what: str, policy: str,
+                   apply: Callable[[], tuple[str, list[Ready]]]) -> tuple[str, list[Ready]]:
+    """Apply an outcome that adds tasks; if another task of the job added one of the same keys at the same
+    moment (its insert committed first, past ``check_new_keys``), fail the attempt naming the key."""
+    try:
+        with transaction.atomic():
+            return apply()
+    except IntegrityError:
+        taken = Task.objects.filter(job_id=c.job_id, key__in=keys).values_list("key", flat=True).first()
+        if taken is None:
+            raise
+        return fail_now(c, obs, f"{what}: {field}: task key {taken!r} already exists in the job", policy)
+
+
+def _resolve_new(specs: Sequence[Mapping[str, Any]], keys: Sequence[str], path: str,
+                 local: Mapping[str, str] | None = None) -> list[tuple[str, TaskSpec, dict[str, Any]]]:
+    """Parse and resolve run-time task specs; ``local`` maps sibling keys to job-wide keys."""
+    out = []
+    for i, (raw, key) in enumerate(zip(specs, keys, strict=True)):
+        spec = TaskSpec.parse(raw, f"{path}[{i}]")
+        deps = tuple(local.get(d, d) for d in spec.depends_on) if local else spec.depends_on
+        spec = TaskSpec(**{**spec.__dict__, "key": key, "depends_on": deps})
+        out.append((key, spec, resolve(spec, f"{path}[{i}]")))
+    registry.check_enabled([(f"{path}[{i}]", registry.get(spec.skill)) for i, (_, spec, _) in enumerate(out)])
+    return out
+
+
+def decompose(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
+    o = obs.outcome
+    what = "invalid decomposition"
+    try:
+        if not o.children:
+            raise ValidationError("children", "a decomposition needs at least one child task")
+        local = [str(raw.get("key") or i) if isinstance(raw, Mapping) else str(i) for i, raw in enumerate(o.children)]
+        full = {k: f"{c.key}/{k}" for k in local}
+        if len(full) != len(local):
+            raise ValidationError("children", "duplicate child keys")
+        keyed = _resolve_new(o.children, [full[k] for k in local], "children", full)
+        for key, spec, _ in keyed:
+            unknown = [d for d in spec.depends_on if d not in full.values()]
+            if unknown:
+                raise ValidationError(f"children.{key}.depends_on", f"unknown sibling key {unknown[0]!r}")
+        dag.check_graph({k: s.depends_on for k, s, _ in keyed}, "children")
+        if o.join is not None:
+            join = {**o.join, "depends_on": local}
+            keyed += _resolve_new([join], [f"{c.key}/join"], "join", full)
+        rows.check_new_keys(c.job_id, [k for k, _, _ in keyed], "children")
+    except WeftError as exc:
+        return fail_now(c, obs, f"{what}: {exc}", "decompose.invalid")
+
+    def apply() -> tuple[str, list[Ready]]:
+        if not transitions.wait(c.task_id, c.token):
+            return "", []
+        outcome = ledger.close(c.attempt_id, obs, "decomposed")
+        added = rows.add_tasks(c.job_id, c.task_id, keyed)
+        join_note = f"; joined by {o.join.get('skill')!r}" if o.join else ""
+        ledger.decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.DECOMPOSE,
+               f"decomposed into {len(o.children)} child tasks{join_note}", "outcome.decompose",
+               {"children": [k for k, _, _ in keyed]})
+        return outcome, [Ready(t.pk, 0, t.queue, t.priority) for t in added if t.status == TaskStatus.QUEUED]
+
+    return _add_or_refuse(c, obs, [k for k, _, _ in keyed], "children", what, "decompose.invalid", apply)
+
+
+def blocked(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
+    o = obs.outcome
+    keyed: list[tuple[str, TaskSpec, dict[str, Any]]] = []
+    what = "refused runtime dependencies"
+    if o.needs:
+        try:
+            keys = [str(n.get("key") or f"{c.key}.need{c.token}.{i}") if isinstance(n, Mapping) else ""
+                    for i, n in enumerate(o.needs)]
+            keyed = _resolve_new(o.needs, keys, "needs")
+            rows.check_new_keys(c.job_id, keys, "needs")
+            new_edges = {k: list(s.depends_on) for k, s, _ in keyed}
+            new_edges[c.key] = keys
+            rows.check_acyclic(c.job_id, new_edges)
+        except WeftError as exc:
+            return fail_now(c, obs, f"{what}: {exc}", "dag.runtime_cycle")
+
+    def apply() -> tuple[str, list[Ready]]:
+        if not transitions.block(c.task_id, c.token, o.reason):
+            return "", []
+        outcome = ledger.close(c.attempt_id, obs, "blocked")
+        ledger.decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.BLOCK, f"blocked: {o.reason}",
+                      "outcome.blocked")
+        if not keyed:
+            graph.stop_if_stuck(c.job_id)
+            return outcome, []
+        # Needs are children of the task that asked for them; a waiting parent gathers only its decomposition
+        # children (keys under its own key), so they never mix into its result.
+        added = rows.add_tasks(c.job_id, c.task_id, keyed, [(k, c.key) for k, _, _ in keyed])
+        Task.objects.filter(pk=c.task_id).update(pending_deps=F("pending_deps") + len(keyed), has_dependencies=True)
+        ledger.decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.ADD_DEPENDENCY,
+               f"added {len(keyed)} dependencies at run time: {', '.join(k for k, _, _ in keyed)}",
+               "outcome.blocked.needs", {"needs": [k for k, _, _ in keyed]})
+        return outcome, [Ready(t.pk, 0, t.queue, t.priority) for t in added if t.status == TaskStatus.QUEUED]
+
+    if not keyed:
+        return apply()
+    return _add_or_refuse(c, obs, [k for k, _, _ in keyed], "needs", what, "dag.runtime_cycle", apply)
