@@ -16,7 +16,7 @@ from weft_django import service, transitions
 from weft_django.exceptions import InvalidTransition
 from weft_django.lifecycle import claim as claiming
 from weft_django.lifecycle import report
-from weft_django.models import Attempt, Decision, Job, Task
+from weft_django.models import Attempt, Decision, Dependency, Job, Task
 from weft_django.outcomes import Observation, Outcome
 from weft_django.service import submit
 from weft_django.states import AttemptOutcome, DecisionAction, JobStatus, TaskStatus
@@ -277,6 +277,46 @@ def test_fast_path__leaves_the_same_rows_as_the_orm_path(settings: Settings) -> 
     assert fast["attempts"][0]["stdout"] == "out\ufffdput"
 
 
+def _run_job(edges: bool) -> dict[str, Any]:
+    """A three-task job (a DAG with ``edges``) submitted, every task claimed and succeeded in turn."""
+    deps = {"b": ["a"], "c": ["a", "b"]} if edges else {}
+    job = service.submit_job({"name": "same", "tasks": [
+        {"key": k, "skill": "t.add", "params": {"a": 1, "b": 2}, "depends_on": deps.get(k, [])} for k in "abc"]})
+    for key in "abc":
+        task = Task.objects.get(job_id=job.pk, key=key)
+        claimed = claiming.claim(task.pk, 0, worker="w@h", celery_id="c1")
+        assert claimed is not None, key
+        report.record(claimed, Observation(Outcome.success({"v": key}), duration=0.5, stdout="o", exit_code=0))
+    skip = {"id", "job", "task", "attempt", "upstream", "downstream", "created_at", "started_at", "finished_at",
+            "dispatched_at", "pid"}
+
+    def rows(qs: Any) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k.split("_id")[0] not in skip and k not in skip} for r in qs.values()]
+
+    return {
+        "job": rows(Job.objects.filter(pk=job.pk)),
+        "tasks": rows(Task.objects.filter(job_id=job.pk).order_by("key")),
+        "edges": sorted(Dependency.objects.filter(downstream__job_id=job.pk)
+                        .values_list("downstream__key", "upstream__key")),
+        "attempts": rows(Attempt.objects.filter(job_id=job.pk).order_by("task__key")),
+        "decisions": rows(Decision.objects.filter(job_id=job.pk).order_by("pk")),
+    }
+
+
+@pytest.mark.parametrize("edges", [False, True], ids=["independent", "dag"])
+def test_fast_path__a_job_of_many_tasks_leaves_the_same_rows_as_the_orm_path(edges: bool, settings: Settings) -> None:
+    """Every event with a PostgreSQL version: the job's tasks and edges inserted (rows.insert_tasks,
+    rows.insert_dependencies), each claim, and each success (the last one finishing the job)."""
+    settings.WEFT_FAST_PATH = True
+    fast = _run_job(edges)
+    settings.WEFT_FAST_PATH = False
+    orm = _run_job(edges)
+    assert fast == orm
+    assert fast["job"][0]["status"] == "succeeded"
+    assert [d["action"] for d in fast["decisions"]][-1] == "finish_job"
+    assert len(fast["edges"]) == (3 if edges else 0)
+
+
 def test_record__a_decomposition_into_a_disabled_skill_fails_the_task_and_adds_nothing() -> None:
     from weft_django import registry
     from weft_django.models import Skill
@@ -292,3 +332,23 @@ def test_record__a_decomposition_into_a_disabled_skill_fails_the_task_and_adds_n
     assert task.status == TaskStatus.FAILED
     assert "skill 't.add' is disabled" in task.error
     assert Task.objects.filter(job_id=task.job_id).count() == 1
+
+
+def test_cancel_task__cancelling_a_blocked_task_cancels_the_needs_it_added() -> None:
+    """A need exists only for the task that asked for it: cancelling that task ends its needs too (idle ones
+    at once, a running one through its worker), and the job can finish."""
+    task = queued_task("t.add", a=1, b=2)
+    claimed = claiming.claim(task.pk, 0)
+    assert claimed is not None
+    needs = [{"key": "n1", "skill": "t.add", "params": {"a": 1, "b": 1}},
+             {"key": "n2", "skill": "t.add", "params": {"a": 2, "b": 2}}]
+    report.record(claimed, Observation(Outcome.blocked("waits for n1, n2", needs=needs), "blocked"))
+    n1 = Task.objects.get(job_id=task.job_id, key="n1")
+    assert claiming.claim(n1.pk, 0) is not None  # n1 runs, n2 stays queued
+    assert service.cancel_task(task.pk, by="ops") is True
+    states = dict(Task.objects.filter(job_id=task.job_id).values_list("key", "status"))
+    assert states == {task.key: "cancelled", "n1": "running", "n2": "cancelled"}
+    assert Task.objects.get(pk=n1.pk).cancel_requested
+    decision = Decision.objects.get(task_id=task.pk, action="cancel")
+    assert decision.observation == {"cancelled_tasks": 1, "stopping_tasks": 1}
+    assert Job.objects.get(pk=task.job_id).tasks_open == 1  # n1, until its worker reports
