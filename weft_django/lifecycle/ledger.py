@@ -40,13 +40,9 @@ def awaiting_approval(job_id: int, tasks: Sequence[tuple[int, str]]) -> None:
                 for pk, name in tasks)
 
 
-# The reason texts both versions of a success write.
+# The policies and the job's reason text both versions of a success write (report.py words the task's).
 SUCCEEDED_POLICY = "outcome.success"
 JOB_COMPLETE_POLICY = "job.complete"
-
-
-def succeeded_reason(token: int) -> str:
-    return f"attempt {token} succeeded"
 
 
 def job_complete_reason(status: str) -> str:
