@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from ..models import Task
 from ..outcomes import Observation, Outcome
 from ..states import TaskStatus
 from . import interrupt
+from .processes import kill_group
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
@@ -66,7 +66,7 @@ class Watch:
             self.reason = reason
             pid, ident = self.pid, self.thread_ident
         if pid is not None:
-            kill_tree(pid)
+            kill_group(pid)
         elif ident is not None:
             interrupt.interrupt(ident)
 
@@ -166,15 +166,6 @@ def stopped(w: Watch, **extra: Any) -> Observation:
     error_type = {"timeout": "Timeout", "cancelled": "Cancelled", "lease_lost": "LeaseLost",
                   "lease_expiring": "LeaseLost"}.get(w.reason, "LimitExceeded")
     return Observation(Outcome.failure(message), kind, error_type, **extra)
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL a child's whole process group (it was started in its own session)."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        with suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
 
 
 class Monitor:
