@@ -36,7 +36,7 @@ class Watch:
     """What the monitor knows of one running attempt."""
 
     task_id: int
-    token: int
+    token: int  # the fencing token of the attempt's lease (the task's ``attempts`` column while it holds)
     timeout: float | None
     limits: dict[str, float]
     thread_ident: int | None = None
@@ -143,6 +143,7 @@ class Watch:
                 self.supervisor.renew(until)
 
     def _poll(self) -> None:
+        # The ``attempts`` column is the token of the current lease: another value means another claim won.
         row = Task.objects.filter(pk=self.task_id).values_list("status", "attempts", "cancel_requested").first()
         if row is None or row[2]:
             self.stop("cancelled")
