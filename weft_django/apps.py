@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core import checks as django_checks
 from django.utils.translation import gettext_lazy as _
 
 
@@ -13,5 +14,13 @@ class WeftConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # checks registers the system checks; signal_handlers installs the sweep's beat schedule after migrate.
+        # signal_handlers installs the sweep's beat schedule after migrate.
         from . import checks, signal_handlers  # noqa: F401
+
+        # The system checks, each under the tag `manage.py check --tag` selects it by (docs/settings.md).
+        for check, tag in ((checks.check_settings, django_checks.Tags.compatibility),
+                           (checks.check_reliability, django_checks.Tags.compatibility),
+                           (checks.check_results_and_queues, django_checks.Tags.compatibility),
+                           (checks.check_api, django_checks.Tags.urls),
+                           (checks.check_permissions, django_checks.Tags.security)):
+            django_checks.register(check, tag)

@@ -3,7 +3,7 @@
 Why fork and not multiprocessing: Celery's prefork pool processes are daemonic and may not start
 multiprocessing children, and a fork needs no pickling of the skill or re-import of the project. The
 child is forked by a supervisor (supervisor.py) that kills it if the worker dies or the lease runs out;
-it starts its own session (so ``kill_tree`` takes it and anything it starts), writes stdout and
+it starts its own session (so ``kill_group`` takes it and anything it starts), writes stdout and
 stderr to files and its result as JSON to a third file, and leaves with ``os._exit`` so that nothing
 it inherited (database and broker connections, atexit hooks) is touched on the way out.
 """
@@ -25,6 +25,7 @@ from ..outcomes import NonRetryable, Observation, Outcome
 from ..spec import check_json
 from . import proctitle, supervisor
 from .monitor import Watch, stopped
+from .processes import die_with_parent, max_fd
 
 RESULT_FD = 3  # the child's result file, after it closed everything else it inherited
 
@@ -40,7 +41,7 @@ def run(func: Callable[..., Any], kwargs: dict[str, Any], w: Watch, *, title: tu
         def spawn() -> int:  # in the supervisor (supervisor.py), a fork of the worker: so is the child
             pid = os.fork()  # the supervisor has one thread: no warning to silence
             if pid == 0:  # the child: never returns
-                supervisor.die_with_parent()
+                die_with_parent()
                 gc.enable()  # the supervisor runs without a collector; the skill needs one
                 _child(func, kwargs, out.fileno(), err.fileno(), res.fileno(), title, cost)
             return pid
@@ -98,7 +99,7 @@ def _child(func: Callable[..., Any], kwargs: dict[str, Any], out: int, err: int,
         os.dup2(out, 1)
         os.dup2(err, 2)
         os.dup2(res, RESULT_FD)
-        os.closerange(RESULT_FD + 1, _max_fd())  # sockets, pipes and files of the worker are not the skill's
+        os.closerange(RESULT_FD + 1, max_fd())  # sockets, pipes and files of the worker are not the skill's
         sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
         proctitle.show(title[0], title[1], "running")
@@ -154,9 +155,3 @@ def _forget_connections() -> None:
         conn.in_atomic_block = False
         conn.needs_rollback = False
 
-
-def _max_fd() -> int:
-    try:
-        return min(os.sysconf("SC_OPEN_MAX"), 1 << 20)
-    except (ValueError, OSError):
-        return 4096

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from ..models import Task
 from ..outcomes import Observation, Outcome
 from ..states import TaskStatus
 from . import interrupt
+from .processes import kill_group
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
@@ -36,7 +36,7 @@ class Watch:
     """What the monitor knows of one running attempt."""
 
     task_id: int
-    token: int
+    token: int  # the fencing token of the attempt's lease (the task's ``attempts`` column while it holds)
     timeout: float | None
     limits: dict[str, float]
     thread_ident: int | None = None
@@ -66,7 +66,7 @@ class Watch:
             self.reason = reason
             pid, ident = self.pid, self.thread_ident
         if pid is not None:
-            kill_tree(pid)
+            kill_group(pid)
         elif ident is not None:
             interrupt.interrupt(ident)
 
@@ -143,6 +143,7 @@ class Watch:
                 self.supervisor.renew(until)
 
     def _poll(self) -> None:
+        # The ``attempts`` column is the token of the current lease: another value means another claim won.
         row = Task.objects.filter(pk=self.task_id).values_list("status", "attempts", "cancel_requested").first()
         if row is None or row[2]:
             self.stop("cancelled")
@@ -166,15 +167,6 @@ def stopped(w: Watch, **extra: Any) -> Observation:
     error_type = {"timeout": "Timeout", "cancelled": "Cancelled", "lease_lost": "LeaseLost",
                   "lease_expiring": "LeaseLost"}.get(w.reason, "LimitExceeded")
     return Observation(Outcome.failure(message), kind, error_type, **extra)
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL a child's whole process group (it was started in its own session)."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        with suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
 
 
 class Monitor:

@@ -30,8 +30,6 @@ from .monitor import Watch, stopped, watch
 
 logger = logging.getLogger(__name__)
 
-# How a monitor stop reason shows on the attempt.
-
 
 @dataclass
 class Context:
@@ -39,6 +37,8 @@ class Context:
 
     task_id: int
     job_id: int
+    # This attempt's fencing token (1 for the first claim, 2 for the next...): the ``token`` everywhere else in
+    # weft, ``Task.attempts`` and ``Attempt.number`` in the database. Named for skill authors, who count attempts.
     attempt: int
     key: str
     cost: float = 0.0

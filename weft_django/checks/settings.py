@@ -1,4 +1,4 @@
-"""System checks for WEFT_* settings and the Celery wiring (weft.E001 ...)."""
+"""System checks of the WEFT_* tunables: queues, timings, limits, defaults, input bounds, approval, results."""
 
 from __future__ import annotations
 
@@ -7,29 +7,26 @@ from typing import Any
 
 from django.core import checks
 
-from .conf import settings
-from .exceptions import WeftError
-from .jobspec import MAX_DEADLINE_DAYS
-from .spec import MAX_INT, QUEUE_RE, Limits, RetryPolicy
+from ..conf import settings
+from ..exceptions import WeftError
+from ..jobspec import MAX_DEADLINE_DAYS
+from ..spec import MAX_INT, QUEUE_RE, Limits, RetryPolicy
+from .broker import check_celery_app
+from .values import positive
 
 
-def _positive(name: str) -> bool:
-    value = getattr(settings, name)
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-
-
-@checks.register(checks.Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The WEFT_* tunables (weft.E001-E018), and whether the Celery app can be found (weft.E020, W021)."""
     errors: list[checks.CheckMessage] = []
     if not isinstance(settings.DEFAULT_QUEUE, str) or not QUEUE_RE.match(settings.DEFAULT_QUEUE):
         errors.append(checks.Error(f"WEFT_DEFAULT_QUEUE {settings.DEFAULT_QUEUE!r} is not a valid queue name.",
                                    hint="Use 1-100 letters, digits or _.-", id="weft.E001"))
     for i, name in enumerate(("LEASE_SECONDS", "HEARTBEAT_INTERVAL", "SWEEP_INTERVAL", "REDISPATCH_AFTER",
                               "MONITOR_INTERVAL", "MAX_TIMEOUT"), start=2):
-        if not _positive(name):
+        if not positive(name):
             errors.append(checks.Error(f"WEFT_{name} must be a number greater than 0.",
                                        hint=f"Remove WEFT_{name} to use the default.", id=f"weft.E00{i}"))
-    if _positive("LEASE_SECONDS") and _positive("HEARTBEAT_INTERVAL") and (
+    if positive("LEASE_SECONDS") and positive("HEARTBEAT_INTERVAL") and (
             settings.HEARTBEAT_INTERVAL * 3 > settings.LEASE_SECONDS):
         errors.append(checks.Error(
             "WEFT_HEARTBEAT_INTERVAL must be at most a third of WEFT_LEASE_SECONDS.",
@@ -45,7 +42,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     errors.extend(_check_limit_policy())
     errors.extend(_check_defaults())
     errors.extend(_check_input_bounds())
-    errors.extend(_check_celery())
+    errors.extend(check_celery_app())
     return errors
 
 
@@ -68,7 +65,7 @@ def _check_defaults() -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     timeout = settings.DEFAULT_TIMEOUT
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-                                or (_positive("MAX_TIMEOUT") and timeout > settings.MAX_TIMEOUT)):
+                                or (positive("MAX_TIMEOUT") and timeout > settings.MAX_TIMEOUT)):
         errors.append(checks.Error(
             f"WEFT_DEFAULT_TIMEOUT must be None or a number of seconds from 0 to WEFT_MAX_TIMEOUT, got {timeout!r}.",
             hint="Every task without its own timeout gets this one.", id="weft.E012"))
@@ -102,7 +99,7 @@ def _check_input_bounds() -> list[checks.CheckMessage]:
                                    hint="No retry policy may wait less before a retry.", id="weft.E017"))
     if errors:
         return errors
-    from . import registry
+    from .. import registry
 
     try:
         default = RetryPolicy.parse(settings.DEFAULT_RETRY, RetryPolicy(), "WEFT_DEFAULT_RETRY")
@@ -125,92 +122,8 @@ def _check_input_bounds() -> list[checks.CheckMessage]:
     return errors
 
 
-def _check_celery() -> list[checks.CheckMessage]:
-    from django.conf import settings as django_settings
-
-    try:
-        from .dispatch import celery_app
-
-        app = celery_app()
-    except Exception as exc:
-        return [checks.Error(f"weft cannot find the Celery app: {exc}",
-                             hint="Set WEFT_CELERY_APP = 'yourproject.celery:app'.", id="weft.E020")]
-    if app.main is None and not getattr(django_settings, "CELERY_BROKER_URL", None) and not app.conf.broker_url:
-        return [checks.Warning(
-            "No Celery app with a broker is configured; weft would publish to Celery's default broker.",
-            hint="Create a Celery app in your project (see README: 'Add it to your project') and set "
-                 "CELERY_BROKER_URL, or set WEFT_CELERY_APP.", id="weft.W021")]
-    return []
-
-
-@checks.register(checks.Tags.compatibility)
-def check_reliability(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Settings the recovery path relies on (docs/reliability.md)."""
-    errors: list[checks.CheckMessage] = []
-    queue = settings.SWEEP_QUEUE
-    if queue is not None and (not isinstance(queue, str) or not QUEUE_RE.match(queue)):
-        errors.append(checks.Error(f"WEFT_SWEEP_QUEUE {queue!r} is not a valid queue name.",
-                                   hint="Use 1-100 letters, digits or _.- (or None for WEFT_DEFAULT_QUEUE).",
-                                   id="weft.E030"))
-    if not _positive("WORKER_OFFLINE_AFTER"):
-        errors.append(checks.Error("WEFT_WORKER_OFFLINE_AFTER must be a number greater than 0.",
-                                   hint="Remove it to use the default (60 s).", id="weft.E031"))
-    elif _positive("HEARTBEAT_INTERVAL") and settings.WORKER_OFFLINE_AFTER < 2 * settings.HEARTBEAT_INTERVAL:
-        errors.append(checks.Warning(
-            "WEFT_WORKER_OFFLINE_AFTER is less than two WEFT_HEARTBEAT_INTERVALs: live workers will flap offline.",
-            hint="Workers write their heartbeat every WEFT_HEARTBEAT_INTERVAL seconds.", id="weft.W031"))
-    try:
-        from .dispatch import celery_app
-
-        app = celery_app()
-        prefetch = app.conf.worker_prefetch_multiplier
-        with app.connection_for_write() as connection:  # not connected: this only names the transport
-            transport = connection.transport.driver_type
-    except Exception:  # weft.E020 already reports an app that cannot be found
-        return errors
-    if prefetch != 1:
-        errors.append(checks.Warning(
-            f"CELERY_WORKER_PREFETCH_MULTIPLIER is {prefetch!r}; weft expects 1.",
-            hint="With acks_late, every prefetched message waits unacknowledged behind a running (maybe long) "
-                 "task while other workers sit idle; the sweep sends its task again only after "
-                 "WEFT_REDISPATCH_AFTER. Set CELERY_WORKER_PREFETCH_MULTIPLIER = 1 (manage.py weft_worker passes "
-                 "--prefetch-multiplier 1).", id="weft.W030"))
-    if transport == "amqp" and not app.conf.task_queue_max_priority:
-        errors.append(checks.Warning(
-            "The broker is AMQP (RabbitMQ) and CELERY_TASK_QUEUE_MAX_PRIORITY is not set: RabbitMQ ignores "
-            "the priorities of weft's tasks.",
-            hint="Set CELERY_TASK_QUEUE_MAX_PRIORITY = 10, so that the queues Celery declares carry "
-                 "x-max-priority. A queue that exists already keeps the arguments it was declared with: "
-                 "delete it while no worker consumes it (rabbitmqctl delete_queue weft) and let the next "
-                 "worker declare it again.", id="weft.W032"))
-    return errors
-
-
-@checks.register(checks.Tags.urls)
-def check_api(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The HTTP API, where the project mounts it, needs drf-spectacular as DRF's schema class."""
-    from django.urls import NoReverseMatch, reverse
-
-    try:
-        reverse("weft_api:schema")
-    except NoReverseMatch:  # the API is not mounted: nothing to check
-        return []
-    except Exception:  # no ROOT_URLCONF (a worker-only settings module), or one Django's own checks report
-        return []
-    from rest_framework.settings import api_settings
-
-    schema_class = api_settings.DEFAULT_SCHEMA_CLASS
-    if schema_class is not None and schema_class.__module__.startswith("drf_spectacular"):
-        return []
-    return [checks.Warning(
-        "weft's HTTP API is mounted but DRF's DEFAULT_SCHEMA_CLASS is not drf-spectacular's: its OpenAPI schema "
-        "(…/schema/) cannot be built.",
-        hint='Set REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema", ...}.',
-        id="weft.W040")]
-
-
-@checks.register(checks.Tags.security)
 def check_permissions(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """WEFT_ALLOW_SELF_APPROVAL is a bool (weft.E050)."""
     if not isinstance(settings.ALLOW_SELF_APPROVAL, bool):
         # A string such as "False" is truthy: refuse it rather than let approvers approve their own tasks.
         return [checks.Error(f"WEFT_ALLOW_SELF_APPROVAL must be True or False, got {settings.ALLOW_SELF_APPROVAL!r}.",
@@ -219,7 +132,6 @@ def check_permissions(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
     return []
 
 
-@checks.register(checks.Tags.compatibility)
 def check_results_and_queues(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """WEFT_MAX_RESULT_BYTES (weft.E054) and WEFT_QUEUES (weft.E051-E053): a task sent to a queue that no
     worker reads would wait forever, so every queue weft sends to must be one of WEFT_QUEUES."""
@@ -244,7 +156,7 @@ def check_results_and_queues(app_configs: Any = None, **kwargs: Any) -> list[che
                 f"WEFT_{name} {queue!r} is not in WEFT_QUEUES {list(queues)!r}.",
                 hint="weft sends tasks (and the sweep) there: add it to WEFT_QUEUES and have a worker read it.",
                 id="weft.E052"))
-    from . import registry
+    from .. import registry
 
     for skill in registry.all_skills():
         if skill.queue is not None and skill.queue not in queues:

@@ -9,10 +9,11 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
-from .states import FINAL_JOB_STATES, FINAL_TASK_STATES, JobStatus, TaskStatus
+from ..states import FINAL_JOB_STATES, FINAL_TASK_STATES, JobStatus, TaskStatus
 
 if TYPE_CHECKING:
-    from .models import Job, Task  # noqa: F401
+    from .jobs import Job  # noqa: F401
+    from .tasks import Task  # noqa: F401
 
 _M = TypeVar("_M", bound=models.Model)
 
