@@ -146,7 +146,7 @@ def _redispatch_undelivered(counts: Counter[str]) -> None:
                 dispatched_at=Case(*[When(pk=r[0], then=Value(r[5])) for r in rows[sent:]],
                                    output_field=DateTimeField()))
         now = timezone.now()
-        ledger.decide_many([
+        ledger.write_many([
             Decision(job_id=job_id, task_id=pk, action=DecisionAction.RECOVER, policy="recover.redispatch",
                      observation={"token": token, "dispatched_at": at.isoformat() if at else None,
                                    "sent_again_before": sent_before.get(pk, 0)},

@@ -8,9 +8,7 @@ by ``check_cost``. An exhausted budget ends the job ``stopped`` (docs/jobs.md), 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from ..deciders import Budget, Choice
 from ..handoff import Ready
@@ -61,7 +59,3 @@ def fail_for_good(job_id: int, task_id: int, choice: Choice, *, has_dependents: 
         graph.stop_job(job_id, choice.reason)
     return graph.task_final(job_id, task_id, succeeded=False, has_dependents=has_dependents, parent_id=parent_id)
 
-
-def of_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The budget fields of a job row read as ``job__max_attempts`` ... or ``max_attempts`` ..."""
-    return {k: row.get(f"job__{k}", row.get(k)) for k in ("max_attempts", "max_cost", "deadline")}

@@ -37,13 +37,13 @@ def cancel_task(task_id: int, reason: str = "cancelled by request") -> bool:
             if not transitions.request_cancel([task_id]):
                 return False
             # Its worker records how it ended; this one records who asked (the reason names them).
-            ledger.decide(job_id, task_id, None, DecisionAction.CANCEL, reason, "cancel.request")
+            ledger.write(job_id, task_id, None, DecisionAction.CANCEL, reason, "cancel.request")
             return True
         # A decomposed task's children, and the needs a blocked task added, exist for it: they go with it.
         below = _cancel_below(job_id, task_id, state, reason) if state in BELOW else {}
         if not transitions.cancel_idle([task_id], reason):
             return False
-        ledger.decide(job_id, task_id, None, DecisionAction.CANCEL, reason, "cancel.request", below)
+        ledger.write(job_id, task_id, None, DecisionAction.CANCEL, reason, "cancel.request", below)
         ready = graph.task_final(job_id, task_id, succeeded=False, has_dependents=has_dependents, parent_id=parent_id)
     after_commit(ready)
     return True
@@ -82,7 +82,7 @@ def approve(task_id: int, by: str) -> bool:
         job_id, queue, priority, token = row
         if not transitions.approve(task_id):
             return False
-        ledger.decide(job_id, task_id, None, DecisionAction.APPROVE, f"approved by {by}", "approval.granted")
+        ledger.write(job_id, task_id, None, DecisionAction.APPROVE, f"approved by {by}", "approval.granted")
     after_commit([Ready(task_id, token, queue, priority)])
     return True
 
@@ -97,7 +97,7 @@ def reject(task_id: int, by: str, reason: str = "") -> bool:
         why = f"rejected by {by}" + (f": {reason}" if reason else "")
         if not transitions.reject(task_id, why):
             return False
-        ledger.decide(job_id, task_id, None, DecisionAction.REJECT, why, "approval.rejected")
+        ledger.write(job_id, task_id, None, DecisionAction.REJECT, why, "approval.rejected")
         ready = graph.task_final(job_id, task_id, succeeded=False, has_dependents=has_dependents, parent_id=parent_id)
     after_commit(ready)
     return True

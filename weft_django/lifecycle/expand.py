@@ -28,7 +28,7 @@ def fail_now(c: Claimed, obs: Observation, reason: str, policy: str) -> tuple[st
     if not transitions.fail(c.task_id, c.token, reason):
         return "", []
     outcome = ledger.close(c.attempt_id, obs, "failed")
-    ledger.decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.FAIL, reason, policy)
+    ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.FAIL, reason, policy)
     return outcome, graph.after_attempt(c.job_id, c.task_id, succeeded=False, dependents_seen=c.has_dependents,
                                         parent_id=c.parent_id)
 
@@ -89,7 +89,7 @@ def decompose(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         outcome = ledger.close(c.attempt_id, obs, "decomposed")
         added = rows.add_tasks(c.job_id, c.task_id, keyed)
         join_note = f"; joined by {o.join.get('skill')!r}" if o.join else ""
-        ledger.decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.DECOMPOSE,
+        ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.DECOMPOSE,
                f"decomposed into {len(o.children)} child tasks{join_note}", "outcome.decompose",
                {"children": [k for k, _, _ in keyed]})
         return outcome, [Ready(t.pk, 0, t.queue, t.priority) for t in added if t.status == TaskStatus.QUEUED]
@@ -117,7 +117,7 @@ def blocked(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         if not transitions.block(c.task_id, c.token, o.reason):
             return "", []
         outcome = ledger.close(c.attempt_id, obs, "blocked")
-        ledger.decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.BLOCK, f"blocked: {o.reason}",
+        ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.BLOCK, f"blocked: {o.reason}",
                       "outcome.blocked")
         if not keyed:
             graph.stop_if_stuck(c.job_id)
@@ -126,7 +126,7 @@ def blocked(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         # children (keys under its own key), so they never mix into its result.
         added = rows.add_tasks(c.job_id, c.task_id, keyed, [(k, c.key) for k, _, _ in keyed])
         Task.objects.filter(pk=c.task_id).update(pending_deps=F("pending_deps") + len(keyed), has_dependencies=True)
-        ledger.decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.ADD_DEPENDENCY,
+        ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.ADD_DEPENDENCY,
                f"added {len(keyed)} dependencies at run time: {', '.join(k for k, _, _ in keyed)}",
                "outcome.blocked.needs", {"needs": [k for k, _, _ in keyed]})
         return outcome, [Ready(t.pk, 0, t.queue, t.priority) for t in added if t.status == TaskStatus.QUEUED]

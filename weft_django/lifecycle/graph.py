@@ -34,7 +34,7 @@ def task_final(job_id: int, task_id: int, *, succeeded: bool, has_dependents: bo
             for up, down, key, parent in downstream_to_skip(task_id):
                 reason = f"upstream task {names.get(up, up)!r} did not succeed"
                 if transitions.skip(down, reason):
-                    ledger.decide(job_id, down, None, DecisionAction.SKIP, f"skipped: {reason}", "dag.upstream_failed",
+                    ledger.write(job_id, down, None, DecisionAction.SKIP, f"skipped: {reason}", "dag.upstream_failed",
                             {"upstream": up})
                     finished += 1
                     failed += 1
@@ -48,7 +48,7 @@ def task_final(job_id: int, task_id: int, *, succeeded: bool, has_dependents: bo
         ready += _finish_parent(job_id, parent)
     if status is not None:
         if total > 1:  # a one-task job ends with its task, whose decision already says how
-            ledger.decide(job_id, None, None, DecisionAction.FINISH_JOB, ledger.job_complete_reason(status),
+            ledger.write(job_id, None, None, DecisionAction.FINISH_JOB, ledger.job_complete_reason(status),
                           ledger.JOB_COMPLETE_POLICY)
         signals.send_on_commit(signals.job_finished, job_id=job_id, status=status)
     elif not ready and Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).exists():
@@ -118,7 +118,7 @@ def _finish_parent(job_id: int, parent_id: int) -> list[Ready]:
         key, state = bad[0]
         reason = f"child task {key!r} {state}"
         transitions.fail_waiting(parent_id, reason)
-        ledger.decide(job_id, parent_id, None, DecisionAction.FAIL, f"failed: {reason}", "decompose.child_failed")
+        ledger.write(job_id, parent_id, None, DecisionAction.FAIL, f"failed: {reason}", "decompose.child_failed")
         live = [pk for pk, _, s, _ in children if s not in FINAL_TASK_STATES]
         cancelled = transitions.cancel_idle(live, f"sibling task {key!r} {state}")
         transitions.request_cancel(live)
@@ -131,7 +131,7 @@ def _finish_parent(job_id: int, parent_id: int) -> list[Ready]:
     results = {k.removeprefix(prefix): r for _, k, _, r in children}
     value = results["join"] if f"{prefix}join" in {k for _, k, _, _ in children} else results
     transitions.finish_waiting(parent_id, value)
-    ledger.decide(job_id, parent_id, None, DecisionAction.SUCCEED, f"all {len(children)} child tasks succeeded",
+    ledger.write(job_id, parent_id, None, DecisionAction.SUCCEED, f"all {len(children)} child tasks succeeded",
             "decompose.complete")
     return task_final(job_id, parent_id, succeeded=True, has_dependents=parent.has_dependents,
                       parent_id=parent.parent_id)
@@ -157,7 +157,7 @@ def stop_job(job_id: int, reason: str, status: JobStatus = JobStatus.STOPPED) ->
     if cancelled:
         transitions.count_finished(job_id, finished=cancelled, failed=cancelled)
     action = DecisionAction.CANCEL if status == JobStatus.CANCELLED else DecisionAction.STOP_JOB
-    ledger.decide(job_id, None, None, action, reason, f"job.{status}", {"cancelled_tasks": cancelled})
+    ledger.write(job_id, None, None, action, reason, f"job.{status}", {"cancelled_tasks": cancelled})
     signals.send_on_commit(signals.job_finished, job_id=job_id, status=str(status))
     return True
 

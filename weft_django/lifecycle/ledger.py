@@ -21,21 +21,21 @@ from ..states import AttemptOutcome, DecisionAction
 # ---- decisions ----
 
 
-def decide(job_id: int, task_id: int | None, attempt_id: int | None, action: str, reason: str,
+def write(job_id: int, task_id: int | None, attempt_id: int | None, action: str, reason: str,
            policy: str = "", observation: Mapping[str, Any] | None = None) -> Decision:
     """Write one decision row."""
     return Decision.objects.create(job_id=job_id, task_id=task_id, attempt_id=attempt_id, action=action,
                                    reason=reason, policy=policy, observation=dict(observation or {}))
 
 
-def decide_many(rows: Iterable[Decision]) -> None:
+def write_many(rows: Iterable[Decision]) -> None:
     """Write many decision rows at once (built with ``Decision(...)``, not saved)."""
     Decision.objects.bulk_create(list(rows))
 
 
 def awaiting_approval(job_id: int, tasks: Sequence[tuple[int, str]]) -> None:
     """The block decisions of tasks (id, skill name) that now wait for someone's approval."""
-    decide_many(Decision(job_id=job_id, task_id=pk, action=DecisionAction.BLOCK, policy="approval.required",
+    write_many(Decision(job_id=job_id, task_id=pk, action=DecisionAction.BLOCK, policy="approval.required",
                          reason=f"awaiting approval: skill {name!r} requires it", observation={})
                 for pk, name in tasks)
 

@@ -78,7 +78,7 @@ def _recover_one(task: Task, died: int | None = None) -> tuple[str, list[Ready]]
         if not transitions.cancel_running(task.pk, token, "cancelled; its attempt was lost"):
             return "raced", []
         _close_lost(attempt, loss)
-        _decide(task, attempt, f"attempt {token} was lost {loss.short} while a cancel was pending; the task is "
+        _write(task, attempt, f"attempt {token} was lost {loss.short} while a cancel was pending; the task is "
                 f"cancelled ({where})", "recover.cancel", observation)
         return "cancelled", graph.task_final(task.job_id, task.pk, succeeded=False,
                                               has_dependents=task.has_dependents, parent_id=task.parent_id)
@@ -95,12 +95,12 @@ def _recover_one(task: Task, died: int | None = None) -> tuple[str, list[Ready]]
         if not recover(task.pk, token, delay=choice.delay, error=f"attempt {token} was lost {loss.short}"):
             return "raced", []
         _close_lost(attempt, loss)
-        _decide(task, attempt, reason, choice.policy, observation)
+        _write(task, attempt, reason, choice.policy, observation)
         return "retried", [Ready(task.pk, token, task.queue, task.priority, choice.delay)]
     if not fail(task.pk, token, f"attempt {token} was lost {loss.short}; {choice.reason}"):
         return "raced", []
     _close_lost(attempt, loss)
-    _decide(task, attempt, f"{reason}; the task failed", choice.policy, observation)
+    _write(task, attempt, f"{reason}; the task failed", choice.policy, observation)
     return "failed", budget.fail_for_good(task.job_id, task.pk, choice, has_dependents=task.has_dependents,
                                               parent_id=task.parent_id)
 
@@ -110,9 +110,9 @@ def _close_lost(attempt: Mapping[str, Any] | None, loss: _Loss) -> None:
                       "LeaseExpired" if loss.how == "lease_expired" else "ProcessDied", loss.detail)
 
 
-def _decide(task: Task, attempt: Mapping[str, Any] | None, reason: str, policy: str,
+def _write(task: Task, attempt: Mapping[str, Any] | None, reason: str, policy: str,
             observation: dict[str, Any]) -> None:
-    ledger.decide(task.job_id, task.pk, attempt["pk"] if attempt else None, DecisionAction.RECOVER, reason,
+    ledger.write(task.job_id, task.pk, attempt["pk"] if attempt else None, DecisionAction.RECOVER, reason,
                    policy, observation)
 
 

@@ -56,7 +56,7 @@ def record(c: Claimed, obs: Observation) -> tuple[str, str]:
         elif obs.attempt_outcome == "cancelled":
             if transitions.cancel_running(c.task_id, c.token, "cancelled while running"):
                 closed = ledger.close(c.attempt_id, obs, "cancelled")
-                ledger.decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.CANCEL,
+                ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.CANCEL,
                               f"attempt {c.token} was interrupted: cancel requested", "cancel.request")
                 ready = _final(c, succeeded=False)
         else:
@@ -86,7 +86,7 @@ def _succeed(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
     if o.artifacts:
         Artifact.objects.bulk_create([Artifact(job_id=c.job_id, task_id=c.task_id, attempt_id=c.attempt_id,
                                                name=name, value=value) for name, value in o.artifacts.items()])
-    ledger.decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.SUCCEED, _succeeded(c.token),
+    ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.SUCCEED, _succeeded(c.token),
                   ledger.SUCCEEDED_POLICY)
     return closed, graph.task_final(c.job_id, c.task_id, succeeded=True, has_dependents=deps, parent_id=c.parent_id)
 
@@ -123,7 +123,7 @@ def _fail(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
 
 def _record_choice(c: Claimed, choice: Choice) -> None:
     action = DecisionAction.RETRY if choice.action == "retry" else DecisionAction.FAIL
-    ledger.decide(c.job_id, c.task_id, c.attempt_id, action, choice.reason, choice.policy, choice.observation)
+    ledger.write(c.job_id, c.task_id, c.attempt_id, action, choice.reason, choice.policy, choice.observation)
 
 
 def _cancel_or_discard(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
@@ -131,7 +131,7 @@ def _cancel_or_discard(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
     if transitions.cancel_running(c.task_id, c.token, "cancel requested while it ran"):
         closed = ledger.close(c.attempt_id, obs,
                               obs.attempt_outcome if obs.attempt_outcome != "succeeded" else "cancelled")
-        ledger.decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.CANCEL,
+        ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.CANCEL,
                       f"attempt {c.token} ended ({obs.attempt_outcome}) after cancel was requested; not run again",
                       "cancel.request")
         return closed, _final(c, succeeded=False)
@@ -139,7 +139,7 @@ def _cancel_or_discard(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
     # attempt row holds: its task never saw it), apply nothing.
     result = obs.outcome.value if obs.outcome.kind == "success" else None
     closed = ledger.close(c.attempt_id, obs, "discarded", result)
-    ledger.decide(c.job_id, c.task_id, c.attempt_id, DecisionAction.DISCARD_STALE,
+    ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.DISCARD_STALE,
                   f"attempt {c.token} reported {obs.attempt_outcome} after losing its lease; result not applied",
                   "fencing", {"token": c.token})
     return closed, []
