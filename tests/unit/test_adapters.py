@@ -63,7 +63,8 @@ def _is_module(dotted: str) -> bool:
 
 def imported(rel: str, source: str) -> Iterator[tuple[str, str, int]]:
     """``(module, name, line)`` for each weft_django import of ``source`` (the file ``rel``): ``from .. import
-    service`` is ``("weft_django.service", "", n)``, ``from ..models import Job`` ``("weft_django.models", "Job", n)``."""
+    service`` is ``("weft_django.service", "", n)``, ``from ..models import Job`` is
+    ``("weft_django.models", "Job", n)``."""
     package = rel.removesuffix(".py").split("/")[:-1]
     for node in sorted(_imports(ast.parse(source)), key=lambda n: n.lineno):
         if isinstance(node, ast.Import):
