@@ -21,10 +21,11 @@ from typing import Any, TypeVar
 
 from django.db.models import Model, Q, QuerySet
 
-from . import registry, reports
+from . import registry
 from .conf import settings
 from .exceptions import NotFound, PermissionDenied, UnknownSkill
 from .models import Job, Task
+from .reports.jobs import get_job, job_spec  # not the package, whose visibility lists use the rules here
 
 RUN_SKILL = "weft.run_skill"
 VIEW_ALL_JOBS = "weft.view_all_jobs"
@@ -97,7 +98,7 @@ def check_may_run(user: Any, skills: Iterable[tuple[str, str]]) -> None:
 def rerun_spec(user: Any, job_id: Any) -> dict[str, Any]:
     """The job as a JobSpec document to submit again, for a user who may: running a job again is
     submitting its tasks anew, so they must see the job (else NotFound) and may run its skills."""
-    spec = reports.job_spec(_visible_job(user, job_id).pk)
+    spec = job_spec(_visible_job(user, job_id).pk)
     check_may_run(user, [(f"tasks[{i}].skill", t["skill"]) for i, t in enumerate(spec["tasks"])])
     return spec
 
@@ -142,7 +143,7 @@ def check_may_approve(user: Any, task_id: Any) -> None:
 
 
 def _visible_job(user: Any, job_id: Any) -> Job:
-    job = reports.get_job(job_id)  # NotFound for a bad or unknown id
+    job = get_job(job_id)  # NotFound for a bad or unknown id
     if not visible_jobs(user).filter(pk=job.pk).exists():
         raise NotFound(f"no job with id {job_id!r}")
     return job

@@ -1,5 +1,6 @@
 """Admin for operators: jobs, tasks, attempts and decisions are read-only (the engine owns them);
-actions call the same engine functions as the API and the commands."""
+actions call the same service functions as the API and the commands, and every list is cut by ``reports``
+to what the user may see."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import access, reports, service
+from . import reports, service
 from .exceptions import WeftError
 from .models import Attempt, Decision, Job, Skill, Task, Worker
 
@@ -43,7 +44,7 @@ class FirstTasks(BaseInlineFormSet):
     def get_queryset(self) -> QuerySet[Task]:
         # Sliced once and kept: the formset reads it again for every row, and a new slice would query again.
         if not hasattr(self, "_first"):
-            self._first = super().get_queryset().order_by("pk")[:TaskInline.shown]
+            self._first = reports.first(super().get_queryset(), TaskInline.shown)
         return self._first
 
 
@@ -85,7 +86,7 @@ class Acting(ReadOnly):
         return done
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
-        return access.may_cancel_others(request.user)
+        return service.may_cancel_others(request.user)
 
 
 SHOWN_ERRORS = 10
@@ -105,7 +106,7 @@ class JobAdmin(Acting):
     actions = ("cancel_jobs", "rerun_jobs")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
-        return access.visible_jobs(request.user, super().get_queryset(request))
+        return reports.visible_jobs(request.user, super().get_queryset(request))
 
     @admin.display(description=_("why it ended as it did"))
     def explanation(self, obj: Job) -> str:
@@ -127,18 +128,18 @@ class JobAdmin(Acting):
 
     @admin.action(description=_("Cancel selected jobs"), permissions=["cancel"])
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        n = len(self.act(request, queryset.order_by("pk").values_list("pk", flat=True),
+        n = len(self.act(request, reports.ids(queryset),
                          lambda pk: service.cancel(pk, by=request.user)))
         self.message_user(request, ngettext("%d job cancelled.", "%d jobs cancelled.", n) % n, messages.SUCCESS)
 
     def has_rerun_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(access.RUN_SKILL)
+        return service.may_rerun(request.user)
 
     @admin.action(description=_("Run selected jobs again (as new jobs of yours)"), permissions=["rerun"])
     def rerun_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         # Checked like the HTTP API (weft.run_skill and each skill's own permission); the new jobs are the
         # acting user's. A job refused (e.g. a skill disabled since) is reported; the others are submitted.
-        new = [job.pk for job in self.act(request, queryset.order_by("pk").values_list("pk", flat=True),
+        new = [job.pk for job in self.act(request, reports.ids(queryset),
                                           lambda pk: service.rerun(pk, by=request.user))]
         if new:
             self.message_user(request, ngettext("Submitted again as job %s.", "Submitted again as jobs %s.",
@@ -154,33 +155,33 @@ class TaskAdmin(Acting):
     actions = ("cancel_tasks", "approve_tasks", "reject_tasks")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Task]:
-        return access.visible_tasks(request.user, super().get_queryset(request))
+        return reports.visible_tasks(request.user, super().get_queryset(request))
 
     @admin.action(description=_("Cancel selected tasks"), permissions=["cancel"])
     def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        n = len(self.act(request, queryset.order_by("pk").values_list("pk", flat=True),
+        n = len(self.act(request, reports.ids(queryset),
                          lambda pk: service.cancel_task(pk, by=request.user)))
         self.message_user(request, ngettext("%d task cancelled.", "%d tasks cancelled.", n) % n, messages.SUCCESS)
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(access.APPROVE_TASK)
+        return service.may_approve(request.user)
 
     @admin.action(description=_("Approve selected tasks (those awaiting approval)"), permissions=["approve"])
     def approve_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        n = len(self.act(request, queryset.order_by("pk").values_list("pk", flat=True),
+        n = len(self.act(request, reports.ids(queryset),
                          lambda pk: service.approve(pk, by=request.user)))
         self.message_user(request, ngettext("%d task approved.", "%d tasks approved.", n) % n, messages.SUCCESS)
 
     @admin.action(description=_("Reject selected tasks (those awaiting approval)"), permissions=["approve"])
     def reject_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        n = len(self.act(request, queryset.order_by("pk").values_list("pk", flat=True),
+        n = len(self.act(request, reports.ids(queryset),
                          lambda pk: service.reject(pk, by=request.user)))
         self.message_user(request, ngettext("%d task rejected.", "%d tasks rejected.", n) % n, messages.SUCCESS)
 
 
 class OfVisibleJobs(ReadOnly):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return access.visible_rows(request.user, super().get_queryset(request))
+        return reports.visible_rows(request.user, super().get_queryset(request))
 
 
 @admin.register(Attempt)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from . import access, reports
+from . import access, registry, reports
+from . import sweep as _sweep
 from .exceptions import ResultTimeout, ValidationError, WeftError
 from .jobspec import JobSpec
 from .lifecycle import control
@@ -181,3 +182,65 @@ def explain(job_id: Any, *, limit: int | None = None, after: int | None = None) 
     """Why the job succeeded, failed or stopped, from its decisions and attempts (of a page of its tasks
     with ``limit``/``after``)."""
     return reports.explain(job_id, limit=limit, after=after)
+
+
+# ---------------------------------------------------------------- for the adapters (admin, HTTP API, commands)
+# What the adapters need beyond the calls above, so that none of them reaches the lifecycle or the
+# permission rules (access) itself: each is a thin door to the module that owns the work.
+
+
+def submit_by(user: Any, fields: Mapping[str, Any]) -> Job:
+    """``submit(**fields)`` for ``user``, who owns the new job: checked first (``weft.run_skill`` and the
+    skill's own permission; PermissionDenied names ``skill``)."""
+    access.check_may_run(user, [("skill", fields["skill"])])
+    return submit(**fields, owner=user)
+
+
+def submit_job_by(user: Any, spec: Mapping[str, Any]) -> Job:
+    """``submit_job(spec)`` for ``user``, who owns the new job: checked first for every task's skill
+    (PermissionDenied names ``tasks[i].skill``); a malformed task is left to the spec's validation."""
+    tasks = spec.get("tasks")
+    names = [(f"tasks[{i}].skill", t["skill"]) for i, t in enumerate(tasks if isinstance(tasks, list) else [])
+             if isinstance(t, dict) and isinstance(t.get("skill"), str)]
+    access.check_may_run(user, names)
+    return submit_job(spec, owner=user)
+
+
+def may_cancel_others(user: Any) -> bool:
+    """Whether ``user`` may cancel other users' jobs and tasks (anyone may cancel their own)."""
+    return access.may_cancel_others(user)
+
+
+def may_rerun(user: Any) -> bool:
+    """Whether ``user`` may run jobs again at all (``weft.run_skill``; each skill's own permission is
+    checked by ``rerun``)."""
+    return bool(user.has_perm(access.RUN_SKILL))
+
+
+def may_approve(user: Any) -> bool:
+    """Whether ``user`` may approve or reject tasks at all (``weft.approve_task``; ``approve`` checks the rest)."""
+    return bool(user.has_perm(access.APPROVE_TASK))
+
+
+def sync_skills() -> tuple[int, int]:
+    """Mirror the skills registered in code to their Skill rows; ``(created, updated)``."""
+    return registry.sync()
+
+
+def sweep() -> dict[str, Any]:
+    """Run the recovery sweep once (expired leases, undelivered tasks, deadlines, silent workers); its counts."""
+    return _sweep.sweep()
+
+
+def sweep_loop(interval: float, stop: Callable[[], bool], on_run: Callable[[dict[str, Any]], None]) -> None:
+    """Sweep every ``interval`` seconds until ``stop()``; ``on_run`` gets each run's counts."""
+    _sweep.loop(interval, stop=stop, on_run=on_run)
+
+
+SWEEP_SCHEDULE = _sweep.SCHEDULE_NAME
+
+
+def install_sweep_schedule() -> bool:
+    """Create or update the django-celery-beat periodic task of the sweep (``SWEEP_SCHEDULE``); False when
+    django_celery_beat is not installed."""
+    return _sweep.install_schedule()

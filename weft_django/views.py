@@ -9,15 +9,17 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from . import access, reports
+from . import exceptions, reports
 
 REFRESH_SECONDS = 5
 
 
 @staff_member_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm(access.VIEW_ALL_JOBS):
-        raise PermissionDenied(f"the dashboard shows every user's jobs: it needs the permission {access.VIEW_ALL_JOBS}")
+    try:
+        reports.check_sees_all_jobs(request.user, "the dashboard shows every user's jobs")
+    except exceptions.PermissionDenied as exc:  # Django's, for its 403 page
+        raise PermissionDenied(str(exc)) from exc
     return render(request, "weft_django/dashboard.html", {
         **reports.overview(), "title": "weft dashboard", "refresh": REFRESH_SECONDS,
     })

@@ -1,19 +1,19 @@
-"""The HTTP API: thin adapters over the Python API (``weft_django.service``) and ``access``.
+"""The HTTP API: thin adapters over the Python API (``weft_django.service``) and its reads (``reports``).
 
 Bad input comes back as ``400 {"field": ..., "detail": ...}`` with nothing written; a skill the caller
 may not run, or an action the caller may not take, as 403; a job the caller may not see as 404. Who may see
-and do what is decided in ``weft_django.access``.
+and do what is decided in ``weft_django.access``, behind those two.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from django.conf import settings as django_settings
 from django.core.exceptions import RequestDataTooBig
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -28,12 +28,14 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
-from .. import access, registry, reports, service
+from .. import reports, service
 from ..exceptions import NotFound, PermissionDenied, ValidationError, WeftError
-from ..models import Attempt, Decision, Job, Skill, Task
-from ..states import JobStatus
 from . import serializers as s
+
+if TYPE_CHECKING:  # the viewsets' types only: their rows are read through reports
+    from ..models import Job, Task
 
 _T = TypeVar("_T")
 
@@ -169,18 +171,13 @@ class SkillViewSet(WeftView, viewsets.ViewSet):
 
     lookup_value_regex = r"[^/]+"
 
-    def _runnable(self, request: Request) -> list[registry.SkillDef]:
-        off = set(Skill.objects.filter(enabled=False).values_list("name", "version"))
-        return [d for d in registry.all_skills()
-                if (d.name, d.version) not in off and access.may_run(request.user, d)]
-
     @extend_schema(responses=answers(s.SkillSerializer(many=True), 403))
     def list(self, request: Request) -> Response:
-        return Response(s.SkillSerializer(self._runnable(request), many=True).data)
+        return Response(s.SkillSerializer(reports.runnable_skills(request.user), many=True).data)
 
     @extend_schema(responses=answers(s.SkillSerializer, 403, 404))
     def retrieve(self, request: Request, pk: str) -> Response:
-        for d in self._runnable(request):
+        for d in reports.runnable_skills(request.user):
             if d.name == pk:
                 return Response(s.SkillSerializer(d).data)
         raise exceptions.NotFound(f"no skill {pk!r} that you may run")
@@ -189,20 +186,14 @@ class SkillViewSet(WeftView, viewsets.ViewSet):
 @extend_schema_view(list=extend_schema(responses=answers(s.JobSerializer(many=True), 400, 403, 404)),
                     retrieve=extend_schema(responses=answers(s.JobSerializer, 403, 404)))
 class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                 viewsets.GenericViewSet[Job]):
+                 viewsets.GenericViewSet["Job"]):
     """Jobs: submit one task or a DAG, list and read your jobs, their tasks, results and explanation, cancel."""
 
     serializer_class = s.JobSerializer
     pagination_class = NewestFirst
 
     def get_queryset(self) -> QuerySet[Job]:
-        jobs = access.visible_jobs(self.request.user).select_related("owner")
-        wanted = self.request.query_params.get("status")
-        if wanted:
-            if wanted not in JobStatus.values:
-                raise BadInput({"field": "status", "detail": f"must be one of {', '.join(JobStatus.values)}"})
-            jobs = jobs.filter(status=wanted)
-        return jobs
+        return domain(lambda: reports.job_list(self.request.user, self.request.query_params.get("status")))
 
     @extend_schema(
         request=PolymorphicProxySerializer("Submission", [s.TaskSubmission, s.JobSubmission],
@@ -215,27 +206,29 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         data = request.data
         if not isinstance(data, dict):
             raise BadInput({"field": "", "detail": "the body must be a JSON object"})
-        job = self.perform_create(data)
+        # The body is the domain's to validate (TaskSpec, JobSpec); JobSerializer's fields are all read-only,
+        # so is_valid takes it as it is and perform_create hands it over.
+        serializer = self.get_serializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        self.perform_create(serializer)
+        job = serializer.instance
+        assert job is not None  # perform_create set it, or raised
         # 200: an idempotency key found the job this same submission made before
-        return Response(s.JobSerializer(job).data, status=status.HTTP_200_OK if job.resubmitted else
+        return Response(serializer.data, status=status.HTTP_200_OK if job.resubmitted else
                         status.HTTP_201_CREATED, headers={"Location": request.build_absolute_uri(f"{job.pk}/")})
 
-    def perform_create(self, data: Any) -> Job:
-        user = self.request.user
+    def perform_create(self, serializer: BaseSerializer[Job]) -> None:
+        data, user = serializer.initial_data, self.request.user
         if "tasks" in data:
-            tasks = data["tasks"] if isinstance(data["tasks"], list) else []
-            names = [(f"tasks[{i}].skill", t["skill"]) for i, t in enumerate(tasks)
-                     if isinstance(t, dict) and isinstance(t.get("skill"), str)]
-            domain(lambda: access.check_may_run(user, names))
-            return domain(lambda: service.submit_job(data, owner=user))
+            serializer.instance = domain(lambda: service.submit_job_by(user, data))
+            return
         unknown = sorted(set(data) - set(s.TaskSubmission().fields))
         if unknown:
             raise BadInput({"field": unknown[0],
                             "detail": "unknown field; a job's body has 'tasks', one task's 'skill'"})
         if not isinstance(data.get("skill"), str):
             raise BadInput({"field": "skill", "detail": "is required: the name of a registered skill"})
-        domain(lambda: access.check_may_run(user, [("skill", data["skill"])]))
-        return domain(lambda: service.submit(**data, owner=user))
+        serializer.instance = domain(lambda: service.submit_by(user, data))
 
     @extend_schema(responses=answers(OpenApiResponse(description="state, counts per task state, progress"), 403, 404))
     @action(detail=True)
@@ -260,7 +253,7 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
     @action(detail=True)
     def tasks(self, request: Request, pk: str) -> Response:
         job = self.get_object()
-        page = self.paginate_queryset(Task.objects.filter(job=job))
+        page = self.paginate_queryset(reports.job_tasks(job.pk))
         return self.get_paginated_response(s.TaskSerializer(page, many=True).data)
 
     @extend_schema(request=None, responses=answers(OpenApiResponse(description='{"cancelled": true|false}'),
@@ -281,15 +274,13 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
 
 
 @extend_schema_view(retrieve=extend_schema(responses=answers(s.TaskDetailSerializer, 403, 404)))
-class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Task]):
+class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet["Task"]):
     """One task of a job you may see, with its attempts and decisions; cancel it."""
 
     serializer_class = s.TaskDetailSerializer
 
     def get_queryset(self) -> QuerySet[Task]:
-        return access.visible_tasks(self.request.user).prefetch_related(
-            Prefetch("attempt_set", Attempt.objects.order_by("number")),
-            Prefetch("decisions", Decision.objects.order_by("pk")))
+        return reports.task_details(self.request.user)
 
     @extend_schema(request=None, responses=answers(OpenApiResponse(description='{"cancelled": true|false}'),
                                                    400, 403, 404))

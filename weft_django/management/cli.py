@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from .. import service
+from .. import reports, service
 from ..exceptions import NotFound, ResultTimeout, UnknownSkill, WeftError
 
 EXIT_OK = 0
@@ -272,13 +272,10 @@ def acting_user(username: str | None) -> Any:
     """The user named by ``--user`` (None without it)."""
     if username is None:
         return None
-    from django.contrib.auth import get_user_model
-
-    model = get_user_model()
-    try:
-        return model._default_manager.get_by_natural_key(username)
-    except model.DoesNotExist:
-        raise Error(f"--user: no user named {username!r}", returncode=EXIT_ERROR) from None
+    user = reports.user_named(username)
+    if user is None:
+        raise Error(f"--user: no user named {username!r}", returncode=EXIT_ERROR)
+    return user
 
 
 def operator() -> str:

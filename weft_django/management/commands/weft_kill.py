@@ -7,9 +7,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from ... import service
+from ... import reports, service
 from ...exceptions import NotFound
-from ...models import Task
 from .. import cli
 
 
@@ -23,10 +22,10 @@ class Command(cli.WeftCommand):
 
     def handle(self, *args: Any, task_id: int, acting_user: str | None, **options: Any) -> None:
         by = cli.actor(acting_user)
-        if not Task.objects.filter(pk=task_id).exists():
+        if reports.task_status(task_id) is None:
             raise NotFound(f"no task with id {task_id}")
         changed = service.cancel_task(task_id, by=by)
-        now = Task.objects.filter(pk=task_id).values_list("status", flat=True).first()
+        now = reports.task_status(task_id)
         self.show({"task": task_id, "cancelled": changed, "status": now},
                   (f"task {task_id}: cancel requested" if now == "running" else f"task {task_id}: cancelled")
                   if changed else f"task {task_id} had already ended")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import CommandParser
 
+from ... import reports
 from ...exceptions import ValidationError
-from ...models import Job
 from ...states import JobStatus
 from .. import cli
 
@@ -16,22 +15,9 @@ NAME_WIDTH = REASON_WIDTH = 40  # in the table, so that one long value does not 
 
 
 def jobs(status: str | None, owner: str | None, limit: int) -> list[dict[str, Any]]:
-    # A user model names its login field (USERNAME_FIELD): a custom one may have no "username" (email, say).
-    name = f"owner__{get_user_model().USERNAME_FIELD}"
-    rows = Job.objects.order_by("-pk")
-    if status:
-        if status not in JobStatus.values:
-            raise ValidationError("--status", f"must be one of {', '.join(JobStatus.values)}, got {status!r}")
-        rows = rows.filter(status=status)
-    if owner:
-        rows = rows.filter(**{name: owner})
-    return [{
-        "id": j["pk"], "name": j["name"], "status": j["status"], "stop_reason": j["stop_reason"],
-        "done": j["tasks_total"] - max(j["tasks_open"], 0), "total": j["tasks_total"], "owner": j[name],
-        "created_at": j["created_at"].isoformat(),
-        "finished_at": j["finished_at"].isoformat() if j["finished_at"] else None,
-    } for j in rows.values("pk", "name", "status", "stop_reason", "tasks_total", "tasks_open", name,
-                           "created_at", "finished_at")[:limit]]
+    if status and status not in JobStatus.values:
+        raise ValidationError("--status", f"must be one of {', '.join(JobStatus.values)}, got {status!r}")
+    return reports.newest_jobs(status, owner, limit)
 
 
 class Command(cli.WeftCommand):

@@ -8,9 +8,9 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from ... import registry
+from ... import reports, service
 from ...conf import settings
-from ...registry import SkillDef
+from ...reports import SkillDef
 from .. import cli
 
 
@@ -58,8 +58,8 @@ class Command(cli.WeftCommand):
 
     def handle(self, *args: Any, sync: bool, json: bool, **options: Any) -> None:
         if sync:
-            created, updated = registry.sync()
+            created, updated = service.sync_skills()
             self.show({"created": created, "updated": updated},
                       f"synced {created + updated} skills: {created} created, {updated} updated")
             return
-        self.show([describe(d) for d in registry.all_skills()], render)
+        self.show([describe(d) for d in reports.skills()], render)

@@ -7,28 +7,13 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from ... import service
-from ...models import Attempt
+from ... import reports, service
 from .. import cli
 
 
-def attempts(job_id: int) -> list[dict[str, Any]]:
-    """The job's attempts, oldest first: which task, which try, how it ended, where, how long, and why."""
-    rows = (Attempt.objects.filter(job_id=job_id).order_by("task_id", "number")
-            .values("task__key", "number", "outcome", "worker", "pid", "started_at", "finished_at", "duration",
-                    "exit_code", "limit_hit", "error_type", "error_message"))
-    return [{
-        "task": r["task__key"], "number": r["number"], "outcome": r["outcome"], "worker": r["worker"],
-        "pid": r["pid"], "started_at": r["started_at"].isoformat(),
-        "finished_at": r["finished_at"].isoformat() if r["finished_at"] else None,
-        "duration": r["duration"], "exit_code": r["exit_code"], "limit_hit": r["limit_hit"],
-        "error": f"{r['error_type']}: {r['error_message']}" if r["error_type"] else r["error_message"],
-    } for r in rows]
-
-
 def report(job_id: int) -> dict[str, Any]:
-    """``service.status`` plus ``attempts``."""
-    return {**service.status(job_id), "attempts": attempts(job_id)}
+    """``service.status`` plus the job's attempts (``reports.attempts``)."""
+    return {**service.status(job_id), "attempts": reports.attempts(job_id)}
 
 
 def _when(iso: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from ... import sweep
+from ... import service
 from ...conf import settings
 from .. import cli
 
@@ -31,14 +31,14 @@ class Command(cli.WeftCommand):
     def handle(self, *args: Any, json: bool, loop: bool, interval: float | None, install_schedule: bool,
                **options: Any) -> None:
         if install_schedule:
-            if not sweep.install_schedule():
+            if not service.install_sweep_schedule():
                 raise cli.Error("django_celery_beat is not in INSTALLED_APPS: there is no schedule to install")
             every = max(1, round(settings.SWEEP_INTERVAL))
-            self.show({"schedule": sweep.SCHEDULE_NAME, "every": every},
-                      f"periodic task {sweep.SCHEDULE_NAME!r}: every {every} s")
+            self.show({"schedule": service.SWEEP_SCHEDULE, "every": every},
+                      f"periodic task {service.SWEEP_SCHEDULE!r}: every {every} s")
             return
         if not loop:
-            self._show(sweep.sweep(), json)
+            self._show(service.sweep(), json)
             return
         stopping: list[int] = []
 
@@ -47,8 +47,8 @@ class Command(cli.WeftCommand):
 
         signal.signal(signal.SIGTERM, stop)
         with contextlib.suppress(KeyboardInterrupt):
-            sweep.loop(interval or settings.SWEEP_INTERVAL, stop=lambda: bool(stopping),
-                       on_run=lambda result: self._show(result, json, quiet=True))
+            service.sweep_loop(interval or settings.SWEEP_INTERVAL, stop=lambda: bool(stopping),
+                               on_run=lambda result: self._show(result, json, quiet=True))
 
     def _show(self, result: dict[str, Any], as_json: bool, quiet: bool = False) -> None:
         if as_json:
