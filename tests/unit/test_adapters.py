@@ -1,8 +1,8 @@
 """One door for every adapter: the admin, the dashboard, the HTTP API and the commands reach weft through
 ``service`` (the Python API) and ``reports`` (the reads) only, read from their imports.
 
-An adapter that queried models for its own reads, or called the lifecycle (engine, completion, submission,
-scheduling, sweep, transitions, fastpath, registry, access) itself, would be a second way in, with its own
+An adapter that queried models for its own reads, or called the lifecycle (lifecycle/, transitions,
+sweep, registry, access) itself, would be a second way in, with its own
 rules; this test names the module and the import that does it.
 """
 
@@ -112,12 +112,12 @@ def test_adapters_call_only_service_and_reports() -> None:
 
 
 def test_the_check_sees_an_adapter_going_round_the_doors() -> None:
-    """The test above can fail: a command that reads a model, or calls the engine, is named."""
+    """The test above can fail: a command that reads a model, or calls the lifecycle, is named."""
     rel = "weft_django/management/commands/weft_probe.py"
-    source = ("from ...models import Task\nfrom ... import engine\nfrom .. import cli\nfrom ... import service\n"
+    source = ("from ...models import Task\nfrom ...lifecycle import report\nfrom .. import cli\nfrom ... import service\n"
               "from weft_django.reports import status\nimport weft_django.sweep\n"
               "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ...models import Job\n")
-    assert refused(rel, source) == [f"{rel}:1: weft_django.models (Task)", f"{rel}:2: weft_django.engine",
+    assert refused(rel, source) == [f"{rel}:1: weft_django.models (Task)", f"{rel}:2: weft_django.lifecycle.report",
                                     f"{rel}:6: weft_django.sweep"]
     assert refused("weft_django/admin.py", "from .models import Job, Attempt, SweepRun\n") == [
         "weft_django/admin.py:1: weft_django.models (SweepRun)"]
