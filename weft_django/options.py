@@ -190,3 +190,22 @@ def hashable(values: Any) -> tuple[Any, ...]:
     key = tuple(tuple(sorted(v.items())) if isinstance(v, Mapping) else v for _, v in items(values))
     hash(key)
     return key
+
+
+def refuse_unknown(given: Mapping[str, Any], function: str) -> None:
+    """Raise TypeError, as Python does for a named parameter, for a keyword that is not an option."""
+    for name in given:
+        if name not in BY_NAME:
+            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}")
+
+
+def plain(value: Any) -> Any:
+    """An option's value as its column holds it (Limits as the limits it sets, a mapping as a dict)."""
+    if isinstance(value, Limits):
+        return value.as_dict()
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def skill_row(values: Any) -> dict[str, Any]:
+    """The Skill row's option columns for a skill: what it sets, else the column's blank."""
+    return {o.column: o.skill_blank if v is None else plain(v) for o, v in items(values)}
