@@ -16,6 +16,7 @@ tests/unit/test_options.py fails until everything derived from it carries it.
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypedDict
@@ -184,12 +185,24 @@ def items(values: Any) -> Iterator[tuple[Option, Any]]:
         yield o, getattr(values, o.name)
 
 
+# hashable() runs for every submitted task (resolve's cache key): one attrgetter call, and a conversion
+# only for the options whose values are mappings.
+_GET = operator.attrgetter(*NAMES)
+_MAPPINGS = tuple(i for i, o in enumerate(OPTIONS) if o.form is Form.OBJECT)
+
+
 def hashable(values: Any) -> tuple[Any, ...]:
     """The options of ``values`` as a hashable tuple (a mapping as its sorted items); TypeError if a value
     inside cannot be hashed."""
-    key = tuple(tuple(sorted(v.items())) if isinstance(v, Mapping) else v for _, v in items(values))
-    hash(key)
-    return key
+    got: tuple[Any, ...] = _GET(values)
+    if _MAPPINGS:
+        listed = list(got)
+        for i in _MAPPINGS:
+            if listed[i] is not None:
+                listed[i] = tuple(sorted(listed[i].items()))
+        got = tuple(listed)
+    hash(got)
+    return got
 
 
 def refuse_unknown(given: Mapping[str, Any], function: str) -> None:
