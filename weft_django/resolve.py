@@ -1,15 +1,19 @@
-"""A task spec resolved against its skill and the settings: the Task row's spec fields."""
+"""A spec resolved against its skill and the settings: the Task row's spec fields, each option merged
+settings -> skill -> submission as options.py declares it, within the configured ceilings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.signals import setting_changed
 
-from . import conf, registry
+from . import conf, options, registry
 from .conf import settings
 from .exceptions import UnknownSkill, ValidationError
-from .spec import Limits, RetryPolicy, TaskSpec, check_params
+from .limits import Limits, RetryPolicy
+from .options import Merge, Option
+from .spec import TaskSpec, check_params
 
 
 def resolve(spec: TaskSpec, path: str = "") -> dict[str, Any]:
@@ -36,10 +40,10 @@ def resolve(spec: TaskSpec, path: str = "") -> dict[str, Any]:
     return {**shape, "params": dict(spec.params)}
 
 
-# The part of a resolved spec that does not depend on params (limits, retry, timeout, queue, priority),
-# by spec shape: a job of ten thousand tasks of one skill, or a stream of lone submits, works it out once.
-# It depends on the skill's definition and on the settings object in force, both checked by identity
-# (a re-registered skill or overridden settings miss), and on settings (forgotten when Django reports a change).
+# The part of a resolved spec that does not depend on params (the options), by spec shape: a job of ten
+# thousand tasks of one skill, or a stream of lone submits, works it out once. It depends on the skill's
+# definition and on the settings object in force, both checked by identity (a re-registered skill or
+# overridden settings miss), and on settings (forgotten when Django reports a change).
 _shapes: dict[Any, tuple[registry.SkillDef, object, dict[str, Any]]] = {}
 
 
@@ -52,43 +56,54 @@ setting_changed.connect(_forget_shapes, dispatch_uid="weft_forget_shapes")
 
 def _shape_key(spec: TaskSpec) -> Any:
     try:
-        retry = None if spec.retry is None else tuple(sorted(spec.retry.items()))
-        key = (spec.skill, spec.limits, retry, spec.timeout, spec.queue, spec.priority)
-        hash(key)
+        return (spec.skill, options.hashable(spec))
     except TypeError:  # an unhashable value in retry: just do not cache
         return None
-    return key
 
 
 def _resolve_shape(spec: TaskSpec, definition: registry.SkillDef, p: str) -> dict[str, Any]:
+    shape: dict[str, Any] = {"skill_name": definition.name, "skill_version": definition.version}
+    for opt, given in options.items(spec):
+        shape[opt.column] = _MERGES[opt.merge](opt, given, definition, f"{p}{opt.name}")
+    return shape
+
+
+def _first(opt: Option, given: Any, definition: registry.SkillDef, path: str) -> Any:
+    """The submission's value, else the skill's, else the default setting's; within the ceiling."""
+    value = given if given is not None else getattr(definition, opt.name)
+    if value is None and opt.default_setting is not None:
+        value = getattr(settings, opt.default_setting)
+    ceiling = opt.ceiling
+    if value is None or ceiling is None:
+        return value
+    bound = getattr(settings, ceiling.setting)
+    if ceiling.kind == "max" and bound is not None and value > bound:
+        raise ValidationError(path, f"{value:g}{ceiling.unit} exceeds the configured ceiling {bound:g}{ceiling.unit}")
+    if ceiling.kind == "member" and bound is not None and value not in bound:  # nobody would ever run it
+        raise ValidationError(path, f"{value!r} is not one of {ceiling.what} (WEFT_{ceiling.setting}: "
+                                    f"{', '.join(bound)})")
+    return value
+
+
+def _limits(opt: Option, given: Limits, definition: registry.SkillDef, path: str) -> dict[str, Any]:
+    """The skill's limits with every limit the submission sets replaced, within WEFT_LIMIT_CEILINGS."""
     ceilings = Limits.parse(settings.LIMIT_CEILINGS, "WEFT_LIMIT_CEILINGS")
-    limits = definition.limits.merged(spec.limits)
-    limits.check_ceilings(ceilings, f"{p}limits")
-    timeout = spec.timeout or definition.timeout or settings.DEFAULT_TIMEOUT
-    if timeout is not None and timeout > settings.MAX_TIMEOUT:
-        raise ValidationError(f"{p}timeout", f"{timeout:g} s exceeds the configured ceiling {settings.MAX_TIMEOUT:g} s")
-    priority = spec.priority if spec.priority is not None else definition.priority
-    queue = spec.queue or definition.queue or settings.DEFAULT_QUEUE
-    if settings.QUEUES is not None and queue not in settings.QUEUES:  # nobody would ever run it (issue 10)
-        raise ValidationError(f"{p}queue", f"{queue!r} is not one of the queues workers read (WEFT_QUEUES: "
-                                           f"{', '.join(settings.QUEUES)})")
-    return {
-        "skill_name": definition.name,
-        "skill_version": definition.version,
-        "limits": limits.as_dict(),
-        "retry": _retry(spec, definition, p).as_dict(),
-        "timeout": timeout,
-        "queue": queue,
-        "priority": settings.DEFAULT_PRIORITY if priority is None else priority,
-    }
+    limits = definition.limits.merged(given)
+    limits.check_ceilings(ceilings, path)
+    return limits.as_dict()
 
 
-def _retry(spec: TaskSpec, definition: registry.SkillDef, p: str) -> RetryPolicy:
+def _retry(opt: Option, given: Any, definition: registry.SkillDef, path: str) -> dict[str, Any]:
     """The task's retry policy: the caller's over the skill's over WEFT_DEFAULT_RETRY, within the ceiling
     and the floor; a skill with ``allow_retry_override=False`` refuses a caller's that changes anything."""
-    policy = registry.effective_retry(definition, spec.retry)
-    if (spec.retry is not None and not definition.allow_retry_override
+    policy: RetryPolicy = registry.effective_retry(definition, given)
+    if (given is not None and not definition.allow_retry_override
             and policy != registry.effective_retry(definition, None)):  # rerun sends the same policy back
-        raise ValidationError(f"{p}retry", f"skill {definition.name!r} does not let callers change its retry policy")
-    policy.check_bounds(settings.MAX_RETRY_ATTEMPTS, settings.MIN_RETRY_BACKOFF, f"{p}retry")
-    return policy
+        raise ValidationError(path, f"skill {definition.name!r} does not let callers change its retry policy")
+    policy.check_bounds(settings.MAX_RETRY_ATTEMPTS, settings.MIN_RETRY_BACKOFF, path)
+    return policy.as_dict()
+
+
+_MERGES: dict[Merge, Callable[[Option, Any, registry.SkillDef, str], Any]] = {
+    Merge.FIRST: _first, Merge.LIMITS: _limits, Merge.RETRY: _retry,
+}

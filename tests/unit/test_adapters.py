@@ -15,9 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "weft_django"
 
-# What every adapter may import of weft_django: the two doors, and the plain vocabulary they speak.
+# What every adapter may import of weft_django: the two doors, and the plain vocabulary they speak (options:
+# the declaration of the task options, from which the serializer's fields and weft_run's options are made).
 DOORS = {"weft_django.service", "weft_django.reports", "weft_django.exceptions", "weft_django.states",
-         "weft_django.conf"}
+         "weft_django.conf", "weft_django.options"}
 
 # Model classes, only where a framework needs the class itself (an admin's registration or inline).
 MODELS: dict[str, set[str]] = {
@@ -114,7 +115,8 @@ def test_adapters_call_only_service_and_reports() -> None:
 def test_the_check_sees_an_adapter_going_round_the_doors() -> None:
     """The test above can fail: a command that reads a model, or calls the lifecycle, is named."""
     rel = "weft_django/management/commands/weft_probe.py"
-    source = ("from ...models import Task\nfrom ...lifecycle import report\nfrom .. import cli\nfrom ... import service\n"
+    source = ("from ...models import Task\nfrom ...lifecycle import report\nfrom .. import cli\n"
+              "from ... import service\n"
               "from weft_django.reports import status\nimport weft_django.sweep\n"
               "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ...models import Job\n")
     assert refused(rel, source) == [f"{rel}:1: weft_django.models (Task)", f"{rel}:2: weft_django.lifecycle.report",

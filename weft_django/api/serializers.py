@@ -8,7 +8,10 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .. import options
 from ..models import Attempt, Decision, Job, Task
+from ..options import Form, Option
+from ..spec import PRIORITY_RANGE
 from ..states import TaskStatus
 
 
@@ -29,17 +32,28 @@ class SkillSerializer(serializers.Serializer[Any]):
         return dict(definition.limits.as_dict())
 
 
+def option_field(opt: Option) -> serializers.Field[Any, Any, Any, Any]:
+    """The request field of a task option, from the form options.py declares for it."""
+    if opt.form is Form.LIMITS:
+        return serializers.DictField(child=serializers.FloatField(), required=False)
+    if opt.form is Form.OBJECT:
+        return serializers.JSONField(required=False)
+    if opt.form is Form.NUMBER:
+        return serializers.FloatField(required=False)
+    if opt.form is Form.RANK:
+        return serializers.IntegerField(required=False, min_value=PRIORITY_RANGE.start,
+                                        max_value=PRIORITY_RANGE.stop - 1)
+    return serializers.CharField(required=False)
+
+
 class TaskSubmission(serializers.Serializer[Any]):
     """One task as a job of its own (what ``weft_django.submit`` takes)."""
 
     skill = serializers.CharField()
     params = serializers.JSONField(required=False)
     key = serializers.CharField(required=False)
-    limits = serializers.DictField(child=serializers.FloatField(), required=False)
-    retry = serializers.JSONField(required=False)
-    timeout = serializers.FloatField(required=False)
-    queue = serializers.CharField(required=False)
-    priority = serializers.IntegerField(required=False, min_value=0, max_value=9)
+    # The task options, one field each, in the declaration's order (DRF orders fields by creation).
+    vars().update({o.name: option_field(o) for o in options.OPTIONS})
     name = serializers.CharField(required=False)
     labels = serializers.JSONField(required=False)
     idempotency_key = serializers.CharField(required=False)

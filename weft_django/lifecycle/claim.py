@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models.functions import Now
 
-from .. import signals, transitions
+from .. import options, signals, transitions
 from ..conf import settings
 from ..models import Attempt, Dependency, Task
 from ..states import JobStatus
@@ -50,9 +51,12 @@ class Claimed:
     dependencies: dict[str, Any] | None = None
 
 
-CLAIM_FIELDS = ("job_id", "key", "skill_name", "params", "limits", "retry", "timeout", "queue", "priority",
-                "has_dependents", "has_dependencies", "parent_id", "job__status", "job__max_attempts",
-                "job__max_cost", "job__deadline")
+# What a claim reads of the task: what to run (its options from the one declaration, options.py) and where
+# it sits in its job. The ORM version reads them with the job's budget; the statement below returns them.
+TASK_FIELDS = ("job_id", "key", "skill_name", "params", *options.COLUMNS, "has_dependents", "has_dependencies",
+               "parent_id")
+CLAIM_FIELDS = (*TASK_FIELDS, "job__status", "job__max_attempts", "job__max_cost", "job__deadline")
+JSON_FIELDS = ("params", *(c for c in options.COLUMNS if options.SQL_TYPES[c] == "jsonb"))
 
 
 def claim(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") -> Claimed | None:
@@ -79,14 +83,7 @@ def claim(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") 
             deps = dict(Dependency.objects.filter(downstream_id=task_id)
                         .values_list("upstream__key", "upstream__result"))
         signals.send_on_commit(signals.task_started, job_id=row["job_id"], task_id=task_id, attempt=token + 1)
-    return Claimed(
-        task_id=task_id, job_id=row["job_id"], token=token + 1, attempt_id=attempt.pk, key=row["key"],
-        skill_name=row["skill_name"], params=row["params"], limits=row["limits"], retry=row["retry"],
-        timeout=row["timeout"], queue=row["queue"], priority=row["priority"],
-        job_max_attempts=row["job__max_attempts"], job_max_cost=row["job__max_cost"],
-        job_deadline=row["job__deadline"], has_dependents=row["has_dependents"], parent_id=row["parent_id"],
-        dependencies=deps,
-    )
+    return _claimed(task_id, token, attempt.pk, row, deps)
 
 
 def _claimed_fast(task_id: int, token: int, row: dict[str, Any]) -> Claimed:
@@ -94,16 +91,20 @@ def _claimed_fast(task_id: int, token: int, row: dict[str, Any]) -> Claimed:
     if row["has_dependencies"]:
         deps = dict(Dependency.objects.filter(downstream_id=task_id).values_list("upstream__key", "upstream__result"))
     signals.send_on_commit(signals.task_started, job_id=row["job_id"], task_id=task_id, attempt=token + 1)
-    return Claimed(
-        task_id=task_id, job_id=row["job_id"], token=token + 1, attempt_id=row["attempt_id"], key=row["key"],
-        skill_name=row["skill_name"], params=row["params"], limits=row["limits"], retry=row["retry"],
-        timeout=row["timeout"], queue=row["queue"], priority=row["priority"], job_max_attempts=None,
-        job_max_cost=row["job__max_cost"], job_deadline=None, has_dependents=row["has_dependents"],
-        parent_id=row["parent_id"], dependencies=deps,
-    )
+    return _claimed(task_id, token, row["attempt_id"], row, deps)
 
 
-CLAIM = """
+def _claimed(task_id: int, token: int, attempt_id: int, row: Mapping[str, Any],
+             deps: dict[str, Any] | None) -> Claimed:
+    """The Claimed of a row read by either version (the fast one claims only jobs without an attempt budget
+    or a deadline, and returns neither)."""
+    return Claimed(task_id=task_id, token=token + 1, attempt_id=attempt_id,
+                   **{f: row[f] for f in TASK_FIELDS if f != "has_dependencies"},
+                   job_max_attempts=row.get("job__max_attempts"), job_max_cost=row["job__max_cost"],
+                   job_deadline=row.get("job__deadline"), dependencies=deps)
+
+
+CLAIM = f"""
 WITH j AS (
     -- The job by primary key on its own, not joined: a prepared statement's generic plan is built once
     -- per connection, and built while weft_job was small the join scanned every job, for every claim.
@@ -118,8 +119,7 @@ WITH j AS (
         lease_expires_at = now() + make_interval(secs => %(lease)s)
     WHERE t.id = %(task)s AND (t.status = 'queued') IS TRUE AND t.attempts = %(token)s
       AND (t.job_id = (SELECT id FROM j)) IS TRUE
-    RETURNING t.job_id, t.key, t.skill_name, t.params, t.limits, t.retry, t.timeout, t.queue, t.priority,
-              t.has_dependents, t.has_dependencies, t.parent_id, (SELECT max_cost FROM j)
+    RETURNING {", ".join(f"t.{f}" for f in TASK_FIELDS)}, (SELECT max_cost FROM j)
 ), a AS (
     INSERT INTO weft_attempt (task_id, job_id, number, outcome, worker, pid, celery_id, started_at, error_type,
                               error_message, traceback, stdout, stderr, limit_hit, cost)
@@ -131,8 +131,7 @@ WITH j AS (
 SELECT t.*, a.id FROM t, a
 """
 
-CLAIM_KEYS = ("job_id", "key", "skill_name", "params", "limits", "retry", "timeout", "queue", "priority",
-              "has_dependents", "has_dependencies", "parent_id", "job__max_cost", "attempt_id")
+CLAIM_KEYS = (*TASK_FIELDS, "job__max_cost", "attempt_id")
 
 
 def claim_fast(task_id: int, token: int, *, worker: str, pid: int, celery_id: str) -> dict[str, Any] | None:
@@ -142,6 +141,6 @@ def claim_fast(task_id: int, token: int, *, worker: str, pid: int, celery_id: st
     if row is None:
         return None
     out = dict(zip(CLAIM_KEYS, row, strict=True))
-    for k in ("params", "limits", "retry"):
+    for k in JSON_FIELDS:
         out[k] = pg.loads(out[k])
     return out

@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import F
 from django.db.models.functions import Now
 
-from .. import dag, registry
+from .. import dag, options, registry
 from ..exceptions import ValidationError
 from ..models import Dependency, Job, Task
 from ..spec import TaskSpec
@@ -108,19 +108,31 @@ def check_acyclic(job_id: int, new_edges: dict[str, list[str]]) -> None:
         raise ValidationError("needs", "dependency cycle: " + " -> ".join(cycle))
 
 
-INSERT_TASKS = """
-INSERT INTO weft_task (job_id, key, skill_name, skill_version, params, limits, retry, timeout, queue, priority,
+# The options' columns (options.py), each sent as one array: jsonb ones as text, cast row by row.
+_ARRAY_TYPE = {c: "text" if t == "jsonb" else t for c, t in options.SQL_TYPES.items()}
+_UNIFORM = {"float8": float, "int": int}  # psycopg refuses an array mixing 30 and 3600.0
+
+INSERT_TASKS = f"""
+INSERT INTO weft_task (job_id, key, skill_name, skill_version, params, {", ".join(options.COLUMNS)},
                        status, attempts, pending_deps, has_dependents, has_dependencies, dispatched_at, worker,
                        cancel_requested, blocked_reason, error, created_at)
-SELECT %(job)s, k, sn, sv, p::jsonb, l::jsonb, r::jsonb, tmo, q, pr, st, 0, pd, hd, hdeps,
-       CASE WHEN st = 'queued' THEN now() END, '', false, br, '', now()
-FROM unnest(%(keys)s::text[], %(skills)s::text[], %(versions)s::text[], %(params)s::text[], %(limits)s::text[],
-            %(retry)s::text[], %(timeouts)s::float8[], %(queues)s::text[], %(priorities)s::int[],
+SELECT %(job)s, k, sn, sv, p::jsonb, {", ".join(f"o_{c}::{t}" for c, t in options.SQL_TYPES.items())},
+       st, 0, pd, hd, hdeps, CASE WHEN st = 'queued' THEN now() END, '', false, br, '', now()
+FROM unnest(%(keys)s::text[], %(skills)s::text[], %(versions)s::text[], %(params)s::text[],
+            {", ".join(f"%(o_{c})s::{t}[]" for c, t in _ARRAY_TYPE.items())},
             %(states)s::text[], %(pending)s::int[], %(dependents)s::bool[], %(dependencies)s::bool[],
             %(blocked)s::text[])
-     AS x(k, sn, sv, p, l, r, tmo, q, pr, st, pd, hd, hdeps, br)
+     AS x(k, sn, sv, p, {", ".join(f"o_{c}" for c in options.COLUMNS)}, st, pd, hd, hdeps, br)
 RETURNING key, id
 """
+
+
+def option_value(column: str, value: Any) -> Any:
+    """An option's value as the fast versions send it: JSON text for jsonb, numbers of the column's type."""
+    sql_type = options.SQL_TYPES[column]
+    if sql_type == "jsonb":
+        return pg.dumps(value)
+    return value if value is None or sql_type not in _UNIFORM else _UNIFORM[sql_type](value)
 
 
 def insert_tasks(job_id: int, rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -130,13 +142,9 @@ def insert_tasks(job_id: int, rows: list[dict[str, Any]]) -> dict[str, int]:
 
     params: dict[str, Any] = {
         "job": job_id, "keys": col("key"), "skills": col("skill_name"), "versions": col("skill_version"),
-        "params": [pg.dumps(r["params"]) for r in rows], "limits": [pg.dumps(r["limits"]) for r in rows],
-        # One element type per array: psycopg refuses a list mixing 30 and 3600.0 (a task's own timeout
-        # and a default), so numbers are made uniform here.
-        "retry": [pg.dumps(r["retry"]) for r in rows], "queues": col("queue"),
-        "timeouts": [None if v is None else float(v) for v in col("timeout")],
-        "priorities": [int(v) for v in col("priority")], "states": [str(s) for s in col("status")],
-        "pending": col("pending_deps"),
+        "params": [pg.dumps(r["params"]) for r in rows],
+        **{f"o_{c}": [option_value(c, r[c]) for r in rows] for c in options.COLUMNS},
+        "states": [str(s) for s in col("status")], "pending": col("pending_deps"),
         "dependents": col("has_dependents"), "dependencies": col("has_dependencies"),
         "blocked": [r.get("blocked_reason", "") for r in rows],
     }

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models.functions import Now
 
-from .. import dag, registry, reports, signals
+from .. import dag, options, registry, reports, signals
 from ..conf import settings
 from ..exceptions import SkillDisabled, ValidationError
 from ..handoff import Ready, after_commit
@@ -119,7 +119,7 @@ def _difference(job: Job, paths: list[str], keyed: list[tuple[str, TaskSpec]], f
             return f"{p}skill"
         if sorted(edges[key]) != sorted(t.get("depends_on", ())):
             return f"{p}depends_on"
-        for name in ("params", "limits", "retry", "timeout", "queue", "priority"):
+        for name in ("params", *options.COLUMNS):
             if (_as_stored(f[name]) if name == "params" else f[name]) != t[name]:
                 return f"{p}{name}"
     return None
@@ -195,7 +195,7 @@ def submit_job(spec: JobSpec, owner: Any = None) -> Job:
         max_attempts=spec.max_attempts, max_cost=spec.max_cost, deadline=spec.deadline))
 
 
-SUBMIT = """
+SUBMIT = f"""
 WITH j AS (
     INSERT INTO weft_job (owner_id, name, status, stop_reason, idempotency_key, labels, cost,
                           tasks_total, tasks_open, tasks_failed, created_at)
@@ -204,22 +204,23 @@ WITH j AS (
                       WHERE name = %(skill_name)s AND version = %(skill_version)s AND NOT enabled)
     RETURNING id, created_at
 )
-INSERT INTO weft_task (job_id, key, skill_name, skill_version, params, limits, retry, timeout, queue, priority,
+INSERT INTO weft_task (job_id, key, skill_name, skill_version, params, {", ".join(options.COLUMNS)},
                        status, attempts, pending_deps, has_dependents, has_dependencies, dispatched_at, worker,
                        cancel_requested, blocked_reason, error, created_at)
-SELECT j.id, %(key)s, %(skill_name)s, %(skill_version)s, %(params)s::jsonb, %(limits)s::jsonb, %(retry)s::jsonb,
-       %(timeout)s, %(queue)s, %(priority)s, 'queued', 0, 0, false, false, now(), '', false, '', '', now()
+SELECT j.id, %(key)s, %(skill_name)s, %(skill_version)s, %(params)s::jsonb,
+       {", ".join(f"%({c})s::{t}" for c, t in options.SQL_TYPES.items())},
+       'queued', 0, 0, false, false, now(), '', false, '', '', now()
 FROM j
 RETURNING job_id, id, (SELECT created_at FROM j)
 """
 
 
 def _submit_fast(key: str, fields: dict[str, Any], *, name: str, owner_id: int | None,
-           labels: dict[str, Any]) -> tuple[int, int, Any] | None:
+                 labels: dict[str, Any]) -> tuple[int, int, Any] | None:
     """Insert a job with one queued task; returns (job id, task id, created_at), or None (and writes
     nothing) if an operator disabled the skill."""
-    params = {**fields, "key": key, "name": name, "owner": owner_id, "labels": pg.dumps(labels),
-              "params": pg.dumps(fields["params"]), "limits": pg.dumps(fields["limits"]),
-              "retry": pg.dumps(fields["retry"])}
+    params = {"key": key, "name": name, "owner": owner_id, "labels": pg.dumps(labels),
+              "skill_name": fields["skill_name"], "skill_version": fields["skill_version"],
+              "params": pg.dumps(fields["params"]), **{c: rows.option_value(c, fields[c]) for c in options.COLUMNS}}
     row = pg.fetchone(SUBMIT, params)
     return None if row is None else (row[0], row[1], row[2])

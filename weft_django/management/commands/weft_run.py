@@ -7,9 +7,14 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from ... import service
+from ... import options, service
 from ...exceptions import ValidationError
+from ...options import Form, Option
 from .. import cli
+
+# The command-line type of each form of task option (options.py declares which form, flag and help).
+TYPES: dict[Form, Any] = {Form.LIMITS: cli.limit, Form.NUMBER: cli.positive_float, Form.RANK: int, Form.TEXT: str,
+                          Form.OBJECT: cli.json_object}
 
 
 def collect(pairs: Sequence[tuple[str, Any]], field: str) -> dict[str, Any]:
@@ -40,26 +45,22 @@ class Command(cli.WeftCommand):
                             help="With --wait: give up waiting after this many seconds, exit code 124 "
                                  "(default: %(default)r, wait as long as it takes).")
         task = parser.add_argument_group("task options")
-        task.add_argument("--task-timeout", type=cli.positive_float, default=None, metavar="SECONDS",
-                          help="Seconds one attempt may run (default: %(default)r, the skill's own).")
-        task.add_argument("--limit", action="append", type=cli.limit, default=[], metavar="NAME=NUMBER",
-                          help="A resource limit for each attempt: memory_mb, cpu_seconds, cpu_percent, "
-                               "wall_seconds, open_files. Repeatable.")
-        task.add_argument("--queue", default=None, help="Celery queue (default: %(default)r, the skill's own).")
-        task.add_argument("--priority", type=int, default=None,
-                          help="0 (first) to 9 (last) (default: %(default)r, the skill's own).")
+        for opt in options.OPTIONS:
+            if opt.cli is None:
+                continue
+            extra: dict[str, Any] = {"action": "append", "default": []} if opt.cli.repeat else {"default": None}
+            task.add_argument(opt.cli.flag, type=TYPES[opt.form], metavar=opt.cli.metavar, help=opt.cli.help,
+                              **extra)
         task.add_argument("--idempotency-key", default=None, metavar="KEY",
                           help="Submitting again with the same key returns the same job (default: %(default)r).")
 
     def handle(
         self, *args: Any, skill: str, param: list[tuple[str, Any]], params: dict[str, Any] | None, wait: bool,
-        timeout: float | None, json: bool, task_timeout: float | None, limit: list[tuple[str, Any]],
-        queue: str | None, priority: int | None, idempotency_key: str | None, **options: Any,
+        timeout: float | None, json: bool, idempotency_key: str | None, **given: Any,
     ) -> None:
         job = service.submit(
-            skill, params if params is not None else collect(param, "params"),
-            limits=collect(limit, "limits") or None, timeout=task_timeout, queue=queue, priority=priority,
-            idempotency_key=idempotency_key,
+            skill, params if params is not None else collect(param, "params"), idempotency_key=idempotency_key,
+            **{o.name: task_option(o, given[o.cli.dest]) for o in options.OPTIONS if o.cli is not None},
         )
         unsent = cli.not_sent(job)
         if unsent and wait:  # say so now; the wait may still end well, once the sweep has sent it
@@ -72,3 +73,10 @@ class Command(cli.WeftCommand):
             self.stdout.write(str(job.pk))
         if unsent and not wait:
             raise cli.Error(unsent, returncode=cli.EXIT_NOT_SENT)
+
+
+def task_option(opt: Option, value: Any) -> Any:
+    """A task option as the command line gave it, as ``service.submit`` takes it (None: not given)."""
+    if opt.cli is not None and opt.cli.repeat:
+        return collect(value, opt.name) or None
+    return value
