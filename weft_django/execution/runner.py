@@ -8,12 +8,11 @@ import subprocess
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError
 
 from .. import registry, storable
 from ..conf import settings
@@ -27,6 +26,7 @@ from ..registry import SkillDef
 from ..spec import check_json
 from . import interrupt, isolation, proctitle, supervisor
 from .monitor import Watch, stopped, watch
+from .outage import through_outage
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def execute(task_id: int, token: int, *, worker: str = HOST, celery_id: str = ""
         sent = time.monotonic()  # the lease runs at least LEASE_SECONDS from here (the database's now() is later)
         return claiming.claim(task_id, token, worker=worker, celery_id=celery_id)
 
-    claimed = _through_outage(claim, "claim", task_id)
+    claimed = through_outage(claim, "claim", task_id)
     if claimed is None:
         recover.recover_orphan(task_id, worker)  # issue 5: a redelivered message of a pool process that died
         return {"task": task_id, "outcome": "not claimed (a duplicate or stale message)"}
@@ -84,7 +84,7 @@ def _record(claimed: Claimed, obs: Observation) -> tuple[str, str] | None:
         return Attempt.objects.filter(pk=claimed.attempt_id, outcome__in=("running", "lost")).exists()
 
     try:
-        return _through_outage(lambda: report.record(claimed, obs), "record", claimed.task_id,
+        return through_outage(lambda: report.record(claimed, obs), "record", claimed.task_id,
                                done=lambda: not still_open())
     except (OperationalError, InterfaceError):
         raise
@@ -93,41 +93,8 @@ def _record(claimed: Claimed, obs: Observation) -> tuple[str, str] | None:
         if not still_open():
             raise
         failed = storable.unrecordable(obs, exc)
-        return _through_outage(lambda: report.record(claimed, failed), "record", claimed.task_id,
+        return through_outage(lambda: report.record(claimed, failed), "record", claimed.task_id,
                                done=lambda: not still_open())
-
-
-# ---- issue 5: a database restart costs a wait, not the message or the attempt ----
-_T = TypeVar("_T")
-
-
-def _through_outage(call: Callable[[], _T], what: str, task_id: int,
-                    done: Callable[[], bool] | None = None) -> _T | None:
-    """``call()``, again after a database error (an outage, a deadlock victim) for up to WEFT_LEASE_SECONDS.
-
-    Without this a restart of PostgreSQL turns every message a worker takes meanwhile into a failed
-    claim (the message is acked and gone until the sweep sends it again) and every attempt that ends
-    meanwhile into a lost one. Both calls are transactions: one that failed changed nothing, and
-    ``done()`` tells whether one whose commit we did not hear about went through after all.
-    """
-    deadline = time.monotonic() + settings.LEASE_SECONDS
-    delay = 0.2
-    while True:
-        try:
-            return call()
-        except (OperationalError, InterfaceError) as exc:  # also a deadlock or a serialization failure
-            if time.monotonic() + delay > deadline:
-                raise
-            logger.warning("weft: database error at the %s of task %s (%s: %s); again in %.1f s", what, task_id,
-                           type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "", delay)
-            connection.close()
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-            try:
-                if done is not None and done():
-                    return None
-            except (OperationalError, InterfaceError):
-                connection.close()
 
 
 def run(c: Claimed, *, worker: str = HOST, lease_from: float | None = None) -> Observation:
