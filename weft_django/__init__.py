@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from .exceptions import (
+    InvalidInput,
     InvalidTransition,
+    JobFailed,
+    NotAllowed,
     NotFound,
     NotSerializable,
     PermissionDenied,
     ResultTimeout,
+    TaskFailed,
+    UnknownId,
     UnknownSkill,
     ValidationError,
     WeftError,
@@ -18,14 +23,18 @@ from .outcomes import NonRetryable, Outcome
 from .registry import command_skill, skill
 
 __all__ = [
+    "InvalidInput",
     "InvalidTransition",
+    "JobFailed",
     "NonRetryable",
+    "NotAllowed",
     "NotFound",
     "NotSerializable",
     "Outcome",
     "PermissionDenied",
     "ResultTimeout",
     "TaskFailed",
+    "UnknownId",
     "UnknownSkill",
     "ValidationError",
     "WeftError",
@@ -46,7 +55,7 @@ __all__ = [
 ]
 
 _SERVICE = {"submit", "submit_job", "status", "result", "results", "explain", "cancel", "cancel_task", "wait",
-            "approve", "reject", "rerun", "TaskFailed"}
+            "approve", "reject", "rerun"}
 
 
 def __getattr__(name: str) -> Any:

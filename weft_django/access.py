@@ -23,7 +23,7 @@ from django.db.models import Model, Q, QuerySet
 
 from . import registry
 from .conf import settings
-from .exceptions import NotFound, PermissionDenied, UnknownSkill
+from .exceptions import NotAllowed, UnknownId, UnknownSkill
 from .models import Job, Task
 from .reports.jobs import get_job, job_spec  # not the package, whose visibility lists use the rules here
 
@@ -80,24 +80,24 @@ def may_run(user: Any, definition: registry.SkillDef) -> bool:
 
 
 def check_may_run(user: Any, skills: Iterable[tuple[str, str]]) -> None:
-    """Raise PermissionDenied for the first (field path, skill name) the user may not run.
+    """Raise NotAllowed for the first (field path, skill name) the user may not run.
 
     An unknown name is left to submission, which reports it as a bad field.
     """
     if not user.has_perm(RUN_SKILL):
-        raise PermissionDenied(f"running skills needs the permission {RUN_SKILL}")
+        raise NotAllowed(f"running skills needs the permission {RUN_SKILL}")
     for path, name in skills:
         try:
             definition = registry.get(name)
         except UnknownSkill:
             continue
         if definition.permission is not None and not user.has_perm(definition.permission):
-            raise PermissionDenied(f"{path}: skill {name!r} needs the permission {definition.permission}")
+            raise NotAllowed(f"{path}: skill {name!r} needs the permission {definition.permission}")
 
 
 def rerun_spec(user: Any, job_id: Any) -> dict[str, Any]:
     """The job as a JobSpec document to submit again, for a user who may: running a job again is
-    submitting its tasks anew, so they must see the job (else NotFound) and may run its skills."""
+    submitting its tasks anew, so they must see the job (else UnknownId) and may run its skills."""
     spec = job_spec(_visible_job(user, job_id).pk)
     check_may_run(user, [(f"tasks[{i}].skill", t["skill"]) for i, t in enumerate(spec["tasks"])])
     return spec
@@ -111,7 +111,7 @@ def may_cancel_others(user: Any) -> bool:
 
 
 def check_may_cancel(user: Any, job_id: Any) -> None:
-    """NotFound for a job the user does not see; PermissionDenied for another owner's job without
+    """UnknownId for a job the user does not see; NotAllowed for another owner's job without
     ``weft.cancel_job``."""
     _check_cancel(user, _visible_job(user, job_id).owner_id)
 
@@ -122,20 +122,20 @@ def check_may_cancel_task(user: Any, task_id: Any) -> None:
 
 def _check_cancel(user: Any, owner_id: int | None) -> None:
     if owner_id != user.pk and not may_cancel_others(user):
-        raise PermissionDenied(f"cancelling another user's job needs the permission {CANCEL_JOB}")
+        raise NotAllowed(f"cancelling another user's job needs the permission {CANCEL_JOB}")
 
 
 # ---------------------------------------------------------------- approving
 
 
 def check_may_approve(user: Any, task_id: Any) -> None:
-    """PermissionDenied without ``weft.approve_task`` or, unless WEFT_ALLOW_SELF_APPROVAL, for the
-    approver's own task; NotFound for a task they do not see."""
+    """NotAllowed without ``weft.approve_task`` or, unless WEFT_ALLOW_SELF_APPROVAL, for the
+    approver's own task; UnknownId for a task they do not see."""
     owner_id = _task_owner(user, task_id)
     if not user.has_perm(APPROVE_TASK):
-        raise PermissionDenied(f"approving or rejecting tasks needs the permission {APPROVE_TASK}")
+        raise NotAllowed(f"approving or rejecting tasks needs the permission {APPROVE_TASK}")
     if owner_id == user.pk and settings.ALLOW_SELF_APPROVAL is not True:  # "False" (a string) is no
-        raise PermissionDenied(f"task {task_id} is in your own job: someone else must approve or reject it "
+        raise NotAllowed(f"task {task_id} is in your own job: someone else must approve or reject it "
                                "(WEFT_ALLOW_SELF_APPROVAL)")
 
 
@@ -143,15 +143,15 @@ def check_may_approve(user: Any, task_id: Any) -> None:
 
 
 def _visible_job(user: Any, job_id: Any) -> Job:
-    job = get_job(job_id)  # NotFound for a bad or unknown id
+    job = get_job(job_id)  # UnknownId for a bad or unknown id
     if not visible_jobs(user).filter(pk=job.pk).exists():
-        raise NotFound(f"no job with id {job_id!r}")
+        raise UnknownId(f"no job with id {job_id!r}")
     return job
 
 
 def _task_owner(user: Any, task_id: Any) -> int | None:
-    """The owner's id of a task the user sees (None: an ownerless job); NotFound otherwise."""
+    """The owner's id of a task the user sees (None: an ownerless job); UnknownId otherwise."""
     try:
         return visible_tasks(user).values_list("job__owner_id", flat=True).get(pk=int(task_id))
     except (Task.DoesNotExist, ValueError, TypeError, OverflowError):
-        raise NotFound(f"no task with id {task_id!r}") from None
+        raise UnknownId(f"no task with id {task_id!r}") from None

@@ -7,7 +7,7 @@ import string
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import ValidationError
+from .exceptions import InvalidInput
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -17,11 +17,11 @@ if TYPE_CHECKING:
 
 def check_allow_options(names: Any, template: Sequence[str], path: str) -> frozenset[str]:
     if isinstance(names, str) or not isinstance(names, Sequence | set | frozenset):
-        raise ValidationError(path, "must be a list of placeholder names")
+        raise InvalidInput(path, "must be a list of placeholder names")
     known = set(all_placeholders(template))
     for n in names:
         if n not in known:
-            raise ValidationError(path, f"{n!r} is not a placeholder of the argv")
+            raise InvalidInput(path, f"{n!r} is not a placeholder of the argv")
     return frozenset(names)
 
 
@@ -36,21 +36,21 @@ def all_placeholders(argv: Sequence[str]) -> list[str]:
 def check_argv_template(argv: Any, path: str = "argv") -> tuple[str, ...]:
     """Refuse anything but a non-empty list of strings with plain ``{name}`` placeholders."""
     if isinstance(argv, str) or not isinstance(argv, Sequence) or not argv:
-        raise ValidationError(path, "must be a non-empty list of strings (an argv, never a shell line)")
+        raise InvalidInput(path, "must be a non-empty list of strings (an argv, never a shell line)")
     for i, part in enumerate(argv):
         if not isinstance(part, str):
-            raise ValidationError(f"{path}[{i}]", f"must be a string, got {type(part).__name__}")
+            raise InvalidInput(f"{path}[{i}]", f"must be a string, got {type(part).__name__}")
         try:
             parsed = list(string.Formatter().parse(part))
         except ValueError as exc:
-            raise ValidationError(f"{path}[{i}]", f"malformed placeholder in {part!r}: {exc}") from None
+            raise InvalidInput(f"{path}[{i}]", f"malformed placeholder in {part!r}: {exc}") from None
         for _, fname, spec, conv in parsed:
             if fname is None:
                 continue
             if not fname.isidentifier() or spec or conv:
-                raise ValidationError(f"{path}[{i}]", f"placeholder {{{fname}}} must be a plain {{name}}")
+                raise InvalidInput(f"{path}[{i}]", f"placeholder {{{fname}}} must be a plain {{name}}")
     if argv_placeholders(argv[0]):
-        raise ValidationError(f"{path}[0]", "the program must be fixed, not a placeholder")
+        raise InvalidInput(f"{path}[0]", "the program must be fixed, not a placeholder")
     return tuple(argv)
 
 
@@ -66,13 +66,13 @@ def render_argv(definition: SkillDef, params: Mapping[str, Any]) -> list[str]:
         values = {}
         for fname in argv_placeholders(part):
             if fname not in params:
-                raise ValidationError(f"params.{fname}", f"required by argv[{i}] of skill {definition.name!r}")
+                raise InvalidInput(f"params.{fname}", f"required by argv[{i}] of skill {definition.name!r}")
             value = params[fname]
             if isinstance(value, dict | list) or value is None:
-                raise ValidationError(f"params.{fname}", "must be a string or a number to fill an argv element")
+                raise InvalidInput(f"params.{fname}", "must be a string or a number to fill an argv element")
             values[fname] = str(value)
             if "\x00" in values[fname]:  # the OS cannot pass it: exec would fail with "embedded null byte"
-                raise ValidationError(f"params.{fname}", "must not contain a NUL character")
+                raise InvalidInput(f"params.{fname}", "must not contain a NUL character")
         element = part.format(**values) if values else part.replace("{{", "{").replace("}}", "}")
         if values and i > 0 and not options_end:
             _refuse_option(definition, part, element, values)
@@ -94,7 +94,7 @@ def _refuse_option(definition: SkillDef, part: str, element: str, values: Mappin
             leading = fname
             break
     if leading not in definition.allow_options:
-        raise ValidationError(
+        raise InvalidInput(
             f"params.{leading}",
             f"must not start with '-': {definition.argv[0]} would read {element[:40]!r} as an option "
             f"(skill {definition.name!r} does not allow options in {{{leading}}})",

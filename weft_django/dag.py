@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from .exceptions import ValidationError
+from .exceptions import InvalidInput
 
 
 def find_cycle(edges: Mapping[str, Iterable[str]]) -> list[str] | None:
@@ -40,9 +40,9 @@ def check_graph(edges: Mapping[str, Iterable[str]], path: str = "tasks") -> None
     for key, deps in edges.items():
         for dep in deps:
             if dep == key:
-                raise ValidationError(f"{path}.{key}.depends_on", f"task {key!r} depends on itself")
+                raise InvalidInput(f"{path}.{key}.depends_on", f"task {key!r} depends on itself")
             if dep not in edges:
-                raise ValidationError(f"{path}.{key}.depends_on", f"unknown task key {dep!r}")
+                raise InvalidInput(f"{path}.{key}.depends_on", f"unknown task key {dep!r}")
     cycle = find_cycle(edges)
     if cycle is not None:
-        raise ValidationError(f"{path}", "dependency cycle: " + " -> ".join(cycle))
+        raise InvalidInput(f"{path}", "dependency cycle: " + " -> ".join(cycle))

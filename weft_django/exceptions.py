@@ -7,7 +7,7 @@ class WeftError(Exception):
     """Root of every error weft_django raises on purpose."""
 
 
-class ValidationError(WeftError):
+class InvalidInput(WeftError):
     """Bad input: ``field`` names what was wrong, the message says why."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -16,7 +16,7 @@ class ValidationError(WeftError):
         super().__init__(f"{field}: {message}" if field else message)
 
 
-class UnknownSkill(ValidationError):
+class UnknownSkill(InvalidInput):
     """The named skill is not registered."""
 
     def __init__(self, name: str, field: str = "skill") -> None:
@@ -24,7 +24,7 @@ class UnknownSkill(ValidationError):
         self.name = name
 
 
-class SkillDisabled(ValidationError):
+class SkillDisabled(InvalidInput):
     """An operator switched the skill off (its Skill row's ``enabled``): nothing new of it is accepted."""
 
     def __init__(self, name: str, field: str = "skill") -> None:
@@ -32,11 +32,11 @@ class SkillDisabled(ValidationError):
         self.name = name
 
 
-class PermissionDenied(WeftError):
+class NotAllowed(WeftError):
     """The caller may not run this skill or see this job."""
 
 
-class NotFound(WeftError):
+class UnknownId(WeftError):
     """No job or task with that id."""
 
 
@@ -52,5 +52,19 @@ class NotSerializable(WeftError):
     """A skill returned something that cannot be stored as JSON."""
 
 
-class ImproperlyConfigured(WeftError):
-    """A setting or the Celery wiring is wrong at run time."""
+class JobFailed(WeftError):
+    """``result()`` of a job that did not succeed: ``status`` is how it ended, ``error`` why."""
+
+    def __init__(self, job_id: int, status: str, error: str) -> None:
+        super().__init__(f"job {job_id} {status}: {error}" if error else f"job {job_id} {status}")
+        self.job_id = job_id
+        self.status = status
+        self.error = error
+
+
+# The earlier names, kept working. They read like Django's and DRF's own exceptions (an adapter that
+# catches weft's ValidationError and raises DRF's was hard to follow), so the code uses the names above.
+ValidationError = InvalidInput
+PermissionDenied = NotAllowed
+NotFound = UnknownId
+TaskFailed = JobFailed

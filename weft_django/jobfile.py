@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from .exceptions import ValidationError
+from .exceptions import InvalidInput
 
 
 def load_file(path: str | Path) -> Any:
@@ -20,21 +20,21 @@ def load_file(path: str | Path) -> Any:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ValidationError("file", f"cannot read {p}: {exc.strerror}") from None
+        raise InvalidInput("file", f"cannot read {p}: {exc.strerror}") from None
     if p.suffix.lower() == ".json":
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValidationError("file", f"{p.name}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
+            raise InvalidInput("file", f"{p.name}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
                                           f"{exc.msg}") from None
         except RecursionError:
-            raise ValidationError("file", f"{p.name}: nested too deep") from None
+            raise InvalidInput("file", f"{p.name}: nested too deep") from None
     try:
         return yaml.safe_load(text)
     except RecursionError:
-        raise ValidationError("file", f"{p.name}: nested too deep") from None
+        raise InvalidInput("file", f"{p.name}: nested too deep") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ValidationError("file", f"{p.name}: invalid YAML{where}: {problem}") from None
+        raise InvalidInput("file", f"{p.name}: invalid YAML{where}: {problem}") from None

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .dag import check_graph
-from .exceptions import ValidationError
+from .exceptions import InvalidInput
 from .spec import MAX_INT, TaskSpec, _number, _positive_number, check_json, check_text, unknown_field
 
 JOB_FIELDS = {"name", "tasks", "budget", "labels", "idempotency_key"}
@@ -36,30 +36,30 @@ class JobSpec:
     def parse(cls, data: Any, *, now: datetime | None = None) -> JobSpec:
         """Validate a whole job (shape, keys, graph) before anything is written; errors name the field."""
         if not isinstance(data, Mapping):
-            raise ValidationError("job", f"must be an object, got {type(data).__name__}")
+            raise InvalidInput("job", f"must be an object, got {type(data).__name__}")
         for name in data:
             if name not in JOB_FIELDS:
                 raise unknown_field(name, "", "job", JOB_FIELDS)
         raw_tasks = data.get("tasks")
         if not isinstance(raw_tasks, list) or not raw_tasks:
-            raise ValidationError("tasks", "must be a non-empty list of task specs")
+            raise InvalidInput("tasks", "must be a non-empty list of task specs")
         tasks = []
         seen: dict[str, int] = {}
         for i, raw in enumerate(raw_tasks):
             spec = TaskSpec.parse(raw, f"tasks[{i}]")
             if spec.key is None:
-                raise ValidationError(f"tasks[{i}].key", "is required in a job (dependencies name tasks by key)")
+                raise InvalidInput(f"tasks[{i}].key", "is required in a job (dependencies name tasks by key)")
             if spec.key in seen:
-                raise ValidationError(f"tasks[{i}].key", f"duplicate key {spec.key!r} (also tasks[{seen[spec.key]}])")
+                raise InvalidInput(f"tasks[{i}].key", f"duplicate key {spec.key!r} (also tasks[{seen[spec.key]}])")
             seen[spec.key] = i
             tasks.append(spec)
         check_graph({t.key: t.depends_on for t in tasks if t.key is not None})
         budget = data.get("budget") or {}
         if not isinstance(budget, Mapping):
-            raise ValidationError("budget", f"must be an object, got {type(budget).__name__}")
+            raise InvalidInput("budget", f"must be an object, got {type(budget).__name__}")
         for name in budget:
             if name not in BUDGET_FIELDS:
-                raise ValidationError(f"budget.{name}", f"unknown budget; known: {', '.join(sorted(BUDGET_FIELDS))}")
+                raise InvalidInput(f"budget.{name}", f"unknown budget; known: {', '.join(sorted(BUDGET_FIELDS))}")
         labels = data.get("labels")
         name = data.get("name")
         key = data.get("idempotency_key")
@@ -80,20 +80,20 @@ def check_job_fields(*, name: Any, labels: Any, idempotency_key: Any, max_attemp
     refusal names its field, and whatever passes fits its column."""
     if name is not None:
         if not isinstance(name, str) or len(name) > MAX_TEXT:
-            raise ValidationError("name", f"must be a string of at most {MAX_TEXT} characters")
+            raise InvalidInput("name", f"must be a string of at most {MAX_TEXT} characters")
         check_text(name, "name")
     if idempotency_key is not None:
         if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_TEXT:
-            raise ValidationError("idempotency_key", f"must be a string of 1-{MAX_TEXT} characters")
+            raise InvalidInput("idempotency_key", f"must be a string of 1-{MAX_TEXT} characters")
         check_text(idempotency_key, "idempotency_key")
     if labels is not None:
         if not isinstance(labels, Mapping):
-            raise ValidationError("labels", f"must be an object, got {type(labels).__name__}")
+            raise InvalidInput("labels", f"must be an object, got {type(labels).__name__}")
         check_json(labels, "labels")
     if max_attempts is not None:
         _positive_number("budget.max_attempts", max_attempts, integer=True)
         if max_attempts > MAX_INT:
-            raise ValidationError("budget.max_attempts", f"must be at most {MAX_INT}, got {max_attempts!r}")
+            raise InvalidInput("budget.max_attempts", f"must be at most {MAX_INT}, got {max_attempts!r}")
     if max_cost is not None:
         _positive_number("budget.max_cost", max_cost)
 
@@ -105,7 +105,7 @@ def parse_deadline(value: Any, now: datetime) -> datetime | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = _positive_number("budget.deadline", value)
         if seconds > MAX_DEADLINE_SECONDS:
-            raise ValidationError("budget.deadline", f"{_number(seconds)} s is too far ahead")
+            raise InvalidInput("budget.deadline", f"{_number(seconds)} s is too far ahead")
         return now + timedelta(seconds=seconds)
     if isinstance(value, datetime):
         when = value
@@ -113,9 +113,9 @@ def parse_deadline(value: Any, now: datetime) -> datetime | None:
         try:
             when = datetime.fromisoformat(value)
         except ValueError:
-            raise ValidationError("budget.deadline", f"must be seconds or an ISO 8601 time, got {value!r}") from None
+            raise InvalidInput("budget.deadline", f"must be seconds or an ISO 8601 time, got {value!r}") from None
     else:
-        raise ValidationError("budget.deadline", f"must be seconds or an ISO 8601 time, got {value!r}")
+        raise InvalidInput("budget.deadline", f"must be seconds or an ISO 8601 time, got {value!r}")
     check_deadline(when, now)
     return when
 
@@ -125,15 +125,15 @@ def check_deadline(when: Any, now: datetime, max_days: float | None = None) -> N
     once in UTC (9999-12-31T23:00:00-12:00 is year 10000 in UTC: PostgreSQL stores it, and then no
     Python reading the row could)."""
     if not isinstance(when, datetime):
-        raise ValidationError("budget.deadline", f"must be a datetime, got {type(when).__name__}")
+        raise InvalidInput("budget.deadline", f"must be a datetime, got {type(when).__name__}")
     if when.tzinfo is None or when.utcoffset() is None:
-        raise ValidationError("budget.deadline", "an ISO time needs a zone, e.g. 2026-01-01T12:00:00+00:00")
+        raise InvalidInput("budget.deadline", "an ISO time needs a zone, e.g. 2026-01-01T12:00:00+00:00")
     try:
         when.astimezone(UTC)
     except OverflowError:
-        raise ValidationError("budget.deadline", f"{when.isoformat()} is out of range") from None
+        raise InvalidInput("budget.deadline", f"{when.isoformat()} is out of range") from None
     if when <= now:
-        raise ValidationError("budget.deadline", f"{when.isoformat()} is already past")
+        raise InvalidInput("budget.deadline", f"{when.isoformat()} is already past")
     if max_days is not None and when - now > timedelta(days=max_days):
-        raise ValidationError("budget.deadline", f"{when.isoformat()} is more than {_number(max_days)} days ahead "
+        raise InvalidInput("budget.deadline", f"{when.isoformat()} is more than {_number(max_days)} days ahead "
                                                  f"(the configured ceiling)")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .exceptions import ValidationError
+from .exceptions import InvalidInput
 from .validators import number, positive_number
 
 
@@ -25,12 +25,12 @@ class Limits:
         if data is None:
             return cls()
         if not isinstance(data, Mapping):
-            raise ValidationError(path, f"must be an object, got {type(data).__name__}")
+            raise InvalidInput(path, f"must be an object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
         for name, value in data.items():
             if name not in known:
-                raise ValidationError(f"{path}.{name}", f"unknown limit; known: {', '.join(sorted(known))}")
+                raise InvalidInput(f"{path}.{name}", f"unknown limit; known: {', '.join(sorted(known))}")
             if value is not None:
                 values[name] = positive_number(f"{path}.{name}", value, integer=name == "open_files")
         return cls(**values)
@@ -43,7 +43,7 @@ class Limits:
         for name, value in self.as_dict().items():
             ceiling = getattr(ceilings, name)
             if ceiling is not None and value > ceiling:
-                raise ValidationError(
+                raise InvalidInput(
                     f"{path}.{name}", f"{number(value)} exceeds the configured ceiling {number(ceiling)}"
                 )
 
@@ -66,32 +66,32 @@ class RetryPolicy:
         if data is None:
             return default
         if not isinstance(data, Mapping):
-            raise ValidationError(path, f"must be an object, got {type(data).__name__}")
+            raise InvalidInput(path, f"must be an object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         values = vars(default).copy()
         for name, value in data.items():
             if name not in known:
-                raise ValidationError(f"{path}.{name}", f"unknown retry option; known: {', '.join(sorted(known))}")
+                raise InvalidInput(f"{path}.{name}", f"unknown retry option; known: {', '.join(sorted(known))}")
             if name == "jitter":
                 if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-                    raise ValidationError(f"{path}.jitter", f"must be a number from 0 to 1, got {value!r}")
+                    raise InvalidInput(f"{path}.jitter", f"must be a number from 0 to 1, got {value!r}")
                 values[name] = float(value)
             else:
                 values[name] = positive_number(f"{path}.{name}", value, integer=name == "max_attempts")
         if values["factor"] < 1:
-            raise ValidationError(f"{path}.factor", f"must be at least 1, got {values['factor']!r}")
+            raise InvalidInput(f"{path}.factor", f"must be at least 1, got {values['factor']!r}")
         return cls(**values)
 
     def check_bounds(self, max_attempts: int, min_delay: float, path: str = "retry") -> None:
         """Raise unless the attempts stay under the ceiling and no wait before a retry (backoff, max_delay)
         is shorter than the floor: a caller must not buy a thousand attempts a few milliseconds apart."""
         if self.max_attempts > max_attempts:
-            raise ValidationError(f"{path}.max_attempts", f"{number(self.max_attempts)} exceeds the configured "
+            raise InvalidInput(f"{path}.max_attempts", f"{number(self.max_attempts)} exceeds the configured "
                                                           f"ceiling {number(max_attempts)}")
         for name in ("backoff", "max_delay"):
             value = getattr(self, name)
             if value < min_delay:
-                raise ValidationError(f"{path}.{name}", f"{number(value)} s is below the configured floor "
+                raise InvalidInput(f"{path}.{name}", f"{number(value)} s is below the configured floor "
                                                         f"{number(min_delay)} s")
 
     def as_dict(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypedDict
 
-from .exceptions import ValidationError
+from .exceptions import InvalidInput
 from .limits import Limits
 from .validators import PRIORITY_RANGE, QUEUE_RE, positive_number
 
@@ -72,7 +72,7 @@ class Cli:
 def _check_retry(value: Any, path: str) -> None:
     # Only the shape here: the policy itself is parsed over the skill's and the setting's (resolve.py).
     if value is not None and not isinstance(value, Mapping):
-        raise ValidationError(path, f"must be an object, got {type(value).__name__}")
+        raise InvalidInput(path, f"must be an object, got {type(value).__name__}")
 
 
 def _check_timeout(value: Any, path: str) -> None:
@@ -82,12 +82,12 @@ def _check_timeout(value: Any, path: str) -> None:
 
 def _check_queue(value: Any, path: str) -> None:
     if value is not None and (not isinstance(value, str) or not QUEUE_RE.match(value)):
-        raise ValidationError(path, f"must be 1-100 letters, digits or _.-, got {value!r}")
+        raise InvalidInput(path, f"must be 1-100 letters, digits or _.-, got {value!r}")
 
 
 def _check_priority(value: Any, path: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value not in PRIORITY_RANGE):
-        raise ValidationError(path, f"must be a whole number from 0 to 9, got {value!r}")
+        raise InvalidInput(path, f"must be a whole number from 0 to 9, got {value!r}")
 
 
 def _parse_limits(value: Any, path: str) -> Limits:
@@ -104,7 +104,7 @@ class Option:
     default_setting: str | None = None  # the conf.settings attribute with the default, under the skill's
     ceiling: Ceiling | None = None  # FIRST options only; LIMITS and RETRY carry their bounds in their merge
     parse: Callable[[Any, str], Any] | None = None  # plain data (JSON, kwargs) -> the spec's value
-    check: Callable[[Any, str], None] | None = None  # raises ValidationError naming the path
+    check: Callable[[Any, str], None] | None = None  # raises InvalidInput naming the path
     column: str = ""  # the Task (and Skill) column; the option's name unless set
     sql_type: str = "text"  # its PostgreSQL type, for the fast path's casts
     skill_blank: Any = None  # what a Skill row stores when the skill leaves it unset (a not-null column)

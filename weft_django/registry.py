@@ -11,7 +11,7 @@ from typing import Any, Literal, Unpack
 
 from . import options
 from .argv import all_placeholders, argv_placeholders, check_allow_options, check_argv_template, render_argv
-from .exceptions import UnknownSkill, ValidationError
+from .exceptions import InvalidInput, UnknownSkill
 from .options import OptionArgs, TaskOptions
 from .spec import QUEUE_RE, RetryPolicy, check_schema
 
@@ -57,15 +57,15 @@ _discovered = False
 def register(definition: SkillDef) -> SkillDef:
     """Add a skill, refusing a second, different definition under the same name."""
     if not definition.name or not isinstance(definition.name, str):
-        raise ValidationError("name", "a skill needs a non-empty name")
+        raise InvalidInput("name", "a skill needs a non-empty name")
     check_schema(definition.params_schema or {"type": "object"}, f"skills.{definition.name}.params")
     if definition.queue is not None and not QUEUE_RE.match(definition.queue):
-        raise ValidationError(f"skills.{definition.name}.queue", f"invalid queue name {definition.queue!r}")
+        raise InvalidInput(f"skills.{definition.name}.queue", f"invalid queue name {definition.queue!r}")
     if definition.isolation not in ("inline", "process"):
-        raise ValidationError(f"skills.{definition.name}.isolation", "must be 'inline' or 'process'")
+        raise InvalidInput(f"skills.{definition.name}.isolation", "must be 'inline' or 'process'")
     if definition.permission is not None and (not isinstance(definition.permission, str)
                                               or not PERMISSION_RE.match(definition.permission)):
-        raise ValidationError(f"skills.{definition.name}.permission",
+        raise InvalidInput(f"skills.{definition.name}.permission",
                               f"must be 'app_label.codename', got {definition.permission!r}")
     # Checked here, not at the first submit: a bad default would otherwise reach the database's constraints.
     options.check_values(definition, f"skills.{definition.name}.")
@@ -73,7 +73,7 @@ def register(definition: SkillDef) -> SkillDef:
     with _lock:
         existing = _skills.get(definition.name)
         if existing is not None and existing.target != definition.target:
-            raise ValidationError("name", f"skill {definition.name!r} is already registered as {existing.target}")
+            raise InvalidInput("name", f"skill {definition.name!r} is already registered as {existing.target}")
         _skills[definition.name] = definition
     return definition
 

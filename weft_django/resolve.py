@@ -10,7 +10,7 @@ from django.core.signals import setting_changed
 
 from . import conf, options, registry
 from .conf import settings
-from .exceptions import UnknownSkill, ValidationError
+from .exceptions import InvalidInput, UnknownSkill
 from .limits import Limits, RetryPolicy
 from .options import Merge, Option
 from .spec import TaskSpec, check_params
@@ -78,9 +78,9 @@ def _first(opt: Option, given: Any, definition: registry.SkillDef, path: str) ->
         return value
     bound = getattr(settings, ceiling.setting)
     if ceiling.kind == "max" and bound is not None and value > bound:
-        raise ValidationError(path, f"{value:g}{ceiling.unit} exceeds the configured ceiling {bound:g}{ceiling.unit}")
+        raise InvalidInput(path, f"{value:g}{ceiling.unit} exceeds the configured ceiling {bound:g}{ceiling.unit}")
     if ceiling.kind == "member" and bound is not None and value not in bound:  # nobody would ever run it
-        raise ValidationError(path, f"{value!r} is not one of {ceiling.what} (WEFT_{ceiling.setting}: "
+        raise InvalidInput(path, f"{value!r} is not one of {ceiling.what} (WEFT_{ceiling.setting}: "
                                     f"{', '.join(bound)})")
     return value
 
@@ -99,7 +99,7 @@ def _retry(opt: Option, given: Any, definition: registry.SkillDef, path: str) ->
     policy: RetryPolicy = registry.effective_retry(definition, given)
     if (given is not None and not definition.allow_retry_override
             and policy != registry.effective_retry(definition, None)):  # rerun sends the same policy back
-        raise ValidationError(path, f"skill {definition.name!r} does not let callers change its retry policy")
+        raise InvalidInput(path, f"skill {definition.name!r} does not let callers change its retry policy")
     policy.check_bounds(settings.MAX_RETRY_ATTEMPTS, settings.MIN_RETRY_BACKOFF, path)
     return policy.as_dict()
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import access, registry, reports
 from . import sweep as _sweep
-from .exceptions import ResultTimeout, ValidationError, WeftError
+from .exceptions import InvalidInput, JobFailed, ResultTimeout
 from .jobspec import JobSpec
 from .lifecycle import control
 from .lifecycle import submit as submission
@@ -18,16 +18,6 @@ from .spec import Limits, TaskSpec, check_text
 from .states import FINAL_JOB_STATES, JobStatus
 
 _SAME_OWNER: Any = object()
-
-
-class TaskFailed(WeftError):
-    """``result()`` of a job that did not succeed."""
-
-    def __init__(self, job_id: int, status: str, error: str) -> None:
-        super().__init__(f"job {job_id} {status}: {error}" if error else f"job {job_id} {status}")
-        self.job_id = job_id
-        self.status = status
-        self.error = error
 
 
 def submit(
@@ -78,7 +68,7 @@ def result(job_id: Any, timeout: float | None = None, *, limit: int | None = Non
     """The job's result once it succeeds: the value for a one-task job, else ``{key: value}`` of its
     top-level tasks (at most ``limit`` of them after task id ``after``: ``result_page`` gives the next cursor).
 
-    Raises TaskFailed if it ended otherwise, ResultTimeout if it is not final within ``timeout``.
+    Raises JobFailed if it ended otherwise, ResultTimeout if it is not final within ``timeout``.
     """
     return result_page(job_id, timeout, limit=limit, after=after)[0]
 
@@ -88,7 +78,7 @@ def result_page(job_id: Any, timeout: float | None = None, *, limit: int | None 
     """``result`` and the ``after`` of its next page (None on the last)."""
     job = wait(job_id, timeout)
     if job.status != JobStatus.SUCCEEDED:
-        raise TaskFailed(job.pk, job.status, job.stop_reason or reports.failures(job.pk))
+        raise JobFailed(job.pk, job.status, job.stop_reason or reports.failures(job.pk))
     return reports.result_page(job.pk, limit=limit, after=after)
 
 
@@ -149,7 +139,7 @@ def reject(task_id: int, reason: str = "", *, by: Any = None) -> bool:
     """Refuse a task that waits for approval: it fails without running. False if it was not waiting.
     ``by``: as for ``approve``."""
     if not isinstance(reason, str):
-        raise ValidationError("reason", f"must be a string, got {type(reason).__name__}")
+        raise InvalidInput("reason", f"must be a string, got {type(reason).__name__}")
     check_text(reason, "reason")
     if access.is_user(by):
         access.check_may_approve(by, task_id)
@@ -191,14 +181,14 @@ def explain(job_id: Any, *, limit: int | None = None, after: int | None = None) 
 
 def submit_by(user: Any, fields: Mapping[str, Any]) -> Job:
     """``submit(**fields)`` for ``user``, who owns the new job: checked first (``weft.run_skill`` and the
-    skill's own permission; PermissionDenied names ``skill``)."""
+    skill's own permission; NotAllowed names ``skill``)."""
     access.check_may_run(user, [("skill", fields["skill"])])
     return submit(**fields, owner=user)
 
 
 def submit_job_by(user: Any, spec: Mapping[str, Any]) -> Job:
     """``submit_job(spec)`` for ``user``, who owns the new job: checked first for every task's skill
-    (PermissionDenied names ``tasks[i].skill``); a malformed task is left to the spec's validation."""
+    (NotAllowed names ``tasks[i].skill``); a malformed task is left to the spec's validation."""
     tasks = spec.get("tasks")
     names = [(f"tasks[{i}].skill", t["skill"]) for i, t in enumerate(tasks if isinstance(tasks, list) else [])
              if isinstance(t, dict) and isinstance(t.get("skill"), str)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import options
-from .exceptions import ValidationError
+from .exceptions import InvalidInput
 from .limits import Limits, RetryPolicy
 from .options import TaskOptions
 from .validators import (
@@ -49,18 +49,18 @@ class TaskSpec(TaskOptions):
         """Build a spec from plain data (JSON, YAML, API), naming the field at fault on error."""
         p = f"{path}." if path else ""
         if not isinstance(data, Mapping):
-            raise ValidationError(path or "task", f"must be an object, got {type(data).__name__}")
+            raise InvalidInput(path or "task", f"must be an object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         for name in data:
             if name not in known:
                 raise unknown_field(name, p, path or "task", known)
         skill = data.get("skill")
         if not isinstance(skill, str) or not skill:
-            raise ValidationError(f"{p}skill", "is required and must be a non-empty string")
+            raise InvalidInput(f"{p}skill", "is required and must be a non-empty string")
         deps = data.get("depends_on")
         # A string is iterable: tuple("ab") would silently depend on tasks "a" and "b".
         if deps is not None and (isinstance(deps, str) or not isinstance(deps, list | tuple)):
-            raise ValidationError(f"{p}depends_on", f"must be a list of task keys, got {type(deps).__name__}")
+            raise InvalidInput(f"{p}depends_on", f"must be a list of task keys, got {type(deps).__name__}")
         params = data.get("params")
         spec = cls(
             skill=skill,
@@ -76,11 +76,11 @@ class TaskSpec(TaskOptions):
         """Check the shape of every field (not the skill's schema: that needs the registry)."""
         p = f"{path}." if path else ""
         if not isinstance(self.params, Mapping):
-            raise ValidationError(f"{p}params", f"must be an object, got {type(self.params).__name__}")
+            raise InvalidInput(f"{p}params", f"must be an object, got {type(self.params).__name__}")
         check_json(self.params, f"{p}params")
         if self.key is not None and (not isinstance(self.key, str) or not KEY_RE.match(self.key)):
-            raise ValidationError(f"{p}key", f"must be 1-100 letters, digits or _.:-, got {self.key!r}")
+            raise InvalidInput(f"{p}key", f"must be 1-100 letters, digits or _.:-, got {self.key!r}")
         for i, dep in enumerate(self.depends_on):
             if not isinstance(dep, str) or not KEY_RE.match(dep):
-                raise ValidationError(f"{p}depends_on[{i}]", f"must be a task key, got {dep!r}")
+                raise InvalidInput(f"{p}depends_on[{i}]", f"must be a task key, got {dep!r}")
         options.check_values(self, p)

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from .exceptions import ValidationError
+from .exceptions import InvalidInput
 from .outcomes import Observation, Outcome
 from .spec import check_json
 
@@ -59,7 +59,7 @@ def json_problem(value: Any, what: str, max_bytes: int | None = None) -> tuple[s
     if suspect:
         try:
             check_json(value, what)
-        except ValidationError as exc:
+        except InvalidInput as exc:
             return "NotSerializable", str(exc)
     if max_bytes is not None and size > max_bytes:
         return "ResultTooLarge", (f"{what} is {size:,} bytes of JSON, over the cap of {max_bytes:,} bytes "

@@ -1,5 +1,5 @@
 """The checks every part of a spec uses: numbers, keys, names, JSON PostgreSQL can store, JSON Schemas
-(pure, no Django). Each raises ValidationError naming the field at fault."""
+(pure, no Django). Each raises InvalidInput naming the field at fault."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import jsonschema
 
-from .exceptions import ValidationError
+from .exceptions import InvalidInput
 
 # \Z, not $: "$" also matches before a trailing newline, which would let "weft\n" through.
 KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}\Z")
@@ -21,11 +21,11 @@ PRIORITY_RANGE = range(0, 10)
 
 def positive_number(path: str, value: Any, *, integer: bool = False) -> float | int:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(path, f"must be a number, got {type(value).__name__}")
+        raise InvalidInput(path, f"must be a number, got {type(value).__name__}")
     if integer and not (isinstance(value, int) or float(value).is_integer()):
-        raise ValidationError(path, f"must be a whole number, got {value!r}")
+        raise InvalidInput(path, f"must be a whole number, got {value!r}")
     if not math.isfinite(value) or value <= 0:
-        raise ValidationError(path, f"must be greater than 0, got {value!r}")
+        raise InvalidInput(path, f"must be greater than 0, got {value!r}")
     return int(value) if integer else float(value)
 
 
@@ -43,20 +43,20 @@ MAX_JSON_DEPTH = 100
 MAX_INT = 2**31 - 1  # PostgreSQL's integer columns (max_attempts, ...) hold no more
 
 
-def unknown_field(name: Any, prefix: str, whole: str, known: Iterable[str]) -> ValidationError:
+def unknown_field(name: Any, prefix: str, whole: str, known: Iterable[str]) -> InvalidInput:
     """The error for a field ``name`` nobody knows: named by it, or by ``whole`` when the name is empty or
     not text (a field named "" would tell nothing)."""
     listed = ", ".join(sorted(known))
     if isinstance(name, str) and name:
-        return ValidationError(f"{prefix}{name}", f"unknown field; known: {listed}")
-    return ValidationError(whole, f"unknown field {name!r}; known: {listed}")
+        return InvalidInput(f"{prefix}{name}", f"unknown field; known: {listed}")
+    return InvalidInput(whole, f"unknown field {name!r}; known: {listed}")
 
 
 def check_text(value: str, path: str) -> None:
     """Raise unless PostgreSQL can store the string ``value`` (no NUL, no lone surrogate)."""
     found = _UNSTORABLE.search(value)
     if found is not None:
-        raise ValidationError(path, _unstorable(found.group()))
+        raise InvalidInput(path, _unstorable(found.group()))
 
 
 def _unstorable(char: str) -> str:
@@ -70,9 +70,9 @@ def check_json(value: Any, path: str) -> None:
     try:
         text = json.dumps(value, allow_nan=False)
     except RecursionError:
-        raise ValidationError(path, f"is nested more than {MAX_JSON_DEPTH} levels deep") from None
+        raise InvalidInput(path, f"is nested more than {MAX_JSON_DEPTH} levels deep") from None
     except (TypeError, ValueError) as exc:
-        raise ValidationError(path, f"must be JSON-serialisable: {exc}") from None
+        raise InvalidInput(path, f"must be JSON-serialisable: {exc}") from None
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # an upper bound of the depth, counted in C
         check_depth(value, path)
     # The ASCII text escapes NUL as \u0000 and every surrogate as \udXXX: walk only when one may be there.
@@ -92,7 +92,7 @@ def check_depth(value: Any, path: str) -> None:
         else:
             continue
         if depth > MAX_JSON_DEPTH:
-            raise ValidationError(path, f"is nested more than {MAX_JSON_DEPTH} levels deep")
+            raise InvalidInput(path, f"is nested more than {MAX_JSON_DEPTH} levels deep")
         stack.extend((child, depth + 1) for child in children)
 
 
@@ -137,14 +137,14 @@ def check_params(schema: Mapping[str, Any], params: Mapping[str, Any], path: str
             missing = [n for n in error.validator_value if n not in error.instance]
             parts += missing[:1]  # name the missing field itself, not its parent object
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
-        raise ValidationError(f"{path}{where}", error.message)
+        raise InvalidInput(f"{path}{where}", error.message)
 
 
 def check_schema(schema: Any, path: str = "params") -> None:
     """Raise if ``schema`` is not a valid JSON Schema."""
     if not isinstance(schema, Mapping):
-        raise ValidationError(path, f"schema must be an object, got {type(schema).__name__}")
+        raise InvalidInput(path, f"schema must be an object, got {type(schema).__name__}")
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.exceptions.SchemaError as exc:
-        raise ValidationError(path, f"invalid JSON Schema: {exc.message}") from None
+        raise InvalidInput(path, f"invalid JSON Schema: {exc.message}") from None

@@ -18,7 +18,7 @@ REFRESH_SECONDS = 5
 def dashboard(request: HttpRequest) -> HttpResponse:
     try:
         reports.check_sees_all_jobs(request.user, "the dashboard shows every user's jobs")
-    except exceptions.PermissionDenied as exc:  # Django's, for its 403 page
+    except exceptions.NotAllowed as exc:  # raised as Django's PermissionDenied, for its 403 page
         raise PermissionDenied(str(exc)) from exc
     return render(request, "weft_django/dashboard.html", {
         **reports.overview(), "title": "weft dashboard", "refresh": REFRESH_SECONDS,

@@ -7,7 +7,7 @@ from django.test import override_settings
 from pytest_django import Settings
 
 from weft_django.conf import settings as weft
-from weft_django.exceptions import ValidationError
+from weft_django.exceptions import InvalidInput
 from weft_django.models import Job
 from weft_django.service import submit
 
@@ -36,7 +36,7 @@ def test_a_lowered_ceiling_applies_to_the_next_submit_of_the_same_shape(settings
     job = submit("t.noop", limits={"memory_mb": 512})
     assert Job.objects.filter(pk=job.pk).exists()
     settings.WEFT_LIMIT_CEILINGS = {"memory_mb": 256}
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         submit("t.noop", limits={"memory_mb": 512})
     assert info.value.field == "limits.memory_mb"
     assert "256" in str(info.value)

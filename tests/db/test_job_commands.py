@@ -83,9 +83,9 @@ def test_weft_cancel__cancels_idle_job_and_explain_says_so(tmp_path: Path) -> No
 
 
 def test_jobspec__deadline_must_have_a_zone() -> None:
-    from weft_django.exceptions import ValidationError
+    from weft_django.exceptions import InvalidInput
 
-    with pytest.raises(ValidationError, match="needs a zone"):
+    with pytest.raises(InvalidInput, match="needs a zone"):
         JobSpec.parse({"budget": {"deadline": "2099-01-01T00:00:00"}, "tasks": [{"key": "a", "skill": "t.noop"}]})
 
 
@@ -159,11 +159,11 @@ def test_results__pages_of_a_huge_job_are_bounded_and_get_every_task(huge_job: J
                                                        (True, None, "limit"), (10, -1, "after"), (10, "x", "after")])
 def test_results_and_explain__refuse_a_bad_page(limit: Any, after: Any, field: str) -> None:
     from weft_django import reports, service
-    from weft_django.exceptions import ValidationError
+    from weft_django.exceptions import InvalidInput
 
     job = service.submit("t.noop", queue=IDLE)
     for read in (reports.results, reports.explain):
-        with pytest.raises(ValidationError) as err:
+        with pytest.raises(InvalidInput) as err:
             read(job.pk, limit=limit, after=after)
         assert err.value.field == field
 
@@ -268,7 +268,7 @@ def test_result__a_failed_huge_job_names_its_first_failures_and_counts_the_rest(
 
     Job.objects.filter(pk=huge_job.pk).update(stop_reason="")
     Task.objects.filter(job=huge_job, status="failed").update(error="ValueError: boom")
-    with pytest.raises(service.TaskFailed) as err:
+    with pytest.raises(service.JobFailed) as err:
         service.result(huge_job.pk, timeout=0)
     assert err.value.error == "; ".join(f"t{i}: ValueError: boom" for i in range(0, 50, 10)) + (
         f"; and {HUGE // 10 - 5} more")

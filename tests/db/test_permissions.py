@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from tests.perms import member
 from weft_django import access, service
-from weft_django.exceptions import NotFound, PermissionDenied
+from weft_django.exceptions import NotAllowed, UnknownId
 from weft_django.models import Decision, Job, Task
 
 pytestmark = pytest.mark.django_db
@@ -100,13 +100,13 @@ def test_service__cancel_by_a_user_follows_the_same_rules() -> None:
     bobs = job_of(bob)
     task = Task.objects.get(job=bobs, key="a")
 
-    with pytest.raises(NotFound):
+    with pytest.raises(UnknownId):
         service.cancel(bobs.pk, by=canceller)
-    with pytest.raises(NotFound):
+    with pytest.raises(UnknownId):
         service.cancel_task(task.pk, by=canceller)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         service.cancel(bobs.pk, by=viewer)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         service.cancel_task(task.pk, by=viewer)
     assert status(bobs) == "running" and cancel_reasons(bobs) == []
 

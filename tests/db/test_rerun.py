@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from tests.perms import member
 from weft_django import reports, service
-from weft_django.exceptions import NotFound, PermissionDenied, SkillDisabled
+from weft_django.exceptions import NotAllowed, SkillDisabled, UnknownId
 from weft_django.execution.runner import execute
 from weft_django.management import cli
 from weft_django.models import Dependency, Job, Skill, Task
@@ -134,9 +134,9 @@ def test_rerun__admin_action_checks_the_acting_users_permissions_and_makes_them_
 def test_service__rerun_by_a_user_is_checked_and_theirs() -> None:
     bob = member("bob", "weft.run_skill")
     old = service.submit("t.restricted", queue=INPROC, owner=bob)
-    with pytest.raises(NotFound):
+    with pytest.raises(UnknownId):
         service.rerun(old.pk, by=member("eve", "weft.run_skill", "testapp.run_restricted"))  # not hers to see
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         service.rerun(old.pk, by=bob)  # his, but he may not run t.restricted
     assert Job.objects.count() == 1
     ops = member("ops", "weft.view_all_jobs", "weft.run_skill", "testapp.run_restricted")

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from weft_django import registry, service, skill
 from weft_django.checks import check_results_and_queues
-from weft_django.exceptions import ValidationError
+from weft_django.exceptions import InvalidInput
 from weft_django.models import Job, Task
 
 
@@ -95,11 +95,11 @@ def test_queues__a_submission_naming_another_queue_is_refused_and_nothing_is_wri
     settings.WEFT_QUEUES = ["weft", "gpu"]
     assert Task.objects.get(job=service.submit("t.add", {"a": 1, "b": 2}, queue="gpu")).queue == "gpu"
 
-    with pytest.raises(ValidationError) as refused:
+    with pytest.raises(InvalidInput) as refused:
         service.submit("t.add", {"a": 1, "b": 2}, queue="nobody-reads-this")
     assert refused.value.field == "queue"
     assert refused.value.message == "'nobody-reads-this' is not one of the queues workers read (WEFT_QUEUES: weft, gpu)"
-    with pytest.raises(ValidationError) as in_job:
+    with pytest.raises(InvalidInput) as in_job:
         service.submit_job({"tasks": [{"key": "a", "skill": "t.add", "params": {"a": 1, "b": 2}},
                                       {"key": "b", "skill": "t.add", "params": {"a": 1, "b": 2}, "queue": "x"}]})
     assert in_job.value.field == "tasks[1].queue"

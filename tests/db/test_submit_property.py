@@ -1,5 +1,5 @@
 """Hypothesis over whole jobs: any mix of valid-shaped settings (whole or fractional numbers, defaults or
-not) is written as given, or refused with a ValidationError; never another exception, never half a job."""
+not) is written as given, or refused with a InvalidInput; never another exception, never half a job."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tests.db.test_api_property import BAD, FIELDS, mutate, rows
 from tests.db.test_api_property import body as api_body
 from weft_django import service
-from weft_django.exceptions import ValidationError
+from weft_django.exceptions import InvalidInput
 from weft_django.models import Job, Task
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +58,7 @@ def test_submit_job__written_as_given_or_refused_with_the_field(spec: dict[str, 
     before = Job.objects.count(), Task.objects.count()
     try:
         created = service.submit_job(spec)
-    except ValidationError as exc:
+    except InvalidInput as exc:
         assert exc.field  # says which field
         assert (Job.objects.count(), Task.objects.count()) == before  # nothing half-written
         return
@@ -80,7 +80,7 @@ def test_submit_job__written_as_given_or_refused_with_the_field(spec: dict[str, 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_submit_job__bodies_of_real_skills_with_bad_fields_are_written_or_refused_whole(
         b: dict[str, Any], mutations: list[tuple[str, Any]]) -> None:
-    """The HTTP API's property test (tests/db/test_api_property.py) through the Python API: a ValidationError
+    """The HTTP API's property test (tests/db/test_api_property.py) through the Python API: a InvalidInput
     naming the field, or a job; never another exception, never a row on a refusal."""
     if "tasks" not in b:  # a lone task's body, as a job of one task
         job_fields: dict[str, Any] = {k: b.pop(k) for k in ("name", "labels", "idempotency_key") if k in b}
@@ -90,7 +90,7 @@ def test_submit_job__bodies_of_real_skills_with_bad_fields_are_written_or_refuse
     before = rows()
     try:
         created = service.submit_job(b)
-    except ValidationError as exc:
+    except InvalidInput as exc:
         assert exc.field  # names what was wrong
         assert rows() == before
         return

@@ -12,7 +12,7 @@ import pytest
 from pytest_django import Settings
 
 from weft_django import registry
-from weft_django.exceptions import SkillDisabled, UnknownSkill, ValidationError, WeftError
+from weft_django.exceptions import InvalidInput, SkillDisabled, UnknownSkill, WeftError
 from weft_django.jobspec import JobSpec
 from weft_django.lifecycle import submit as submission
 from weft_django.models import Attempt, Decision, Dependency, Job, Skill, Task
@@ -51,7 +51,7 @@ def refusal(call: Callable[..., Any], *args: Any, **kwargs: Any) -> WeftError:
 
 
 def field_of(error: WeftError) -> str:
-    assert isinstance(error, ValidationError), f"{type(error).__name__} does not name a field: {error}"
+    assert isinstance(error, InvalidInput), f"{type(error).__name__} does not name a field: {error}"
     return error.field
 
 
@@ -358,7 +358,7 @@ def test_reject__a_reason_postgresql_cannot_store_is_refused() -> None:
     job = submit("t.guarded", {})
     task = Task.objects.get(job=job)
     for reason in ("no\x00", "no\ud800"):
-        with pytest.raises(ValidationError) as info:
+        with pytest.raises(InvalidInput) as info:
             service.reject(task.pk, reason, by="ops")
         assert info.value.field == "reason"
     assert not Decision.objects.filter(task=task, action="reject").exists()
@@ -391,7 +391,7 @@ def test_submit__an_idempotency_key_reused_for_another_submission_is_refused(
         first: dict[str, Any], second: dict[str, Any], differs: str) -> None:
     job = submit("t.add", idempotency_key="once", **first)
     before = counts()
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         submit("t.add", idempotency_key="once", **second)
     assert info.value.field == "idempotency_key"
     assert info.value.message == (f"was used for job {job.pk}, submitted with a different {differs}; a different "
@@ -421,7 +421,7 @@ def test_submit_job__an_idempotency_key_names_the_whole_job() -> None:
                              "tasks[1].depends_on"),
                             ({"budget": {}}, "budget.deadline"),
                             ({"budget": {"deadline": 600, "max_attempts": 3}}, "budget.max_attempts")):
-        with pytest.raises(ValidationError) as info:
+        with pytest.raises(InvalidInput) as info:
             service.submit_job({**spec, **change})
         assert info.value.message.startswith(f"was used for job {job.pk}, submitted with a different {differs};")
     assert Job.objects.count() == 1

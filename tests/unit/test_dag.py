@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from weft_django.dag import check_graph, find_cycle
-from weft_django.exceptions import ValidationError
+from weft_django.exceptions import InvalidInput
 
 
 def topological_order(edges: Mapping[str, Iterable[str]]) -> list[str]:
@@ -54,19 +54,19 @@ def test_find_cycle__acyclic_graphs_have_none() -> None:
 
 
 def test_check_graph__cycle_is_spelled_out() -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         check_graph({"a": ["b"], "b": ["c"], "c": ["a"]})
     assert str(info.value) == "tasks: dependency cycle: a -> b -> c -> a"
 
 
 def test_check_graph__self_dependency_names_the_task() -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         check_graph({"a": [], "b": ["b"]})
     assert str(info.value) == "tasks.b.depends_on: task 'b' depends on itself"
 
 
 def test_check_graph__unknown_key_names_it() -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         check_graph({"a": [], "b": ["a", "zz"]}, "job.tasks")
     assert str(info.value) == "job.tasks.b.depends_on: unknown task key 'zz'"
 

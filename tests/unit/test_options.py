@@ -16,7 +16,7 @@ from django.db import models
 
 from weft_django import options, registry, service
 from weft_django.api.serializers import TaskSubmission
-from weft_django.exceptions import ValidationError
+from weft_django.exceptions import InvalidInput
 from weft_django.lifecycle import claim, rows, submit
 from weft_django.models import Skill, Task
 from weft_django.options import Form
@@ -103,7 +103,7 @@ def test_both_claims_read_every_option_column() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_a_bad_value_of_each_option_is_refused_naming_it(name: str) -> None:
     bad = BAD[options.BY_NAME[name].form]
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         TaskSpec.parse({"skill": "t.noop", name: bad}, "tasks[0]")
     assert info.value.field.startswith(f"tasks[0].{name}")
 
@@ -131,7 +131,7 @@ def test_a_skills_options_are_its_tasks_defaults(clean_registry: None) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_a_bad_skill_default_is_refused_at_registration(clean_registry: None, name: str) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         registry.register(registry.SkillDef(name="unit.bad", kind="command", argv=("true",),
                                             **options.parse_values({name: BAD[options.BY_NAME[name].form]},
                                                                    "skills.unit.bad.")))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from weft_django import registry
-from weft_django.exceptions import UnknownSkill, ValidationError
+from weft_django.exceptions import InvalidInput, UnknownSkill
 from weft_django.registry import SkillDef, check_argv_template, command_skill, render_argv
 
 
@@ -23,8 +23,8 @@ def clean_registry() -> Iterator[None]:
         registry._skills.update(before)
 
 
-def refused_template(argv: Any) -> ValidationError:
-    with pytest.raises(ValidationError) as info:
+def refused_template(argv: Any) -> InvalidInput:
+    with pytest.raises(InvalidInput) as info:
         check_argv_template(argv)
     return info.value
 
@@ -81,7 +81,7 @@ def test_check_argv_template__valid_templates_pass() -> None:
 
 
 def test_command_skill__malformed_template_is_refused_and_not_registered(clean_registry: None) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         command_skill("unit.bad", ["sh", "-c", "{script!s}"])
     assert info.value.field == "skills.unit.bad.argv[2]"
     with pytest.raises(UnknownSkill):
@@ -126,21 +126,21 @@ def test_render_argv__numbers_become_text(value: Any, text: str) -> None:
 
 
 def test_render_argv__missing_param_is_named() -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         render_argv(cmd(["cp", "{src}", "{dst}"]), {"src": "a"})
     assert str(info.value) == "params.dst: required by argv[2] of skill 'unit.cmd'"
 
 
 @pytest.mark.parametrize("value", [None, [1], {"a": 1}])
 def test_render_argv__structured_value_is_refused(value: Any) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         render_argv(cmd(["echo", "{text}"]), {"text": value})
     assert str(info.value) == "params.text: must be a string or a number to fill an argv element"
 
 
 def test_render_argv__nul_character_is_refused() -> None:
     # exec() cannot pass a NUL inside an argument; refuse it at submit instead of crashing at run time
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         render_argv(cmd(["echo", "{text}"]), {"text": "a\x00b"})
     assert str(info.value) == "params.text: must not contain a NUL character"
 
@@ -160,7 +160,7 @@ def test_render_argv__nul_character_is_refused() -> None:
 ])
 def test_render_argv__a_value_that_would_be_an_option_is_refused(argv: list[str], params: dict[str, Any],
                                                                  field: str) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         render_argv(cmd(argv), params)
     assert info.value.field == field
     assert "must not start with '-'" in str(info.value) and argv[0] in str(info.value)
@@ -181,7 +181,7 @@ def test_render_argv__values_that_cannot_become_options_pass(argv: list[str], pa
 
 def test_render_argv__a_value_rendering_to_double_dash_does_not_end_the_options() -> None:
     skill = cmd(["tool", "{sep}", "{file}"], allow_options=frozenset({"sep"}))
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         render_argv(skill, {"sep": "--", "file": "--output=x"})
     assert info.value.field == "params.file"
 
@@ -189,7 +189,7 @@ def test_render_argv__a_value_rendering_to_double_dash_does_not_end_the_options(
 def test_command_skill__allow_options_is_per_placeholder(clean_registry: None) -> None:
     d = command_skill("unit.sort", ["sort", "{flags}", "{file}"], allow_options=["flags"])
     assert render_argv(d, {"flags": "-r", "file": "data.txt"}) == ["sort", "-r", "data.txt"]
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         render_argv(d, {"flags": "-r", "file": "--output=out.txt"})
     assert info.value.field == "params.file"
 
@@ -199,7 +199,7 @@ def test_command_skill__allow_options_is_per_placeholder(clean_registry: None) -
     ("file", "must be a list of placeholder names"),
 ])
 def test_command_skill__allow_options_must_name_placeholders(clean_registry: None, allow: Any, detail: str) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         command_skill("unit.bad_allow", ["sort", "{file}"], allow_options=allow)
     assert info.value.field == "skills.unit.bad_allow.allow_options" and detail in str(info.value)
     with pytest.raises(UnknownSkill):
@@ -229,7 +229,7 @@ def _f() -> None:
 ])
 def test_register__bad_skill_defaults_are_refused_at_registration(
         clean_registry: None, changes: dict[str, Any], field: str) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         registry.register(SkillDef(name="unit.py", kind="python", func=_f, **changes))
     assert info.value.field == field
     with pytest.raises(UnknownSkill):
@@ -239,13 +239,13 @@ def test_register__bad_skill_defaults_are_refused_at_registration(
 def test_register__a_second_different_definition_is_refused(clean_registry: None) -> None:
     command_skill("unit.twice", ["echo", "{a}"])
     command_skill("unit.twice", ["echo", "{a}"])  # the same target again (a module reloaded) is fine
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         command_skill("unit.twice", ["echo", "{b}"])
     assert info.value.message == "skill 'unit.twice' is already registered as ['echo', '{a}']"
 
 
 def test_skill__unnamed_skill_errors_use_its_dotted_name(clean_registry: None) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         registry.skill(limits={"memory_mb": -1})(_f)
     assert info.value.field == f"skills.{__name__}._f.limits.memory_mb"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from weft_django.exceptions import ValidationError, WeftError
+from weft_django.exceptions import InvalidInput, WeftError
 from weft_django.jobspec import check_deadline, parse_deadline
 from weft_django.spec import (
     MAX_JSON_DEPTH,
@@ -24,8 +24,8 @@ from weft_django.spec import (
 CEILINGS = Limits.parse({"memory_mb": 16384, "cpu_seconds": 86400, "open_files": 65536})
 
 
-def refused(call: Any, *args: Any, **kwargs: Any) -> ValidationError:
-    with pytest.raises(ValidationError) as info:
+def refused(call: Any, *args: Any, **kwargs: Any) -> InvalidInput:
+    with pytest.raises(InvalidInput) as info:
         call(*args, **kwargs)
     assert isinstance(info.value, WeftError)
     return info.value
@@ -376,9 +376,9 @@ def test_parse__a_field_with_an_empty_or_non_text_name_is_refused_naming_the_who
     # Hypothesis found it: {"": ...} was refused as field "", which names nothing.
     from weft_django.jobspec import JobSpec
 
-    with pytest.raises(ValidationError) as job_error:
+    with pytest.raises(InvalidInput) as job_error:
         JobSpec.parse({name: 1, "tasks": [{"skill": "t.noop"}]})
-    with pytest.raises(ValidationError) as task_error:
+    with pytest.raises(InvalidInput) as task_error:
         TaskSpec.parse({name: 1, "skill": "t.noop"}, "tasks[0]")
     assert (job_error.value.field, task_error.value.field) == ("job", "tasks[0]")
     assert f"unknown field {name!r}" in str(task_error.value)

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from tests.conftest import WorkerProcess
 from tests.perms import member
 from weft_django import service
-from weft_django.exceptions import NotFound, PermissionDenied
+from weft_django.exceptions import NotAllowed, UnknownId
 from weft_django.execution.runner import execute
 from weft_django.management import cli
 from weft_django.models import Decision, Job, Task
@@ -163,9 +163,9 @@ def test_approval__a_non_staff_approver_decides_other_owners_tasks_never_their_o
     for verb in ("approve", "reject"):
         r = api(ann).post(f"/api/weft/tasks/{hers.pk}/{verb}/")
         assert r.status_code == 403 and "WEFT_ALLOW_SELF_APPROVAL" in r.json()["detail"], r.json()
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         service.approve(hers.pk, by=ann)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         service.reject(hers.pk, "mine", by=ann)
     assert state(hers) == AWAITING and not Decision.objects.filter(task=hers, action__in=["approve", "reject"])
 
@@ -178,9 +178,9 @@ def test_approval__a_non_staff_approver_decides_other_owners_tasks_never_their_o
 def test_service__approve_by_a_user_needs_the_permission_a_name_is_trusted() -> None:
     bob, carl = member("bob"), member("carl", "weft.view_all_jobs")
     task = Task.objects.get(job=service.submit("t.guarded", queue=INPROC, owner=bob))
-    with pytest.raises(PermissionDenied):  # he sees it, but may not decide
+    with pytest.raises(NotAllowed):  # he sees it, but may not decide
         service.approve(task.pk, by=carl)
-    with pytest.raises(NotFound):  # a task he may not even see
+    with pytest.raises(UnknownId):  # a task he may not even see
         service.approve(task.pk, by=member("dan"))
     assert state(task) == AWAITING
     assert service.approve(task.pk, by="carl") is True  # a name: the caller vouches for it (code, weft_approve)

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 
 from tests.conftest import ROOT, WorkerProcess, purge_broker, wait_for, worker_env
 from weft_django import registry, service
-from weft_django.exceptions import NotFound, ResultTimeout, UnknownSkill, ValidationError
+from weft_django.exceptions import InvalidInput, ResultTimeout, UnknownId, UnknownSkill
 from weft_django.management import cli
 from weft_django.management.commands.weft_skills import params_summary
 from weft_django.management.commands.weft_worker import queue_list, worker_argv
@@ -87,10 +87,10 @@ def test_cli_limit__parses_numbers_and_leaves_ranges_to_the_domain() -> None:
 
 def test_cli_exit_code__maps_each_error_kind() -> None:
     assert cli.exit_code(UnknownSkill("x")) == 2
-    assert cli.exit_code(NotFound("no job")) == 2
+    assert cli.exit_code(UnknownId("no job")) == 2
     assert cli.exit_code(ResultTimeout("still running")) == 124
-    assert cli.exit_code(ValidationError("params.a", "bad")) == 1
-    assert cli.exit_code(service.TaskFailed(1, "failed", "boom")) == 1
+    assert cli.exit_code(InvalidInput("params.a", "bad")) == 1
+    assert cli.exit_code(service.JobFailed(1, "failed", "boom")) == 1
 
 
 def test_cli_table__aligns_columns_and_shows_none_as_dash() -> None:

@@ -96,10 +96,10 @@ def test_execution__a_param_that_would_be_an_option_is_refused_at_submission() -
     from django.contrib.auth.models import Permission, User
     from rest_framework.test import APIClient
 
-    from weft_django.exceptions import ValidationError
+    from weft_django.exceptions import InvalidInput
 
     before = (Job.objects.count(), Task.objects.count())
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidInput) as info:
         service.submit("t.echo", {"text": "--output=out.txt"})
     assert info.value.field == "params.text" and "must not start with '-'" in str(info.value)
 
@@ -142,7 +142,7 @@ def test_execution__flaky_skill_succeeds_on_third_attempt(worker: WorkerProcess)
 def test_execution__always_failing_skill_stops_at_max_attempts(worker: WorkerProcess) -> None:
     job = service.submit("t.always_fails")
 
-    with pytest.raises(service.TaskFailed) as failed:
+    with pytest.raises(service.JobFailed) as failed:
         service.result(job.pk, timeout=FINISH)
     assert failed.value.status == "failed"
     assert "this skill always fails" in str(failed.value)
@@ -246,7 +246,7 @@ def test_execution__duplicated_message_runs_the_task_once(worker: WorkerProcess)
 def test_execution__unserialisable_result_fails_without_retry(worker: WorkerProcess) -> None:
     job = service.submit("t.unserialisable")
 
-    with pytest.raises(service.TaskFailed, match="must be JSON-serialisable"):
+    with pytest.raises(service.JobFailed, match="must be JSON-serialisable"):
         service.result(job.pk, timeout=FINISH)
     task = only_task(job)
     [attempt] = attempts_of(task)
@@ -261,7 +261,7 @@ def test_execution__unserialisable_result_fails_without_retry(worker: WorkerProc
 def test_execution__non_retryable_error_fails_after_one_attempt(worker: WorkerProcess) -> None:
     job = service.submit("t.fatal")
 
-    with pytest.raises(service.TaskFailed, match="no point retrying"):
+    with pytest.raises(service.JobFailed, match="no point retrying"):
         service.result(job.pk, timeout=FINISH)
     task = only_task(job)
     [attempt] = attempts_of(task)

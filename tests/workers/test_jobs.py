@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import WorkerProcess, wait_for
 from weft_django import service
-from weft_django.exceptions import ValidationError
+from weft_django.exceptions import InvalidInput
 from weft_django.models import Attempt, Decision, Job, Task
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -189,7 +189,7 @@ def test_jobs__cancel_task_skips_its_dependents(worker: WorkerProcess) -> None:
 
 
 def test_jobs__cycle_in_submission_is_refused_and_nothing_written(db: None) -> None:
-    with pytest.raises(ValidationError, match=r"dependency cycle: a -> c -> b -> a|dependency cycle: .* -> a"):
+    with pytest.raises(InvalidInput, match=r"dependency cycle: a -> c -> b -> a|dependency cycle: .* -> a"):
         service.submit_job({"tasks": [
             {"key": "a", "skill": "t.noop", "depends_on": ["c"]},
             {"key": "b", "skill": "t.noop", "depends_on": ["a"]},

@@ -31,7 +31,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from .. import reports, service
-from ..exceptions import NotFound, PermissionDenied, ValidationError, WeftError
+from ..exceptions import InvalidInput, NotAllowed, UnknownId, WeftError
 from . import serializers as s
 
 if TYPE_CHECKING:  # the viewsets' types only: their rows are read through reports
@@ -61,11 +61,11 @@ def domain(call: Callable[[], _T]) -> _T:
     """Run a domain call; its errors become the HTTP answers above."""
     try:
         return call()
-    except ValidationError as exc:
+    except InvalidInput as exc:
         raise BadInput({"field": exc.field, "detail": exc.message}) from exc
-    except PermissionDenied as exc:
+    except NotAllowed as exc:
         raise exceptions.PermissionDenied(printable(str(exc))) from exc
-    except NotFound as exc:
+    except UnknownId as exc:
         raise exceptions.NotFound(printable(str(exc))) from exc
     except WeftError as exc:
         raise BadInput({"field": "", "detail": str(exc)}) from exc

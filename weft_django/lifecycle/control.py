@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from .. import transitions
-from ..exceptions import NotFound
+from ..exceptions import UnknownId
 from ..handoff import Ready, after_commit
 from ..models import Job, Task
 from ..states import DecisionAction, JobStatus, TaskStatus
@@ -21,7 +21,7 @@ BELOW = (TaskStatus.WAITING, TaskStatus.BLOCKED)
 def cancel(job_id: int, reason: str = "cancelled by request") -> bool:
     with transaction.atomic():
         if not Job.objects.filter(pk=job_id).exists():
-            raise NotFound(f"no job with id {job_id}")
+            raise UnknownId(f"no job with id {job_id}")
         return graph.stop_job(job_id, reason, JobStatus.CANCELLED)
 
 
@@ -31,7 +31,7 @@ def cancel_task(task_id: int, reason: str = "cancelled by request") -> bool:
     with transaction.atomic():
         row = Task.objects.filter(pk=task_id).values_list("job_id", "status", "has_dependents", "parent_id").first()
         if row is None:
-            raise NotFound(f"no task with id {task_id}")
+            raise UnknownId(f"no task with id {task_id}")
         job_id, state, has_dependents, parent_id = row
         if state == TaskStatus.RUNNING:
             if not transitions.request_cancel([task_id]):
@@ -78,7 +78,7 @@ def approve(task_id: int, by: str) -> bool:
     with transaction.atomic():
         row = Task.objects.filter(pk=task_id).values_list("job_id", "queue", "priority", "attempts").first()
         if row is None:
-            raise NotFound(f"no task with id {task_id}")
+            raise UnknownId(f"no task with id {task_id}")
         job_id, queue, priority, token = row
         if not transitions.approve(task_id):
             return False
@@ -92,7 +92,7 @@ def reject(task_id: int, by: str, reason: str = "") -> bool:
     with transaction.atomic():
         row = Task.objects.filter(pk=task_id).values_list("job_id", "has_dependents", "parent_id").first()
         if row is None:
-            raise NotFound(f"no task with id {task_id}")
+            raise UnknownId(f"no task with id {task_id}")
         job_id, has_dependents, parent_id = row
         why = f"rejected by {by}" + (f": {reason}" if reason else "")
         if not transitions.reject(task_id, why):

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from .. import dag, registry, transitions
-from ..exceptions import ValidationError, WeftError
+from ..exceptions import InvalidInput, WeftError
 from ..handoff import Ready
 from ..models import Task
 from ..outcomes import Observation
@@ -65,16 +65,16 @@ def decompose(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
     what = "invalid decomposition"
     try:
         if not o.children:
-            raise ValidationError("children", "a decomposition needs at least one child task")
+            raise InvalidInput("children", "a decomposition needs at least one child task")
         local = [str(raw.get("key") or i) if isinstance(raw, Mapping) else str(i) for i, raw in enumerate(o.children)]
         full = {k: f"{c.key}/{k}" for k in local}
         if len(full) != len(local):
-            raise ValidationError("children", "duplicate child keys")
+            raise InvalidInput("children", "duplicate child keys")
         keyed = _resolve_new(o.children, [full[k] for k in local], "children", full)
         for key, spec, _ in keyed:
             unknown = [d for d in spec.depends_on if d not in full.values()]
             if unknown:
-                raise ValidationError(f"children.{key}.depends_on", f"unknown sibling key {unknown[0]!r}")
+                raise InvalidInput(f"children.{key}.depends_on", f"unknown sibling key {unknown[0]!r}")
         dag.check_graph({k: s.depends_on for k, s, _ in keyed}, "children")
         if o.join is not None:
             join = {**o.join, "depends_on": local}

@@ -15,7 +15,7 @@ from django.db.models import F
 from django.db.models.functions import Now
 
 from .. import dag, options, registry
-from ..exceptions import ValidationError
+from ..exceptions import InvalidInput
 from ..models import Dependency, Job, Task
 from ..spec import TaskSpec
 from ..states import AWAITING_APPROVAL, TaskStatus
@@ -35,17 +35,17 @@ KEY_MAX = Task._meta.get_field("key").max_length or 200
 
 
 def check_new_keys(job_id: int, keys: Sequence[str], field: str) -> None:
-    """Raise ValidationError naming the first new task key the job cannot take: too long, given twice or taken."""
+    """Raise InvalidInput naming the first new task key the job cannot take: too long, given twice or taken."""
     seen: set[str] = set()
     for key in keys:
         if len(key) > KEY_MAX:
-            raise ValidationError(field, f"task key {key!r} has {len(key)} characters, more than {KEY_MAX}")
+            raise InvalidInput(field, f"task key {key!r} has {len(key)} characters, more than {KEY_MAX}")
         if key in seen:
-            raise ValidationError(field, f"task key {key!r} is given twice")
+            raise InvalidInput(field, f"task key {key!r} is given twice")
         seen.add(key)
     taken = Task.objects.filter(job_id=job_id, key__in=keys).values_list("key", flat=True).first()
     if taken is not None:
-        raise ValidationError(field, f"task key {taken!r} already exists in the job")
+        raise InvalidInput(field, f"task key {taken!r} already exists in the job")
 
 
 def job_edges(job_id: int) -> dict[str, list[str]]:
@@ -96,7 +96,7 @@ def add_tasks(job_id: int, parent_id: int | None, keyed: Sequence[tuple[str, Tas
 
 
 def check_acyclic(job_id: int, new_edges: dict[str, list[str]]) -> None:
-    """Raise ValidationError spelling out the cycle if adding ``new_edges`` to the job's graph makes one."""
+    """Raise InvalidInput spelling out the cycle if adding ``new_edges`` to the job's graph makes one."""
     graph = job_edges(job_id)
     for key, ups in new_edges.items():
         graph.setdefault(key, []).extend(ups)
@@ -105,7 +105,7 @@ def check_acyclic(job_id: int, new_edges: dict[str, list[str]]) -> None:
             graph.setdefault(u, [])
     cycle = dag.find_cycle(graph)
     if cycle is not None:
-        raise ValidationError("needs", "dependency cycle: " + " -> ".join(cycle))
+        raise InvalidInput("needs", "dependency cycle: " + " -> ".join(cycle))
 
 
 # The options' columns (options.py), each sent as one array: jsonb ones as text, cast row by row.

@@ -18,7 +18,7 @@ from django.db.models.functions import Now
 
 from .. import dag, options, registry, reports, signals
 from ..conf import settings
-from ..exceptions import SkillDisabled, ValidationError
+from ..exceptions import InvalidInput, SkillDisabled
 from ..handoff import Ready, after_commit
 from ..jobspec import JobSpec, check_deadline, check_job_fields
 from ..models import Dependency, Job, Task
@@ -54,11 +54,11 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
     _check_job_options(options)
     keyed = [(s.key or (s.skill if len(specs) == 1 else f"task-{i}"), s) for i, s in enumerate(specs)]
     if not keyed:
-        raise ValidationError("tasks", "a job needs at least one task")
+        raise InvalidInput("tasks", "a job needs at least one task")
     edges: dict[str, tuple[str, ...]] = {}
     for i, (key, spec) in enumerate(keyed):
         if key in edges:
-            raise ValidationError(f"tasks[{i}].key", f"duplicate task key {key!r}")
+            raise InvalidInput(f"tasks[{i}].key", f"duplicate task key {key!r}")
         edges[key] = spec.depends_on
     dag.check_graph(edges)
     paths = [f"tasks[{i}]" if name_tasks else "" for i in range(len(keyed))]
@@ -93,7 +93,7 @@ def _resubmitted(job: Job, paths: list[str], keyed: list[tuple[str, TaskSpec]], 
     """The job again, if this submission is the one that made it; a key reused for another is refused."""
     differs = _difference(job, paths, keyed, fields, edges, o)
     if differs is not None:
-        raise ValidationError("idempotency_key", f"was used for job {job.pk}, submitted with a different {differs}; "
+        raise InvalidInput("idempotency_key", f"was used for job {job.pk}, submitted with a different {differs}; "
                                                  "a different submission needs a new key")
     job.resubmitted = True
     return job

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from .. import reports, service
-from ..exceptions import NotFound, ResultTimeout, UnknownSkill, WeftError
+from ..exceptions import ResultTimeout, UnknownId, UnknownSkill, WeftError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -28,7 +28,7 @@ class Error(CommandError):
 
 def exit_code(exc: WeftError) -> int:
     """The exit code a command returns for a weft error."""
-    if isinstance(exc, UnknownSkill | NotFound):
+    if isinstance(exc, UnknownSkill | UnknownId):
         return EXIT_NOT_FOUND
     if isinstance(exc, ResultTimeout):
         return EXIT_TIMEOUT
@@ -238,7 +238,7 @@ def report_result(command: WeftCommand, job: int, timeout: float | None, as_json
         # Stopping the wait is not cancelling the job: say so, and where to look, instead of a traceback.
         raise Error(f"stopped waiting; job {job} goes on (weft_status {job}, weft_result {job})",
                     returncode=EXIT_INTERRUPTED) from None
-    except service.TaskFailed as exc:
+    except service.JobFailed as exc:
         if as_json:
             command.write_json({"id": exc.job_id, "status": exc.status, "error": exc.error})
         raise

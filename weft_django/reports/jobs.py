@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Count, QuerySet
 
 from .. import options, workers
-from ..exceptions import NotFound, ValidationError
+from ..exceptions import InvalidInput, UnknownId
 from ..models import Attempt, Dependency, Job, Task
 from ..states import JobStatus, TaskStatus
 
@@ -17,7 +17,7 @@ def get_job(job_id: Any) -> Job:
     try:
         return Job.objects.get(pk=int(job_id))
     except (Job.DoesNotExist, ValueError, TypeError):
-        raise NotFound(f"no job with id {job_id!r}") from None
+        raise UnknownId(f"no job with id {job_id!r}") from None
 
 
 def status(job_id: Any) -> dict[str, Any]:
@@ -50,9 +50,9 @@ def page_bounds(limit: Any, after: Any) -> tuple[int | None, int]:
     """``limit`` (None: no bound) and ``after`` (a task id, the previous page's ``next_after``; None: from the
     start) checked: a page of a job's tasks in id order, read with a bounded query whatever the job's size."""
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValidationError("limit", f"must be a whole number of 1 or more, got {limit!r}")
+        raise InvalidInput("limit", f"must be a whole number of 1 or more, got {limit!r}")
     if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
-        raise ValidationError("after", f"must be a task id (a whole number of 0 or more), got {after!r}")
+        raise InvalidInput("after", f"must be a task id (a whole number of 0 or more), got {after!r}")
     return limit, after or 0
 
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from django.db.models import Model, Prefetch, QuerySet
 
 from .. import access, registry
-from ..exceptions import PermissionDenied, ValidationError
+from ..exceptions import InvalidInput, NotAllowed
 from ..models import Attempt, Decision, Job, Skill, Task
 from ..registry import SkillDef
 from ..states import JobStatus
@@ -32,19 +32,19 @@ def visible_rows(user: Any, rows: QuerySet[_M]) -> QuerySet[_M]:
 
 
 def check_sees_all_jobs(user: Any, why: str) -> None:
-    """PermissionDenied ("``why``: it needs the permission weft.view_all_jobs") unless the user sees every
+    """NotAllowed ("``why``: it needs the permission weft.view_all_jobs") unless the user sees every
     user's jobs (the dashboard)."""
     if not user.has_perm(access.VIEW_ALL_JOBS):
-        raise PermissionDenied(f"{why}: it needs the permission {access.VIEW_ALL_JOBS}")
+        raise NotAllowed(f"{why}: it needs the permission {access.VIEW_ALL_JOBS}")
 
 
 def job_list(user: Any, status: str | None = None) -> QuerySet[Job]:
-    """The jobs the user sees, in ``status`` if given (else ValidationError naming ``status``), with
+    """The jobs the user sees, in ``status`` if given (else InvalidInput naming ``status``), with
     their owner read along (the API names it on every row)."""
     jobs = access.visible_jobs(user).select_related("owner")
     if status:
         if status not in JobStatus.values:
-            raise ValidationError("status", f"must be one of {', '.join(JobStatus.values)}")
+            raise InvalidInput("status", f"must be one of {', '.join(JobStatus.values)}")
         jobs = jobs.filter(status=status)
     return jobs
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import reports, service
-from ...exceptions import NotFound
+from ...exceptions import UnknownId
 from .. import cli
 
 
@@ -23,7 +23,7 @@ class Command(cli.WeftCommand):
     def handle(self, *args: Any, task_id: int, acting_user: str | None, **options: Any) -> None:
         by = cli.actor(acting_user)
         if reports.task_status(task_id) is None:
-            raise NotFound(f"no task with id {task_id}")
+            raise UnknownId(f"no task with id {task_id}")
         changed = service.cancel_task(task_id, by=by)
         now = reports.task_status(task_id)
         self.show({"task": task_id, "cancelled": changed, "status": now},

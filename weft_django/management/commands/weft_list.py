@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import reports
-from ...exceptions import ValidationError
+from ...exceptions import InvalidInput
 from ...states import JobStatus
 from .. import cli
 
@@ -16,7 +16,7 @@ NAME_WIDTH = REASON_WIDTH = 40  # in the table, so that one long value does not 
 
 def jobs(status: str | None, owner: str | None, limit: int) -> list[dict[str, Any]]:
     if status and status not in JobStatus.values:
-        raise ValidationError("--status", f"must be one of {', '.join(JobStatus.values)}, got {status!r}")
+        raise InvalidInput("--status", f"must be one of {', '.join(JobStatus.values)}, got {status!r}")
     return reports.newest_jobs(status, owner, limit)
 
 

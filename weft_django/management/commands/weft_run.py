@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import options, service
-from ...exceptions import ValidationError
+from ...exceptions import InvalidInput
 from ...options import Form, Option
 from .. import cli
 
@@ -22,7 +22,7 @@ def collect(pairs: Sequence[tuple[str, Any]], field: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValidationError(f"{field}.{key}", "given more than once")
+            raise InvalidInput(f"{field}.{key}", "given more than once")
         out[key] = value
     return out
 
