@@ -85,7 +85,7 @@ def _stop_past_deadline(counts: Counter[str]) -> None:
                 continue
             late = (timezone.now() - job.deadline).total_seconds()
             if graph.stop_job(pk, f"deadline passed at {job.deadline.isoformat()} ({late:.1f} s ago) "
-                                   f"with {job.tasks_open} task(s) not final"):
+                              f"with {job.tasks_open} task(s) not final"):
                 counts["deadlines"] += 1
 
 

@@ -90,8 +90,8 @@ def decompose(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         added = rows.add_tasks(c.job_id, c.task_id, keyed)
         join_note = f"; joined by {o.join.get('skill')!r}" if o.join else ""
         ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.DECOMPOSE,
-               f"decomposed into {len(o.children)} child tasks{join_note}", "outcome.decompose",
-               {"children": [k for k, _, _ in keyed]})
+                     f"decomposed into {len(o.children)} child tasks{join_note}", "outcome.decompose",
+                     {"children": [k for k, _, _ in keyed]})
         return outcome, [Ready(t.pk, 0, t.queue, t.priority) for t in added if t.status == TaskStatus.QUEUED]
 
     return _add_or_refuse(c, obs, [k for k, _, _ in keyed], "children", what, "decompose.invalid", apply)
@@ -114,11 +114,13 @@ def blocked(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
             return fail_now(c, obs, f"{what}: {exc}", "dag.runtime_cycle")
 
     def apply() -> tuple[str, list[Ready]]:
+        if keyed:
+            _lock_in_order(c, keyed)
         if not transitions.block(c.task_id, c.token, o.reason):
             return "", []
         outcome = ledger.close(c.attempt_id, obs, "blocked")
         ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.BLOCK, f"blocked: {o.reason}",
-                      "outcome.blocked")
+                     "outcome.blocked")
         if not keyed:
             graph.stop_if_stuck(c.job_id)
             return outcome, []
@@ -127,10 +129,20 @@ def blocked(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         added = rows.add_tasks(c.job_id, c.task_id, keyed, [(k, c.key) for k, _, _ in keyed])
         Task.objects.filter(pk=c.task_id).update(pending_deps=F("pending_deps") + len(keyed), has_dependencies=True)
         ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.ADD_DEPENDENCY,
-               f"added {len(keyed)} dependencies at run time: {', '.join(k for k, _, _ in keyed)}",
-               "outcome.blocked.needs", {"needs": [k for k, _, _ in keyed]})
+                     f"added {len(keyed)} dependencies at run time: {', '.join(k for k, _, _ in keyed)}",
+                     "outcome.blocked.needs", {"needs": [k for k, _, _ in keyed]})
         return outcome, [Ready(t.pk, 0, t.queue, t.priority) for t in added if t.status == TaskStatus.QUEUED]
 
     if not keyed:
         return apply()
     return _add_or_refuse(c, obs, [k for k, _, _ in keyed], "needs", what, "dag.runtime_cycle", apply)
+
+
+def _lock_in_order(c: Claimed, keyed: Sequence[tuple[str, TaskSpec, dict[str, Any]]]) -> None:
+    """Lock the blocked task and the existing tasks its needs depend on, in id order, before writing any of
+    them. ``graph.stop_job`` locks a job's live tasks in id order; taking this task first (by blocking it)
+    and an upstream with a lower id next (rows.add_tasks) could deadlock with a job being stopped."""
+    new = {k for k, _, _ in keyed}
+    ups = {d for _, spec, _ in keyed for d in spec.depends_on if d not in new}
+    ids = [c.task_id, *Task.objects.filter(job_id=c.job_id, key__in=ups).values_list("pk", flat=True)]
+    list(Task.objects.filter(pk__in=ids).order_by("pk").select_for_update().values_list("pk", flat=True))

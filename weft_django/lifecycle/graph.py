@@ -35,7 +35,7 @@ def task_final(job_id: int, task_id: int, *, succeeded: bool, has_dependents: bo
                 reason = f"upstream task {names.get(up, up)!r} did not succeed"
                 if transitions.skip(down, reason):
                     ledger.write(job_id, down, None, DecisionAction.SKIP, f"skipped: {reason}", "dag.upstream_failed",
-                            {"upstream": up})
+                                 {"upstream": up})
                     finished += 1
                     failed += 1
                     names[down] = key
@@ -49,7 +49,7 @@ def task_final(job_id: int, task_id: int, *, succeeded: bool, has_dependents: bo
     if status is not None:
         if total > 1:  # a one-task job ends with its task, whose decision already says how
             ledger.write(job_id, None, None, DecisionAction.FINISH_JOB, ledger.job_complete_reason(status),
-                          ledger.JOB_COMPLETE_POLICY)
+                         ledger.JOB_COMPLETE_POLICY)
         signals.send_on_commit(signals.job_finished, job_id=job_id, status=status)
     elif not ready and Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).exists():
         stop_if_stuck(job_id)  # a transition that readied work cannot have left the job stuck
@@ -132,7 +132,7 @@ def _finish_parent(job_id: int, parent_id: int) -> list[Ready]:
     value = results["join"] if f"{prefix}join" in {k for _, k, _, _ in children} else results
     transitions.finish_waiting(parent_id, value)
     ledger.write(job_id, parent_id, None, DecisionAction.SUCCEED, f"all {len(children)} child tasks succeeded",
-            "decompose.complete")
+                 "decompose.complete")
     return task_final(job_id, parent_id, succeeded=True, has_dependents=parent.has_dependents,
                       parent_id=parent.parent_id)
 
@@ -147,10 +147,14 @@ def stop_job(job_id: int, reason: str, status: JobStatus = JobStatus.STOPPED) ->
     """End a running job: cancel its idle tasks now, ask running ones to stop. False if already ended."""
     # Lock the live tasks before the job row, in id order: record() locks a task and then its job, so
     # taking the job first here could deadlock with a task of this job finishing at the same moment.
-    live = list(Task.objects.filter(job_id=job_id).live().order_by("pk").select_for_update()
-                .values_list("pk", "status"))
+    live = _lock_live(job_id)
     if not transitions.end_job(job_id, status, reason):
         return False
+    # Tasks that a report holding one of those locks added (needs, children) are not in that statement's
+    # snapshot, which predates the report's commit; a new statement sees them. None can be added after
+    # this: adding one takes the job row, which is this transaction's now.
+    seen = {pk for pk, _ in live}
+    live += [(pk, s) for pk, s in _lock_live(job_id) if pk not in seen]
     idle = [pk for pk, s in live if s != TaskStatus.RUNNING]
     cancelled = transitions.cancel_idle(idle, reason)
     transitions.request_cancel([pk for pk, s in live if s == TaskStatus.RUNNING])
@@ -160,6 +164,11 @@ def stop_job(job_id: int, reason: str, status: JobStatus = JobStatus.STOPPED) ->
     ledger.write(job_id, None, None, action, reason, f"job.{status}", {"cancelled_tasks": cancelled})
     signals.send_on_commit(signals.job_finished, job_id=job_id, status=str(status))
     return True
+
+
+def _lock_live(job_id: int) -> list[tuple[int, str]]:
+    return list(Task.objects.filter(job_id=job_id).live().order_by("pk").select_for_update()
+                .values_list("pk", "status"))
 
 
 def stuck_report(job_id: int) -> str | None:

@@ -79,7 +79,7 @@ def _recover_one(task: Task, died: int | None = None) -> tuple[str, list[Ready]]
             return "raced", []
         _close_lost(attempt, loss)
         _write(task, attempt, f"attempt {token} was lost {loss.short} while a cancel was pending; the task is "
-                f"cancelled ({where})", "recover.cancel", observation)
+               f"cancelled ({where})", "recover.cancel", observation)
         return "cancelled", graph.task_final(task.job_id, task.pk, succeeded=False,
                                               has_dependents=task.has_dependents, parent_id=task.parent_id)
     left = budget.left(task.job_id, max_attempts=job["max_attempts"], max_cost=job["max_cost"],
@@ -111,9 +111,9 @@ def _close_lost(attempt: Mapping[str, Any] | None, loss: _Loss) -> None:
 
 
 def _write(task: Task, attempt: Mapping[str, Any] | None, reason: str, policy: str,
-            observation: dict[str, Any]) -> None:
+           observation: dict[str, Any]) -> None:
     ledger.write(task.job_id, task.pk, attempt["pk"] if attempt else None, DecisionAction.RECOVER, reason,
-                   policy, observation)
+                 policy, observation)
 
 
 def recover_orphan(task_id: int, worker: str) -> bool:

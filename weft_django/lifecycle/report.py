@@ -57,7 +57,7 @@ def record(c: Claimed, obs: Observation) -> tuple[str, str]:
             if transitions.cancel_running(c.task_id, c.token, "cancelled while running"):
                 closed = ledger.close(c.attempt_id, obs, "cancelled")
                 ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.CANCEL,
-                              f"attempt {c.token} was interrupted: cancel requested", "cancel.request")
+                             f"attempt {c.token} was interrupted: cancel requested", "cancel.request")
                 ready = _final(c, succeeded=False)
         else:
             closed, ready = _fail(c, obs)
@@ -87,7 +87,7 @@ def _succeed(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         Artifact.objects.bulk_create([Artifact(job_id=c.job_id, task_id=c.task_id, attempt_id=c.attempt_id,
                                                name=name, value=value) for name, value in o.artifacts.items()])
     ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.SUCCEED, _succeeded(c.token),
-                  ledger.SUCCEEDED_POLICY)
+                 ledger.SUCCEEDED_POLICY)
     return closed, graph.task_final(c.job_id, c.task_id, succeeded=True, has_dependents=deps, parent_id=c.parent_id)
 
 
@@ -132,16 +132,16 @@ def _cancel_or_discard(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         closed = ledger.close(c.attempt_id, obs,
                               obs.attempt_outcome if obs.attempt_outcome != "succeeded" else "cancelled")
         ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.CANCEL,
-                      f"attempt {c.token} ended ({obs.attempt_outcome}) after cancel was requested; not run again",
-                      "cancel.request")
+                     f"attempt {c.token} ended ({obs.attempt_outcome}) after cancel was requested; not run again",
+                     "cancel.request")
         return closed, _final(c, succeeded=False)
     # The lease was lost before this worker reported: keep its result on its attempt (the only result an
     # attempt row holds: its task never saw it), apply nothing.
     result = obs.outcome.value if obs.outcome.kind == "success" else None
     closed = ledger.close(c.attempt_id, obs, "discarded", result)
     ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.DISCARD_STALE,
-                  f"attempt {c.token} reported {obs.attempt_outcome} after losing its lease; result not applied",
-                  "fencing", {"token": c.token})
+                 f"attempt {c.token} reported {obs.attempt_outcome} after losing its lease; result not applied",
+                 "fencing", {"token": c.token})
     return closed, []
 
 
