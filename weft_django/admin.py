@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 
 from . import reports, service
 from .exceptions import WeftError
-from .models import Attempt, Decision, Job, Skill, Task, Worker
+from .models import Attempt, Decision, Iteration, Job, Skill, Task, Worker
 
 
 def _pre(value: Any) -> str:
@@ -201,6 +201,15 @@ class DecisionAdmin(OfVisibleJobs):
     list_display = ("id", "job_id", "task_id", "action", "policy", "reason", "created_at")
     list_filter = ("action", "policy")
     search_fields = ("reason",)
+
+
+@admin.register(Iteration)
+class IterationAdmin(OfVisibleJobs):
+    """A loop's progress log: one row per iteration (loops.py)."""
+
+    list_display = ("id", "task_id", "number", "of", "passed", "tokens", "cost", "duration", "created_at")
+    list_filter = ("passed",)
+    search_fields = ("summary", "validation")
 
 
 @admin.register(Worker)
