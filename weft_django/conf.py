@@ -71,6 +71,8 @@ class Settings:
     """Largest result, and largest artifact, an attempt may store (bytes of UTF-8 JSON); None: no cap."""
     QUEUES: list[str] | None = None
     """The queues your workers read; skills and submissions naming another are refused. None: any queue."""
+    LLM: dict[str, Any] | None = None
+    """weft_django.llm: provider ("openai" or "anthropic"), model, base_url, api_key_env, prices (docs/agents.md)."""
 
     def __getattribute__(self, name: str) -> Any:
         if name.isupper():

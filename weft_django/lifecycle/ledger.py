@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models.functions import Now
 
-from ..models import Attempt, Decision, Iteration, Task
+from ..models import Attempt, Decision, Iteration, LlmCall, Task
 from ..outcomes import Observation
 from ..states import AttemptOutcome, DecisionAction, TaskStatus
 
@@ -91,6 +91,12 @@ def write_iteration(task_id: int, token: int, **fields: Any) -> bool:
             return False
         number = fields.pop("number")
         return Iteration.objects.get_or_create(task_id=task_id, number=number, defaults=fields)[1]
+
+
+def write_llm_call(**fields: Any) -> None:
+    """Record a call to a model as soon as it returns (not fenced: its tokens were spent whatever becomes of
+    the attempt)."""
+    LlmCall.objects.create(**fields)
 
 
 # ---- the same writes, as fragments of report.py's single statement ----
