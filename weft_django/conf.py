@@ -71,6 +71,10 @@ class Settings:
     """Largest result, and largest artifact, an attempt may store (bytes of UTF-8 JSON); None: no cap."""
     QUEUES: list[str] | None = None
     """The queues your workers read; skills and submissions naming another are refused. None: any queue."""
+    RETENTION: dict[str, float] | None = None
+    """Days to keep finished jobs, by final status ({"succeeded": 30, "failed": 90}); weft_prune deletes older ones."""
+    PRUNE_BATCH: int = 2000
+    """Task rows weft_prune deletes per transaction (whole jobs; a larger job is deleted alone)."""
     LLM: dict[str, Any] | None = None
     """weft_django.llm: provider ("openai" or "anthropic"), model, base_url, api_key_env, prices (docs/agents.md)."""
 
