@@ -158,9 +158,9 @@ def scale_section(sc: dict[str, Any]) -> list[str]:
               f"{sc['fill']['insert_seconds']} s."]
     pr = sc.get("prune")
     if pr:
-        lines += ["", f"Retention (weft_prune, batch by batch): {pr['tasks']} task rows of {pr['jobs']} jobs deleted "
-                      f"in {pr['seconds']} s = {pr['tasks_per_s']} rows/s; longest transaction {pr['longest_batch_ms']} "
-                      f"ms, median {pr['median_batch_ms']} ms."]
+        lines += ["", f"Retention (weft_prune, batch by batch): {pr['tasks']} task rows of {pr['jobs']} jobs "
+                      f"deleted in {pr['seconds']} s = {pr['tasks_per_s']} rows/s; longest transaction "
+                      f"{pr['longest_batch_ms']} ms, median {pr['median_batch_ms']} ms."]
     return lines
 
 
