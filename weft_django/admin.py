@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 
 from . import reports, service
 from .exceptions import WeftError
-from .models import Attempt, Decision, Iteration, Job, Skill, Task, Worker
+from .models import Attempt, Decision, Iteration, Job, Skill, Subscription, Task, Worker
 
 
 def _pre(value: Any) -> str:
@@ -235,3 +235,14 @@ class SkillAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Skill | None = None) -> bool:
         return False  # the next sync would bring it back; disable it instead
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    """Who is told about which job and task events (notifications.py): a signed webhook or an e-mail, delivered
+    by weft tasks of the skill ``weft.notify``."""
+
+    list_display = ("name", "target", "enabled", "created_at")
+    list_filter = ("enabled",)
+    search_fields = ("name", "target")
+

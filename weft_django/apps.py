@@ -24,5 +24,6 @@ class WeftConfig(AppConfig):
                            (checks.check_api, django_checks.Tags.urls),
                            (checks.check_llm, django_checks.Tags.compatibility),
                            (checks.check_retention, django_checks.Tags.compatibility),
+                           (checks.check_notifications, django_checks.Tags.compatibility),
                            (checks.check_permissions, django_checks.Tags.security)):
             django_checks.register(check, tag)

@@ -75,6 +75,12 @@ class Settings:
     """Days to keep finished jobs, by final status ({"succeeded": 30, "failed": 90}); weft_prune deletes older ones."""
     PRUNE_BATCH: int = 2000
     """Task rows weft_prune deletes per transaction (whole jobs; a larger job is deleted alone)."""
+    NOTIFICATIONS: list[dict[str, Any]] | None = None
+    """Subscriptions besides the admin's rows: [{"events": [...], "target": "https://..." or "mailto:...", ...}]."""
+    NOTIFY_TIMEOUT: float = 10.0
+    """Seconds a webhook delivery waits for its receiver before it counts as a failed (retried) attempt."""
+    NOTIFY_CACHE_SECONDS: float = 5.0
+    """Seconds a process reuses its list of subscriptions (a new one is seen within this time)."""
     LLM: dict[str, Any] | None = None
     """weft_django.llm: provider ("openai" or "anthropic"), model, base_url, api_key_env, prices (docs/agents.md)."""
 

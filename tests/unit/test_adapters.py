@@ -22,7 +22,7 @@ DOORS = {"weft_django.service", "weft_django.reports", "weft_django.exceptions",
 
 # Model classes, only where a framework needs the class itself (an admin's registration or inline).
 MODELS: dict[str, set[str]] = {
-    "weft_django/admin.py": {"Attempt", "Decision", "Iteration", "Job", "Skill", "Task", "Worker"},
+    "weft_django/admin.py": {"Attempt", "Decision", "Iteration", "Job", "Skill", "Subscription", "Task", "Worker"},
 }
 
 # Beyond the doors, by module: the adapter's own package, and what one command exists to do.

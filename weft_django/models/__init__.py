@@ -12,6 +12,7 @@ from .fields import ReadableDateTimeField
 from .iterations import Iteration
 from .jobs import Job
 from .llm import Breaker, LlmCall
+from .notifications import Subscription
 from .querysets import JobQuerySet, LockingQuerySet, TaskQuerySet
 from .skills import Skill, SkillKind
 from .tasks import SPEC_FIELDS, Dependency, Task
@@ -19,6 +20,6 @@ from .workers import SweepRun, Worker, WorkerState
 
 __all__ = [
     "SPEC_FIELDS", "Artifact", "ArtifactKind", "Attempt", "Breaker", "Decision", "Dependency", "Iteration", "Job",
-    "JobQuerySet", "LlmCall", "LockingQuerySet", "ReadableDateTimeField", "Skill", "SkillKind", "SweepRun", "Task",
-    "TaskQuerySet", "Worker", "WorkerState",
+    "JobQuerySet", "LlmCall", "LockingQuerySet", "ReadableDateTimeField", "Skill", "SkillKind", "Subscription",
+    "SweepRun", "Task", "TaskQuerySet", "Worker", "WorkerState",
 ]
