@@ -205,14 +205,18 @@ def prune_history() -> dict[str, Any]:
     """Retention at scale: the history jobs (fill) made old, then pruned batch by batch as weft_prune does."""
     from datetime import timedelta
 
-    from django.conf import settings
+    from django.test.utils import override_settings
     from django.utils import timezone
 
     from weft_django import retention
     from weft_django.models import Job
 
     Job.objects.filter(name__startswith="history-").update(finished_at=timezone.now() - timedelta(days=365))
-    settings.WEFT_RETENTION = {"succeeded": 30}
+    with override_settings(WEFT_RETENTION={"succeeded": 30}):  # sends setting_changed: conf reads it anew
+        return _prune_all(retention)
+
+
+def _prune_all(retention: Any) -> dict[str, Any]:
     batches: list[float] = []
     tasks = 0
     t = time.perf_counter()
