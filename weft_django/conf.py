@@ -81,6 +81,8 @@ class Settings:
     """Seconds a webhook delivery waits for its receiver before it counts as a failed (retried) attempt."""
     NOTIFY_CACHE_SECONDS: float = 5.0
     """Seconds a process reuses its list of subscriptions (a new one is seen within this time)."""
+    METRICS_TOKEN: str | None = None
+    """Bearer token the Prometheus view (weft_django.metrics.view) requires; None: it answers anyone."""
     LLM: dict[str, Any] | None = None
     """weft_django.llm: provider ("openai" or "anthropic"), model, base_url, api_key_env, prices (docs/agents.md)."""
 

@@ -37,7 +37,8 @@ EXTRA: dict[str, set[str]] = {
 def adapters() -> list[Path]:
     """Every adapter module: the admin, the dashboard, the HTTP API but its serializers (DRF's own
     ModelSerializers need the models), the commands and their shared ``cli``."""
-    found = [PACKAGE / "admin.py", PACKAGE / "views.py", PACKAGE / "urls.py", PACKAGE / "management" / "cli.py"]
+    found = [PACKAGE / "admin.py", PACKAGE / "views.py", PACKAGE / "urls.py", PACKAGE / "metrics.py",
+             PACKAGE / "management" / "cli.py"]
     found += sorted(p for p in (PACKAGE / "api").glob("*.py") if p.name != "serializers.py")
     found += sorted((PACKAGE / "management" / "commands").glob("*.py"))
     return found
