@@ -43,6 +43,8 @@ class Settings:
     """Seconds between samples of a running attempt (limits, cancel, lease)."""
     OUTPUT_LIMIT: int = 20000
     """Characters of stdout/stderr (each) kept on an attempt: the tail."""
+    OUTPUT_FLUSH_SECONDS: float = 1.0
+    """How often a running attempt's output so far is written to its row (live output); 0: as often as sampled."""
     AUTODISCOVER_MODULE: str = "skills"
     """Module of each installed app that registers skills."""
     SWEEP_QUEUE: str | None = None

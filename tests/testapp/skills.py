@@ -286,3 +286,15 @@ def loop_slow(it: Any, seconds: float = 0.0, marker: str = "") -> int:
             f.write(str(os.getpid()))
         time.sleep(seconds)
     return it.number
+
+
+# ---- live output ----
+command_skill("t.ticks", ["sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.4; done"])
+
+
+@skill(name="t.py_ticks")
+def py_ticks(n: int = 6) -> int:
+    for i in range(1, n + 1):
+        print(f"py tick {i}", flush=True)
+        time.sleep(0.4)
+    return n

@@ -18,6 +18,7 @@ from django.db.models.functions import Now
 from ..models import Attempt, Decision, Iteration, LlmCall, Task
 from ..outcomes import Observation
 from ..states import AttemptOutcome, DecisionAction, TaskStatus
+from ..storable import clean_text
 
 # ---- decisions ----
 
@@ -77,6 +78,13 @@ def close_lost(attempt_id: int | None, error_type: str, detail: str) -> None:
     if attempt_id is not None:
         Attempt.objects.filter(pk=attempt_id, outcome=AttemptOutcome.RUNNING).update(
             outcome=AttemptOutcome.LOST, finished_at=Now(), error_type=error_type, error_message=detail)
+
+
+def write_live_output(attempt_id: int, stdout: str, stderr: str) -> bool:
+    """A running attempt's output so far (tails, made storable): shown while it runs; its close writes the
+    final tails. Fenced on the attempt still running: a lost or closed attempt is never written again."""
+    return bool(Attempt.objects.filter(pk=attempt_id, outcome=AttemptOutcome.RUNNING).update(
+        stdout=clean_text(stdout), stderr=clean_text(stderr)))
 
 
 # ---- a loop's iterations ----
