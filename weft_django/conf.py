@@ -72,6 +72,13 @@ class Settings:
     QUEUES: list[str] | None = None
     """The queues your workers read; skills and submissions naming another are refused. None: any queue."""
 
+    POLICIES: list[dict[str, Any]] = []
+    """Policy rules (docs/governance.md), besides those of WEFT_POLICY_FILE and the Policy rows of the admin."""
+    POLICY_FILE: str | None = None
+    """Path of a YAML file of policy rules (a list, or a mapping with the list under "policies")."""
+    POLICY_CACHE_SECONDS: float = 5.0
+    """How long a process keeps the rules it read (the file and the Policy rows) before reading them again."""
+
     def __getattribute__(self, name: str) -> Any:
         if name.isupper():
             # Resolved once per settings object: a worker reads a few of these per task, and an unset

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .attempts import Artifact, ArtifactKind, Attempt
 from .decisions import Decision
 from .fields import ReadableDateTimeField
+from .governance import AuditAction, AuditEntry, Policy, PolicyDecision, PolicyOutcome, Via
 from .jobs import Job
 from .querysets import JobQuerySet, LockingQuerySet, TaskQuerySet
 from .skills import Skill, SkillKind
@@ -16,7 +17,7 @@ from .tasks import SPEC_FIELDS, Dependency, Task
 from .workers import SweepRun, Worker, WorkerState
 
 __all__ = [
-    "SPEC_FIELDS", "Artifact", "ArtifactKind", "Attempt", "Decision", "Dependency", "Job", "JobQuerySet",
-    "LockingQuerySet", "ReadableDateTimeField", "Skill", "SkillKind", "SweepRun", "Task", "TaskQuerySet",
-    "Worker", "WorkerState",
+    "SPEC_FIELDS", "Artifact", "ArtifactKind", "Attempt", "AuditAction", "AuditEntry", "Decision", "Dependency",
+    "Job", "JobQuerySet", "LockingQuerySet", "Policy", "PolicyDecision", "PolicyOutcome", "ReadableDateTimeField",
+    "Skill", "SkillKind", "SweepRun", "Task", "TaskQuerySet", "Via", "Worker", "WorkerState",
 ]
