@@ -1,8 +1,9 @@
 """One writer of the audit trail, one guarded writer of status, read from the source.
 
-Decision rows (and policy decision records, and audit entries) are written and attempts closed only in lifecycle/ledger.py (the fast success's SQL takes
-its fragments from there); a task's or a job's status is set only in transitions.py (and the fast
-versions' statements beside their events, which the parity tests hold to the same rows).
+Decision rows (and policy decision records, and audit entries) are written and attempts closed only in
+lifecycle/ledger.py (the fast success's SQL takes its fragments from there); a task's or a job's status
+is set only in transitions.py (and the fast versions' statements beside their events, which the parity
+tests hold to the same rows).
 """
 
 from __future__ import annotations

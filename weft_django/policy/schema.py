@@ -21,8 +21,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..exceptions import InvalidInput
-from ..limits import Limits
-from ..validators import PRIORITY_RANGE, QUEUE_RE, positive_number
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}\Z")
 BUILTIN_PREFIX = "builtin."

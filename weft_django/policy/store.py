@@ -74,7 +74,8 @@ def check_row(data: Mapping[str, Any], pk: int | None = None) -> Rule:
     """A Policy row's fields, checked before it is saved: the rule parses (InvalidInput names the field),
     its name is free, and it conflicts with no rule of its scope (InvalidInput on ``effects``)."""
     rule = row_rule(data)
-    others = configured() + [row_rule(p) for p in Policy.objects.filter(enabled=True).exclude(pk=pk)]
+    rows = Policy.objects.filter(enabled=True)
+    others = configured() + [row_rule(p) for p in (rows if pk is None else rows.exclude(pk=pk))]
     for other in others:
         if other.name == rule.name:
             raise InvalidInput("name", f"{rule.name!r} is already the name of a policy ({other.where})")
