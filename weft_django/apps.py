@@ -22,5 +22,6 @@ class WeftConfig(AppConfig):
                            (checks.check_reliability, django_checks.Tags.compatibility),
                            (checks.check_results_and_queues, django_checks.Tags.compatibility),
                            (checks.check_api, django_checks.Tags.urls),
+                           (checks.check_policies, django_checks.Tags.compatibility),
                            (checks.check_permissions, django_checks.Tags.security)):
             django_checks.register(check, tag)
