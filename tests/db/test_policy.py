@@ -68,7 +68,7 @@ def test_api__a_denied_submission_is_403_naming_the_rule(settings: Settings) -> 
     r = api.post(f"{API}/jobs/", {"skill": "t.noop"}, format="json")
     assert r.status_code == 403 and "no-noop" in r.json()["detail"], r.json()
     assert records() == [("no-noop", "skill", "refused", "t.noop", "skill", None, None)]
-    assert PolicyDecision.objects.get().owner.username == "ann"
+    assert PolicyDecision.objects.get().owner == User.objects.get(username="ann")
 
 
 def test_builtin_policies__their_refusals_are_recorded_under_builtin_names(settings: Settings) -> None:

@@ -76,8 +76,8 @@ def test_parse_rules__names_are_unique_and_disabled_rules_are_left_out() -> None
 
 
 def test_parse_rule__effects_are_flattened_and_keyed_limits_kept() -> None:
-    r = rule("a", {"limits": {"memory_mb": 512}, "budget": {"max_attempts": 3}, "concurrency": {"key": "{t}", "limit": 2},
-                   "rate": "10/m"})
+    r = rule("a", {"limits": {"memory_mb": 512}, "budget": {"max_attempts": 3},
+                   "concurrency": {"key": "{t}", "limit": 2}, "rate": "10/m"})
     assert dict(r.effects) == {"limits.memory_mb": 512.0, "budget.max_attempts": 3,
                                "concurrency": {"limit": 2, "key": "{t}"}, "rate": {"rate": "10/m", "key": None}}
 
@@ -87,14 +87,14 @@ def test_parse_rule__effects_are_flattened_and_keyed_limits_kept() -> None:
 
 def test_matches__each_criterion() -> None:
     s = subject(owner="ann", groups=frozenset({"ml"}), labels={"team": "ml"}, params={"size": 200, "mode": "fast"})
-    hits = {
+    hits: dict[str, dict[str, Any]] = {
         "glob": {"skill": "report.*"}, "queue": {"queue": ["weft", "gpu"]}, "owner": {"owner": "ann"},
         "group": {"group": ["ml", "ops"]}, "label": {"labels": {"team": ["ml", "ai"]}},
         "gt": {"params": {"size": {"gt": 100}}}, "eq": {"params": {"mode": "fast"}},
         "in": {"params": {"mode": {"in": ["fast", "slow"]}}}, "missing-ne": {"params": {"x": {"ne": 1}}},
         "window": {"window": {"days": "mon-fri", "from": "09:00", "to": "17:00"}},
     }
-    misses = {
+    misses: dict[str, dict[str, Any]] = {
         "glob": {"skill": "build.*"}, "queue": {"queue": "gpu"}, "owner": {"owner": "bob"}, "group": {"group": "ops"},
         "label": {"labels": {"team": "ops"}}, "gt": {"params": {"size": {"gt": 500}}},
         "type": {"params": {"mode": {"gt": 3}}}, "exists": {"params": {"x": {"exists": True}}},
@@ -146,7 +146,8 @@ def test_conflicts__same_scope_overlapping_and_disagreeing_only() -> None:
 def test_apply_task__caps_lower_or_set_and_routes_replace() -> None:
     v = evaluate([rule("caps", {"limits": {"memory_mb": 512, "cpu_seconds": 60}, "timeout": 120, "queue": "slow",
                                 "priority": 9})], subject())
-    fields = {"limits": {"memory_mb": 2048, "cpu_seconds": 10}, "timeout": None, "queue": "weft", "priority": 5}
+    fields: dict[str, Any] = {"limits": {"memory_mb": 2048, "cpu_seconds": 10}, "timeout": None, "queue": "weft",
+                              "priority": 5}
     new, changes = apply_task(v, fields)
     assert new == {"limits": {"memory_mb": 512, "cpu_seconds": 10}, "timeout": 120, "queue": "slow", "priority": 9}
     assert [c.as_dict() for c in changes] == [
