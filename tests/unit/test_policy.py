@@ -214,3 +214,30 @@ def test_parse_text__yaml_syntax_and_shape_errors_name_the_line() -> None:
     with pytest.raises(InvalidInput, match="only 'policies'"):
         parse_text("rules: []\n")
     assert parse_text("") == []
+
+
+# ---------------------------------------------------------------- system checks
+
+
+def test_check_policies__malformed_rules_conflicts_and_unknown_queues(settings: Any, tmp_path: Any) -> None:
+    from weft_django.checks import check_policies
+
+    assert check_policies() == []
+    settings.WEFT_POLICIES = [{"name": "a", "effects": {"timeout": "soon"}}]
+    (found,) = check_policies()
+    assert found.id == "weft.E070" and "WEFT_POLICIES[0].effects.timeout" in found.msg and found.hint
+    f = tmp_path / "p.yaml"
+    f.write_text("- name: b\n  effects: {queue: gpu}\n- name: c\n  effects: {queue: cpu}\n")
+    settings.WEFT_POLICIES = [{"name": "b", "effects": {"deny": True}}]
+    settings.WEFT_POLICY_FILE = str(f)
+    settings.WEFT_QUEUES = ["weft", "cpu"]
+    settings.WEFT_POLICY_CACHE_SECONDS = -1
+    # The name b twice, b and c disagreeing on the queue, gpu not a queue, the cache setting.
+    assert sorted(m.id for m in check_policies()) == ["weft.E072", "weft.E072", "weft.E073", "weft.E074"]
+    settings.WEFT_POLICIES = []
+    got = {(m.id, m.msg.split(":")[0]) for m in check_policies()}
+    assert ("weft.E073", "Policy 'b' (file p.yaml line 1) routes tasks to queue 'gpu', which is not in WEFT_QUEUES "
+                         "['weft', 'cpu'].") in {(m.id, m.msg) for m in check_policies()}
+    assert ("weft.E072", "Conflicting policies") in got
+    f.write_text("- name: b\n  effects: {queue: [x]}\n")
+    assert [m.id for m in check_policies() if m.id != "weft.E074"] == ["weft.E071"]
