@@ -4,6 +4,8 @@ admin (checked at save), ``weft_policy``, and the audit of what people do throug
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,9 @@ from rest_framework.test import APIClient
 from tests.perms import member
 from weft_django import registry, service
 from weft_django.exceptions import InvalidInput, NotAllowed, PolicyDenied, SkillDisabled
+from weft_django.lifecycle import policing
 from weft_django.models import AuditEntry, Job, Policy, PolicyDecision, Skill, Task
+from weft_django.policy import store
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +38,13 @@ def run(*argv: str) -> str:
 def records(**filters: Any) -> list[tuple[Any, ...]]:
     return list(PolicyDecision.objects.filter(**filters).order_by("pk").values_list(
         "rule", "scope", "outcome", "skill", "field", "job_id", "task_id"))
+
+
+@pytest.fixture(autouse=True)
+def fresh_rules() -> Iterator[None]:
+    """The rules a test's Policy rows made are forgotten with its rolled-back transaction."""
+    yield
+    store.forget()
 
 
 @pytest.fixture
@@ -152,6 +163,30 @@ def test_policy_rows__apply_at_once_and_are_checked_before_saving(staff: Client)
     assert r.status_code == 200 and "both of scope skill" in r.content.decode()  # a conflict is refused
     assert list(AuditEntry.objects.values_list("action", "via", "actor_name", "target")) == [
         ("policy_add", "admin", "ops", "policy cap")]
+
+
+def test_at_claim__a_window_opened_since_submission_holds_the_task_and_is_recorded(settings: Settings) -> None:
+    settings.WEFT_POLICIES = [{"name": "weekdays-only", "reason": "no work at weekends", "match": {"skill": "t.noop"},
+                               "effects": {"deny": True}}]
+    with pytest.raises(PolicyDenied):
+        service.submit("t.noop", queue=INPROC)
+    assert not policing.claim_rules_exist()
+    # A day of the week that is not today (the submission is not refused), and a date that is that day.
+    day = (datetime.now(UTC).weekday() + 3) % 7
+    settings.WEFT_POLICIES = [{"name": "weekdays-only", "reason": "no work at weekends", "match": {
+        "skill": "t.noop", "window": {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][day]}},
+        "effects": {"deny": True}}]
+    assert policing.claim_rules_exist()
+    job = service.submit("t.noop", queue=INPROC, labels={"k": "v"})
+    task = Task.objects.get(job=job)
+    fields = {"skill_name": task.skill_name, "queue": task.queue, "params": task.params}
+    then = datetime(2026, 11, 30, 10, 0, tzinfo=UTC) + timedelta(days=day)  # 2026-11-30 is a Monday
+    verdict = policing.at_claim(fields, None, job.labels, then)
+    assert (verdict.run, verdict.rule) == (False, "weekdays-only")
+    assert verdict.until == then.replace(hour=0) + timedelta(days=1)
+    assert policing.at_claim(fields, None, job.labels, then + timedelta(days=1)).run
+    policing.record_claim_hold(job.pk, task.pk, task.skill_name, verdict)
+    assert records(outcome="held") == [("weekdays-only", "skill", "held", "t.noop", "", job.pk, task.pk)]
 
 
 # ---------------------------------------------------------------- weft_policy

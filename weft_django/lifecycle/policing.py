@@ -21,7 +21,8 @@ from ..exceptions import PolicyDenied, Refused, SkillDisabled
 from ..models import PolicyDecision, PolicyOutcome
 from ..policy import store
 from ..policy.apply import Change, apply_budget, apply_task
-from ..policy.engine import Effect, Subject, Verdict, claim_time, evaluate
+from ..policy.engine import ClaimVerdict, Effect, Subject, Verdict, claim_time, evaluate
+from ..policy.engine import at_claim as engine_at_claim
 from . import ledger
 
 _TASK = re.compile(r"^tasks\[(\d+)\]")
@@ -162,3 +163,27 @@ def recording(owner: Any, skills: Sequence[str]) -> Iterator[None]:
 def holds_possible() -> bool:
     """Whether any rule in force requires approval (else no task can have been held by one)."""
     return any(r.effects.get("require_approval") for r in store.rules())
+
+
+# ---------------------------------------------------------------- at claim (for the claim's admission)
+
+
+def claim_rules_exist() -> bool:
+    """Whether any rule in force could hold a task at claim (a deny with a time window): when none does,
+    the claim need not evaluate at all."""
+    return any(r.match.window is not None and r.effects.get("deny") for r in store.rules())
+
+
+def at_claim(task: Mapping[str, Any], owner: Any, labels: Mapping[str, Any] | None, now: datetime) -> ClaimVerdict:
+    """Whether a claimed task (``skill_name``, ``queue``, ``params`` of its row; its job's owner and
+    labels) may start at ``now``: the pure ``engine.at_claim`` over the rules in force."""
+    return engine_at_claim(store.rules(), subject(task, owner, labels, now=now))
+
+
+def record_claim_hold(job_id: int, task_id: int, skill: str, verdict: ClaimVerdict) -> None:
+    """Record that a policy held a task at claim (``verdict.run`` is False), with until when."""
+    until = verdict.until.isoformat() if verdict.until else None
+    ledger.policy_records([PolicyDecision(
+        rule=verdict.rule, scope=verdict.scope, outcome=PolicyOutcome.HELD, skill=skill, job_id=job_id,
+        task_id=task_id, matched={"at": "claim"}, changed=[{"field": "not_before", "from": None, "to": until}],
+        reason=verdict.reason)])
