@@ -259,3 +259,13 @@ def test_audit__approve_reject_rerun_and_skill_switches(staff: Client) -> None:
     assert AuditEntry.objects.get(action="rerun").detail == {"new_job": new.pk}
     with pytest.raises(InvalidInput, match="via"):
         service.cancel(new.pk, via="telepathy")
+
+
+def test_limits_for__concurrency_and_rate_effects_are_exposed_with_their_rules(settings: Settings) -> None:
+    settings.WEFT_POLICIES = [{"name": "tenant-slots", "match": {"skill": "t.noop"},
+                               "effects": {"concurrency": {"key": "{tenant}", "limit": 2}, "rate": "10/m"}}]
+    task = {"skill_name": "t.noop", "queue": "weft", "params": {}}
+    assert policing.limits_for(task, None, {}) == {
+        "concurrency": {"limit": 2, "key": "{tenant}"}, "rate": {"rate": "10/m", "key": None},
+        "rules": {"concurrency": "tenant-slots", "rate": "tenant-slots"}}
+    assert policing.limits_for({**task, "skill_name": "t.add"}, None, {}) == {}

@@ -233,7 +233,7 @@ def test_check_policies__malformed_rules_conflicts_and_unknown_queues(settings: 
     settings.WEFT_QUEUES = ["weft", "cpu"]
     settings.WEFT_POLICY_CACHE_SECONDS = -1
     # The name b twice, b and c disagreeing on the queue, gpu not a queue, the cache setting.
-    assert sorted(m.id for m in check_policies()) == ["weft.E072", "weft.E072", "weft.E073", "weft.E074"]
+    assert sorted(str(m.id) for m in check_policies()) == ["weft.E072", "weft.E072", "weft.E073", "weft.E074"]
     settings.WEFT_POLICIES = []
     got = {(m.id, m.msg.split(":")[0]) for m in check_policies()}
     assert ("weft.E073", "Policy 'b' (file p.yaml line 1) routes tasks to queue 'gpu', which is not in WEFT_QUEUES "

@@ -72,6 +72,9 @@ class Governed:
     options: Any
     held: set[int] = field(default_factory=set)
     at_claim: list[bool] = field(default_factory=list)  # per task: a claim-time rule may apply (a window)
+    # Per task: the concurrency and rate a rule sets (``{"concurrency": {"limit", "key"}, "rate": {"rate", "key"},
+    # "rules": {effect: rule name}}``, empty without one), for the limits at claim to read.
+    limits: list[dict[str, Any]] = field(default_factory=list)
     pending: list[tuple[int | None, PolicyDecision]] = field(default_factory=list)  # (task index, record)
 
     @property
@@ -101,7 +104,7 @@ def govern(fields: list[dict[str, Any]], paths: Sequence[str], options: Any) -> 
     its JobOptions. Raises PolicyDenied (recorded, nothing else written) for a task a rule denies."""
     rules = store.rules()
     if not rules:
-        return Governed(fields, options, at_claim=[False] * len(fields))
+        return Governed(fields, options, at_claim=[False] * len(fields), limits=[{} for _ in fields])
     owner = options.owner
     groups = any(r.match.group for r in rules)
     out = Governed([], options)
@@ -129,6 +132,7 @@ def govern(fields: list[dict[str, Any]], paths: Sequence[str], options: Any) -> 
                 owner_id=_owner_id(owner), matched=_matched(approval, s),
                 reason=approval.rule.reason or f"awaiting approval: policy {approval.rule.name!r} requires it")))
         out.at_claim.append(claim_time(rules, s))
+        out.limits.append(limits_of(verdict))
         verdicts.append(verdict)
     budget, changes = apply_budget(verdicts, {"max_cost": options.max_cost, "max_attempts": options.max_attempts})
     if changes:
@@ -137,6 +141,20 @@ def govern(fields: list[dict[str, Any]], paths: Sequence[str], options: Any) -> 
             s = subject(fields[0], owner, options.labels, groups=False)
             out.pending.append((None, _change_row(c, s, owner)))
     return out
+
+
+def limits_of(verdict: Verdict) -> dict[str, Any]:
+    """The concurrency and rate effects of a verdict, with the rule that set each (empty without one)."""
+    found = {k: verdict.effects[k] for k in ("concurrency", "rate") if k in verdict.effects}
+    if not found:
+        return {}
+    return {**{k: e.value for k, e in found.items()}, "rules": {k: e.rule.name for k, e in found.items()}}
+
+
+def limits_for(task: Mapping[str, Any], owner: Any, labels: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``limits_of`` for a task (its row's ``skill_name``, ``queue``, ``params``; its job's owner and labels)
+    under the rules in force: where the concurrency and rate limits read what policies set."""
+    return limits_of(evaluate(store.rules(), subject(task, owner, labels)))
 
 
 @contextmanager
