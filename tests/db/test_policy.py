@@ -4,6 +4,7 @@ admin (checked at save), ``weft_policy``, and the audit of what people do throug
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -269,3 +270,9 @@ def test_limits_for__concurrency_and_rate_effects_are_exposed_with_their_rules(s
         "concurrency": {"limit": 2, "key": "{tenant}"}, "rate": {"rate": "10/m", "key": None},
         "rules": {"concurrency": "tenant-slots", "rate": "tenant-slots"}}
     assert policing.limits_for({**task, "skill_name": "t.add"}, None, {}) == {}
+
+
+def test_weft_policy__json_after_the_verb() -> None:
+    assert json.loads(run("weft_policy", "validate", "--json")) == {"rules": 0, "errors": [], "conflicts": []}
+    explained = json.loads(run("weft_policy", "explain", "--skill", "t.noop", "--json"))
+    assert (explained["skill"], explained["matched"], explained["denied"]) == ("t.noop", [], None)

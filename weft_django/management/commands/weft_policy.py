@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json as _json
 from typing import Any
 
@@ -56,6 +57,8 @@ class Command(cli.WeftCommand):
                        help="A parameter (V read as JSON when it parses, else as text); repeatable.")
         e.add_argument("--label", action="append", default=[], type=cli.key_value, metavar="K=V",
                        help="A label of the job; repeatable.")
+        for verb in (v, e):  # --json after the verb too (argparse hands the rest of the line to the verb)
+            verb.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=self.json_help)
 
     def handle(self, *args: Any, verb: str, **options: Any) -> None:
         if verb == "validate":
