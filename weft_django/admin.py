@@ -98,10 +98,10 @@ class JobAdmin(Acting):
     list_display = ("id", "name", "status", "tasks_total", "tasks_open", "owner", "created_at", "finished_at")
     list_filter = ("status",)
     search_fields = ("name", "idempotency_key", "stop_reason")
-    fields = ("explanation", "name", "status", "stop_reason", "owner", "labels", "idempotency_key",
+    fields = ("explanation", "governance", "name", "status", "stop_reason", "owner", "labels", "idempotency_key",
               "max_attempts", "max_cost", "deadline", "cost", "tasks_total", "all_tasks", "tasks_open",
               "tasks_failed", "created_at", "finished_at")
-    readonly_fields = ("explanation", "all_tasks", "created_at")
+    readonly_fields = ("explanation", "governance", "all_tasks", "created_at")
     inlines = (TaskInline,)
     actions = ("cancel_jobs", "rerun_jobs")
 
@@ -120,6 +120,16 @@ class JobAdmin(Acting):
         return format_html("{}<p>{} <a href=\"{}\">{}</a></p>", _pre("\n".join(lines[:EXPLAIN_LINES])),
                            _("... this job goes on:"), url, _("every decision of this job"))
 
+    @admin.display(description=_("who did what, and what policies did"))
+    def governance(self, obj: Job) -> str:
+        g = reports.job_governance(obj.pk)
+        lines = [f"{a['created_at']:%Y-%m-%d %H:%M:%S} {a['who']} ({a['via']}): {a['action']}"
+                 + (f" task {a['task_id']}" if a["task_id"] else "") for a in g["audit"]]
+        lines += [f"{p['created_at']:%Y-%m-%d %H:%M:%S} policy {p['rule']} ({p['scope']}): {p['outcome']}"
+                  + (f" task {p['task_id']}" if p["task_id"] else "") + f": {p['reason']}"
+                  for p in g["policy_decisions"]]
+        return _pre("\n".join(lines) or "nothing yet")
+
     @admin.display(description=_("all its tasks"))
     def all_tasks(self, obj: Job) -> str:
         url = reverse("admin:weft_task_changelist")
@@ -129,7 +139,7 @@ class JobAdmin(Acting):
     @admin.action(description=_("Cancel selected jobs"), permissions=["cancel"])
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         n = len(self.act(request, reports.ids(queryset),
-                         lambda pk: service.cancel(pk, by=request.user)))
+                         lambda pk: service.cancel(pk, by=request.user, via="admin")))
         self.message_user(request, ngettext("%d job cancelled.", "%d jobs cancelled.", n) % n, messages.SUCCESS)
 
     def has_rerun_permission(self, request: HttpRequest) -> bool:
@@ -140,7 +150,7 @@ class JobAdmin(Acting):
         # Checked like the HTTP API (weft.run_skill and each skill's own permission); the new jobs are the
         # acting user's. A job refused (e.g. a skill disabled since) is reported; the others are submitted.
         new = [job.pk for job in self.act(request, reports.ids(queryset),
-                                          lambda pk: service.rerun(pk, by=request.user))]
+                                          lambda pk: service.rerun(pk, by=request.user, via="admin"))]
         if new:
             self.message_user(request, ngettext("Submitted again as job %s.", "Submitted again as jobs %s.",
                                                 len(new)) % ", ".join(map(str, new)), messages.SUCCESS)
@@ -160,7 +170,7 @@ class TaskAdmin(Acting):
     @admin.action(description=_("Cancel selected tasks"), permissions=["cancel"])
     def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         n = len(self.act(request, reports.ids(queryset),
-                         lambda pk: service.cancel_task(pk, by=request.user)))
+                         lambda pk: service.cancel_task(pk, by=request.user, via="admin")))
         self.message_user(request, ngettext("%d task cancelled.", "%d tasks cancelled.", n) % n, messages.SUCCESS)
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
@@ -169,13 +179,13 @@ class TaskAdmin(Acting):
     @admin.action(description=_("Approve selected tasks (those awaiting approval)"), permissions=["approve"])
     def approve_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         n = len(self.act(request, reports.ids(queryset),
-                         lambda pk: service.approve(pk, by=request.user)))
+                         lambda pk: service.approve(pk, by=request.user, via="admin")))
         self.message_user(request, ngettext("%d task approved.", "%d tasks approved.", n) % n, messages.SUCCESS)
 
     @admin.action(description=_("Reject selected tasks (those awaiting approval)"), permissions=["approve"])
     def reject_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         n = len(self.act(request, reports.ids(queryset),
-                         lambda pk: service.reject(pk, by=request.user)))
+                         lambda pk: service.reject(pk, by=request.user, via="admin")))
         self.message_user(request, ngettext("%d task rejected.", "%d tasks rejected.", n) % n, messages.SUCCESS)
 
 
@@ -236,6 +246,10 @@ class SkillAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Skill | None = None) -> bool:
         return False  # the next sync would bring it back; disable it instead
 
+    def save_model(self, request: HttpRequest, obj: Skill, form: Any, change: bool) -> None:
+        # Only ``enabled`` is editable: switched through the service, which records who did it.
+        service.set_skill_enabled(obj.pk, obj.enabled, by=request.user, via="admin")
+
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
@@ -246,3 +260,5 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_filter = ("enabled",)
     search_fields = ("name", "target")
 
+
+from . import governance_admin  # noqa: E402, F401  # registers Policy, PolicyDecision and AuditEntry

@@ -25,5 +25,6 @@ class WeftConfig(AppConfig):
                            (checks.check_llm, django_checks.Tags.compatibility),
                            (checks.check_retention, django_checks.Tags.compatibility),
                            (checks.check_notifications, django_checks.Tags.compatibility),
+                           (checks.check_policies, django_checks.Tags.compatibility),
                            (checks.check_permissions, django_checks.Tags.security)):
             django_checks.register(check, tag)

@@ -88,6 +88,13 @@ class Settings:
     LLM: dict[str, Any] | None = None
     """weft_django.llm: provider ("openai" or "anthropic"), model, base_url, api_key_env, prices (docs/agents.md)."""
 
+    POLICIES: list[dict[str, Any]] = []
+    """Policy rules (docs/governance.md), besides those of WEFT_POLICY_FILE and the Policy rows of the admin."""
+    POLICY_FILE: str | None = None
+    """Path of a YAML file of policy rules (a list, or a mapping with the list under "policies")."""
+    POLICY_CACHE_SECONDS: float = 5.0
+    """How long a process keeps the rules it read (the file and the Policy rows) before reading them again."""
+
     def __getattribute__(self, name: str) -> Any:
         if name.isupper():
             # Resolved once per settings object: a worker reads a few of these per task, and an unset

@@ -23,11 +23,13 @@ DOORS = {"weft_django.service", "weft_django.reports", "weft_django.exceptions",
 # Model classes, only where a framework needs the class itself (an admin's registration or inline).
 MODELS: dict[str, set[str]] = {
     "weft_django/admin.py": {"Attempt", "Decision", "Iteration", "Job", "Skill", "Subscription", "Task", "Worker"},
+    "weft_django/governance_admin.py": {"AuditEntry", "Policy", "PolicyDecision"},
 }
 
 # Beyond the doors, by module: the adapter's own package, and what one command exists to do.
 EXTRA: dict[str, set[str]] = {
     "weft_django/urls.py": {"weft_django.views"},
+    "weft_django/admin.py": {"weft_django.governance_admin"},  # the rest of the admin, in its own module
     "weft_django/management/commands/weft_submit.py": {"weft_django.jobfile"},  # it reads a file
     # It runs Celery (the edge), and checks --queues by the rule a task's queue follows.
     "weft_django/management/commands/weft_worker.py": {"weft_django.dispatch", "weft_django.spec"},
@@ -37,7 +39,8 @@ EXTRA: dict[str, set[str]] = {
 def adapters() -> list[Path]:
     """Every adapter module: the admin, the dashboard, the HTTP API but its serializers (DRF's own
     ModelSerializers need the models), the commands and their shared ``cli``."""
-    found = [PACKAGE / "admin.py", PACKAGE / "views.py", PACKAGE / "urls.py", PACKAGE / "metrics.py",
+    found = [PACKAGE / "admin.py", PACKAGE / "governance_admin.py", PACKAGE / "views.py", PACKAGE / "urls.py",
+             PACKAGE / "metrics.py",
              PACKAGE / "management" / "cli.py"]
     found += sorted(p for p in (PACKAGE / "api").glob("*.py") if p.name != "serializers.py")
     found += sorted((PACKAGE / "management" / "commands").glob("*.py"))

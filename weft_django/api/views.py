@@ -256,12 +256,19 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         page = self.paginate_queryset(reports.job_tasks(job.pk))
         return self.get_paginated_response(s.TaskSerializer(page, many=True).data)
 
+    @extend_schema(responses=answers(OpenApiResponse(
+        description='{"audit": [who did what, when, via], "policy_decisions": [what rules did to it]}'), 403, 404))
+    @action(detail=True)
+    def audit(self, request: Request, pk: str) -> Response:
+        """Who did what to the job (cancel, rerun, approve ...; from where) and what policies did to it."""
+        return Response(reports.job_governance(self.get_object().pk))
+
     @extend_schema(request=None, responses=answers(OpenApiResponse(description='{"cancelled": true|false}'),
                                                    400, 403, 404))
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         job = self.get_object()
-        return Response({"cancelled": domain(lambda: service.cancel(job.pk, by=request.user))})
+        return Response({"cancelled": domain(lambda: service.cancel(job.pk, by=request.user, via="api"))})
 
     @extend_schema(request=None, responses=answers(s.JobSerializer, 400, 403, 404, code=201,
                                                    why={403: "a skill you may not run"}))
@@ -269,7 +276,7 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
     def rerun(self, request: Request, pk: str) -> Response:
         """Submit the job again as a new job of yours: same tasks, dependencies, settings and budget."""
         job = self.get_object()
-        new = domain(lambda: service.rerun(job.pk, by=request.user))
+        new = domain(lambda: service.rerun(job.pk, by=request.user, via="api"))
         return Response(s.JobSerializer(new).data, status=status.HTTP_201_CREATED)
 
 
@@ -287,7 +294,7 @@ class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet["
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         task = self.get_object()
-        return Response({"cancelled": domain(lambda: service.cancel_task(task.pk, by=request.user))})
+        return Response({"cancelled": domain(lambda: service.cancel_task(task.pk, by=request.user, via="api"))})
 
     @extend_schema(request=None, responses=answers(OpenApiResponse(description='{"approved": true|false}'),
                                                    400, 403, 404, why={403: "needs weft.approve_task"}))
@@ -295,7 +302,7 @@ class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet["
     def approve(self, request: Request, pk: str) -> Response:
         """Let a task of a skill that requires approval run (false: it was not waiting for approval)."""
         task = self.get_object()
-        return Response({"approved": domain(lambda: service.approve(task.pk, by=request.user))})
+        return Response({"approved": domain(lambda: service.approve(task.pk, by=request.user, via="api"))})
 
     @extend_schema(request=s.Rejection, responses=answers(OpenApiResponse(description='{"rejected": true|false}'),
                                                           400, 403, 404, why={403: "needs weft.approve_task"}))
@@ -305,4 +312,4 @@ class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet["
         task = self.get_object()
         data = request.data if isinstance(request.data, dict) else {}
         reason = data.get("reason", "")
-        return Response({"rejected": domain(lambda: service.reject(task.pk, reason, by=request.user))})
+        return Response({"rejected": domain(lambda: service.reject(task.pk, reason, by=request.user, via="api"))})

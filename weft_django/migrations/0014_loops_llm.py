@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('weft', '0011_job_permissions'),
+        ('weft', '0013_policies'),
     ]
 
     operations = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .attempts import Artifact, ArtifactKind, Attempt
 from .decisions import Decision
 from .fields import ReadableDateTimeField
+from .governance import AuditAction, AuditEntry, Policy, PolicyDecision, PolicyOutcome, Via
 from .iterations import Iteration
 from .jobs import Job
 from .llm import Breaker, LlmCall
@@ -19,7 +20,8 @@ from .tasks import SPEC_FIELDS, Dependency, Task
 from .workers import SweepRun, Worker, WorkerState
 
 __all__ = [
-    "SPEC_FIELDS", "Artifact", "ArtifactKind", "Attempt", "Breaker", "Decision", "Dependency", "Iteration", "Job",
-    "JobQuerySet", "LlmCall", "LockingQuerySet", "ReadableDateTimeField", "Skill", "SkillKind", "Subscription",
-    "SweepRun", "Task", "TaskQuerySet", "Worker", "WorkerState",
+    "SPEC_FIELDS", "Artifact", "ArtifactKind", "Attempt", "AuditAction", "AuditEntry", "Breaker", "Decision",
+    "Dependency", "Iteration", "Job", "JobQuerySet", "LlmCall", "LockingQuerySet", "Policy", "PolicyDecision",
+    "PolicyOutcome", "ReadableDateTimeField", "Skill", "SkillKind", "Subscription", "SweepRun", "Task",
+    "TaskQuerySet", "Via", "Worker", "WorkerState",
 ]
