@@ -126,7 +126,7 @@ def test_admin__without_view_all_jobs_staff_see_their_own_jobs_only() -> None:
 
 def test_admin__a_job_of_3000_tasks_shows_the_first_ones_and_links_to_the_rest(
         staff: Client, django_assert_max_num_queries: Any) -> None:
-    from weft_django.admin import TaskInline
+    from weft_django.admin.jobs import TaskInline
 
     job = service.submit("t.noop", queue="weft-inprocess-tests")
     tasks = Task.objects.bulk_create(Task(job=job, key=f"k{i:05}", skill_name="t.noop", skill_version="1",

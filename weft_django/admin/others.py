@@ -1,0 +1,34 @@
+"""Workers (read-only) and skills (the operator's switch: enabled)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from ..models import Skill, Worker
+from .base import ReadOnly
+
+
+@admin.register(Worker)
+class WorkerAdmin(ReadOnly):
+    list_display = ("hostname", "pid", "state", "started_at", "last_heartbeat")
+    list_filter = ("state",)
+
+
+@admin.register(Skill)
+class SkillAdmin(admin.ModelAdmin):
+    """The rows mirror the skills registered in code (``weft_skills --sync``), which is where a skill's
+    definition changes; the operator's switch is ``enabled``: a disabled skill accepts no new tasks."""
+
+    list_display = ("name", "version", "kind", "queue", "timeout", "enabled")
+    list_filter = ("kind", "enabled")
+    list_editable = ("enabled",)
+    search_fields = ("name", "description")
+    readonly_fields = ("name", "version", "kind", "target", "params_schema", "limits", "retry", "timeout", "queue",
+                       "priority", "description", "requires_approval", "created_at", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a skill is registered in code; a row without code behind it would run nothing
+
+    def has_delete_permission(self, request: HttpRequest, obj: Skill | None = None) -> bool:
+        return False  # the next sync would bring it back; disable it instead
