@@ -18,6 +18,14 @@ GAP_X, GAP_Y, SUB_GAP = 56, 10, 16
 PAD = 12
 PER_COLUMN = 20  # nodes in one sub-column before the layer wraps into the next
 
+# A colour per task state and attempt outcome (the names they share mean the same), readable on the admin's
+# light and dark themes alike.
+COLOURS = {
+    "pending": "#94a3b8", "queued": "#38bdf8", "running": "#2563eb", "waiting": "#8b5cf6", "blocked": "#d97706",
+    "succeeded": "#16a34a", "failed": "#dc2626", "cancelled": "#64748b", "skipped": "#cbd5e1",
+    "timed_out": "#ea580c", "killed": "#991b1b", "decomposed": "#7c3aed", "lost": "#db2777", "discarded": "#a8a29e",
+}
+
 
 def layers(nodes: Iterable[Hashable], edges: Iterable[tuple[Hashable, Hashable]]) -> dict[Hashable, int]:
     """Each node's layer: 0 for a node nothing points to, else one more than the highest layer of the

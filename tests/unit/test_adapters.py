@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "weft_django"
 
 # What every adapter may import of weft_django: the two doors, and the plain vocabulary they speak (options:
-# the declaration of the task options, from which the serializer's fields and weft_run's options are made).
+# the declaration of the task options, from which the serializer's fields and weft_run's options are made;
+# units: how a number reads, 203 MB or "killed by SIGKILL", pure functions of a value).
 DOORS = {"weft_django.service", "weft_django.reports", "weft_django.exceptions", "weft_django.states",
-         "weft_django.conf", "weft_django.options"}
+         "weft_django.conf", "weft_django.options", "weft_django.units"}
 
 # Model classes, only where a framework needs the class itself (an admin's registration or inline).
 MODELS: dict[str, set[str]] = {
