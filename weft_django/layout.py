@@ -136,8 +136,8 @@ def _curve(a: Placed, b: Placed) -> str:
 # -- the timeline --
 
 LABEL_W, ROW_H, AXIS_H, BAR_H = 180, 18, 26, 12
-STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 4 * 3600,
-         6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400)
+STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900,
+         1800, 3600, 7200, 4 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400)
 
 
 def tick_step(span: float, most: int = 8) -> float:
@@ -153,6 +153,8 @@ def offset(seconds: float) -> str:
     """A tick's label: seconds after the start, as ``+0``, ``+1.5s``, ``+2m``, ``+1h30m``."""
     if seconds == 0:
         return "+0"
+    if seconds < 1:
+        return f"+{round(seconds * 1000)}ms"
     if seconds < 60:
         return f"+{seconds:g}s"
     if seconds < 3600:
@@ -180,7 +182,7 @@ class Timeline:
 
 
 def timeline(rows: Sequence[tuple[dict[str, Any], Sequence[tuple[float, float | None, dict[str, Any]]]]],
-             now: float, width: int = 960) -> Timeline:
+             now: float, width: int = 900) -> Timeline:
     """One row per ``(row data, attempts)``; an attempt is ``(start, end or None while it runs, data)`` in
     seconds (any epoch). The axis runs from the first start to the last end (``now`` for a running one);
     a bar is at least 2 px wide, so that a 5 ms attempt still shows."""
@@ -202,5 +204,5 @@ def timeline(rows: Sequence[tuple[dict[str, Any], Sequence[tuple[float, float | 
     ticks, t = [], 0.0
     while t <= span + 1e-9:
         ticks.append((round(LABEL_W + t * scale, 1), offset(round(t, 3))))
-        t += step
+        t = round(t + step, 6)
     return Timeline(bars, placed_rows, ticks, width, AXIS_H + len(rows) * ROW_H + PAD)

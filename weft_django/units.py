@@ -40,6 +40,16 @@ def seconds(s: float | None) -> str:
     return f"{d} d" + (f" {rest // 3600} h" if rest // 3600 else "")
 
 
+def ago(s: float) -> str:
+    """How long ago, coarsely: ``just now``, ``12 s ago``, ``3 min ago``, ``2 h ago``, ``5 d ago``."""
+    if s < 1:
+        return "just now"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if s >= size:
+            return f"{int(s // size)} {unit} ago"
+    return f"{int(s)} s ago"
+
+
 def cost(value: float | None) -> str:
     """A cost, to four significant digits without float noise: 0.07200000000000001 is ``0.072``."""
     if value is None:

@@ -3,6 +3,9 @@ a page shows numbers in."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from typing import Any
+
 from weft_django import layout, units
 
 
@@ -22,7 +25,7 @@ def test_layers__a_cycle_still_gets_a_column_past_the_rest() -> None:
 
 
 def test_graph__edges_point_right_and_a_wide_layer_wraps() -> None:
-    nodes = [("src", {})] + [(f"n{i}", {}) for i in range(45)] + [("sink", {})]
+    nodes: list[tuple[Hashable, dict[str, Any]]] = [("src", {}), *((f"n{i}", {}) for i in range(45)), ("sink", {})]
     edges = [("src", f"n{i}", "dependency") for i in range(45)] + [(f"n{i}", "sink", "dependency") for i in range(45)]
     d = layout.graph(nodes, edges, per_column=20)
     at = {p.id: p for p in d.nodes}
@@ -45,7 +48,8 @@ def test_graph__a_node_follows_the_row_of_what_points_to_it() -> None:
 
 
 def test_timeline__bars_on_one_axis_and_round_ticks() -> None:
-    rows = [({"key": "a"}, [(100.0, 110.0, {"n": 1}), (112.0, 130.0, {"n": 2})]),
+    rows: list[tuple[dict[str, Any], list[tuple[float, float | None, dict[str, Any]]]]] = [
+            ({"key": "a"}, [(100.0, 110.0, {"n": 1}), (112.0, 130.0, {"n": 2})]),
             ({"key": "b"}, [(130.0, None, {"n": 1})])]
     t = layout.timeline(rows, now=160.0, width=760)
     first, retry, running = t.bars
@@ -65,3 +69,9 @@ def test_units__human_numbers() -> None:
     assert units.exit_code(-9) == "killed by SIGKILL" and units.exit_code(-15) == "killed by SIGTERM"
     assert units.exit_code(3) == "exit 3" and units.exit_code(None) == ""
     assert units.exit_code(-200) == "killed by signal 200"
+
+
+def test_timeline__a_span_under_a_second_gets_millisecond_ticks() -> None:
+    t = layout.timeline([({}, [(0.0, 0.004, {})])], now=1.0, width=500)
+    assert [label for _, label in t.ticks] == ["+0", "+1ms", "+2ms", "+3ms", "+4ms"]
+    assert units.ago(0.2) == "just now" and units.ago(42) == "42 s ago" and units.ago(3700) == "1 h ago"

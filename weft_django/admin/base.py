@@ -16,10 +16,9 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
-from .. import reports, service
+from .. import reports, service, units
 from ..exceptions import WeftError
 
 SHOWN_ERRORS = 10
@@ -116,7 +115,7 @@ def when(moment: datetime | None) -> str:
         return "-"
     local = timezone.localtime(moment)
     return format_html('<span title="{}">{}</span>', local.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                       _("%(t)s ago") % {"t": timesince(moment, depth=1)})
+                       units.ago((timezone.now() - moment).total_seconds()))
 
 
 def link(model: str, pk: int | None, text: Any = None) -> str:

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, Model, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from .. import registry
 from ..exceptions import InvalidInput
 from ..models import Job, Skill, Task
 from ..states import TaskStatus
@@ -29,8 +30,8 @@ def job_rows(jobs: QuerySet[Job]) -> QuerySet[Job]:
 
 
 def skill_names() -> list[str]:
-    """The names of the skills known to the database (the skill filters' choices)."""
-    return sorted(set(Skill.objects.values_list("name", flat=True)))
+    """The names of the skills registered in code or known to the database (the skill filters' choices)."""
+    return sorted({d.name for d in registry.all_skills()} | set(Skill.objects.values_list("name", flat=True)))
 
 
 def jobs_with_skill(jobs: QuerySet[Job], skill: str) -> QuerySet[Job]:

@@ -45,6 +45,7 @@ def task_row(pk: int, key: str, skill: str, status: str, attempts: int, error: s
     took = (finished - started).total_seconds() if started and finished else None
     return {"id": pk, "key": key, "skill": skill, "status": status, "attempts": attempts,
             "error": short(error), "started_at": started, "finished_at": finished,
+            "started_ago": units.ago((timezone.now() - started).total_seconds()) if started else "",
             "duration": units.seconds(took), "parent": parent}
 
 

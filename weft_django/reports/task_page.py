@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from .. import layout, units
 from ..models import Attempt, Decision, Dependency, Task
@@ -53,6 +54,7 @@ def attempts(task_id: int) -> list[dict[str, Any]]:
         out.append({
             "id": a.pk, "number": a.number, "outcome": a.outcome, "worker": a.worker, "pid": a.pid,
             "started_at": a.started_at, "finished_at": a.finished_at,
+            "started_ago": units.ago((timezone.now() - a.started_at).total_seconds()),
             "duration": units.seconds(a.duration), "exit": units.exit_code(a.exit_code), "limit_hit": a.limit_hit,
             "error": error, "traceback": "" if tb in seen else tb, "same_traceback_as": seen.get(tb) if tb else None,
             "stdout": a.stdout, "stderr": a.stderr, "memory": units.megabytes(a.peak_rss_mb),
