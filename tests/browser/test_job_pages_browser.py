@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Route
 
 from tests.browser.test_admin_browser import INPROC, keep_screenshots
 from weft_django import service
@@ -111,3 +111,26 @@ def test_job_page__cancel_asks_first(ops: tuple[Page, str]) -> None:
     page.wait_for_selector(f"text=Job {job.pk} cancelled.")
     assert Job.objects.get(pk=job.pk).status == "cancelled"
     assert page.locator("#act-cancel").count() == 0  # a finished job offers no cancel
+
+
+@pytest.mark.parametrize(("page_path", "ready"), [("docs", ".swagger-ui .info .title"),
+                                                  ("redoc", "h1")])
+def test_api_docs__load_offline(ops: tuple[Page, str], tmp_path: Path, page_path: str, ready: str) -> None:
+    page, base = ops
+    elsewhere: list[str] = []
+
+    def refuse(route: Route) -> None:  # anything not from the live server is recorded and refused
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", refuse)
+    page.goto(f"{base}/api/weft/{page_path}/")
+    title = page.wait_for_selector(ready, timeout=20_000)
+    assert title is not None and "weft_django" in title.inner_text()
+    assert page.get_by_text("/jobs/{id}/explain/").first.is_visible() or page_path == "redoc"
+    assert elsewhere == []
+    page.screenshot(path=str(tmp_path / f"api_{page_path}.png"))
+    keep_screenshots(tmp_path, f"api_{page_path}.png")
