@@ -114,7 +114,7 @@ def when(moment: datetime | None) -> str:
     if moment is None:
         return "-"
     local = timezone.localtime(moment)
-    return format_html('<span title="{}">{}</span>', local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    return format_html('<span title="{}" style="white-space:nowrap">{}</span>', local.strftime("%Y-%m-%d %H:%M:%S %Z"),
                        units.ago((timezone.now() - moment).total_seconds()))
 
 

@@ -75,7 +75,8 @@ class JobAdmin(Acting):
     @admin.display(description=_("duration"))
     def took(self, obj: Job) -> str:
         end = obj.finished_at or timezone.now()
-        return units.seconds((end - obj.created_at).total_seconds()) + ("" if obj.finished_at else " …")
+        took = units.seconds((end - obj.created_at).total_seconds()) + ("" if obj.finished_at else " …")
+        return format_html('<span style="white-space:nowrap">{}</span>', took)
 
     @admin.display(description=_("cost spent"))
     def spent(self, obj: Job) -> str:

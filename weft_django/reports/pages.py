@@ -58,7 +58,8 @@ def job_graph(job_id: int, total: int) -> dict[str, Any]:
     """``graph``: a drawing of the job's tasks (nodes coloured by state, edges for dependencies and
     parent -> child), or of its skills when it has more than GRAPH_TASKS tasks (``graph_summary``)."""
     if total > GRAPH_TASKS:
-        return {"graph": _skills_graph(job_id), "graph_summary": True}
+        return {"graph": _skills_graph(job_id), "graph_summary": True,
+                "legend": [(st, layout.COLOURS[st]) for st in TaskStatus.values]}
     tasks = list(Task.objects.filter(job_id=job_id).order_by("pk")
                  .values_list("pk", "key", "skill_name", "status", "parent_id"))
     nodes = [(pk, {"id": pk, "key": short(key, 22), "title": key, "skill": short(skill, 24), "status": status})
