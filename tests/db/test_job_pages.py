@@ -149,3 +149,18 @@ def test_lists__filters_and_columns(staff: Client) -> None:
     assert "ValueError: boom" in page and "t.square" in page and " ago" in page
     tasks = staff.get("/admin/weft/task/").content.decode()
     assert f'<a href="/admin/weft/job/{mine.pk}/change/">{mine.pk}</a>' in tasks
+
+
+def test_job_list__reads_each_rows_tasks_through_the_job_index() -> None:
+    """The job list's skill and error columns find a job's tasks by the (job, status) index, never by walking
+    the primary key and filtering on the job (the whole table, for the newest job's tasks)."""
+    from weft_django.reports import lists
+
+    big_job(10_000)
+    big_job(300)
+    with connection.cursor() as c:
+        c.execute("ANALYZE weft_task")
+        sql, params = lists.job_rows(Job.objects.order_by("-pk"))[:100].query.sql_with_params()
+        c.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(r[0] for r in c.fetchall())
+    assert plan.count("weft_task_job_status_idx") == 2 and "weft_task_pkey" not in plan, plan

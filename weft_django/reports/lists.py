@@ -20,12 +20,15 @@ _M = TypeVar("_M", bound=Model)
 
 
 def job_rows(jobs: QuerySet[Job]) -> QuerySet[Job]:
-    """``jobs`` with their owner, ``first_skill`` (the skill of the job's first task) and ``first_error``
-    (the error of its first failed task) read along: two subqueries per row of a page, on the task index
-    by job and state."""
-    tasks = Task.objects.filter(job_id=OuterRef("pk")).order_by("pk")
-    failed = tasks.filter(status=TaskStatus.FAILED).exclude(error="")
-    return jobs.select_related("owner").annotate(first_skill=Subquery(tasks.values("skill_name")[:1]),
+    """``jobs`` with their owner, ``first_skill`` (the skill of one of the job's tasks: of a one-task job, its
+    skill) and ``first_error`` (the error of its first failed task) read along: two subqueries per row of a
+    page, each a short range of the task index by job and state."""
+    tasks = Task.objects.filter(job_id=OuterRef("pk"))
+    # Ordered as the (job, status) index is: ordered by id, PostgreSQL may walk the primary key instead,
+    # filtering on the job (through the whole table, for a job whose tasks are the newest).
+    one = tasks.order_by("job_id", "status")
+    failed = tasks.filter(status=TaskStatus.FAILED).exclude(error="").order_by("pk")
+    return jobs.select_related("owner").annotate(first_skill=Subquery(one.values("skill_name")[:1]),
                                                  first_error=Subquery(failed.values("error")[:1]))
 
 
