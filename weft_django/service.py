@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from . import access, registry, reports
+from . import access, registry, reports, retention
 from . import sweep as _sweep
 from .exceptions import InvalidInput, JobFailed, ResultTimeout
 from .jobspec import JobSpec
@@ -234,3 +234,10 @@ def install_sweep_schedule() -> bool:
     """Create or update the django-celery-beat periodic task of the sweep (``SWEEP_SCHEDULE``); False when
     django_celery_beat is not installed."""
     return _sweep.install_schedule()
+
+
+def prune(*, dry_run: bool = False, max_batches: int | None = None) -> dict[str, int]:
+    """Delete finished jobs older than WEFT_RETENTION allows, with their tasks, attempts and decisions; rows
+    deleted by kind (with ``dry_run``: the jobs and tasks that would go)."""
+    return retention.prune(dry_run=dry_run, max_batches=max_batches)
+

@@ -25,7 +25,7 @@ DOORS = {"weft_django.service", "weft_django.reports", "weft_django.exceptions",
 MODELS: dict[str, set[str]] = {
     "weft_django/admin/jobs.py": {"Job", "Task"},
     "weft_django/admin/tasks.py": {"Attempt", "Decision", "Task"},
-    "weft_django/admin/others.py": {"Skill", "Worker"},
+    "weft_django/admin/others.py": {"Iteration", "Skill", "Subscription", "Worker"},
 }
 
 # Beyond the doors, by module: the adapter's own package, and what one command exists to do.
@@ -40,7 +40,7 @@ EXTRA: dict[str, set[str]] = {
 def adapters() -> list[Path]:
     """Every adapter module: the admin, the dashboard, the HTTP API but its serializers (DRF's own
     ModelSerializers need the models), the commands and their shared ``cli``."""
-    found = [PACKAGE / "views.py", PACKAGE / "urls.py", PACKAGE / "management" / "cli.py"]
+    found = [PACKAGE / "views.py", PACKAGE / "urls.py", PACKAGE / "metrics.py", PACKAGE / "management" / "cli.py"]
     found += sorted((PACKAGE / "admin").glob("*.py"))
     found += sorted(p for p in (PACKAGE / "api").glob("*.py") if p.name != "serializers.py")
     found += sorted((PACKAGE / "management" / "commands").glob("*.py"))

@@ -1,12 +1,22 @@
-"""Workers (read-only) and skills (the operator's switch: enabled)."""
+"""Workers (read-only), skills (the operator's switch: enabled), loops' iterations (read-only) and
+notification subscriptions (editable)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
 
-from ..models import Skill, Worker
-from .base import ReadOnly
+from ..models import Iteration, Skill, Subscription, Worker
+from .base import OfVisibleJobs, ReadOnly
+
+
+@admin.register(Iteration)
+class IterationAdmin(OfVisibleJobs):
+    """A loop's progress log: one row per iteration (loops.py)."""
+
+    list_display = ("id", "task_id", "number", "of", "passed", "tokens", "cost", "duration", "created_at")
+    list_filter = ("passed",)
+    search_fields = ("summary", "validation")
 
 
 @admin.register(Worker)
@@ -32,3 +42,13 @@ class SkillAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Skill | None = None) -> bool:
         return False  # the next sync would bring it back; disable it instead
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    """Who is told about which job and task events (notifications.py): a signed webhook or an e-mail, delivered
+    by weft tasks of the skill ``weft.notify``."""
+
+    list_display = ("name", "target", "enabled", "created_at")
+    list_filter = ("enabled",)
+    search_fields = ("name", "target")

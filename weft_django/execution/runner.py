@@ -43,6 +43,7 @@ class Context:
     key: str
     cost: float = 0.0
     dependencies: dict[str, Any] = field(default_factory=dict)
+    attempt_id: int | None = None  # the Attempt row (a loop's iterations point at it)
 
     def report_cost(self, amount: float) -> None:
         """Add to this attempt's cost (counted against the job's budget); a cost on the returned Outcome adds to it."""
@@ -132,7 +133,8 @@ def _tail(text: str) -> str:
 
 def _call_args(d: SkillDef, c: Claimed) -> tuple[dict[str, Any], Context]:
     """The skill's keyword arguments: its params, plus ``ctx`` when it asks for one."""
-    ctx = Context(c.task_id, c.job_id, c.token, c.key, dependencies=dict(c.dependencies or {}))
+    ctx = Context(c.task_id, c.job_id, c.token, c.key, dependencies=dict(c.dependencies or {}),
+                  attempt_id=c.attempt_id)
     kwargs = dict(c.params)
     if d.wants_context:
         kwargs["ctx"] = ctx

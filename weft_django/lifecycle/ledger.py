@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from django.db import transaction
 from django.db.models.functions import Now
 
-from ..models import Attempt, Decision
+from ..models import Attempt, Decision, Iteration, LlmCall, Task
 from ..outcomes import Observation
-from ..states import AttemptOutcome, DecisionAction
+from ..states import AttemptOutcome, DecisionAction, TaskStatus
 
 # ---- decisions ----
 
@@ -76,6 +77,26 @@ def close_lost(attempt_id: int | None, error_type: str, detail: str) -> None:
     if attempt_id is not None:
         Attempt.objects.filter(pk=attempt_id, outcome=AttemptOutcome.RUNNING).update(
             outcome=AttemptOutcome.LOST, finished_at=Now(), error_type=error_type, error_message=detail)
+
+
+# ---- a loop's iterations ----
+
+
+def write_iteration(task_id: int, token: int, **fields: Any) -> bool:
+    """Record one iteration of a loop (``fields``: number, of, job_id, attempt_id, summary, passed, validation,
+    tokens, cost, duration), fenced on the attempt's token like every write of an attempt: nothing is written,
+    and False returned, once the lease is lost or if that number is already recorded."""
+    with transaction.atomic():
+        if not Task.objects.filter(pk=task_id, attempts=token, status=TaskStatus.RUNNING).select_for_update().exists():
+            return False
+        number = fields.pop("number")
+        return Iteration.objects.get_or_create(task_id=task_id, number=number, defaults=fields)[1]
+
+
+def write_llm_call(**fields: Any) -> None:
+    """Record a call to a model as soon as it returns (not fenced: its tokens were spent whatever becomes of
+    the attempt)."""
+    LlmCall.objects.create(**fields)
 
 
 # ---- the same writes, as fragments of report.py's single statement ----

@@ -9,6 +9,7 @@ from django.db.models import Q
 from ..models import Attempt, Decision, Task
 from ..states import DecisionAction
 from .jobs import get_job, page_bounds, task_page, waiting
+from .loops import job_loops
 
 
 def explain(job_id: Any, *, limit: int | None = None, after: int | None = None) -> str:
@@ -47,6 +48,8 @@ def explain_page(job_id: Any, *, limit: int | None = None, after: int | None = N
     if cause:
         lines.append(f"Cause: {cause}")
     lines += [f"Waiting: {reason}" for reason in waiting(job)]
+    paged = None if limit is None and not start else [pk for pk, in rows]
+    lines += [f"Loop: task {key!r}: {line}" for key, line in job_loops(job.pk, paged).items()]
     lines += _story(decisions, attempts)
     if next_after is not None:
         lines.append("")
