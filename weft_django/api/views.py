@@ -173,13 +173,14 @@ class SkillViewSet(WeftView, viewsets.ViewSet):
 
     @extend_schema(responses=answers(s.SkillSerializer(many=True), 403))
     def list(self, request: Request) -> Response:
-        return Response(s.SkillSerializer(reports.runnable_skills(request.user), many=True).data)
+        return Response(s.SkillSerializer(reports.runnable_skills(request.user), many=True,
+                                           context={"request": request}).data)
 
     @extend_schema(responses=answers(s.SkillSerializer, 403, 404))
     def retrieve(self, request: Request, pk: str) -> Response:
         for d in reports.runnable_skills(request.user):
             if d.name == pk:
-                return Response(s.SkillSerializer(d).data)
+                return Response(s.SkillSerializer(d, context={"request": request}).data)
         raise exceptions.NotFound(f"no skill {pk!r} that you may run")
 
 
@@ -254,7 +255,8 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
     def tasks(self, request: Request, pk: str) -> Response:
         job = self.get_object()
         page = self.paginate_queryset(reports.job_tasks(job.pk))
-        return self.get_paginated_response(s.TaskSerializer(page, many=True).data)
+        rows = s.TaskSerializer(page, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(rows.data)
 
     @extend_schema(responses=answers(OpenApiResponse(
         description='{"audit": [who did what, when, via], "policy_decisions": [what rules did to it]}'), 403, 404))
@@ -277,7 +279,8 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         """Submit the job again as a new job of yours: same tasks, dependencies, settings and budget."""
         job = self.get_object()
         new = domain(lambda: service.rerun(job.pk, by=request.user, via="api"))
-        return Response(s.JobSerializer(new).data, status=status.HTTP_201_CREATED)
+        return Response(s.JobSerializer(new, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)
 
 
 @extend_schema_view(retrieve=extend_schema(responses=answers(s.TaskDetailSerializer, 403, 404)))

@@ -3,8 +3,9 @@ only from its decisions and attempts; what runs now; and the lists the admin, th
 (every adapter reads through here, or through ``service``).
 
 One module per concern: ``jobs`` (a job, its status, spec, failures, attempts), ``results``, ``explain``,
-``activity`` (running tasks, unread queues, the dashboard), ``visibility`` (what a user sees) and ``listing``
-(the commands' and the admin's lists).
+``activity`` (running tasks, unread queues, the dashboard), ``visibility`` (what a user sees), ``listing``
+(the commands' and the admin's lists); for the admin's pages, ``pages`` (a job's page: cause, tasks, graph,
+timeline), ``task_page`` (a task's attempts, decisions and neighbours) and ``lists`` (list columns, filters).
 """
 
 from __future__ import annotations
