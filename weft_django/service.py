@@ -25,6 +25,8 @@ from .operations import prune as prune
 from .operations import sweep as sweep
 from .operations import sweep_loop as sweep_loop
 from .operations import sync_skills as sync_skills
+from .operator import retry_task as retry_task
+from .operator import unblock as unblock
 from .spec import Limits, TaskSpec, check_text
 from .states import FINAL_JOB_STATES, JobStatus
 

@@ -36,6 +36,9 @@ class TaskAdmin(Acting):
         "cancel": (_("Cancel this task"), _("Cancel this task? The tasks that depend on it are skipped.")),
         "approve": (_("Approve this task"), _("Let this task run?")),
         "reject": (_("Reject this task"), _("Refuse this task? It fails without running.")),
+        "retry": (_("Retry this task"), _("Run this task again? The tasks it skipped wait for it again, and its job "
+                                         "runs again if it had ended.")),
+        "unblock": (_("Unblock this task"), _("Let this task run again? Its skill is called anew.")),
     }
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Task]:
@@ -71,10 +74,16 @@ class TaskAdmin(Acting):
             done, why = service.cancel_task(pk, by=request.user, via="admin"), _("it had already finished")
         elif verb == "approve":
             done, why = service.approve(pk, by=request.user, via="admin"), NOT_WAITING
+        elif verb == "retry":
+            done, why = service.retry_task(pk, by=request.user, via="admin"), _("it is not failed or cancelled")
+        elif verb == "unblock":
+            note = str(request.POST.get("note", ""))
+            done, why = service.unblock(pk, note, by=request.user, via="admin"), _("it is not blocked")
         else:
             reason = str(request.POST.get("reason", ""))
             done, why = service.reject(pk, reason, by=request.user, via="admin"), NOT_WAITING
-        verbs = {"cancel": _("cancelled"), "approve": _("approved"), "reject": _("rejected")}
+        verbs = {"cancel": _("cancelled"), "approve": _("approved"), "reject": _("rejected"), "retry": _("retried"),
+                 "unblock": _("unblocked")}
         if done:
             self.message_user(request, _("Task %(id)s %(done)s.") % {"id": pk, "done": verbs[verb]}, messages.SUCCESS)
         else:

@@ -75,6 +75,10 @@ class Rejection(serializers.Serializer[Any]):
     reason = serializers.CharField(required=False, allow_blank=True, help_text="recorded on the decision")
 
 
+class Unblocking(serializers.Serializer[Any]):
+    note = serializers.CharField(required=False, allow_blank=True, help_text="what changed; recorded on the decision")
+
+
 class JobSerializer(serializers.ModelSerializer[Job]):
     url = serializers.HyperlinkedIdentityField(view_name="weft_api:job-detail")
     owner = serializers.StringRelatedField()

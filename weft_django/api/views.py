@@ -307,6 +307,24 @@ class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet["
         task = self.get_object()
         return Response({"approved": domain(lambda: service.approve(task.pk, by=request.user, via="api"))})
 
+    @extend_schema(request=None, responses=answers(OpenApiResponse(description='{"retried": true|false}'),
+                                                   400, 403, 404))
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        """Run a failed or cancelled task again, with the dependents it skipped, and its job if it ended."""
+        task = self.get_object()
+        return Response({"retried": domain(lambda: service.retry_task(task.pk, by=request.user, via="api"))})
+
+    @extend_schema(request=s.Unblocking, responses=answers(OpenApiResponse(description='{"unblocked": true|false}'),
+                                                           400, 403, 404))
+    @action(detail=True, methods=["post"])
+    def unblock(self, request: Request, pk: str) -> Response:
+        """Let a task blocked with a reason run again (``note``: what changed)."""
+        task = self.get_object()
+        data = request.data if isinstance(request.data, dict) else {}
+        note = data.get("note", "")
+        return Response({"unblocked": domain(lambda: service.unblock(task.pk, note, by=request.user, via="api"))})
+
     @extend_schema(request=s.Rejection, responses=answers(OpenApiResponse(description='{"rejected": true|false}'),
                                                           400, 403, 404, why={403: "needs weft.approve_task"}))
     @action(detail=True, methods=["post"])

@@ -108,6 +108,25 @@ def downstream_to_skip(task_id: int) -> list[tuple[int, int, str, int | None]]:
     return out
 
 
+def skipped_because_of(task_id: int) -> list[int]:
+    """The skipped tasks downstream of ``task_id`` that would not have skipped had it succeeded: every upstream
+    of each is live, succeeded, or among them (nearest first)."""
+    found: list[int] = []
+    frontier = [task_id]
+    while frontier:
+        skipped = Dependency.objects.filter(upstream_id__in=frontier, downstream__status=TaskStatus.SKIPPED)
+        frontier = [d for d in skipped.values_list("downstream_id", flat=True) if d not in found]
+        found += frontier
+    ok = {task_id, *found}
+    while True:
+        bad = {down for down, up, status in Dependency.objects.filter(downstream_id__in=ok - {task_id})
+               .values_list("downstream_id", "upstream_id", "upstream__status")
+               if up not in ok and status in FINAL_TASK_STATES and status != TaskStatus.SUCCEEDED}
+        if not bad:
+            return [pk for pk in found if pk in ok]
+        ok -= bad
+
+
 def _finish_parent(job_id: int, parent_id: int) -> list[Ready]:
     """A child became final: complete its waiting parent when every child succeeded, fail it when one did not."""
     parent = Task.objects.select_for_update().filter(pk=parent_id, status=TaskStatus.WAITING).first()

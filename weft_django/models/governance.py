@@ -84,6 +84,8 @@ class AuditAction(models.TextChoices):
     RERUN = "rerun", _("rerun")
     APPROVE = "approve", _("approve")
     REJECT = "reject", _("reject")
+    RETRY_TASK = "retry_task", _("retry task")
+    UNBLOCK = "unblock", _("unblock task")
     POLICY_ADD = "policy_add", _("policy added")
     POLICY_CHANGE = "policy_change", _("policy changed")
     POLICY_DELETE = "policy_delete", _("policy deleted")
