@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from .analytics import AnalyticsViewSet
 from .docs import ApiRoot, Redoc, Swagger, offline_docs
 from .views import JobViewSet, SkillViewSet, TaskViewSet
 
@@ -22,6 +23,7 @@ router = SimpleRouter()
 router.register("skills", SkillViewSet, basename="skill")
 router.register("jobs", JobViewSet, basename="job")
 router.register("tasks", TaskViewSet, basename="task")
+router.register("analytics", AnalyticsViewSet, basename="analytics")
 
 
 class SchemaView(SpectacularAPIView):
