@@ -202,6 +202,7 @@ def _run_command(d: SkillDef, c: Claimed, w: Watch) -> Observation:
             return Observation(Outcome.failure(f"cannot start {argv[0]!r}: {exc}", retryable=False),
                                "failed", exc.kind)
         stdout, stderr = read_tail(out), read_tail(err)
+        w.output = None  # the files close here; the attempt's close writes these tails
     if w.reason:
         return stopped(w, exit_code=code, stdout=stdout, stderr=stderr)
     if code != 0:
