@@ -22,7 +22,7 @@ from .workers import SweepRun, Worker, WorkerState
 
 __all__ = [
     "SPEC_FIELDS", "Artifact", "ArtifactKind", "Attempt", "AuditAction", "AuditEntry", "Breaker", "Decision",
-    "Dependency", "Iteration", "Job", "JobQuerySet", "JobTemplate", "LlmCall", "LockingQuerySet", "Policy", "PolicyDecision",
-    "PolicyOutcome", "ReadableDateTimeField", "Skill", "SkillKind", "Subscription", "SweepRun", "Task",
-    "TaskQuerySet", "Via", "Worker", "WorkerState",
+    "Dependency", "Iteration", "Job", "JobQuerySet", "JobTemplate", "LlmCall", "LockingQuerySet", "Policy",
+    "PolicyDecision", "PolicyOutcome", "ReadableDateTimeField", "Skill", "SkillKind", "Subscription", "SweepRun",
+    "Task", "TaskQuerySet", "Via", "Worker", "WorkerState",
 ]
