@@ -49,6 +49,12 @@ class Progress:
     def count(self, *states: str) -> int:
         return sum(1 for ln in self.lines if ln.status in states)
 
+    def counts(self) -> tuple[int, int, int]:
+        """(lines done: their job final or refused, jobs running, lines refused)."""
+        done = self.count("refused", *FINAL_JOB_STATES)
+        running = sum(1 for ln in self.lines if ln.job is not None and ln.status not in FINAL_JOB_STATES)
+        return done, running, self.count("refused")
+
     def summary(self) -> dict[str, Any]:
         return {"total": len(self.lines), "submitted": sum(1 for ln in self.lines if ln.job is not None),
                 "succeeded": self.count("succeeded"), "refused": self.count("refused"),

@@ -71,8 +71,9 @@ def fill(value: Any, params: Mapping[str, Any], path: str = "") -> Any:
     if not isinstance(value, str):
         return value
     pieces = _parse(value, path)
-    if len(pieces) == 1 and not pieces[0][0] and pieces[0][1] in params:
-        return params[pieces[0][1]]  # the whole string is one placeholder: the value keeps its type
+    whole = pieces[0][1] if len(pieces) == 1 and not pieces[0][0] else None
+    if whole is not None and whole in params:
+        return params[whole]  # the whole string is one placeholder: the value keeps its type
     out = []
     for literal, name in pieces:
         out.append(literal)  # the parser has already made {{ and }} single braces
