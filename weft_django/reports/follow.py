@@ -20,16 +20,24 @@ from ..states import FINAL_JOB_STATES
 from .jobs import get_job
 
 FIRST = 50  # a job already under way: the output of its newest attempts, not of all of them
-ANCHOR = 200  # characters of the previous tail looked for in the new one when the tail window slid
+ANCHOR = 200  # characters of the new tail looked for in the previous one when the window slid
 
 
 def new_text(before: str, now: str) -> str:
-    """What ``now`` (a tail of the output) adds to ``before`` (an earlier tail of the same output)."""
+    """What ``now`` (a tail of the output) adds to ``before`` (an earlier tail of the same output): ``now``
+    after the longest end of ``before`` it starts with (the tail's window slides as output grows)."""
     if now.startswith(before):
         return now[len(before):]
-    anchor = before[-ANCHOR:]
-    at = now.rfind(anchor) if anchor else -1
-    return now[at + len(anchor):] if at >= 0 else now  # the window moved past all we saw: all of it is new
+    head = now[:ANCHOR]  # an overlap of ANCHOR characters or more starts where ``head`` is found in ``before``
+    at = before.find(head)
+    while at >= 0 and len(head) == ANCHOR:
+        if now.startswith(before[at:]):
+            return now[len(before) - at:]
+        at = before.find(head, at + 1)
+    for k in range(min(ANCHOR, len(before), len(now)), 0, -1):  # a shorter overlap
+        if now.startswith(before[-k:]):
+            return now[k:]
+    return now  # the window moved past all we saw: all of it is new
 
 
 def follow(job_id: Any, *, poll: float = 0.5, timeout: float | None = None) -> Iterator[dict[str, Any]]:
