@@ -9,8 +9,8 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import psutil
@@ -119,8 +119,9 @@ def test_weft_top__cpu_and_memory_of_each_attempts_process_tree_sorted(
     text = io.StringIO()
     call_command("weft_top", "--once", "--interval", "0.1", "--sort", "mem", stdout=text)
     assert "sorted by mem" in text.getvalue() and str(spinner.pk) in text.getvalue()
-    for kwargs, field in [({"sort": "pid"}, "sort"), ({"interval": 0}, "interval"), ({"interval": "1"}, "interval"),
-                          ({"interval": 61}, "interval")]:
+    bad: list[tuple[dict[str, Any], str]] = [({"sort": "pid"}, "sort"), ({"interval": 0}, "interval"),
+                                             ({"interval": "1"}, "interval"), ({"interval": 61}, "interval")]
+    for kwargs, field in bad:
         with pytest.raises(InvalidInput) as err:
             top(**kwargs)
         assert err.value.field == field
