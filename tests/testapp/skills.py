@@ -298,3 +298,10 @@ def py_ticks(n: int = 6) -> int:
         print(f"py tick {i}", flush=True)
         time.sleep(0.4)
     return n
+
+
+@skill(name="t.inc")
+def inc(ctx: Any, by: float = 1) -> float:
+    """A pipe stage (weft_pipe): the previous stage's result plus ``by``."""
+    (previous,) = ctx.dependencies.values()
+    return float(previous) + by

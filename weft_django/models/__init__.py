@@ -17,11 +17,12 @@ from .notifications import Subscription
 from .querysets import JobQuerySet, LockingQuerySet, TaskQuerySet
 from .skills import Skill, SkillKind
 from .tasks import SPEC_FIELDS, Dependency, Task
+from .templates import JobTemplate
 from .workers import SweepRun, Worker, WorkerState
 
 __all__ = [
     "SPEC_FIELDS", "Artifact", "ArtifactKind", "Attempt", "AuditAction", "AuditEntry", "Breaker", "Decision",
-    "Dependency", "Iteration", "Job", "JobQuerySet", "LlmCall", "LockingQuerySet", "Policy", "PolicyDecision",
-    "PolicyOutcome", "ReadableDateTimeField", "Skill", "SkillKind", "Subscription", "SweepRun", "Task",
-    "TaskQuerySet", "Via", "Worker", "WorkerState",
+    "Dependency", "Iteration", "Job", "JobQuerySet", "JobTemplate", "LlmCall", "LockingQuerySet", "Policy",
+    "PolicyDecision", "PolicyOutcome", "ReadableDateTimeField", "Skill", "SkillKind", "Subscription", "SweepRun",
+    "Task", "TaskQuerySet", "Via", "Worker", "WorkerState",
 ]
