@@ -38,6 +38,10 @@ from .operator import retry_task as retry_task
 from .operator import unblock as unblock
 from .pipes import pipe_result as pipe_result
 from .pipes import submit_pipe as submit_pipe
+from .schedules import check as check_schedule  # noqa: F401  (the admin's doors to schedules)
+from .schedules import fire as fire_schedule  # noqa: F401
+from .schedules import install as install_schedule  # noqa: F401
+from .schedules import uninstall as uninstall_schedule  # noqa: F401
 from .spec import Limits, TaskSpec, check_text
 from .states import FINAL_JOB_STATES, JobStatus
 

@@ -25,7 +25,7 @@ DOORS = {"weft_django.service", "weft_django.reports", "weft_django.exceptions",
 MODELS: dict[str, set[str]] = {
     "weft_django/admin/jobs.py": {"Job", "Task"},
     "weft_django/admin/tasks.py": {"Attempt", "Decision", "Task"},
-    "weft_django/admin/others.py": {"Iteration", "Skill", "Subscription", "Worker"},
+    "weft_django/admin/others.py": {"Iteration", "Schedule", "Skill", "Subscription", "Worker"},
     "weft_django/governance_admin.py": {"AuditEntry", "Policy", "PolicyDecision"},
 }
 
