@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from .exceptions import InvalidInput, UnknownId
 from .jobspec import JobSpec
+from .lifecycle import submit as submission
 from .models import Job, Schedule
 from .states import FINAL_JOB_STATES
 
@@ -73,8 +74,6 @@ def uninstall(schedule_id: int) -> None:
 
 def fire(schedule_id: int) -> int | None:
     """One run of the schedule: its job's id, or None when it was skipped (overlap) or is disabled."""
-    from . import service
-
     with transaction.atomic():
         s = Schedule.objects.select_for_update().filter(pk=schedule_id).first()
         if s is None:
@@ -87,6 +86,6 @@ def fire(schedule_id: int) -> int | None:
             return None
         spec = dict(s.spec)
         spec["labels"] = {**dict(spec.get("labels") or {}), "schedule": s.name}
-        job = service.submit_job(spec, owner=s.owner)
+        job = submission.submit_job(JobSpec.parse(spec), owner=s.owner)
         Schedule.objects.filter(pk=s.pk).update(last_job_id=job.pk, last_run_at=timezone.now(), runs=s.runs + 1)
     return int(job.pk)
