@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.signals import setting_changed
 
-from . import conf, options, registry
+from . import conf, governance, options, registry
 from .conf import settings
 from .exceptions import InvalidInput, UnknownSkill
 from .limits import Limits, RetryPolicy
@@ -37,7 +37,8 @@ def resolve(spec: TaskSpec, path: str = "") -> dict[str, Any]:
             if len(_shapes) >= 1024:  # many distinct timeouts or limits: start over rather than grow
                 _shapes.clear()
             _shapes[key] = (definition, src, shape)
-    return {**shape, "params": dict(spec.params)}
+    return {**shape, "params": dict(spec.params),
+            **governance.task_fields(definition, shape["queue"], shape["locks"], spec.params, p)}
 
 
 # The part of a resolved spec that does not depend on params (the options), by spec shape: a job of ten
@@ -104,6 +105,11 @@ def _retry(opt: Option, given: Any, definition: registry.SkillDef, path: str) ->
     return policy.as_dict()
 
 
+def _union(opt: Option, given: Any, definition: registry.SkillDef, path: str) -> list[str]:
+    """The skill's locks and the submission's, each once, in that order (templates: filled from params later)."""
+    return list(dict.fromkeys([*getattr(definition, opt.name), *(given or ())]))
+
+
 _MERGES: dict[Merge, Callable[[Option, Any, registry.SkillDef, str], Any]] = {
-    Merge.FIRST: _first, Merge.LIMITS: _limits, Merge.RETRY: _retry,
+    Merge.FIRST: _first, Merge.LIMITS: _limits, Merge.RETRY: _retry, Merge.UNION: _union,
 }

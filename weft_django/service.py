@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ def submit(
     timeout: float | None = None,
     queue: str | None = None,
     priority: int | None = None,
+    locks: Sequence[str] | None = None,
     name: str = "",
     owner: Any = None,
     idempotency_key: str | None = None,
@@ -37,8 +38,11 @@ def submit(
     deadline: datetime | None = None,
 ) -> Job:
     """Submit one task as a job. Validates everything, writes in one transaction, dispatches on commit."""
+    if isinstance(locks, str):  # tuple("db:x") would lock four one-letter names
+        raise InvalidInput("locks", "must be a list of lock names, got str")
     spec = TaskSpec(skill=skill, params=params if params is not None else {}, key=key,
-                    limits=Limits.parse(limits), retry=retry, timeout=timeout, queue=queue, priority=priority)
+                    limits=Limits.parse(limits), retry=retry, timeout=timeout, queue=queue, priority=priority,
+                    locks=tuple(locks or ()))
     spec.validate()
     return submission.create_job([spec], submission.JobOptions(
         name=name or skill, owner=owner, idempotency_key=idempotency_key, labels=labels, deadline=deadline),

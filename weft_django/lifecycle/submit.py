@@ -205,11 +205,11 @@ WITH j AS (
     RETURNING id, created_at
 )
 INSERT INTO weft_task (job_id, key, skill_name, skill_version, params, {", ".join(options.COLUMNS)},
-                       status, attempts, pending_deps, has_dependents, has_dependencies, dispatched_at, worker,
-                       cancel_requested, blocked_reason, error, created_at)
+                       gates, governed, status, attempts, pending_deps, has_dependents, has_dependencies,
+                       dispatched_at, worker, cancel_requested, blocked_reason, waiting_for, error, created_at)
 SELECT j.id, %(key)s, %(skill_name)s, %(skill_version)s, %(params)s::jsonb,
        {", ".join(f"%({c})s::{t}" for c, t in options.SQL_TYPES.items())},
-       'queued', 0, 0, false, false, now(), '', false, '', '', now()
+       %(gates)s::jsonb, %(governed)s, 'queued', 0, 0, false, false, now(), '', false, '', '', '', now()
 FROM j
 RETURNING job_id, id, (SELECT created_at FROM j)
 """
@@ -221,6 +221,7 @@ def _submit_fast(key: str, fields: dict[str, Any], *, name: str, owner_id: int |
     nothing) if an operator disabled the skill."""
     params = {"key": key, "name": name, "owner": owner_id, "labels": pg.dumps(labels),
               "skill_name": fields["skill_name"], "skill_version": fields["skill_version"],
-              "params": pg.dumps(fields["params"]), **{c: rows.option_value(c, fields[c]) for c in options.COLUMNS}}
+              "params": pg.dumps(fields["params"]), **{c: rows.option_value(c, fields[c]) for c in options.COLUMNS},
+              "gates": pg.dumps(fields["gates"]), "governed": fields["governed"]}
     row = pg.fetchone(SUBMIT, params)
     return None if row is None else (row[0], row[1], row[2])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .attempts import Artifact, ArtifactKind, Attempt
 from .decisions import Decision
 from .fields import ReadableDateTimeField
+from .gates import RateBucket
 from .jobs import Job
 from .querysets import JobQuerySet, LockingQuerySet, TaskQuerySet
 from .skills import Skill, SkillKind
@@ -17,6 +18,6 @@ from .workers import SweepRun, Worker, WorkerState
 
 __all__ = [
     "SPEC_FIELDS", "Artifact", "ArtifactKind", "Attempt", "Decision", "Dependency", "Job", "JobQuerySet",
-    "LockingQuerySet", "ReadableDateTimeField", "Skill", "SkillKind", "SweepRun", "Task", "TaskQuerySet",
+    "LockingQuerySet", "RateBucket", "ReadableDateTimeField", "Skill", "SkillKind", "SweepRun", "Task", "TaskQuerySet",
     "Worker", "WorkerState",
 ]

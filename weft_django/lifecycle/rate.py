@@ -1,0 +1,38 @@
+"""Rate limits at claim: one bucket row per key, updated under its row lock by every worker's claim.
+
+Each bucket keeps the next moment a claim may start; a claim at or after it starts now and moves it on
+by 1/rate. A claim that comes early is not refused and retried: it *reserves* that moment (the bucket moves
+on past it, so the next early claim gets the moment after) and its task is sent again for then, so a
+backlog is spread over the coming slots in one pass, and nothing polls. A bucket holds one token: like
+Celery's ``rate_limit``, no burst, but counted across every worker instead of per worker process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from ..gates import per_second
+from ..models import RateBucket
+
+# A message that arrives this early for its reserved moment (clocks of worker and database differ a little)
+# starts anyway rather than going round once more.
+EARLY = timedelta(seconds=0.05)
+
+
+def take(rates: Mapping[str, str], now: datetime) -> datetime | None:
+    """Take a start under every rate of ``rates`` (key -> "10/m"): None if the task may start now, else the
+    moment reserved for it. Locks the buckets in key order (no deadlock between two claims)."""
+    keys = sorted(rates)
+    RateBucket.objects.bulk_create([RateBucket(key=k, next_at=now) for k in keys], ignore_conflicts=True)
+    buckets = {b.key: b for b in RateBucket.objects.filter(key__in=keys).order_by("key").select_for_update()}
+    slot = max(max(buckets[k].next_at, now) for k in keys)
+    for k in keys:
+        RateBucket.objects.filter(pk=buckets[k].pk).update(
+            next_at=slot + timedelta(seconds=1.0 / per_second(rates[k])))
+    return None if slot <= now + EARLY else slot
+
+
+def due(reserved: datetime | None, now: datetime) -> bool:
+    """Whether a task that reserved ``reserved`` may start now (False: it has no reservation, or it is early)."""
+    return reserved is not None and reserved <= now + EARLY
