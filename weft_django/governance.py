@@ -21,6 +21,7 @@ from .gates import ConcurrencyLimit, RateLimit
 from .registry import SkillDef
 
 ROW_TTL = 5.0
+Overrides = Mapping[tuple[str, str], Mapping[str, Any]]
 _rows: tuple[float, dict[tuple[str, str], dict[str, Any]]] = (0.0, {})
 _lock = threading.Lock()
 
@@ -49,11 +50,12 @@ def row_overrides() -> dict[tuple[str, str], dict[str, Any]]:
     return fresh
 
 
-def effective(d: SkillDef) -> tuple[tuple[ConcurrencyLimit, ...], tuple[RateLimit, ...]]:
-    """The concurrency and rate limits of skill ``d`` in force: row over setting over code, each if set."""
+def effective(d: SkillDef, overrides: Overrides | None = None
+              ) -> tuple[tuple[ConcurrencyLimit, ...], tuple[RateLimit, ...]]:
+    """The concurrency and rate limits of skill ``d`` in force: row (of ``overrides``) over setting over code."""
     concurrency, rate = d.concurrency, d.rate
     for where, source in ((f"WEFT_SKILL_LIMITS[{d.name!r}]", settings.SKILL_LIMITS.get(d.name)),
-                          (f"Skill row {d.name}@{d.version}", row_overrides().get((d.name, d.version)))):
+                          (f"Skill row {d.name}@{d.version}", (overrides or {}).get((d.name, d.version)))):
         if not source:
             continue
         if source.get("concurrency") is not None:
@@ -63,11 +65,11 @@ def effective(d: SkillDef) -> tuple[tuple[ConcurrencyLimit, ...], tuple[RateLimi
     return concurrency, rate
 
 
-def task_fields(d: SkillDef, queue: str, locks: list[str], params: Mapping[str, Any], prefix: str
-                ) -> dict[str, Any]:
+def task_fields(d: SkillDef, queue: str, locks: list[str], params: Mapping[str, Any], prefix: str,
+                overrides: Overrides | None) -> dict[str, Any]:
     """A new task's ``locks`` (filled from params), ``gates`` and ``governed``; InvalidInput naming the param
     a key or a lock needs. Cheap for a skill without any: no template is rendered."""
-    concurrency, rate = effective(d)
+    concurrency, rate = effective(d, overrides)
     queue_limit = settings.QUEUE_CONCURRENCY.get(queue)
     if not (concurrency or rate or locks or queue_limit):
         return {"locks": [], "gates": {}, "governed": False}

@@ -16,8 +16,9 @@ from .options import Merge, Option
 from .spec import TaskSpec, check_params
 
 
-def resolve(spec: TaskSpec, path: str = "") -> dict[str, Any]:
-    """Check a spec against its skill and the ceilings; return the Task row's spec fields."""
+def resolve(spec: TaskSpec, path: str = "", overrides: governance.Overrides | None = None) -> dict[str, Any]:
+    """Check a spec against its skill and the ceilings; return the Task row's spec fields. ``overrides``: the
+    Skill rows' limits (``governance.row_overrides()``; None: the code's and the settings' alone)."""
     p = f"{path}." if path else ""
     try:
         definition = registry.get(spec.skill)
@@ -38,7 +39,7 @@ def resolve(spec: TaskSpec, path: str = "") -> dict[str, Any]:
                 _shapes.clear()
             _shapes[key] = (definition, src, shape)
     return {**shape, "params": dict(spec.params),
-            **governance.task_fields(definition, shape["queue"], shape["locks"], spec.params, p)}
+            **governance.task_fields(definition, shape["queue"], shape["locks"], spec.params, p, overrides)}
 
 
 # The part of a resolved spec that does not depend on params (the options), by spec shape: a job of ten

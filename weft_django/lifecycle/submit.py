@@ -16,7 +16,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models.functions import Now
 
-from .. import dag, options, registry, reports, signals
+from .. import dag, governance, options, registry, reports, signals
 from ..conf import settings
 from ..exceptions import InvalidInput, SkillDisabled
 from ..handoff import Ready, after_commit
@@ -62,7 +62,8 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
         edges[key] = spec.depends_on
     dag.check_graph(edges)
     paths = [f"tasks[{i}]" if name_tasks else "" for i in range(len(keyed))]
-    fields = [resolve(spec, path) for path, (_, spec) in zip(paths, keyed, strict=True)]
+    overrides = governance.row_overrides()
+    fields = [resolve(spec, path, overrides) for path, (_, spec) in zip(paths, keyed, strict=True)]
     if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
             and options.max_cost is None and options.deadline is None and pg.enabled()
             and not registry.requires_approval(fields[0]["skill_name"])):
