@@ -1,7 +1,8 @@
 """System checks (weft.E001 ...), one module per concern; ``apps.WeftConfig.ready`` registers them.
 
 settings: the WEFT_* tunables (E001-E018, E050-E054); broker: the Celery app, its broker and what
-recovery relies on (E020, W021, E030-E031, W030-W032); api: the HTTP API's schema class (W040).
+recovery relies on (E020, W021, E030-E031, W030-W032); api: the HTTP API's schema class (W040); gates:
+the limits in the settings (E060-E063, W064).
 docs/settings.md lists every ID.
 """
 
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 from .api import check_api
 from .broker import check_celery_app, check_reliability
+from .gates import check_limits
 from .settings import check_permissions, check_results_and_queues, check_settings
 
-__all__ = ["check_api", "check_celery_app", "check_permissions", "check_reliability", "check_results_and_queues",
+__all__ = ["check_api", "check_celery_app", "check_limits", "check_permissions", "check_reliability", "check_results_and_queues",
            "check_settings"]
