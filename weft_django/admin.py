@@ -148,7 +148,8 @@ class JobAdmin(Acting):
 
 @admin.register(Task)
 class TaskAdmin(Acting):
-    list_display = ("id", "job_id", "key", "skill_name", "status", "attempts", "worker", "started_at", "finished_at")
+    list_display = ("id", "job_id", "key", "skill_name", "status", "attempts", "worker", "waiting_for", "started_at",
+                    "finished_at")
     list_filter = ("status", "skill_name", "queue")
     search_fields = ("key", "skill_name", "error")
     list_select_related = ("job",)
@@ -214,12 +215,29 @@ class SkillAdmin(admin.ModelAdmin):
     """The rows mirror the skills registered in code (``weft_skills --sync``), which is where a skill's
     definition changes; the operator's switch is ``enabled``: a disabled skill accepts no new tasks."""
 
-    list_display = ("name", "version", "kind", "queue", "timeout", "enabled")
+    list_display = ("name", "version", "kind", "queue", "timeout", "concurrency", "rate", "enabled")
     list_filter = ("kind", "enabled")
     list_editable = ("enabled",)
     search_fields = ("name", "description")
     readonly_fields = ("name", "version", "kind", "target", "params_schema", "limits", "retry", "timeout", "queue",
-                       "priority", "description", "requires_approval", "created_at", "updated_at")
+                       "priority", "locks", "description", "requires_approval", "created_at", "updated_at")
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        def clean(this: Any) -> dict[str, Any]:
+            # The operator's concurrency and rate (they override the code's): refused whole, naming the field,
+            # before anything is saved.
+            data: dict[str, Any] = super(form, this).clean()
+            for field in ("concurrency", "rate"):
+                if field in data:
+                    try:
+                        service.check_skill_limit(field, data[field])
+                    except WeftError as exc:
+                        this.add_error(field, str(exc))
+            return data
+
+        return type(form.__name__, (form,), {"clean": clean})
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a skill is registered in code; a row without code behind it would run nothing

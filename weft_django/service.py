@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from . import access, registry, reports
+from . import access, gates, registry, reports
 from . import sweep as _sweep
 from .exceptions import InvalidInput, JobFailed, ResultTimeout
 from .jobspec import JobSpec
@@ -170,6 +170,11 @@ def results(job_id: Any, *, limit: int | None = None, after: int | None = None) 
     """Per-task results and artifacts, partial while the job runs; a page of ``limit`` tasks after task id
     ``after`` (its ``next_after`` is the next page's ``after``)."""
     return reports.results(job_id, limit=limit, after=after)
+
+
+def check_skill_limit(field: str, value: Any) -> None:
+    """An operator's ``concurrency`` or ``rate`` for a Skill row (None: the code's); InvalidInput naming it."""
+    (gates.parse_concurrency if field == "concurrency" else gates.parse_rate)(value, field)
 
 
 def explain(job_id: Any, *, limit: int | None = None, after: int | None = None) -> str:

@@ -13,5 +13,5 @@ from .broker import check_celery_app, check_reliability
 from .gates import check_limits
 from .settings import check_permissions, check_results_and_queues, check_settings
 
-__all__ = ["check_api", "check_celery_app", "check_limits", "check_permissions", "check_reliability", "check_results_and_queues",
-           "check_settings"]
+__all__ = ["check_api", "check_celery_app", "check_limits", "check_permissions", "check_reliability",
+           "check_results_and_queues", "check_settings"]
