@@ -101,10 +101,11 @@ def test_key_templating_from_params() -> None:
 
 
 def test_registration_refuses_bad_limits_naming_the_field(clean_registry: None) -> None:
-    for kwargs, field in [({"concurrency": -1}, "skills.unit.g.concurrency"),
+    cases: list[tuple[dict[str, Any], str]] = [({"concurrency": -1}, "skills.unit.g.concurrency"),
                           ({"rate": "fast"}, "skills.unit.g.rate"),
                           ({"rate": {"key": "{a}", "rate": "1/m", "burst": 2}}, "skills.unit.g.rate.burst"),
-                          ({"locks": ["a b"]}, "skills.unit.g.locks[0]")]:
+                          ({"locks": ["a b"]}, "skills.unit.g.locks[0]")]
+    for kwargs, field in cases:
         with pytest.raises(InvalidInput) as info:
             registry.command_skill("unit.g", ["true"], **kwargs)
         assert info.value.field == field, kwargs
