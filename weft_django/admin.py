@@ -228,7 +228,7 @@ class SkillAdmin(admin.ModelAdmin):
         def clean(this: Any) -> dict[str, Any]:
             # The operator's concurrency and rate (they override the code's): refused whole, naming the field,
             # before anything is saved.
-            data: dict[str, Any] = form.clean(this)
+            data: dict[str, Any] = form.clean(this) or {}
             for field in ("concurrency", "rate"):
                 if field in data:
                     try:
