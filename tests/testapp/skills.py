@@ -252,3 +252,29 @@ def family_py(dir: str) -> str:
         f.write(f"{os.getpid()}\n{grandchild.pid}\n")
     time.sleep(30)
     return "first"
+
+
+# ---- limits and locks (issue 12) ----
+
+
+@skill(name="t.limited", concurrency=2)
+def limited(seconds: float = 0.2) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@skill(name="t.per_tenant", concurrency={"key": "tenant-{tenant}", "limit": 1})
+def per_tenant(tenant: str, seconds: float = 0.2) -> str:
+    time.sleep(seconds)
+    return tenant
+
+
+@skill(name="t.locked", locks=["repo:{path}"])
+def locked(path: str, seconds: float = 0.5) -> str:
+    time.sleep(seconds)
+    return path
+
+
+@skill(name="t.rated", rate="5/s")
+def rated() -> None:
+    return None
