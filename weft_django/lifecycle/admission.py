@@ -29,7 +29,7 @@ from ..models import Task
 from ..states import DecisionAction, TaskStatus
 from . import ledger, rate, slots
 
-HANDOFF_SCAN = 200  # waiting tasks the hand-off looks through for ones that wait on what was freed
+HANDOFF_SCAN = 50  # waiting tasks the hand-off looks through for ones that wait on what was freed
 HANDOFF_LOCK_WAITERS = 8  # a freed lock may let several disjoint waiters start: offer it to this many
 
 
@@ -65,29 +65,34 @@ def admit(task_id: int, token: int, row: Mapping[str, Any]) -> bool:
         "waiting_for", "rate_slot").first()
     if state is None:
         return False  # a duplicate or stale message: the claim's compare-and-set would refuse it too
-    refused = slots.refusal(task_id, concurrency, locks)
+    refused = slots.refusal(task_id, concurrency, locks) if concurrency or locks else None
     if refused is not None:
         if transitions.hold(task_id, token, refused.reason) and not state["waiting_for"]:
             ledger.write(row["job_id"], task_id, None, DecisionAction.DEFER, refused.reason, refused.policy,
                          refused.observation)
         return False
     rates = gates.get("rate")
-    if not rates:
-        return True
+    return not rates or _rate(task_id, token, row, rates, state["rate_slot"])
+
+
+def _rate(task_id: int, token: int, row: Mapping[str, Any], rates: Mapping[str, str],
+          reserved: datetime | None) -> bool:
+    """Admit under every rate of the task now, or defer it to the moment reserved for it."""
     now = _now()
-    reserved = state["rate_slot"]
-    if rate.due(reserved, now):
+    when = rate.on_time(reserved, now, rates) if reserved is not None else "none"
+    if when == "due":
         return True
-    if reserved is not None and reserved > now:  # an early copy of its message: it keeps its moment
+    if when == "early" and reserved is not None:  # an early copy of its message: it keeps its moment
         _send_at(task_id, token, row, reserved, now)
         return False
     slot = rate.take(rates, now)
     if slot is None:
         return True
     reason = f"rate limited until {slot.astimezone(timezone.get_current_timezone()).strftime('%H:%M:%S.%f')[:-4]}"
+    missed = f"; it missed its moment {reserved.isoformat()}" if when == "late" and reserved is not None else ""
     transitions.hold(task_id, token, reason, until=slot)
     ledger.write(row["job_id"], task_id, None, DecisionAction.DEFER,
-                 f"{reason} ({', '.join(f'{k} at {v}' for k, v in sorted(rates.items()))}); sent again then",
+                 f"{reason} ({', '.join(f'{k} at {v}' for k, v in sorted(rates.items()))}){missed}; sent again then",
                  "limit.rate", {"until": slot.isoformat(), "rates": dict(rates), "wait": (slot - now).total_seconds()})
     _send_at(task_id, token, row, slot, now)
     return False

@@ -33,6 +33,11 @@ def take(rates: Mapping[str, str], now: datetime) -> datetime | None:
     return None if slot <= now + EARLY else slot
 
 
-def due(reserved: datetime | None, now: datetime) -> bool:
-    """Whether a task that reserved ``reserved`` may start now (False: it has no reservation, or it is early)."""
-    return reserved is not None and reserved <= now + EARLY
+def on_time(reserved: datetime, now: datetime, rates: Mapping[str, str]) -> str:
+    """"early", "due" or "late" for a task that reserved ``reserved``. Late by more than two intervals of its
+    fastest rate (a busy worker), its moment passed unused and it takes a new one: starting late on an old
+    moment would let a backlog start in a burst, above the rate."""
+    if reserved > now + EARLY:
+        return "early"
+    late = timedelta(seconds=2.0 / max(per_second(r) for r in rates.values()))
+    return "due" if reserved >= now - late else "late"

@@ -87,7 +87,8 @@ class Task(models.Model):
             # Admission reads the running tasks that hold limits or locks; the hand-off, the tasks waiting for
             # them. Few rows each, and no entry for a task without limits.
             models.Index(fields=["id"], condition=Q(status="running", governed=True), name="weft_task_governed_idx"),
-            models.Index(fields=["priority", "id"], condition=Q(status="queued", governed=True) & ~Q(waiting_for=""),
+            models.Index(fields=["priority", "dispatched_at", "id"],
+                         condition=Q(status="queued", governed=True) & ~Q(waiting_for=""),
                          name="weft_task_waiting_idx"),
         ]
         constraints: ClassVar = [
