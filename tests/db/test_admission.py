@@ -131,26 +131,44 @@ def test_the_fast_claim_skips_governed_tasks() -> None:
     assert claiming.claim(governed, 0) is not None  # through admission
 
 
-def test_rate_defers_to_reserved_moments_and_an_early_copy_keeps_its_moment(sent: list[int]) -> None:
-    ids = [task_of("t.rated") for _ in range(3)]
+def test_rate_moments_are_taken_at_submission_and_an_early_copy_keeps_its_moment(sent: list[int]) -> None:
     RateBucket.objects.filter(key="skill:t.rated").delete()
-    sent.clear()
-    assert claiming.claim(ids[0], 0) is not None
-    assert claiming.claim(ids[1], 0) is None and claiming.claim(ids[2], 0) is None
-    slots_at = [Task.objects.get(pk=i).rate_slot for i in ids[1:]]
-    assert slots_at[0] is not None and slots_at[1] is not None
-    assert (slots_at[1] - slots_at[0]).total_seconds() == pytest.approx(0.2, abs=0.001)  # 5/s: one each 0.2 s
-    decision = defer_decisions(ids[1])[0]
+    ids = [task_of("t.rated") for _ in range(3)]
+    tasks = [Task.objects.get(pk=i) for i in ids]
+    assert tasks[0].waiting_for == "" and tasks[0].rate_slot is not None  # its moment is now
+    at = [t.rate_slot for t in tasks]
+    assert all(m is not None for m in at)
+    assert [round((at[i + 1] - at[i]).total_seconds(), 3) for i in range(2)] == [0.2, 0.2]  # 5/s: one each 0.2 s
+    assert tasks[1].waiting_for.startswith("rate limited until ") and tasks[1].not_before == at[1]
+    [decision] = defer_decisions(ids[1])
     assert decision.policy == "limit.rate" and decision.reason.startswith("rate limited until ")
-    assert Task.objects.get(pk=ids[1]).waiting_for.startswith("rate limited until ")
+    assert not defer_decisions(ids[0])
+    assert claiming.claim(ids[0], 0) is not None  # on its moment: no second token taken
     bucket = RateBucket.objects.get(key="skill:t.rated").next_at
+    sent.clear()
     assert claiming.claim(ids[2], 0) is None  # an early copy of its message
     assert RateBucket.objects.get(key="skill:t.rated").next_at == bucket  # reserved nothing more
-    assert len(defer_decisions(ids[2])) == 1
-    assert sent.count(ids[2]) == 2  # sent again for its moment, each time
-    assert sent.count(ids[1]) == 1
-    time.sleep(max(0.0, (slots_at[1] - timezone.now()).total_seconds()) + 0.01)
+    assert len(defer_decisions(ids[2])) == 1 and sent == [ids[2]]  # sent again for its moment
+    time.sleep(max(0.0, (at[2] - timezone.now()).total_seconds()) + 0.01)
     assert claiming.claim(ids[1], 0) is not None and claiming.claim(ids[2], 0) is not None
+    assert Attempt.objects.filter(task_id__in=ids).count() == 3
+
+
+def test_rate_at_claim_defers_a_task_without_a_moment_and_one_that_missed_its_moment(sent: list[int]) -> None:
+    a, b = task_of("t.rated"), task_of("t.rated")
+    time.sleep(0.25)
+    # As a task readied later (after its dependencies) arrives: no moment yet. And one far too late for its own.
+    Task.objects.filter(pk=a).update(rate_slot=None, waiting_for="")
+    Task.objects.filter(pk=b).update(rate_slot=timezone.now() - timedelta(seconds=10), waiting_for="")
+    RateBucket.objects.filter(key="skill:t.rated").update(next_at=timezone.now() + timedelta(seconds=5))
+    sent.clear()
+    assert claiming.claim(a, 0) is None and claiming.claim(b, 0) is None
+    assert sorted(sent) == sorted([a, b])
+    ta, tb = Task.objects.get(pk=a), Task.objects.get(pk=b)
+    assert ta.rate_slot is not None and tb.rate_slot is not None
+    assert (tb.rate_slot - ta.rate_slot).total_seconds() == pytest.approx(0.2, abs=0.001)
+    assert "missed its moment" in defer_decisions(b)[-1].reason
+    assert defer_decisions(a)[-1].reason.endswith("sent again then")
 
 
 def test_an_operators_limit_on_the_skill_row_applies_to_tasks_submitted_after(settings: Any) -> None:

@@ -45,7 +45,7 @@ def serialise(concurrency: Mapping[str, Any], locks: Sequence[str]) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [i])
 
 
-def _now() -> datetime:
+def db_now() -> datetime:
     """The database's clock (every worker's claim compares against the same one)."""
     if connection.vendor != "postgresql":
         return timezone.now()
@@ -75,10 +75,30 @@ def admit(task_id: int, token: int, row: Mapping[str, Any]) -> bool:
     return not rates or _rate(task_id, token, row, rates, state["rate_slot"])
 
 
+def reserve(rows: Sequence[dict[str, Any]]) -> None:
+    """At submission: each new queued task with a rate limit takes its moment now, in order (one lock of each
+    bucket for the whole job; no claim is refused for it later). A task due later is written held until then
+    (``not_before``, ``waiting_for``); the caller sends it with that countdown (``countdown``)."""
+    now = db_now()
+    for r, slot in zip(rows, rate.take_many([r["gates"]["rate"] for r in rows], now), strict=True):
+        r["rate_slot"] = slot
+        if slot > now + rate.EARLY:
+            r.update(not_before=slot, dispatched_at=slot, waiting_for=_until(slot))
+
+
+def countdown(row: Mapping[str, Any], now: datetime) -> float:
+    slot = row.get("rate_slot")
+    return max(0.0, (slot - now).total_seconds()) if slot is not None and row.get("waiting_for") else 0.0
+
+
+def _until(slot: datetime) -> str:
+    return f"rate limited until {slot.astimezone(timezone.get_current_timezone()).strftime('%H:%M:%S.%f')[:-4]}"
+
+
 def _rate(task_id: int, token: int, row: Mapping[str, Any], rates: Mapping[str, str],
           reserved: datetime | None) -> bool:
     """Admit under every rate of the task now, or defer it to the moment reserved for it."""
-    now = _now()
+    now = db_now()
     when = rate.on_time(reserved, now, rates) if reserved is not None else "none"
     if when == "due":
         return True
@@ -88,7 +108,7 @@ def _rate(task_id: int, token: int, row: Mapping[str, Any], rates: Mapping[str, 
     slot = rate.take(rates, now)
     if slot is None:
         return True
-    reason = f"rate limited until {slot.astimezone(timezone.get_current_timezone()).strftime('%H:%M:%S.%f')[:-4]}"
+    reason = _until(slot)
     missed = f"; it missed its moment {reserved.isoformat()}" if when == "late" and reserved is not None else ""
     transitions.hold(task_id, token, reason, until=slot)
     ledger.write(row["job_id"], task_id, None, DecisionAction.DEFER,

@@ -9,7 +9,7 @@ Celery's ``rate_limit``, no burst, but counted across every worker instead of pe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from ..gates import per_second
@@ -23,14 +23,26 @@ EARLY = timedelta(seconds=0.05)
 def take(rates: Mapping[str, str], now: datetime) -> datetime | None:
     """Take a start under every rate of ``rates`` (key -> "10/m"): None if the task may start now, else the
     moment reserved for it. Locks the buckets in key order (no deadlock between two claims)."""
-    keys = sorted(rates)
-    RateBucket.objects.bulk_create([RateBucket(key=k, next_at=now) for k in keys], ignore_conflicts=True)
-    buckets = {b.key: b for b in RateBucket.objects.filter(key__in=keys).order_by("key").select_for_update()}
-    slot = max(max(buckets[k].next_at, now) for k in keys)
-    for k in keys:
-        RateBucket.objects.filter(pk=buckets[k].pk).update(
-            next_at=slot + timedelta(seconds=1.0 / per_second(rates[k])))
+    slot = take_many([rates], now)[0]
     return None if slot <= now + EARLY else slot
+
+
+def take_many(tasks: Sequence[Mapping[str, str]], now: datetime) -> list[datetime]:
+    """The moment of each task (its rates, in order), one after the other: a job's tasks take consecutive
+    moments under one lock of each bucket, one write each, instead of one claim each."""
+    keys = sorted({k for rates in tasks for k in rates})
+    RateBucket.objects.bulk_create([RateBucket(key=k, next_at=now) for k in keys], ignore_conflicts=True)
+    nexts = dict(RateBucket.objects.filter(key__in=keys).order_by("key").select_for_update()
+                 .values_list("key", "next_at"))
+    out = []
+    for rates in tasks:
+        slot = max(max(nexts[k], now) for k in rates)
+        for k, r in rates.items():
+            nexts[k] = slot + timedelta(seconds=1.0 / per_second(r))
+        out.append(slot)
+    for k in keys:
+        RateBucket.objects.filter(key=k).update(next_at=nexts[k])
+    return out
 
 
 def on_time(reserved: datetime, now: datetime, rates: Mapping[str, str]) -> str:

@@ -25,7 +25,7 @@ from ..models import Dependency, Job, Task
 from ..resolve import resolve
 from ..spec import TaskSpec
 from ..states import AWAITING_APPROVAL, JobStatus, TaskStatus
-from . import ledger, pg, rows
+from . import admission, ledger, pg, rows
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
     fields = [resolve(spec, path, overrides) for path, (_, spec) in zip(paths, keyed, strict=True)]
     if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
             and options.max_cost is None and options.deadline is None and pg.enabled()
-            and not registry.requires_approval(fields[0]["skill_name"])):
+            and not registry.requires_approval(fields[0]["skill_name"]) and not fields[0]["gates"].get("rate")):
         return _insert_lone_task(keyed[0][0], fields[0], options, "tasks[0].skill" if name_tasks else "skill")
     registry.check_enabled([(path, registry.get(spec.skill)) for path, (_, spec) in zip(paths, keyed, strict=True)])
     if options.idempotency_key:
@@ -168,10 +168,14 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
     new = [{**f, "key": key, "pending_deps": len(edges[key]), "has_dependents": key in upstream_keys,
             "has_dependencies": bool(edges[key]), **rows.initial_state(f["skill_name"], waits=bool(edges[key]))}
            for (key, _), f in zip(keyed, fields, strict=True)]
-    if len(new) > 1 and pg.enabled():
+    rated = [r for r in new if r["status"] == TaskStatus.QUEUED and r["gates"].get("rate")]
+    if rated:  # their moments under their rate limits, taken now (admission.py)
+        admission.reserve(rated)
+    if len(new) > 1 and pg.enabled() and not rated:
         ids = rows.insert_tasks(job.pk, new)
     else:
-        tasks = [Task(job=job, **r, dispatched_at=Now() if r["status"] == TaskStatus.QUEUED else None) for r in new]
+        tasks = [Task(job=job, **{"dispatched_at": Now() if r["status"] == TaskStatus.QUEUED else None, **r})
+                 for r in new]
         Task.objects.bulk_create(tasks, batch_size=1000)
         ids = {t.key: t.pk for t in tasks}
     if upstream_keys:
@@ -183,8 +187,12 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
                                            batch_size=2000)
     ledger.awaiting_approval(job.pk, [(ids[r["key"]], r["skill_name"]) for r in new
                                       if r["blocked_reason"] == AWAITING_APPROVAL])
-    job.delivery = after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"]) for r in new
-                                 if r["status"] == TaskStatus.QUEUED])
+    now = admission.db_now() if rated else None
+    ledger.rate_deferred(job.pk, [(ids[r["key"]], r["waiting_for"], r["gates"]["rate"]) for r in rated
+                                  if r.get("waiting_for")])
+    job.delivery = after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"],
+                                       admission.countdown(r, now) if now is not None else 0.0)
+                                 for r in new if r["status"] == TaskStatus.QUEUED])
     signals.send_on_commit(signals.job_submitted, job_id=job.pk)
     return job
 
