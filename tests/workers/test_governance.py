@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 def intervals(job_ids: list[int]) -> list[tuple[datetime, datetime]]:
     rows = list(Attempt.objects.filter(job_id__in=job_ids).values_list("started_at", "finished_at"))
     assert all(end is not None for _, end in rows)
-    return [(start, end) for start, end in rows]
+    return [(start, end) for start, end in rows if end is not None]
 
 
 def max_overlap(spans: list[tuple[datetime, datetime]]) -> int:
