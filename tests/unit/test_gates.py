@@ -126,3 +126,24 @@ def test_resolve__locks_are_the_skills_and_the_submissions_filled_from_params(cl
     assert info.value.field == "tasks[0].params.missing"
     registry.command_skill("unit.free", ["true"])
     assert resolve(TaskSpec(skill="unit.free"))["governed"] is False
+
+
+def test_a_fanned_out_chunk_keeps_each_tasks_due_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker that publishes a chunk does so later than the submission: a countdown counted from then
+    would make every rate-limited moment late (and the task would miss it)."""
+    import time as clock
+
+    from weft_django import dispatch, tasks
+
+    got: list[Any] = []
+
+    def send(items: list[Any]) -> int:
+        got.extend(items)
+        return len(items)
+
+    monkeypatch.setattr(dispatch, "send", send)
+    now = clock.time()
+    tasks.fanout([[1, 0, "weft", 5, 30.0, now + 10.0], [2, 0, "weft", 5, 0.0, 0], [3, 0, "weft", 5, 4.0]])
+    assert got[0].countdown == pytest.approx(10.0, abs=0.5)  # due in 10 s from now, not 30 s from the chunk
+    assert got[1].countdown == 0.0
+    assert got[2].countdown == 4.0  # a chunk of an older weft: its countdown as it was
