@@ -7,6 +7,7 @@ connections show that two claims cannot both take the last slot.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -150,25 +151,34 @@ def test_rate_moments_are_taken_at_submission_and_an_early_copy_keeps_its_moment
     assert RateBucket.objects.get(key="skill:t.rated").next_at == bucket  # reserved nothing more
     assert len(defer_decisions(ids[2])) == 1 and sent == [ids[2]]  # sent again for its moment
     time.sleep(max(0.0, (at[2] - timezone.now()).total_seconds()) + 0.01)
-    assert claiming.claim(ids[1], 0) is not None and claiming.claim(ids[2], 0) is not None
-    assert Attempt.objects.filter(task_id__in=ids).count() == 3
+    assert claiming.claim(ids[1], 0) is not None  # late for its moment: it starts, 0.2 s after the last start
+    # On its moment, but the one before it started late: never two starts less than an interval apart.
+    assert claiming.claim(ids[2], 0) is None
+    last = RateBucket.objects.get(key="skill:t.rated").last_start
+    assert last is not None and Task.objects.get(pk=ids[2]).rate_slot == last + timedelta(seconds=0.2)
+    assert len(defer_decisions(ids[2])) == 1  # it kept its place: no new moment, no new decision
+    time.sleep(0.21)
+    assert claiming.claim(ids[2], 0) is not None
+    starts = sorted(Attempt.objects.filter(task_id__in=ids).values_list("started_at", flat=True))
+    assert len(starts) == 3 and all((b - a).total_seconds() >= 0.19 for a, b in itertools.pairwise(starts))
 
 
-def test_rate_at_claim_defers_a_task_without_a_moment_and_one_that_missed_its_moment(sent: list[int]) -> None:
+def test_rate_at_claim_promises_a_moment_to_a_task_without_one_and_keeps_a_late_ones(sent: list[int]) -> None:
     a, b = task_of("t.rated"), task_of("t.rated")
-    time.sleep(0.25)
-    # As a task readied later (after its dependencies) arrives: no moment yet. And one far too late for its own.
+    # As a task readied later (after its dependencies) arrives: no moment yet. And one late for its own.
     Task.objects.filter(pk=a).update(rate_slot=None, waiting_for="")
-    Task.objects.filter(pk=b).update(rate_slot=timezone.now() - timedelta(seconds=10), waiting_for="")
-    RateBucket.objects.filter(key="skill:t.rated").update(next_at=timezone.now() + timedelta(seconds=5))
+    Task.objects.filter(pk=b).update(rate_slot=timezone.now() - timedelta(seconds=10))
+    later, just = timezone.now() + timedelta(seconds=5), timezone.now()
+    RateBucket.objects.filter(key="skill:t.rated").update(next_at=later, last_start=just)
+    decided = len(defer_decisions(b))
     sent.clear()
     assert claiming.claim(a, 0) is None and claiming.claim(b, 0) is None
     assert sorted(sent) == sorted([a, b])
-    ta, tb = Task.objects.get(pk=a), Task.objects.get(pk=b)
-    assert ta.rate_slot is not None and tb.rate_slot is not None
-    assert (tb.rate_slot - ta.rate_slot).total_seconds() == pytest.approx(0.2, abs=0.001)
-    assert "missed its moment" in defer_decisions(b)[-1].reason
+    assert Task.objects.get(pk=a).rate_slot == later  # promised the next free moment
     assert defer_decisions(a)[-1].reason.endswith("sent again then")
+    assert Task.objects.get(pk=b).rate_slot == just + timedelta(seconds=0.2)  # not sent to the back
+    assert len(defer_decisions(b)) == decided
+    assert RateBucket.objects.get(key="skill:t.rated").next_at == later + timedelta(seconds=0.2)
 
 
 def test_an_operators_limit_on_the_skill_row_applies_to_tasks_submitted_after(settings: Any) -> None:

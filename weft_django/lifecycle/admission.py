@@ -96,25 +96,20 @@ def _until(slot: datetime) -> str:
 
 
 def _rate(task_id: int, token: int, row: Mapping[str, Any], rates: Mapping[str, str],
-          reserved: datetime | None) -> bool:
-    """Admit under every rate of the task now, or defer it to the moment reserved for it."""
+          promised: datetime | None) -> bool:
+    """Start under every rate of the task now, or hold it back to its moment and send it again for then."""
     now = db_now()
-    when = rate.on_time(reserved, now, rates) if reserved is not None else "none"
-    if when == "due":
+    start, at, new = rate.admit(rates, now, promised)
+    if start:
         return True
-    if when == "early" and reserved is not None:  # an early copy of its message: it keeps its moment
-        _send_at(task_id, token, row, reserved, now)
-        return False
-    slot = rate.take(rates, now)
-    if slot is None:
-        return True
-    reason = _until(slot)
-    missed = f"; it missed its moment {reserved.isoformat()}" if when == "late" and reserved is not None else ""
-    transitions.hold(task_id, token, reason, until=slot)
-    ledger.write(row["job_id"], task_id, None, DecisionAction.DEFER,
-                 f"{reason} ({', '.join(f'{k} at {v}' for k, v in sorted(rates.items()))}){missed}; sent again then",
-                 "limit.rate", {"until": slot.isoformat(), "rates": dict(rates), "wait": (slot - now).total_seconds()})
-    _send_at(task_id, token, row, slot, now)
+    assert at is not None
+    reason = _until(at)
+    transitions.hold(task_id, token, reason, until=at)
+    if new:  # a decision when it is first held back; not each time it comes round
+        ledger.write(row["job_id"], task_id, None, DecisionAction.DEFER,
+                     f"{reason} ({', '.join(f'{k} at {v}' for k, v in sorted(rates.items()))}); sent again then",
+                     "limit.rate", {"until": at.isoformat(), "rates": dict(rates), "wait": (at - now).total_seconds()})
+    _send_at(task_id, token, row, at, now)
     return False
 
 

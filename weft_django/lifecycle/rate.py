@@ -1,10 +1,14 @@
 """Rate limits at claim: one bucket row per key, updated under its row lock by every worker's claim.
 
-Each bucket keeps the next moment a claim may start; a claim at or after it starts now and moves it on
-by 1/rate. A claim that comes early is not refused and retried: it *reserves* that moment (the bucket moves
-on past it, so the next early claim gets the moment after) and its task is sent again for then, so a
-backlog is spread over the coming slots in one pass, and nothing polls. A bucket holds one token: like
-Celery's ``rate_limit``, no burst, but counted across every worker instead of per worker process.
+A bucket keeps two moments: ``last_start``, when a claim under it last started, and ``next_at``, the next
+moment not yet promised to a task. A task starts only if a full interval (1/rate) has passed since the last
+start of each of its keys: that alone bounds the rate, whatever the workers do. To spread a backlog without
+polling, each task is also promised a moment (``take_many``, at submission for a job's queued tasks, at its
+first claim otherwise): the bucket's ``next_at``, moved on by one interval per task, and the task is sent
+for then. A task that comes on time (or late: a busy worker) starts if the interval since the last start has
+passed, else it is sent again for the end of that interval; its promise stands, so it never goes to the
+back. A bucket holds one token: like Celery's ``rate_limit``, no burst, but counted across every worker
+instead of per worker process.
 """
 
 from __future__ import annotations
@@ -15,41 +19,55 @@ from datetime import datetime, timedelta
 from ..gates import per_second
 from ..models import RateBucket
 
-# A message that arrives this early for its reserved moment (clocks of worker and database differ a little)
-# starts anyway rather than going round once more.
-EARLY = timedelta(seconds=0.05)
+# A message that arrives this early for its moment (the clocks of worker and database differ a little)
+# is taken as on time rather than sent round once more.
+EARLY = timedelta(seconds=0.01)
 
 
-def take(rates: Mapping[str, str], now: datetime) -> datetime | None:
-    """Take a start under every rate of ``rates`` (key -> "10/m"): None if the task may start now, else the
-    moment reserved for it. Locks the buckets in key order (no deadlock between two claims)."""
-    slot = take_many([rates], now)[0]
-    return None if slot <= now + EARLY else slot
+def _interval(rate: str) -> timedelta:
+    return timedelta(seconds=1.0 / per_second(rate))
+
+
+def _locked(keys: list[str], now: datetime) -> dict[str, RateBucket]:
+    """The buckets of ``keys``, created if new, locked in key order (no deadlock between two claims)."""
+    RateBucket.objects.bulk_create([RateBucket(key=k, next_at=now) for k in keys], ignore_conflicts=True)
+    return {b.key: b for b in RateBucket.objects.filter(key__in=keys).order_by("key").select_for_update()}
 
 
 def take_many(tasks: Sequence[Mapping[str, str]], now: datetime) -> list[datetime]:
-    """The moment of each task (its rates, in order), one after the other: a job's tasks take consecutive
-    moments under one lock of each bucket, one write each, instead of one claim each."""
+    """Promise each task (its rates, in order) a moment, one interval after the other: a job's tasks take
+    consecutive moments under one lock of each bucket and one write each, instead of one claim each."""
     keys = sorted({k for rates in tasks for k in rates})
-    RateBucket.objects.bulk_create([RateBucket(key=k, next_at=now) for k in keys], ignore_conflicts=True)
-    nexts = dict(RateBucket.objects.filter(key__in=keys).order_by("key").select_for_update()
-                 .values_list("key", "next_at"))
+    buckets = _locked(keys, now)
+    nexts = {k: b.next_at for k, b in buckets.items()}
     out = []
     for rates in tasks:
         slot = max(max(nexts[k], now) for k in rates)
         for k, r in rates.items():
-            nexts[k] = slot + timedelta(seconds=1.0 / per_second(r))
+            nexts[k] = slot + _interval(r)
         out.append(slot)
     for k in keys:
         RateBucket.objects.filter(key=k).update(next_at=nexts[k])
     return out
 
 
-def on_time(reserved: datetime, now: datetime, rates: Mapping[str, str]) -> str:
-    """"early", "due" or "late" for a task that reserved ``reserved``. Late by more than two intervals of its
-    fastest rate (a busy worker), its moment passed unused and it takes a new one: starting late on an old
-    moment would let a backlog start in a burst, above the rate."""
-    if reserved > now + EARLY:
-        return "early"
-    late = timedelta(seconds=2.0 / max(per_second(r) for r in rates.values()))
-    return "due" if reserved >= now - late else "late"
+def admit(rates: Mapping[str, str], now: datetime, promised: datetime | None) -> tuple[bool, datetime | None, bool]:
+    """(start now?, else the moment to come back, whether that moment was promised just now) for a task under
+    ``rates`` with moment ``promised`` (None: none yet). A start is recorded in the buckets."""
+    if promised is not None and promised > now + EARLY:
+        return False, promised, False  # an early copy of its message: it keeps its moment
+    keys = sorted(rates)
+    buckets = _locked(keys, now)
+    new = promised is None
+    if new:
+        slot = max(max(b.next_at, now) for b in buckets.values())
+        for k in keys:
+            RateBucket.objects.filter(key=k).update(next_at=slot + _interval(rates[k]))
+        if slot > now + EARLY:
+            return False, slot, True
+    free = max((b.last_start + _interval(rates[k]) for k, b in buckets.items() if b.last_start is not None),
+               default=now)
+    if free > now + EARLY:  # the last start under one of its rates was less than an interval ago
+        return False, free, new
+    RateBucket.objects.filter(key__in=keys).update(last_start=now)
+    return True, None, new

@@ -9,15 +9,16 @@ from django.utils.translation import gettext_lazy as _
 
 
 class RateBucket(models.Model):
-    """The next moment a claim under this rate limit may start (a token bucket of one token: a claim takes
-    the next free moment and moves it on by 1/rate; a claim that comes early reserves it and waits)."""
+    """One rate limit's state (lifecycle/rate.py): when a claim under it last started, and the next moment
+    not yet promised to a waiting task (a token bucket of one token)."""
 
     key = models.CharField(_("key"), max_length=300)
-    next_at = models.DateTimeField(_("next free moment"))
+    next_at = models.DateTimeField(_("next moment not promised"))
+    last_start = models.DateTimeField(_("last start"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("rate bucket")
         constraints: ClassVar = [models.UniqueConstraint(fields=["key"], name="weft_ratebucket_key_uniq")]
 
     def __str__(self) -> str:
-        return f"{self.key}: next at {self.next_at.isoformat()}"
+        return f"{self.key}: last start {self.last_start}, next moment {self.next_at.isoformat()}"
