@@ -1,14 +1,17 @@
 """Rate limits at claim: one bucket row per key, updated under its row lock by every worker's claim.
 
-A bucket keeps two moments: ``last_start``, when a claim under it last started, and ``next_at``, the next
-moment not yet promised to a task. A task starts only if a full interval (1/rate) has passed since the last
-start of each of its keys: that alone bounds the rate, whatever the workers do. To spread a backlog without
+A bucket keeps two moments: ``free_at``, the earliest the next claim under it may start, and ``next_at``,
+the next moment not yet promised to a task. A task starts only at or after ``free_at`` of each of its keys,
+which each start moves on by one interval (1/rate), from itself or from up to one interval before now
+(``CREDIT``: a start a little late does not push every later one back, which would slow a backlog below the
+rate). That alone bounds the starts in any window W to W x rate + 2, whatever the workers do. To spread a
+backlog without
 polling, each task is also promised a moment (``take_many``, at submission for a job's queued tasks, at its
 first claim otherwise): the bucket's ``next_at``, moved on by one interval per task, and the task is sent
-for then. A task that comes on time (or late: a busy worker) starts if the interval since the last start has
-passed, else it is sent again for the end of that interval; its promise stands, so it never goes to the
-back. A bucket holds one token: like Celery's ``rate_limit``, no burst, but counted across every worker
-instead of per worker process.
+for then. A task that comes on time (or late: a busy worker) starts if its keys' ``free_at`` has
+come, else it is sent again for then; its promise stands, so it never goes to the back. Like Celery's
+``rate_limit`` (a token bucket of one token) there is no burst beyond that one interval of credit, but the
+rate is counted across every worker instead of per worker process.
 """
 
 from __future__ import annotations
@@ -65,9 +68,10 @@ def admit(rates: Mapping[str, str], now: datetime, promised: datetime | None) ->
             RateBucket.objects.filter(key=k).update(next_at=slot + _interval(rates[k]))
         if slot > now + EARLY:
             return False, slot, True
-    free = max((b.last_start + _interval(rates[k]) for k, b in buckets.items() if b.last_start is not None),
-               default=now)
-    if free > now + EARLY:  # the last start under one of its rates was less than an interval ago
+    free = max((b.free_at for b in buckets.values() if b.free_at is not None), default=now)
+    if free > now + EARLY:  # a start under one of its rates was less than an interval ago
         return False, free, new
-    RateBucket.objects.filter(key__in=keys).update(last_start=now)
+    for k, b in buckets.items():
+        step = _interval(rates[k])
+        RateBucket.objects.filter(key=k).update(free_at=max(b.free_at or now, now - step) + step)
     return True, None, new
