@@ -151,16 +151,19 @@ def test_rate_moments_are_taken_at_submission_and_an_early_copy_keeps_its_moment
     assert len(defer_decisions(ids[2])) == 1 and sent == [ids[2]]  # sent again for its moment
     time.sleep(max(0.0, (at[2] - timezone.now()).total_seconds()) + 0.01)
     assert claiming.claim(ids[1], 0) is not None  # late for its moment: it starts
-    assert claiming.claim(ids[2], 0) is not None  # so may the next at once: one interval of credit, no more
-    late = task_of("t.rated")  # promised the moment after ids[2]'s; came late as well
-    Task.objects.filter(pk=late).update(rate_slot=timezone.now() - timedelta(seconds=1))
-    assert claiming.claim(late, 0) is None  # the credit is spent: it waits a full interval
+    # Idle for a while, then late tasks: a little credit (0.5 s here, 2.5 intervals) lets three start at once,
+    # never more; the next waits for the bucket's next allowed start, keeping its place.
+    late = [task_of("t.rated") for _ in range(4)]
+    Task.objects.filter(pk__in=late).update(rate_slot=timezone.now() - timedelta(seconds=1))
+    RateBucket.objects.filter(key="skill:t.rated").update(free_at=timezone.now() - timedelta(seconds=2))
+    assert [claiming.claim(t, 0) is not None for t in late] == [True, True, True, False]
     free = RateBucket.objects.get(key="skill:t.rated").free_at
-    assert free is not None and Task.objects.get(pk=late).rate_slot == free
-    assert (free - timezone.now()).total_seconds() == pytest.approx(0.2, abs=0.05)
+    assert free is not None and Task.objects.get(pk=late[3]).rate_slot == free
+    assert (free - timezone.now()).total_seconds() == pytest.approx(0.1, abs=0.05)
+    assert len(defer_decisions(late[3])) == 1  # it kept its place: no new moment, no new decision
     time.sleep(max(0.0, (free - timezone.now()).total_seconds()) + 0.01)
-    assert claiming.claim(late, 0) is not None
-    assert Attempt.objects.filter(task_id__in=[*ids, late]).count() == 4
+    assert claiming.claim(late[3], 0) is not None
+    assert Attempt.objects.filter(task_id__in=[*ids[:2], *late]).count() == 6
 
 
 def test_rate_at_claim_promises_a_moment_to_a_task_without_one_and_keeps_a_late_ones(sent: list[int]) -> None:

@@ -2,15 +2,16 @@
 
 A bucket keeps two moments: ``free_at``, the earliest the next claim under it may start, and ``next_at``,
 the next moment not yet promised to a task. A task starts only at or after ``free_at`` of each of its keys,
-which each start moves on by one interval (1/rate), from itself or from up to one interval before now
-(``CREDIT``: a start a little late does not push every later one back, which would slow a backlog below the
-rate). That alone bounds the starts in any window W to W x rate + 2, whatever the workers do. To spread a
+which each start moves on by one interval (1/rate), from itself or from up to ``credit`` before now (three
+intervals, at most half a second: starts that come a little late, unevenly, on a busy worker do not push every
+later one back, which would slow a backlog below the rate). That alone bounds the starts in any window of W
+seconds to W x rate + 1 + credit x rate (+4 at 20/s, +1 at 10/m), whatever the workers do. To spread a
 backlog without
 polling, each task is also promised a moment (``take_many``, at submission for a job's queued tasks, at its
 first claim otherwise): the bucket's ``next_at``, moved on by one interval per task, and the task is sent
 for then. A task that comes on time (or late: a busy worker) starts if its keys' ``free_at`` has
 come, else it is sent again for then; its promise stands, so it never goes to the back. Like Celery's
-``rate_limit`` (a token bucket of one token) there is no burst beyond that one interval of credit, but the
+``rate_limit`` (a token bucket of one token) there is no burst beyond that small credit, but the
 rate is counted across every worker instead of per worker process.
 """
 
@@ -29,6 +30,14 @@ EARLY = timedelta(seconds=0.01)
 
 def _interval(rate: str) -> timedelta:
     return timedelta(seconds=1.0 / per_second(rate))
+
+
+CREDIT_INTERVALS, CREDIT_MAX = 3, timedelta(seconds=0.5)
+
+
+def credit(rate: str) -> timedelta:
+    """How far back from now a start may count its interval from (see the module's docstring)."""
+    return min(CREDIT_INTERVALS * _interval(rate), CREDIT_MAX)
 
 
 def _locked(keys: list[str], now: datetime) -> dict[str, RateBucket]:
@@ -73,5 +82,5 @@ def admit(rates: Mapping[str, str], now: datetime, promised: datetime | None) ->
         return False, free, new
     for k, b in buckets.items():
         step = _interval(rates[k])
-        RateBucket.objects.filter(key=k).update(free_at=max(b.free_at or now, now - step) + step)
+        RateBucket.objects.filter(key=k).update(free_at=max(b.free_at or now, now - credit(rates[k])) + step)
     return True, None, new
