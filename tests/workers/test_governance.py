@@ -19,6 +19,8 @@ from weft_django.states import TaskStatus
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
+QUEUE = "weft-locks-sigkill"
+
 
 def intervals(job_ids: list[int]) -> list[tuple[datetime, datetime]]:
     rows = list(Attempt.objects.filter(job_id__in=job_ids).values_list("started_at", "finished_at"))
@@ -63,16 +65,17 @@ def test_conflicting_locks_never_overlap_and_disjoint_ones_run_in_parallel(
 
 
 def test_the_lock_of_a_sigkilled_holder_is_freed_by_the_sweep(worker_factory: Callable[..., WorkerProcess]) -> None:
+    # A queue of its own: idle workers of earlier tests (a 30 s lease) must not take the holder.
     lease: dict[str, Any] = {"WEFT_LEASE_SECONDS": "2", "WEFT_HEARTBEAT_INTERVAL": "0.5"}
-    first = worker_factory(concurrency=2, **lease)
-    holder = service.submit("t.locked", {"path": "shared", "seconds": 60})
+    first = worker_factory(concurrency=2, queues=QUEUE, **lease)
+    holder = service.submit("t.locked", {"path": "shared", "seconds": 60}, queue=QUEUE)
     [held] = Task.objects.filter(job_id=holder.pk)
     wait_for(lambda: Task.objects.filter(pk=held.pk, status=TaskStatus.RUNNING).exists(), 30, 0.05, "the holder")
-    waiter = service.submit("t.locked", {"path": "shared", "seconds": 0.1})
+    waiter = service.submit("t.locked", {"path": "shared", "seconds": 0.1}, queue=QUEUE)
     [waiting] = Task.objects.filter(job_id=waiter.pk)
     wait_for(lambda: "held by task" in Task.objects.get(pk=waiting.pk).waiting_for, 30, 0.05, "the waiter to wait")
     first.kill()
-    worker_factory(concurrency=2, queues="weft", WEFT_LEASE_SECONDS="2.5", WEFT_HEARTBEAT_INTERVAL="0.5")
+    worker_factory(concurrency=2, queues=QUEUE, WEFT_LEASE_SECONDS="2.5", WEFT_HEARTBEAT_INTERVAL="0.5")
     # Not a timer: while the lease is out but nobody recovered the task, the lock is still held.
     wait_for(lambda: Task.objects.filter(pk=held.pk, lease_expires_at__lt=datetime.now().astimezone()).exists(),
              30, 0.1, "the holder's lease to run out")
