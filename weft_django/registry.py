@@ -42,8 +42,7 @@ class SkillDef(TaskOptions):
     requires_approval: bool = False  # each task waits, blocked, until someone approves it
     allow_retry_override: bool = True  # False: a submission's retry may not change the skill's
     allow_options: frozenset[str] = frozenset()  # placeholders whose value may start with "-" (command skills)
-    # Skill-level only (a submission cannot raise its own): at most N running, at most N claims a second
-    # (gates.py); WEFT_SKILL_LIMITS and the Skill row override them (governance.py).
+    # Skill-level only (a submission cannot lift its own); overridden by settings and Skill row (governance.py).
     concurrency: tuple[gates.ConcurrencyLimit, ...] = ()
     rate: tuple[gates.RateLimit, ...] = ()
 
@@ -68,8 +67,7 @@ def register(definition: SkillDef) -> SkillDef:
         raise InvalidInput(f"skills.{definition.name}.queue", f"invalid queue name {definition.queue!r}")
     if definition.isolation not in ("inline", "process"):
         raise InvalidInput(f"skills.{definition.name}.isolation", "must be 'inline' or 'process'")
-    if definition.permission is not None and (not isinstance(definition.permission, str)
-                                              or not PERMISSION_RE.match(definition.permission)):
+    if definition.permission is not None and not PERMISSION_RE.match(str(definition.permission)):
         raise InvalidInput(f"skills.{definition.name}.permission",
                               f"must be 'app_label.codename', got {definition.permission!r}")
     # Checked here, not at the first submit: a bad default would otherwise reach the database's constraints.
@@ -106,8 +104,8 @@ def skill(
     through the HTTP API. ``requires_approval``: each of its tasks waits (blocked, "awaiting approval")
     until someone with ``weft.approve_task`` approves it, or fails if they reject it.
     ``allow_retry_override=False``: a submission's ``retry`` that would change this skill's policy is refused.
-    ``concurrency`` (``5``, ``{"key": "{tenant_id}", "limit": 2}``) and ``rate`` (``"10/m"``, ``{"key": "{api}",
-    "rate": "100/h"}``), or lists of them: limits that hold across every worker (docs/governance.md).
+    ``concurrency`` (``5``, ``{"key": "{tenant_id}", "limit": 2}``), ``rate`` (``"10/m"``, ``{"key": "{api}",
+    "rate": "100/h"}``) or lists of them hold across every worker (docs/governance.md).
     The task options (``limits``, ``retry``, ``timeout``, ``queue``, ``priority``: options.py) are the
     defaults of its tasks.
     """
