@@ -19,7 +19,10 @@ from weft_django.states import TaskStatus
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
+# Queues of their own: the workers these tests start stay idle in the pool for later tests, and must not
+# take those tests' tasks (nor an idle worker of an earlier test, with a 30 s lease, take these).
 QUEUE = "weft-locks-sigkill"
+LIMITS_QUEUE = "weft-governance"
 
 
 def intervals(job_ids: list[int]) -> list[tuple[datetime, datetime]]:
@@ -43,8 +46,8 @@ def all_done(job_ids: list[int]) -> bool:
 
 
 def test_a_concurrency_limit_of_2_holds_across_8_processes(worker_factory: Callable[..., WorkerProcess]) -> None:
-    worker_factory(concurrency=8)
-    jobs = [service.submit("t.limited", {"seconds": 0.3}).pk for _ in range(16)]
+    worker_factory(concurrency=8, queues=LIMITS_QUEUE)
+    jobs = [service.submit("t.limited", {"seconds": 0.3}, queue=LIMITS_QUEUE).pk for _ in range(16)]
     wait_for(lambda: all_done(jobs), 60, 0.1, "16 limited tasks to finish")
     assert set(Job.objects.filter(pk__in=jobs).values_list("status", flat=True)) == {"succeeded"}
     spans = intervals(jobs)
@@ -54,18 +57,19 @@ def test_a_concurrency_limit_of_2_holds_across_8_processes(worker_factory: Calla
 
 def test_conflicting_locks_never_overlap_and_disjoint_ones_run_in_parallel(
         worker_factory: Callable[..., WorkerProcess]) -> None:
-    worker_factory(concurrency=4)
-    conflicting = [service.submit("t.locked", {"path": p, "seconds": 1.0}).pk for p in ("src/**", "src/app.py")]
+    worker_factory(concurrency=4, queues=LIMITS_QUEUE)
+    conflicting = [service.submit("t.locked", {"path": p, "seconds": 1.0}, queue=LIMITS_QUEUE).pk
+                   for p in ("src/**", "src/app.py")]
     wait_for(lambda: all_done(conflicting), 60, 0.1, "the conflicting pair to finish")
     assert max_overlap(intervals(conflicting)) == 1
-    disjoint = [service.submit("t.locked", {"path": p, "seconds": 1.0}).pk for p in ("docs/a", "src/b")]
+    disjoint = [service.submit("t.locked", {"path": p, "seconds": 1.0}, queue=LIMITS_QUEUE).pk
+                for p in ("docs/a", "src/b")]
     wait_for(lambda: all_done(disjoint), 60, 0.1, "the disjoint pair to finish")
     assert max_overlap(intervals(disjoint)) == 2
     assert set(Job.objects.filter(pk__in=conflicting + disjoint).values_list("status", flat=True)) == {"succeeded"}
 
 
 def test_the_lock_of_a_sigkilled_holder_is_freed_by_the_sweep(worker_factory: Callable[..., WorkerProcess]) -> None:
-    # A queue of its own: idle workers of earlier tests (a 30 s lease) must not take the holder.
     lease: dict[str, Any] = {"WEFT_LEASE_SECONDS": "2", "WEFT_HEARTBEAT_INTERVAL": "0.5"}
     first = worker_factory(concurrency=2, queues=QUEUE, **lease)
     holder = service.submit("t.locked", {"path": "shared", "seconds": 60}, queue=QUEUE)
