@@ -146,6 +146,25 @@ class Run:
                 self.drop_databases("bench_scale", "bench_scale_small")  # a million rows: not worth keeping
         return extras
 
+    def governance(self) -> dict[str, Any]:
+        """(g) bench/weft_governance.py: one weft worker of 8 pool processes, a limit of 2, a rate of 20/s."""
+        log("(g) limits across workers: fresh database bench_g, one worker -c 8")
+        self.fresh_database("bench_g", "bench.settings_d")
+        self.flush_redis()
+        celery = [sys.executable, "-m", "celery", "-A", "bench.celery_d", "worker", "-P", "prefork", "-c", "8",
+                  "-l", "warning", "--without-gossip", "--without-mingle", "-Q", "weft", "-n", "bench-g@%h"]
+        spec = systems.Spec("g", "weft_django limits", "bench.settings_d", "bench_g", [celery])
+        out = self.tmp / "weft-governance.json"
+        try:
+            self.start_workers(spec, self.tmp)
+            time.sleep(5)  # the worker ready before the clock starts
+            self.python(["-m", "bench.weft_governance", "--out", str(out)], "bench.settings_d", "bench_g")
+        finally:
+            self.stop_workers()
+            self.flush_redis()
+        data: dict[str, Any] = json.loads(out.read_text())
+        return data
+
     def drop_databases(self, *names: str) -> None:
         with psycopg.connect(f"{self.a.pg}/postgres", autocommit=True) as conn:
             for name in names:
@@ -232,8 +251,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="tasks profiled in-process and in cProfile'd workers; 0 skips (default: %(default)r)")
     a = p.parse_args(argv)
     a.only = [s.strip() for s in a.only.split(",") if s.strip()]
-    if not set(a.only) <= set("abcd"):
-        p.error("--only takes letters from a,b,c,d")
+    if not set(a.only) <= set("abcdg"):
+        p.error("--only takes letters from a,b,c,d and g (weft's limits across workers)")
     return a
 
 
@@ -252,6 +271,9 @@ def main(argv: list[str] | None = None) -> None:
     specs = systems.specs(sys.executable)
     try:
         for name in a.only:
+            if name == "g":
+                result["governance"] = run.governance()
+                continue
             result["systems"][name] = run.system(specs[name], a.n, a.latency_n)
         if "d" in a.only:
             result["weft"] = run.weft_extras()

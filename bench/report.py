@@ -214,6 +214,16 @@ def markdown(result: dict[str, Any]) -> str:
         out += ["Ratios of (d) weft_django to each other system (throughput: higher is better for weft; the rest: "
                 "lower is better):", "", *ratios_table(result["systems"]), ""]
     out += ["Issue 3 targets:", "", *targets(result), ""]
+    g = result.get("governance")
+    if g:
+        lim, rate = g["limited"], g["rated"]
+        out += ["## weft's limits across workers (g)", "",
+                f"- limit 2, {lim['pool_processes']} pool processes, {lim['tasks']} tasks: most running at once "
+                f"**{lim['max_overlap']}** ({lim['attempts']} attempts, {lim['tasks_per_s']} tasks/s, job "
+                f"{lim['job_status']})",
+                f"- rate {rate['rate']}, all {rate['tasks']} submitted at once: **{rate['admitted']}** started in "
+                f"{rate['window_s']:g} s (expected {rate['expected']:g}, {rate['error_pct']:+g} %; "
+                f"{rate['defer_decisions']} defer decisions)", ""]
     w = result.get("weft", {})
     if w.get("scale"):
         out += ["## weft at scale", "", *scale_section(w["scale"]), ""]

@@ -21,6 +21,7 @@ class WeftConfig(AppConfig):
         for check, tag in ((checks.check_settings, django_checks.Tags.compatibility),
                            (checks.check_reliability, django_checks.Tags.compatibility),
                            (checks.check_results_and_queues, django_checks.Tags.compatibility),
+                           (checks.check_limits, django_checks.Tags.compatibility),
                            (checks.check_api, django_checks.Tags.urls),
                            (checks.check_llm, django_checks.Tags.compatibility),
                            (checks.check_retention, django_checks.Tags.compatibility),

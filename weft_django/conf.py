@@ -71,6 +71,10 @@ class Settings:
     """Let an approver approve or reject tasks of their own jobs (off: someone else must decide)."""
     MAX_RESULT_BYTES: int | None = 16 * 1024 * 1024
     """Largest result, and largest artifact, an attempt may store (bytes of UTF-8 JSON); None: no cap."""
+    SKILL_LIMITS: dict[str, dict[str, Any]] = {}
+    """Per skill name: ``{"concurrency": ..., "rate": ...}`` over what its code declares (docs/governance.md)."""
+    QUEUE_CONCURRENCY: dict[str, int] = {}
+    """Per queue: at most this many of its tasks running at once, across every worker."""
     QUEUES: list[str] | None = None
     """The queues your workers read; skills and submissions naming another are refused. None: any queue."""
     RETENTION: dict[str, float] | None = None

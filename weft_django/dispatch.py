@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -154,7 +155,11 @@ def send_or_fan_out(items: list[Ready]) -> tuple[int, str]:
         return sent, error
     app = celery_app()
     for start in range(FANOUT_CHUNK, len(items), FANOUT_CHUNK):
-        chunk = [[r.task_id, r.token, r.queue, r.priority, r.countdown] for r in items[start:start + FANOUT_CHUNK]]
+        # With the moment each is due (epoch seconds): the worker that publishes the chunk does so later, and a
+        # countdown counted from then would make every delayed task late (a rate limit's moments, a retry's).
+        now = time.time()
+        chunk = [[r.task_id, r.token, r.queue, r.priority, r.countdown, now + r.countdown if r.countdown else 0]
+                 for r in items[start:start + FANOUT_CHUNK]]
         try:
             app.send_task(FANOUT, args=(chunk,), queue=settings.DEFAULT_QUEUE)
         except Exception as exc:

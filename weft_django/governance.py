@@ -73,3 +73,15 @@ def set_skill_enabled(pk: int, enabled: bool, *, by: Any = None, via: str = "cod
     audit(AuditAction.SKILL_ENABLE if enabled else AuditAction.SKILL_DISABLE, by, via,
           target=f"skill {name}@{version}", detail={"enabled": enabled})
     return True
+
+
+def set_skill_limits(pk: int, concurrency: Any, rate: Any, *, by: Any = None, via: str = "code") -> None:
+    """An operator's concurrency and rate for a Skill row (None: the code's), over what its code declares;
+    recorded. Checked by the caller (``service.check_skill_limit``)."""
+    row = Skill.objects.filter(pk=pk).values_list("name", "version").first()
+    if row is None:
+        raise UnknownId(f"no skill with id {pk}")
+    Skill.objects.filter(pk=pk).update(concurrency=concurrency, rate=rate)
+    audit(AuditAction.SKILL_LIMITS, by, via, target=f"skill {row[0]}@{row[1]}",
+          detail={"concurrency": concurrency, "rate": rate})
+

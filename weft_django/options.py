@@ -1,7 +1,7 @@
 """The task options, declared once (pure, no Django, no Celery).
 
 A task option is what a submission may set, a skill may default and the settings may default or bound:
-limits, retry, timeout, queue, priority. ``skill``, ``params``, ``key`` and ``depends_on`` are not
+limits, retry, timeout, queue, priority, locks. ``skill``, ``params``, ``key`` and ``depends_on`` are not
 options: they say what to run and where it sits in the job's graph, and nothing merges them.
 
 Each option is one field of ``TaskOptions``, carrying an ``Option`` as its metadata: its name and type
@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import enum
 import operator
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, TypedDict
 
+from . import gates
 from .exceptions import InvalidInput
 from .limits import Limits
 from .validators import PRIORITY_RANGE, QUEUE_RE, positive_number
@@ -32,6 +33,7 @@ class Merge(enum.Enum):
     FIRST = "the submission's, else the skill's, else the default setting"
     LIMITS = "each limit the submission sets over the skill's; every limit within the ceiling setting's"
     RETRY = "each field the submission sets over the skill's over the default setting's, within the bounds"
+    UNION = "the skill's and the submission's together, each filled from the params"
 
 
 class Form(enum.Enum):
@@ -42,6 +44,7 @@ class Form(enum.Enum):
     NUMBER = "a number greater than 0"
     TEXT = "text"
     RANK = "a whole number from 0 to 9"
+    LIST = "a list of names"
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,14 @@ class Ceiling:
 
 @dataclass(frozen=True)
 class Cli:
-    """``weft_run``'s option for it; ``repeat`` collects NAME=VALUE pairs (``--limit``) into an object."""
+    """``weft_run``'s option for it; ``repeat`` collects NAME=VALUE pairs (``--limit``) into an object,
+    ``append`` collects values (``--lock``) into a list."""
 
     flag: str
     help: str
     metavar: str | None = None
     repeat: bool = False
+    append: bool = False
 
     @property
     def dest(self) -> str:
@@ -88,6 +93,14 @@ def _check_queue(value: Any, path: str) -> None:
 def _check_priority(value: Any, path: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value not in PRIORITY_RANGE):
         raise InvalidInput(path, f"must be a whole number from 0 to 9, got {value!r}")
+
+
+def _parse_locks(value: Any, path: str) -> tuple[str, ...]:
+    return gates.parse_locks(value, path)
+
+
+def _check_locks(value: Any, path: str) -> None:
+    gates.parse_locks(value, path)
 
 
 def _parse_limits(value: Any, path: str) -> Limits:
@@ -136,6 +149,12 @@ class TaskOptions:
     priority: int | None = field(default=None, metadata={"option": Option(
         Merge.FIRST, Form.RANK, Cli("--priority", "0 (first) to 9 (last) (default: %(default)r, the skill's own)."),
         default_setting="DEFAULT_PRIORITY", check=_check_priority, sql_type="int")})
+    # Held while an attempt runs; a task waits for any it cannot take (gates.py, lifecycle/locks.py).
+    locks: tuple[str, ...] = field(default=(), metadata={"option": Option(
+        Merge.UNION, Form.LIST,
+        Cli("--lock", "A lock held while the task runs: 'namespace:name' or a path glob ('repo:src/**'), "
+                      "{param} filled from params. Repeatable.", metavar="LOCK", append=True),
+        parse=_parse_locks, check=_check_locks, sql_type="jsonb", skill_blank=[])})
 
 
 class OptionArgs(TypedDict, total=False):
@@ -147,6 +166,7 @@ class OptionArgs(TypedDict, total=False):
     timeout: float | None
     queue: str | None
     priority: int | None
+    locks: Sequence[str] | None
 
 
 def _declared() -> tuple[Option, ...]:
@@ -216,6 +236,8 @@ def plain(value: Any) -> Any:
     """An option's value as its column holds it (Limits as the limits it sets, a mapping as a dict)."""
     if isinstance(value, Limits):
         return value.as_dict()
+    if isinstance(value, tuple):
+        return list(value)
     return dict(value) if isinstance(value, Mapping) else value
 
 

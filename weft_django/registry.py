@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 import threading
@@ -9,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Unpack
 
-from . import options
+from . import gates, options
 from .argv import all_placeholders, argv_placeholders, check_allow_options, check_argv_template, render_argv
 from .exceptions import InvalidInput, UnknownSkill
 from .options import OptionArgs, TaskOptions
@@ -43,6 +44,9 @@ class SkillDef(TaskOptions):
     allow_retry_override: bool = True  # False: a submission's retry may not change the skill's
     allow_options: frozenset[str] = frozenset()  # placeholders whose value may start with "-" (command skills)
     workspace: Workspace | None = None  # a command run in its own git worktree per task (agents.py)
+    # Skill-level only (a submission cannot lift its own); overridden by settings and Skill row (skill_limits.py).
+    concurrency: tuple[gates.ConcurrencyLimit, ...] = ()
+    rate: tuple[gates.RateLimit, ...] = ()
 
     @property
     def target(self) -> Any:
@@ -65,12 +69,14 @@ def register(definition: SkillDef) -> SkillDef:
         raise InvalidInput(f"skills.{definition.name}.queue", f"invalid queue name {definition.queue!r}")
     if definition.isolation not in ("inline", "process"):
         raise InvalidInput(f"skills.{definition.name}.isolation", "must be 'inline' or 'process'")
-    if definition.permission is not None and (not isinstance(definition.permission, str)
-                                              or not PERMISSION_RE.match(definition.permission)):
+    if definition.permission is not None and not PERMISSION_RE.match(str(definition.permission)):
         raise InvalidInput(f"skills.{definition.name}.permission",
                               f"must be 'app_label.codename', got {definition.permission!r}")
     # Checked here, not at the first submit: a bad default would otherwise reach the database's constraints.
     options.check_values(definition, f"skills.{definition.name}.")
+    p = f"skills.{definition.name}."  # limits may come as plain data (SkillDef(concurrency=5)): parsed here
+    definition = dataclasses.replace(definition, concurrency=gates.parse_concurrency(definition.concurrency,
+                                     f"{p}concurrency"), rate=gates.parse_rate(definition.rate, f"{p}rate"))
     RetryPolicy.parse(definition.retry, RetryPolicy(), f"skills.{definition.name}.retry")
     with _lock:
         existing = _skills.get(definition.name)
@@ -90,6 +96,8 @@ def skill(
     permission: str | None = None,
     requires_approval: bool = False,
     allow_retry_override: bool = True,
+    concurrency: Any = None,
+    rate: Any = None,
     **task_options: Unpack[OptionArgs],
 ) -> Any:
     """Register a function as a Python skill. It gets params as keyword arguments (and ``ctx`` if it asks).
@@ -98,6 +106,8 @@ def skill(
     through the HTTP API. ``requires_approval``: each of its tasks waits (blocked, "awaiting approval")
     until someone with ``weft.approve_task`` approves it, or fails if they reject it.
     ``allow_retry_override=False``: a submission's ``retry`` that would change this skill's policy is refused.
+    ``concurrency`` (``5``, ``{"key": "{tenant_id}", "limit": 2}``), ``rate`` (``"10/m"``, ``{"key": "{api}",
+    "rate": "100/h"}``) or lists of them hold across every worker (docs/governance.md).
     The task options (``limits``, ``retry``, ``timeout``, ``queue``, ``priority``: options.py) are the
     defaults of its tasks.
     """
@@ -117,6 +127,7 @@ def skill(
             permission=permission,
             requires_approval=bool(requires_approval),
             allow_retry_override=bool(allow_retry_override),
+            concurrency=concurrency, rate=rate,
             **options.parse_values(task_options, f"skills.{skill_name}."),
         ))
         return f
@@ -135,6 +146,8 @@ def command_skill(
     requires_approval: bool = False,
     allow_retry_override: bool = True,
     allow_options: Sequence[str] = (),
+    concurrency: Any = None,
+    rate: Any = None,
     **task_options: Unpack[OptionArgs],
 ) -> SkillDef:
     """Register an argv template. ``{name}`` placeholders are filled from params, one argv element each.
@@ -142,7 +155,7 @@ def command_skill(
     A value that would start an argv element with ``-`` (and so be read as an option of the program,
     ``--output=x``) is refused at submission, unless its placeholder is in ``allow_options`` or the
     element comes after a literal ``"--"`` element (the end of options, for programs that honour it).
-    The task options (``limits``, ``retry``, ``timeout``, ``queue``, ``priority``) are as ``skill``'s.
+    The task options and ``concurrency`` and ``rate`` are as ``skill``'s.
     """
     options.refuse_unknown(task_options, "command_skill")
     template = check_argv_template(argv, f"skills.{name}.argv")
@@ -156,7 +169,8 @@ def command_skill(
         name=name, kind="command", version=str(version), argv=template, params_schema=schema,
         description=description, permission=permission,
         requires_approval=bool(requires_approval), allow_retry_override=bool(allow_retry_override),
-        allow_options=allowed, **options.parse_values(task_options, f"skills.{name}."),
+        allow_options=allowed, concurrency=concurrency, rate=rate,
+        **options.parse_values(task_options, f"skills.{name}."),
     ))
 
 

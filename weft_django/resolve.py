@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.signals import setting_changed
 
-from . import conf, options, registry
+from . import conf, options, registry, skill_limits
 from .conf import settings
 from .exceptions import InvalidInput, Refused, UnknownSkill
 from .limits import Limits, RetryPolicy
@@ -16,8 +16,9 @@ from .options import Merge, Option
 from .spec import TaskSpec, check_params
 
 
-def resolve(spec: TaskSpec, path: str = "") -> dict[str, Any]:
-    """Check a spec against its skill and the ceilings; return the Task row's spec fields."""
+def resolve(spec: TaskSpec, path: str = "", overrides: skill_limits.Overrides | None = None) -> dict[str, Any]:
+    """Check a spec against its skill and the ceilings; return the Task row's spec fields. ``overrides``: the
+    Skill rows' limits (``skill_limits.row_overrides()``; None: the code's and the settings' alone)."""
     p = f"{path}." if path else ""
     try:
         definition = registry.get(spec.skill)
@@ -37,7 +38,8 @@ def resolve(spec: TaskSpec, path: str = "") -> dict[str, Any]:
             if len(_shapes) >= 1024:  # many distinct timeouts or limits: start over rather than grow
                 _shapes.clear()
             _shapes[key] = (definition, src, shape)
-    return {**shape, "params": dict(spec.params)}
+    return {**shape, "params": dict(spec.params),
+            **skill_limits.task_fields(definition, shape["queue"], shape["locks"], spec.params, p, overrides)}
 
 
 # The part of a resolved spec that does not depend on params (the options), by spec shape: a job of ten
@@ -105,6 +107,11 @@ def _retry(opt: Option, given: Any, definition: registry.SkillDef, path: str) ->
     return policy.as_dict()
 
 
+def _union(opt: Option, given: Any, definition: registry.SkillDef, path: str) -> list[str]:
+    """The skill's locks and the submission's, each once, in that order (templates: filled from params later)."""
+    return list(dict.fromkeys([*getattr(definition, opt.name), *(given or ())]))
+
+
 _MERGES: dict[Merge, Callable[[Option, Any, registry.SkillDef, str], Any]] = {
-    Merge.FIRST: _first, Merge.LIMITS: _limits, Merge.RETRY: _retry,
+    Merge.FIRST: _first, Merge.LIMITS: _limits, Merge.RETRY: _retry, Merge.UNION: _union,
 }

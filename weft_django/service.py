@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from . import access, governance, reports
+from . import access, gates, governance, reports
 
 # The command line's batches, pipes and saved templates (weft_batch, weft_pipe, weft_template): part of this API.
 from .batch import read_batch as read_batch
@@ -17,6 +17,7 @@ from .governance import check_policy as check_policy  # the admin's doors to pol
 from .governance import policy_deleted as policy_deleted
 from .governance import policy_saved as policy_saved
 from .governance import set_skill_enabled as set_skill_enabled
+from .governance import set_skill_limits as set_skill_limits
 from .jobspec import JobSpec
 from .jobtemplates import create_template as create_template
 from .jobtemplates import delete_template as delete_template
@@ -58,6 +59,7 @@ def submit(
     timeout: float | None = None,
     queue: str | None = None,
     priority: int | None = None,
+    locks: Sequence[str] | None = None,
     name: str = "",
     owner: Any = None,
     idempotency_key: str | None = None,
@@ -65,8 +67,11 @@ def submit(
     deadline: datetime | None = None,
 ) -> Job:
     """Submit one task as a job. Validates everything, writes in one transaction, dispatches on commit."""
+    if isinstance(locks, str):  # tuple("db:x") would lock four one-letter names
+        raise InvalidInput("locks", "must be a list of lock names, got str")
     spec = TaskSpec(skill=skill, params=params if params is not None else {}, key=key,
-                    limits=Limits.parse(limits), retry=retry, timeout=timeout, queue=queue, priority=priority)
+                    limits=Limits.parse(limits), retry=retry, timeout=timeout, queue=queue, priority=priority,
+                    locks=tuple(locks or ()))
     spec.validate()
     return submission.create_job([spec], submission.JobOptions(
         name=name or skill, owner=owner, idempotency_key=idempotency_key, labels=labels, deadline=deadline),
@@ -201,6 +206,11 @@ def results(job_id: Any, *, limit: int | None = None, after: int | None = None) 
     """Per-task results and artifacts, partial while the job runs; a page of ``limit`` tasks after task id
     ``after`` (its ``next_after`` is the next page's ``after``)."""
     return reports.results(job_id, limit=limit, after=after)
+
+
+def check_skill_limit(field: str, value: Any) -> None:
+    """An operator's ``concurrency`` or ``rate`` for a Skill row (None: the code's); InvalidInput naming it."""
+    (gates.parse_concurrency if field == "concurrency" else gates.parse_rate)(value, field)
 
 
 def explain(job_id: Any, *, limit: int | None = None, after: int | None = None) -> str:

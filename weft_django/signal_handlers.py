@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, post_save
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,15 @@ def install_sweep_schedule(sender: Any = None, using: str = "default", **kwargs:
                        exc_info=True)
 
 
+def forget_skill_limits(sender: Any = None, **kwargs: Any) -> None:
+    """A Skill row saved (its operator's limits may have changed): this process reads them again at once."""
+    from .skill_limits import forget
+
+    forget()
+
+
 post_migrate.connect(install_sweep_schedule, dispatch_uid="weft_install_sweep_schedule")
+post_save.connect(forget_skill_limits, sender="weft.Skill", dispatch_uid="weft_forget_skill_limits")
 
 
 def connect_notifications() -> None:

@@ -146,6 +146,8 @@ class DecisionAction(Choices):
     """Someone allowed a task of a skill that requires approval to run."""
     REJECT = "reject"
     """Someone refused a task of a skill that requires approval: it fails without running."""
+    DEFER = "defer"
+    """Its claim found no free concurrency slot, no rate token or a lock held: it stays queued."""
 
 
 # The blocked_reason of a task that waits for someone to approve it (not a stuck task: a person decides).

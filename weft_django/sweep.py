@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 SCHEDULE_NAME = "weft-sweep"
 REDISPATCH_BACKOFF_STEPS = 2  # after its n-th re-send a task waits 2**(n+1) x WEFT_REDISPATCH_AFTER: 2, 4, 8 at most
-STEPS = ("deadlines", "expired", "undelivered", "workers", "retention")
+STEPS = ("deadlines", "expired", "undelivered", "waiting", "workers", "retention")
 
 
 def sweep() -> dict[str, Any]:
@@ -43,7 +43,8 @@ def sweep() -> dict[str, Any]:
     errors: list[str] = []
     steps: dict[str, Callable[[Counter[str]], None]] = {
         "deadlines": _stop_past_deadline, "expired": _recover_expired,
-        "undelivered": _redispatch_undelivered, "workers": _workers_offline, "retention": _prune,
+        "undelivered": _redispatch_undelivered, "waiting": _reoffer_waiting, "workers": _workers_offline,
+        "retention": _prune,
     }
     for name in STEPS:
         try:
@@ -162,6 +163,22 @@ def _redispatch_undelivered(counts: Counter[str]) -> None:
 
 def _age(now: Any, then: Any) -> str:
     return f"{(now - then).total_seconds():.1f} s" if then is not None else "ever"
+
+
+def _reoffer_waiting(counts: Counter[str]) -> None:
+    """Tasks held back at a claim by a limit or a lock and not sent again for WEFT_REDISPATCH_AFTER: a
+    holder's end normally sends them (lifecycle/admission.py); this is the backstop if that message was lost.
+    No decision: the one written when each started waiting still says why; a claim that admits it clears it."""
+    with transaction.atomic():
+        rows = list(Task.objects.waiting(settings.REDISPATCH_AFTER).select_for_update(skip_locked=True)
+                    .order_by("priority", "dispatched_at").values_list("pk", "attempts", "queue", "priority")
+                    [:settings.SWEEP_BATCH])
+        transitions.offered([r[0] for r in rows])
+    if rows:
+        from .dispatch import publish  # Celery only where something is sent (handoff.py)
+
+        sent, _ = publish([Ready(*r) for r in rows])
+        counts["reoffered"] += sent
 
 
 # ---------------------------------------------------------------- (4) silent workers

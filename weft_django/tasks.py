@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from celery import Task as CeleryTask
@@ -38,7 +39,10 @@ def fanout(chunk: list[list[Any]]) -> int:
     from .dispatch import send
     from .handoff import Ready
 
-    return send([Ready(int(t), int(k), str(q), int(p), float(c or 0)) for t, k, q, p, c in chunk])
+    now = time.time()
+    # [id, token, queue, priority, countdown, due at (epoch s, 0: now)]; a chunk of an older weft has no due.
+    return send([Ready(int(t), int(k), str(q), int(p), max(0.0, float(at[0]) - now) if at and at[0] else float(c or 0))
+                 for t, k, q, p, c, *at in chunk])
 
 
 @shared_task(name=SCHEDULED, ignore_result=True)

@@ -8,7 +8,7 @@ keep the late result as a discarded attempt. Callers own the transaction (the ev
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -38,8 +38,22 @@ def claim(task_id: int, token: int, *, lease: float, worker: str) -> bool:
     """
     return bool(Task.objects.filter(pk=task_id, status=TaskStatus.QUEUED, attempts=token).update(
         status=TaskStatus.RUNNING, attempts=F("attempts") + 1, lease_expires_at=db_now_plus(lease),
-        started_at=Now(), worker=worker, not_before=None,
+        started_at=Now(), worker=worker, not_before=None, waiting_for="", rate_slot=None,
     ))
+
+
+def hold(task_id: int, token: int, reason: str, *, until: datetime | None = None) -> bool:
+    """A queued task stays queued, held back at its claim (lifecycle/admission.py): ``reason`` says by what.
+    ``until``: the moment its rate limit reserved for it (it is due then); without, it waits to be sent again."""
+    return bool(Task.objects.filter(pk=task_id, status=TaskStatus.QUEUED, attempts=token).update(
+        waiting_for=reason, dispatched_at=until or Now(),
+        **({"not_before": until, "rate_slot": until} if until is not None else {})))
+
+
+def offered(task_ids: list[int]) -> None:
+    """Waiting tasks just sent again (a slot or a lock freed): the next hand-off and the sweep start after them."""
+    if task_ids:
+        Task.objects.filter(pk__in=task_ids, status=TaskStatus.QUEUED).update(dispatched_at=Now())
 
 
 def _fenced(task_id: int, token: int, transition: str, where: dict[str, Any] | None = None, **changes: Any) -> bool:

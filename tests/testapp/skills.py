@@ -314,3 +314,29 @@ agent_skill("t.agent", ["sh", "-c", "echo {text} > new.txt && echo more >> READM
             validate=["test", "-f", "new.txt"], evidence=["new.txt"], retry={"max_attempts": 1})
 agent_skill("t.agent_wrong", ["sh", "-c", "echo wrong > other.txt"], repo=AGENT_REPO,
             validate=["test", "-f", "new.txt"], retry={"max_attempts": 1})
+
+
+# ---- limits and locks (issue 12) ----
+
+
+@skill(name="t.limited", concurrency=2)
+def limited(seconds: float = 0.2) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@skill(name="t.per_tenant", concurrency={"key": "tenant-{tenant}", "limit": 1})
+def per_tenant(tenant: str, seconds: float = 0.2) -> str:
+    time.sleep(seconds)
+    return tenant
+
+
+@skill(name="t.locked", locks=["repo:{path}"])
+def locked(path: str, seconds: float = 0.5) -> str:
+    time.sleep(seconds)
+    return path
+
+
+@skill(name="t.rated", rate="5/s")
+def rated() -> None:
+    return None

@@ -147,3 +147,25 @@ def test_check_settings__retry_policies_outside_the_bounds_name_the_skill_or_the
         "The retry policy of WEFT_DEFAULT_RETRY is outside WEFT_MAX_RETRY_ATTEMPTS / WEFT_MIN_RETRY_BACKOFF",
         *(f"The retry policy of skill '{name}' is outside WEFT_MAX_RETRY_ATTEMPTS / WEFT_MIN_RETRY_BACKOFF"
           for name in waits_less)]
+
+
+@pytest.mark.parametrize(("value", "queues", "expected"), [
+    ({"t.noop": {"concurrency": 2, "rate": "5/s"}}, {"slow": 4}, []),
+    ({"t.noop": {"concurency": 2}}, {}, ["weft.E060"]),
+    ([], {}, ["weft.E060"]),
+    ({"t.noop": {"concurrency": 0}}, {}, ["weft.E061"]),
+    ({"t.noop": {"concurrency": {"key": "{a.b}", "limit": 1}}}, {}, ["weft.E061"]),
+    ({"t.noop": {"rate": "5 per second"}}, {}, ["weft.E062"]),
+    ({"t.nope": {"rate": "5/s"}}, {}, ["weft.W064"]),
+    ({}, {"slow": 0}, ["weft.E063"]),
+    ({}, ["slow"], ["weft.E063"]),
+])
+def test_check_limits__bad_limits_in_the_settings(settings: Any, value: Any, queues: Any,
+                                                  expected: list[str]) -> None:
+    from weft_django.checks import check_limits
+
+    settings.WEFT_SKILL_LIMITS = value
+    settings.WEFT_QUEUE_CONCURRENCY = queues
+    messages = check_limits()
+    assert ids(messages) == expected
+    assert all(m.hint for m in messages)

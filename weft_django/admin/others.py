@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .. import service
-from ..exceptions import InvalidInput
+from ..exceptions import InvalidInput, WeftError
 from ..models import Iteration, Schedule, Skill, Subscription, Worker
 from .base import OfVisibleJobs, ReadOnly
 
@@ -38,12 +38,29 @@ class SkillAdmin(admin.ModelAdmin):
     """The rows mirror the skills registered in code (``weft_skills --sync``), which is where a skill's
     definition changes; the operator's switch is ``enabled``: a disabled skill accepts no new tasks."""
 
-    list_display = ("name", "version", "kind", "queue", "timeout", "enabled")
+    list_display = ("name", "version", "kind", "queue", "timeout", "concurrency", "rate", "enabled")
     list_filter = ("kind", "enabled")
     list_editable = ("enabled",)
     search_fields = ("name", "description")
     readonly_fields = ("name", "version", "kind", "target", "params_schema", "limits", "retry", "timeout", "queue",
-                       "priority", "description", "requires_approval", "created_at", "updated_at")
+                       "priority", "locks", "description", "requires_approval", "created_at", "updated_at")
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        def clean(this: Any) -> dict[str, Any]:
+            # The operator's concurrency and rate (they override the code's): refused whole, naming the field,
+            # before anything is saved.
+            data: dict[str, Any] = form.clean(this) or {}
+            for field in ("concurrency", "rate"):
+                if field in data:
+                    try:
+                        service.check_skill_limit(field, data[field])
+                    except WeftError as exc:
+                        this.add_error(field, str(exc))
+            return data
+
+        return type(form.__name__, (form,), {"clean": clean})
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a skill is registered in code; a row without code behind it would run nothing
@@ -52,8 +69,11 @@ class SkillAdmin(admin.ModelAdmin):
         return False  # the next sync would bring it back; disable it instead
 
     def save_model(self, request: HttpRequest, obj: Skill, form: Any, change: bool) -> None:
-        # Only ``enabled`` is editable: switched through the service, which records who did it.
+        # ``enabled`` is switched through the service, which records who did it; the operator's concurrency and
+        # rate (checked by the form) are saved with the row.
         service.set_skill_enabled(obj.pk, obj.enabled, by=request.user, via="admin")
+        if {"concurrency", "rate"} & set(form.changed_data):
+            service.set_skill_limits(obj.pk, obj.concurrency, obj.rate, by=request.user, via="admin")
 
 
 @admin.register(Subscription)

@@ -27,8 +27,8 @@ def _error(text: str) -> str:
 
 @admin.register(Task)
 class TaskAdmin(Acting):
-    list_display = ("id", "job_link", "key", "skill_name", "status", "attempts", "worker", "took", "error_short",
-                    "age")
+    list_display = ("id", "job_link", "key", "skill_name", "status", "attempts", "worker", "waiting_for", "took",
+                    "error_short", "age")
     list_filter = ("status", "skill_name", "queue", filters.date_range("created_at", _("created")))
     search_fields = ("key", "skill_name", "error")
     actions = ("cancel_tasks", "approve_tasks", "reject_tasks")

@@ -42,6 +42,8 @@ def option_field(opt: Option) -> serializers.Field[Any, Any, Any, Any]:
         return serializers.JSONField(required=False)
     if opt.form is Form.NUMBER:
         return serializers.FloatField(required=False)
+    if opt.form is Form.LIST:
+        return serializers.ListField(child=serializers.CharField(), required=False)
     if opt.form is Form.RANK:
         return serializers.IntegerField(required=False, min_value=PRIORITY_RANGE.start,
                                         max_value=PRIORITY_RANGE.stop - 1)
@@ -98,8 +100,8 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
         model = Task
         fields: tuple[str, ...] = (
             "id", "url", "job", "parent", "key", "skill", "skill_version", "params", "limits", "retry", "timeout",
-            "queue", "priority", "status", "attempts", "blocked_reason", "result", "error", "created_at", "started_at",
-            "finished_at")
+            "queue", "priority", "locks", "status", "attempts", "blocked_reason", "waiting_for", "result", "error",
+            "created_at", "started_at", "finished_at")
         read_only_fields: tuple[str, ...] = fields
 
 

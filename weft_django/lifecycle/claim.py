@@ -3,7 +3,8 @@
 The message carries the task's fencing token (its ``attempts`` count when it was sent); the claim is a
 compare-and-set on it (``transitions.claim``), so a duplicate or stale message claims nothing, and the
 claimed task's token goes up by one. ``claim_fast`` is the same claim as one PostgreSQL statement for a
-job without an attempt budget or deadline; the ORM version handles every other case.
+job without an attempt budget or deadline and a task without limits or locks (``governed``); the ORM
+version handles every other case, and admits a governed task first (admission.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .. import options, signals, transitions
 from ..conf import settings
 from ..models import Attempt, Dependency, Task
 from ..states import JobStatus
-from . import budget, graph, pg
+from . import admission, budget, graph, pg
 
 HOST = socket.gethostname()
 
@@ -49,14 +50,17 @@ class Claimed:
     has_dependents: bool
     parent_id: int | None = None
     dependencies: dict[str, Any] | None = None
+    locks: list[str] | None = None
+    gates: dict[str, Any] | None = None
+    governed: bool = False  # it holds limits or locks: its end hands them on (admission.handoff)
 
 
 # What a claim reads of the task: what to run (its options from the one declaration, options.py) and where
 # it sits in its job. The ORM version reads them with the job's budget; the statement below returns them.
 TASK_FIELDS = ("job_id", "key", "skill_name", "params", *options.COLUMNS, "has_dependents", "has_dependencies",
-               "parent_id")
+               "parent_id", "gates", "governed")
 CLAIM_FIELDS = (*TASK_FIELDS, "job__status", "job__max_attempts", "job__max_cost", "job__deadline")
-JSON_FIELDS = ("params", *(c for c in options.COLUMNS if options.SQL_TYPES[c] == "jsonb"))
+JSON_FIELDS = ("params", "gates", *(c for c in options.COLUMNS if options.SQL_TYPES[c] == "jsonb"))
 
 
 def claim(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") -> Claimed | None:
@@ -73,6 +77,10 @@ def claim(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") 
                               deadline=row["job__deadline"])
         if stop is not None:
             graph.stop_job(row["job_id"], stop)
+            return None
+        # A task with limits or locks is admitted first (all of them or none, under their locks): without a free
+        # slot, a rate token or a lock it stays queued and its message is spent; a slot freed sends it again.
+        if row["governed"] and not admission.admit(task_id, token, row):
             return None
         if not transitions.claim(task_id, token, lease=settings.LEASE_SECONDS, worker=worker):
             return None
@@ -118,7 +126,7 @@ WITH j AS (
     SET status = 'running', attempts = t.attempts + 1, started_at = now(), worker = %(worker)s, not_before = NULL,
         lease_expires_at = now() + make_interval(secs => %(lease)s)
     WHERE t.id = %(task)s AND (t.status = 'queued') IS TRUE AND t.attempts = %(token)s
-      AND (t.job_id = (SELECT id FROM j)) IS TRUE
+      AND (t.job_id = (SELECT id FROM j)) IS TRUE AND NOT t.governed  -- limits and locks: admission.py
     RETURNING {", ".join(f"t.{f}" for f in TASK_FIELDS)}, (SELECT max_cost FROM j)
 ), a AS (
     INSERT INTO weft_attempt (task_id, job_id, number, outcome, worker, pid, celery_id, started_at, error_type,

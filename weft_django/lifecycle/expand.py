@@ -11,7 +11,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from .. import dag, registry, transitions
+from .. import dag, registry, skill_limits, transitions
 from ..exceptions import InvalidInput, WeftError
 from ..handoff import Ready
 from ..models import Task
@@ -51,11 +51,12 @@ def _resolve_new(specs: Sequence[Mapping[str, Any]], keys: Sequence[str], path: 
                  local: Mapping[str, str] | None = None) -> list[tuple[str, TaskSpec, dict[str, Any]]]:
     """Parse and resolve run-time task specs; ``local`` maps sibling keys to job-wide keys."""
     out = []
+    overrides = skill_limits.row_overrides()
     for i, (raw, key) in enumerate(zip(specs, keys, strict=True)):
         spec = TaskSpec.parse(raw, f"{path}[{i}]")
         deps = tuple(local.get(d, d) for d in spec.depends_on) if local else spec.depends_on
         spec = TaskSpec(**{**spec.__dict__, "key": key, "depends_on": deps})
-        out.append((key, spec, resolve(spec, f"{path}[{i}]")))
+        out.append((key, spec, resolve(spec, f"{path}[{i}]", overrides)))
     registry.check_enabled([(f"{path}[{i}]", registry.get(spec.skill)) for i, (_, spec, _) in enumerate(out)])
     return out
 

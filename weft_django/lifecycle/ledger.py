@@ -65,6 +65,14 @@ def audit(action: str, via: str, actor_id: int | None, actor_name: str, *, job_i
                                      job_id=job_id, task_id=task_id, target=target[:300], detail=dict(detail or {}))
 
 
+def rate_deferred(job_id: int, tasks: Sequence[tuple[int, str, Mapping[str, str]]]) -> None:
+    """The defer decisions of new tasks (id, "rate limited until ...", their rates) held to their moments."""
+    write_many(Decision(job_id=job_id, task_id=pk, action=DecisionAction.DEFER, policy="limit.rate",
+                        reason=f"{until} ({', '.join(f'{k} at {v}' for k, v in sorted(rates.items()))}); "
+                               "sent then", observation={"rates": dict(rates)})
+               for pk, until, rates in tasks)
+
+
 # The policies and the job's reason text both versions of a success write (report.py words the task's).
 SUCCEEDED_POLICY = "outcome.success"
 JOB_COMPLETE_POLICY = "job.complete"

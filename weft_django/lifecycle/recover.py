@@ -26,7 +26,7 @@ from ..handoff import Ready, after_commit
 from ..models import Attempt, Job, Task
 from ..spec import RetryPolicy
 from ..states import AttemptOutcome, DecisionAction, JobStatus, TaskStatus
-from . import budget, graph, ledger
+from . import admission, budget, graph, ledger
 from .claim import HOST
 
 logger = logging.getLogger(__name__)
@@ -42,8 +42,14 @@ def expired(task_id: int) -> str:
         if task is None:
             return "raced"
         kind, ready = _recover_one(task)
+        ready += _handoff(task, kind)
     after_commit(ready)
     return kind
+
+
+def _handoff(task: Task, kind: str) -> list[Ready]:
+    """A lost attempt's task left running: its slots and locks go to the tasks that wait for them."""
+    return admission.handoff(task.pk, task.gates, task.locks) if task.governed and kind != "raced" else []
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,7 @@ def recover_orphan(task_id: int, worker: str) -> bool:
         if task is None:
             return False
         kind, ready = _recover_one(task, died=attempt["pid"])
+        ready += _handoff(task, kind)
     after_commit(ready)
     if kind != "raced":
         logger.info("weft: task %s attempt %s: process %s died; %s", task_id, token, attempt["pid"], kind)

@@ -24,7 +24,7 @@ from ..outcomes import Observation
 from ..spec import RetryPolicy
 from ..states import DecisionAction
 from ..storable import storable
-from . import budget, expand, graph, ledger, pg
+from . import admission, budget, expand, graph, ledger, pg
 from .claim import Claimed
 
 
@@ -37,7 +37,7 @@ def record(c: Claimed, obs: Observation) -> tuple[str, str]:
     obs = storable(obs, settings.MAX_RESULT_BYTES)
     o = obs.outcome
     if (o.kind == "success" and not o.cost and not o.artifacts and not c.has_dependents and c.parent_id is None
-            and pg.enabled() and _succeed_fast(c, obs)):
+            and not c.governed and pg.enabled() and _succeed_fast(c, obs)):
         return "succeeded", ""
     ready: list[Ready] = []
     closed = ""  # the outcome the attempt was closed with, once the decision applied
@@ -65,6 +65,8 @@ def record(c: Claimed, obs: Observation) -> tuple[str, str]:
             closed, ready = _cancel_or_discard(c, obs)
         elif o.cost:
             budget.check_cost(c.job_id, c.job_max_cost)
+        if c.governed and closed != "discarded":  # it left running: its slots and locks go to who waits
+            ready += admission.handoff(c.task_id, c.gates, c.locks)
     after_commit(ready)
     return closed, obs.error_type
 

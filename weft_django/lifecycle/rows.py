@@ -114,15 +114,16 @@ _UNIFORM = {"float8": float, "int": int}  # psycopg refuses an array mixing 30 a
 
 INSERT_TASKS = f"""
 INSERT INTO weft_task (job_id, key, skill_name, skill_version, params, {", ".join(options.COLUMNS)},
-                       status, attempts, pending_deps, has_dependents, has_dependencies, dispatched_at, worker,
-                       cancel_requested, blocked_reason, error, created_at)
+                       gates, governed, status, attempts, pending_deps, has_dependents, has_dependencies,
+                       dispatched_at, worker, cancel_requested, blocked_reason, waiting_for, error, created_at)
 SELECT %(job)s, k, sn, sv, p::jsonb, {", ".join(f"o_{c}::{t}" for c, t in options.SQL_TYPES.items())},
-       st, 0, pd, hd, hdeps, CASE WHEN st = 'queued' THEN now() END, '', false, br, '', now()
+       g::jsonb, gov, st, 0, pd, hd, hdeps, CASE WHEN st = 'queued' THEN now() END, '', false, br, '', '', now()
 FROM unnest(%(keys)s::text[], %(skills)s::text[], %(versions)s::text[], %(params)s::text[],
             {", ".join(f"%(o_{c})s::{t}[]" for c, t in _ARRAY_TYPE.items())},
+            %(gates)s::text[], %(governed)s::bool[],
             %(states)s::text[], %(pending)s::int[], %(dependents)s::bool[], %(dependencies)s::bool[],
             %(blocked)s::text[])
-     AS x(k, sn, sv, p, {", ".join(f"o_{c}" for c in options.COLUMNS)}, st, pd, hd, hdeps, br)
+     AS x(k, sn, sv, p, {", ".join(f"o_{c}" for c in options.COLUMNS)}, g, gov, st, pd, hd, hdeps, br)
 RETURNING key, id
 """
 
@@ -144,6 +145,7 @@ def insert_tasks(job_id: int, rows: list[dict[str, Any]]) -> dict[str, int]:
         "job": job_id, "keys": col("key"), "skills": col("skill_name"), "versions": col("skill_version"),
         "params": [pg.dumps(r["params"]) for r in rows],
         **{f"o_{c}": [option_value(c, r[c]) for r in rows] for c in options.COLUMNS},
+        "gates": [pg.dumps(r["gates"]) for r in rows], "governed": col("governed"),
         "states": [str(s) for s in col("status")], "pending": col("pending_deps"),
         "dependents": col("has_dependents"), "dependencies": col("has_dependencies"),
         "blocked": [r.get("blocked_reason", "") for r in rows],

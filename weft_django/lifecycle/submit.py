@@ -16,7 +16,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models.functions import Now
 
-from .. import dag, options, registry, reports, signals
+from .. import dag, options, registry, reports, signals, skill_limits
 from ..conf import settings
 from ..exceptions import InvalidInput, SkillDisabled
 from ..handoff import Ready, after_commit
@@ -25,7 +25,7 @@ from ..models import Dependency, Job, Task
 from ..resolve import resolve
 from ..spec import TaskSpec
 from ..states import AWAITING_APPROVAL, JobStatus, TaskStatus
-from . import ledger, pg, policing, rows
+from . import admission, ledger, pg, policing, rows
 
 
 @dataclass(frozen=True)
@@ -63,13 +63,15 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
     dag.check_graph(edges)
     paths = [f"tasks[{i}]" if name_tasks else "" for i in range(len(keyed))]
     # Built-in policies refuse inside (ceilings, bounds, the enabled switch): recorded, then raised.
+    overrides = skill_limits.row_overrides()
     with policing.recording(options.owner, [spec.skill for _, spec in keyed]):
-        fields = [resolve(spec, path) for path, (_, spec) in zip(paths, keyed, strict=True)]
+        fields = [resolve(spec, path, overrides) for path, (_, spec) in zip(paths, keyed, strict=True)]
         governed = policing.govern(fields, paths, options)  # the rules: refuse, or change what is written
         fields, options = governed.fields, governed.options
         if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
                 and options.max_cost is None and options.deadline is None and pg.enabled()
-                and not registry.requires_approval(fields[0]["skill_name"]) and not governed.touched):
+                and not registry.requires_approval(fields[0]["skill_name"]) and not governed.touched
+                and not fields[0]["gates"].get("rate")):
             return _insert_lone_task(keyed[0][0], fields[0], options, "tasks[0].skill" if name_tasks else "skill")
         registry.check_enabled([(path, registry.get(spec.skill)) for path, (_, spec) in zip(paths, keyed, strict=True)])
     if options.idempotency_key:
@@ -174,10 +176,14 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
     for i in governed.held:  # a policy requires approval: a ready task waits for it now, a pending one later
         if new[i]["status"] == TaskStatus.QUEUED:
             new[i].update(status=TaskStatus.BLOCKED, blocked_reason=AWAITING_APPROVAL)
-    if len(new) > 1 and pg.enabled():
+    rated = [r for r in new if r["status"] == TaskStatus.QUEUED and r["gates"].get("rate")]
+    if rated:  # their moments under their rate limits, taken now (admission.py)
+        admission.reserve(rated)
+    if len(new) > 1 and pg.enabled() and not rated:
         ids = rows.insert_tasks(job.pk, new)
     else:
-        tasks = [Task(job=job, **r, dispatched_at=Now() if r["status"] == TaskStatus.QUEUED else None) for r in new]
+        tasks = [Task(job=job, **{"dispatched_at": Now() if r["status"] == TaskStatus.QUEUED else None, **r})
+                 for r in new]
         Task.objects.bulk_create(tasks, batch_size=1000)
         ids = {t.key: t.pk for t in tasks}
     if upstream_keys:
@@ -190,8 +196,12 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
     governed.record(job.pk, [ids[key] for key, _ in keyed])
     ledger.awaiting_approval(job.pk, [(ids[r["key"]], r["skill_name"]) for r in new
                                       if r["blocked_reason"] == AWAITING_APPROVAL])
-    job.delivery = after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"]) for r in new
-                                 if r["status"] == TaskStatus.QUEUED])
+    now = admission.db_now() if rated else None
+    ledger.rate_deferred(job.pk, [(ids[r["key"]], r["waiting_for"], r["gates"]["rate"]) for r in rated
+                                  if r.get("waiting_for")])
+    job.delivery = after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"],
+                                       admission.countdown(r, now) if now is not None else 0.0)
+                                 for r in new if r["status"] == TaskStatus.QUEUED])
     signals.send_on_commit(signals.job_submitted, job_id=job.pk)
     return job
 
@@ -213,11 +223,11 @@ WITH j AS (
     RETURNING id, created_at
 )
 INSERT INTO weft_task (job_id, key, skill_name, skill_version, params, {", ".join(options.COLUMNS)},
-                       status, attempts, pending_deps, has_dependents, has_dependencies, dispatched_at, worker,
-                       cancel_requested, blocked_reason, error, created_at)
+                       gates, governed, status, attempts, pending_deps, has_dependents, has_dependencies,
+                       dispatched_at, worker, cancel_requested, blocked_reason, waiting_for, error, created_at)
 SELECT j.id, %(key)s, %(skill_name)s, %(skill_version)s, %(params)s::jsonb,
        {", ".join(f"%({c})s::{t}" for c, t in options.SQL_TYPES.items())},
-       'queued', 0, 0, false, false, now(), '', false, '', '', now()
+       %(gates)s::jsonb, %(governed)s, 'queued', 0, 0, false, false, now(), '', false, '', '', '', now()
 FROM j
 RETURNING job_id, id, (SELECT created_at FROM j)
 """
@@ -229,6 +239,7 @@ def _submit_fast(key: str, fields: dict[str, Any], *, name: str, owner_id: int |
     nothing) if an operator disabled the skill."""
     params = {"key": key, "name": name, "owner": owner_id, "labels": pg.dumps(labels),
               "skill_name": fields["skill_name"], "skill_version": fields["skill_version"],
-              "params": pg.dumps(fields["params"]), **{c: rows.option_value(c, fields[c]) for c in options.COLUMNS}}
+              "params": pg.dumps(fields["params"]), **{c: rows.option_value(c, fields[c]) for c in options.COLUMNS},
+              "gates": pg.dumps(fields["gates"]), "governed": fields["governed"]}
     row = pg.fetchone(SUBMIT, params)
     return None if row is None else (row[0], row[1], row[2])

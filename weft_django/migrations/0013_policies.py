@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('weft', '0011_job_permissions'),
+        ('weft', '0012_limits_and_locks'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .attempts import Artifact, ArtifactKind, Attempt
 from .decisions import Decision
 from .fields import ReadableDateTimeField
+from .gates import RateBucket
 from .governance import AuditAction, AuditEntry, Policy, PolicyDecision, PolicyOutcome, Via
 from .iterations import Iteration
 from .jobs import Job
@@ -22,34 +23,8 @@ from .templates import JobTemplate
 from .workers import SweepRun, Worker, WorkerState
 
 __all__ = [
-    "SPEC_FIELDS",
-    "Artifact",
-    "ArtifactKind",
-    "Attempt",
-    "AuditAction",
-    "AuditEntry",
-    "Breaker",
-    "Decision",
-    "Dependency",
-    "Iteration",
-    "Job",
-    "JobQuerySet",
-    "JobTemplate",
-    "LlmCall",
-    "LockingQuerySet",
-    "Overlap",
-    "Policy",
-    "PolicyDecision",
-    "PolicyOutcome",
-    "ReadableDateTimeField",
-    "Schedule",
-    "Skill",
-    "SkillKind",
-    "Subscription",
-    "SweepRun",
-    "Task",
-    "TaskQuerySet",
-    "Via",
-    "Worker",
-    "WorkerState",
+    "SPEC_FIELDS", "Artifact", "ArtifactKind", "Attempt", "AuditAction", "AuditEntry", "Breaker", "Decision",
+    "Dependency", "Iteration", "Job", "JobQuerySet", "JobTemplate", "LlmCall", "LockingQuerySet", "Overlap",
+    "Policy", "PolicyDecision", "PolicyOutcome", "RateBucket", "ReadableDateTimeField", "Schedule", "Skill",
+    "SkillKind", "Subscription", "SweepRun", "Task", "TaskQuerySet", "Via", "Worker", "WorkerState",
 ]

@@ -91,6 +91,7 @@ class AuditAction(models.TextChoices):
     POLICY_DELETE = "policy_delete", _("policy deleted")
     SKILL_ENABLE = "skill_enable", _("skill enabled")
     SKILL_DISABLE = "skill_disable", _("skill disabled")
+    SKILL_LIMITS = "skill_limits", _("skill limits changed")
 
 
 class AuditEntry(models.Model):

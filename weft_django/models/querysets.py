@@ -54,5 +54,11 @@ class TaskQuerySet(LockingQuerySet["Task"]):
         return self.running().filter(lease_expires_at__lt=Now())
 
     def undelivered(self, after: float) -> TaskQuerySet:
-        """Queued, due, and sent longer than ``after`` seconds ago without being claimed."""
-        return self.ready().filter(dispatched_at__lt=Now() - timedelta(seconds=after))
+        """Queued, due, and sent longer than ``after`` seconds ago without being claimed (not held back by a
+        limit or a lock at a claim: ``waiting()``)."""
+        return self.ready().filter(dispatched_at__lt=Now() - timedelta(seconds=after), waiting_for="")
+
+    def waiting(self, after: float) -> TaskQuerySet:
+        """Queued and due, held back at a claim by a limit or a lock, and last sent over ``after`` seconds ago."""
+        return self.ready().filter(governed=True, dispatched_at__lt=Now() - timedelta(seconds=after)).exclude(
+            waiting_for="")

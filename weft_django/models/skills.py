@@ -28,6 +28,12 @@ class Skill(models.Model):
     timeout = models.FloatField(_("timeout (s)"), null=True, blank=True)
     queue = models.CharField(_("queue"), max_length=100, blank=True)
     priority = models.PositiveSmallIntegerField(_("priority"), null=True, blank=True)
+    locks = models.JSONField(_("default locks"), default=list, blank=True)
+    # The operator's, not the code's: sync never writes them. Null: the code's (or WEFT_SKILL_LIMITS').
+    concurrency = models.JSONField(_("concurrency limit"), null=True, blank=True, help_text=_(
+        'Overrides the code: 5, {"key": "{tenant_id}", "limit": 2}, or a list. Applies to tasks submitted after.'))
+    rate = models.JSONField(_("rate limit"), null=True, blank=True, help_text=_(
+        'Overrides the code: "10/m", {"key": "{api}", "rate": "100/h"}, or a list. Applies to tasks submitted after.'))
     description = models.TextField(_("description"), blank=True)
     requires_approval = models.BooleanField(_("requires approval"), default=False)
     enabled = models.BooleanField(_("enabled"), default=True)

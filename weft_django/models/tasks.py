@@ -16,7 +16,7 @@ from .jobs import Job
 from .querysets import TaskQuerySet
 
 SPEC_FIELDS = ("job_id", "parent_id", "key", "skill_name", "skill_version", "params", "limits",
-               "retry", "timeout", "queue", "priority")
+               "retry", "timeout", "queue", "priority", "locks", "gates", "governed")
 
 
 class Task(models.Model):
@@ -39,6 +39,12 @@ class Task(models.Model):
     timeout = models.FloatField(_("timeout (s)"), null=True, blank=True)
     queue = models.CharField(_("queue"), max_length=100)
     priority = models.PositiveSmallIntegerField(_("priority"), default=5)
+    locks = models.JSONField(_("locks"), default=list, blank=True,
+                             help_text=_("Held while an attempt runs: names and path globs, filled from params."))
+    gates = models.JSONField(_("limits at claim"), default=dict, blank=True, help_text=_(
+        "The concurrency and rate limits its claim must pass, by key (docs/governance.md)."))
+    governed = models.BooleanField(_("governed"), default=False, help_text=_(
+        "It has a limit or a lock: claimed through admission, never by the fast claim."))
     # -- state --
     status = models.CharField(_("status"), max_length=10, choices=state_choices(TaskStatus), default=TaskStatus.PENDING)
     attempts = models.PositiveIntegerField(
@@ -52,6 +58,10 @@ class Task(models.Model):
     worker = models.CharField(_("worker"), max_length=200, blank=True)
     cancel_requested = models.BooleanField(_("cancel requested"), default=False)
     blocked_reason = models.TextField(_("blocked reason"), blank=True)
+    waiting_for = models.TextField(_("waiting for"), blank=True, help_text=_(
+        "Queued, held back at its last claim: the concurrency slot, rate or lock it waits for."))
+    rate_slot = models.DateTimeField(_("rate slot"), null=True, blank=True, help_text=_(
+        "The moment its rate limit let it start (reserved when it was deferred)."))
     result = models.JSONField(_("result"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -74,6 +84,12 @@ class Task(models.Model):
             # Tasks waiting for approval (the dashboard, the approvers' list): few rows, no entry for the rest.
             models.Index(fields=["id"], condition=Q(status="blocked", blocked_reason=AWAITING_APPROVAL),
                          name="weft_task_awaiting_idx"),
+            # Admission reads the running tasks that hold limits or locks; the hand-off, the tasks waiting for
+            # them. Few rows each, and no entry for a task without limits.
+            models.Index(fields=["id"], condition=Q(status="running", governed=True), name="weft_task_governed_idx"),
+            models.Index(fields=["priority", "dispatched_at", "id"],
+                         condition=Q(status="queued", governed=True) & ~Q(waiting_for=""),
+                         name="weft_task_waiting_idx"),
         ]
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["job", "key"], name="weft_task_job_key_uniq"),

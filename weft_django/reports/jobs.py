@@ -39,13 +39,24 @@ def status(job_id: Any) -> dict[str, Any]:
     }
 
 
+WAITING_SHOWN = 10  # tasks held back by a limit or a lock named one by one; the rest counted
+
+
 def waiting(job: Job, queued: int | None = None) -> list[str]:
-    """Why the job's queued tasks wait, for each of their queues that no live worker reads (``queued``: how
-    many tasks are queued, if known)."""
+    """Why the job's queued tasks wait: each of their queues that no live worker reads, and the tasks held back
+    at their claim by a concurrency limit, a rate limit or a lock (``queued``: how many are queued, if known)."""
     if job.status != JobStatus.RUNNING or queued == 0:
         return []
-    queues = Task.objects.filter(job_id=job.pk, status=TaskStatus.QUEUED).values_list("queue", flat=True)
-    return [workers.waiting_reason(q) for q in workers.unread(queues.distinct().order_by())]
+    queued_tasks = Task.objects.filter(job_id=job.pk, status=TaskStatus.QUEUED)
+    queues = queued_tasks.values_list("queue", flat=True)
+    out = [workers.waiting_reason(q) for q in workers.unread(queues.distinct().order_by())]
+    held = list(queued_tasks.filter(governed=True).exclude(waiting_for="").order_by("pk")
+                .values_list("pk", "key", "waiting_for")[:WAITING_SHOWN + 1])
+    out += [f"task {pk} {key!r}: {why}" for pk, key, why in held[:WAITING_SHOWN]]
+    if len(held) > WAITING_SHOWN:
+        more = queued_tasks.filter(governed=True).exclude(waiting_for="").count() - WAITING_SHOWN
+        out.append(f"and {more} more task(s) held back by limits or locks")
+    return out
 
 
 def page_bounds(limit: Any, after: Any) -> tuple[int | None, int]:

@@ -14,7 +14,7 @@ from .. import cli
 
 # The command-line type of each form of task option (options.py declares which form, flag and help).
 TYPES: dict[Form, Any] = {Form.LIMITS: cli.limit, Form.NUMBER: cli.positive_float, Form.RANK: int, Form.TEXT: str,
-                          Form.OBJECT: cli.json_object}
+                          Form.OBJECT: cli.json_object, Form.LIST: str}
 
 
 def collect(pairs: Sequence[tuple[str, Any]], field: str) -> dict[str, Any]:
@@ -48,7 +48,8 @@ class Command(cli.WeftCommand):
         for opt in options.OPTIONS:
             if opt.cli is None:
                 continue
-            extra: dict[str, Any] = {"action": "append", "default": []} if opt.cli.repeat else {"default": None}
+            extra: dict[str, Any] = ({"action": "append", "default": []} if opt.cli.repeat or opt.cli.append
+                                    else {"default": None})
             task.add_argument(opt.cli.flag, type=TYPES[opt.form], metavar=opt.cli.metavar, help=opt.cli.help,
                               **extra)
         task.add_argument("--idempotency-key", default=None, metavar="KEY",
@@ -79,4 +80,6 @@ def task_option(opt: Option, value: Any) -> Any:
     """A task option as the command line gave it, as ``service.submit`` takes it (None: not given)."""
     if opt.cli is not None and opt.cli.repeat:
         return collect(value, opt.name) or None
+    if opt.cli is not None and opt.cli.append:
+        return value or None
     return value
