@@ -276,3 +276,29 @@ def test_weft_policy__json_after_the_verb() -> None:
     assert json.loads(run("weft_policy", "validate", "--json")) == {"rules": 0, "errors": [], "conflicts": []}
     explained = json.loads(run("weft_policy", "explain", "--skill", "t.noop", "--json"))
     assert (explained["skill"], explained["matched"], explained["denied"]) == ("t.noop", [], None)
+
+
+def test_at_claim__the_claim_holds_a_task_inside_a_window_and_lets_it_go_after(settings: Settings) -> None:
+    """Wired into the claim (lifecycle/policy_gate.py): no attempt, a waiting reason, one record, and the
+    fast claim stands aside while such a rule is in force."""
+    from weft_django.lifecycle import claim as claiming
+    from weft_django.models import Attempt
+
+    settings.WEFT_FAST_PATH = True
+    job = service.submit("t.add", {"a": 1, "b": 2}, queue=INPROC)  # before the rule: not refused
+    task = Task.objects.get(job=job)
+    today = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][datetime.now(UTC).weekday()]
+    settings.WEFT_POLICIES = [{"name": "not-today", "reason": "maintenance", "match": {
+        "skill": "t.add", "window": {"days": today}}, "effects": {"deny": True}}]
+    assert claiming.claim(task.pk, 0) is None
+    assert claiming.claim(task.pk, 0) is None  # the sweep's re-offer: held again, recorded once
+    task.refresh_from_db()
+    assert task.status == "queued" and not Attempt.objects.filter(task=task).exists()
+    assert task.waiting_for.startswith("held by policy 'not-today' until ") and task.waiting_for.endswith(
+        ": maintenance")
+    assert records(outcome="held") == [("not-today", "skill", "held", "t.add", "", job.pk, task.pk)]
+    other = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(datetime.now(UTC).weekday() + 3) % 7]
+    settings.WEFT_POLICIES = [{"name": "not-today", "reason": "maintenance", "match": {
+        "skill": "t.add", "window": {"days": other}}, "effects": {"deny": True}}]
+    claimed = claiming.claim(task.pk, 0)
+    assert claimed is not None and Task.objects.get(pk=task.pk).waiting_for == ""

@@ -18,12 +18,13 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from .. import options, signals, transitions
 from ..conf import settings
 from ..models import Attempt, Dependency, Task
 from ..states import JobStatus
-from . import admission, budget, graph, pg
+from . import admission, budget, graph, pg, policing, policy_gate
 
 HOST = socket.gethostname()
 
@@ -59,13 +60,15 @@ class Claimed:
 # it sits in its job. The ORM version reads them with the job's budget; the statement below returns them.
 TASK_FIELDS = ("job_id", "key", "skill_name", "params", *options.COLUMNS, "has_dependents", "has_dependencies",
                "parent_id", "gates", "governed")
-CLAIM_FIELDS = (*TASK_FIELDS, "job__status", "job__max_attempts", "job__max_cost", "job__deadline")
+CLAIM_FIELDS = (*TASK_FIELDS, "job__status", "job__max_attempts", "job__max_cost", "job__deadline", "job__owner_id",
+                "job__labels")
 JSON_FIELDS = ("params", "gates", *(c for c in options.COLUMNS if options.SQL_TYPES[c] == "jsonb"))
 
 
 def claim(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") -> Claimed | None:
     """Take a queued task under a new lease and open its attempt; None for a duplicate or stale message."""
-    if pg.enabled():
+    policed = policing.claim_rules_exist()  # a rule with a time window: every claim asks it (policy_gate.py)
+    if pg.enabled() and not policed:
         fast = claim_fast(task_id, token, worker=worker, pid=os.getpid(), celery_id=celery_id)
         if fast is not None:
             return _claimed_fast(task_id, token, fast)
@@ -81,6 +84,8 @@ def claim(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") 
         # A task with limits or locks is admitted first (all of them or none, under their locks): without a free
         # slot, a rate token or a lock it stays queued and its message is spent; a slot freed sends it again.
         if row["governed"] and not admission.admit(task_id, token, row):
+            return None
+        if policed and policy_gate.held(task_id, token, row, timezone.now()):
             return None
         if not transitions.claim(task_id, token, lease=settings.LEASE_SECONDS, worker=worker):
             return None
