@@ -156,3 +156,14 @@ def _task_owner(user: Any, task_id: Any) -> int | None:
         return visible_tasks(user).values_list("job__owner_id", flat=True).get(pk=int(task_id))
     except (Task.DoesNotExist, ValueError, TypeError, OverflowError):
         raise UnknownId(f"no task with id {task_id!r}") from None
+
+
+def may_rerun(user: Any) -> bool:
+    """Whether ``user`` may run jobs again at all (``weft.run_skill``; each skill's own permission is
+    checked by ``rerun``)."""
+    return bool(user.has_perm(RUN_SKILL))
+
+
+def may_approve(user: Any) -> bool:
+    """Whether ``user`` may approve or reject tasks at all (``weft.approve_task``; ``approve`` checks the rest)."""
+    return bool(user.has_perm(APPROVE_TASK))

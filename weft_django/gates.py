@@ -195,3 +195,8 @@ def gates(skill: str, concurrency: Sequence[ConcurrencyLimit], rate: Sequence[Ra
     if rates:
         out["rate"] = rates
     return out
+
+
+def check_skill_limit(field: str, value: Any) -> None:
+    """An operator's ``concurrency`` or ``rate`` for a Skill row (None: the code's); InvalidInput naming it."""
+    (parse_concurrency if field == "concurrency" else parse_rate)(value, field)

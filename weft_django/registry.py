@@ -233,13 +233,9 @@ def sync() -> tuple[int, int]:
 
     created = updated = 0
     for d in all_skills():
-        _, was_created = Skill.objects.update_or_create(
-            name=d.name, version=d.version,
-            defaults={
-                "kind": d.kind, "target": d.target, "params_schema": dict(d.params_schema),
-                **options.skill_row(d), "description": d.description, "requires_approval": d.requires_approval,
-            },
-        )
+        _, was_created = Skill.objects.update_or_create(name=d.name, version=d.version, defaults={
+            "kind": d.kind, "target": d.target, "params_schema": dict(d.params_schema), **options.skill_row(d),
+            "description": d.description, "requires_approval": d.requires_approval})
         created += was_created
         updated += not was_created
     return created, updated

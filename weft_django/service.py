@@ -7,12 +7,18 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from . import access, gates, governance, reports
+from . import access, governance, reports
+
+# What a user may do at all (the adapters show or hide their actions by it).
+from .access import may_approve as may_approve
+from .access import may_cancel_others as may_cancel_others
+from .access import may_rerun as may_rerun
 
 # The command line's batches, pipes and saved templates (weft_batch, weft_pipe, weft_template): part of this API.
 from .batch import read_batch as read_batch
 from .batch import run_batch as run_batch
 from .exceptions import InvalidInput, JobFailed, ResultTimeout
+from .gates import check_skill_limit as check_skill_limit
 from .governance import check_policy as check_policy  # the admin's doors to policies and skills
 from .governance import policy_deleted as policy_deleted
 from .governance import policy_saved as policy_saved
@@ -208,11 +214,6 @@ def results(job_id: Any, *, limit: int | None = None, after: int | None = None) 
     return reports.results(job_id, limit=limit, after=after)
 
 
-def check_skill_limit(field: str, value: Any) -> None:
-    """An operator's ``concurrency`` or ``rate`` for a Skill row (None: the code's); InvalidInput naming it."""
-    (gates.parse_concurrency if field == "concurrency" else gates.parse_rate)(value, field)
-
-
 def explain(job_id: Any, *, limit: int | None = None, after: int | None = None) -> str:
     """Why the job succeeded, failed or stopped, from its decisions and attempts (of a page of its tasks
     with ``limit``/``after``)."""
@@ -241,19 +242,3 @@ def submit_job_by(user: Any, spec: Mapping[str, Any]) -> Job:
     with policing.recording(user, [name if isinstance(name, str) else "" for name in skills]):
         access.check_may_run(user, names)
     return submit_job(spec, owner=user)
-
-
-def may_cancel_others(user: Any) -> bool:
-    """Whether ``user`` may cancel other users' jobs and tasks (anyone may cancel their own)."""
-    return access.may_cancel_others(user)
-
-
-def may_rerun(user: Any) -> bool:
-    """Whether ``user`` may run jobs again at all (``weft.run_skill``; each skill's own permission is
-    checked by ``rerun``)."""
-    return bool(user.has_perm(access.RUN_SKILL))
-
-
-def may_approve(user: Any) -> bool:
-    """Whether ``user`` may approve or reject tasks at all (``weft.approve_task``; ``approve`` checks the rest)."""
-    return bool(user.has_perm(access.APPROVE_TASK))

@@ -69,7 +69,7 @@ FINAL_JOB_STATES = frozenset(
 )
 LIVE_TASK_STATES = frozenset(set(TaskStatus) - FINAL_TASK_STATES)
 
-# Which states each transition may start from. transitions.py guards every UPDATE with these.
+# Which states each transition may start from. transitions/ guards every UPDATE with these.
 ALLOWED_FROM: dict[str, frozenset[TaskStatus]] = {
     "queue": frozenset({TaskStatus.PENDING, TaskStatus.BLOCKED, TaskStatus.WAITING}),
     "claim": frozenset({TaskStatus.QUEUED}),

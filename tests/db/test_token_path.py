@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 # The modules the token may pass through, and the writer of the audit trail, which gets it as data.
 PATH = {"weft_django.tasks", "weft_django.execution.runner", "weft_django.lifecycle.claim",
-        "weft_django.lifecycle.report", "weft_django.transitions"}
+        "weft_django.lifecycle.report", "weft_django.transitions.tasks"}
 
 
 def trace_token(call: Any) -> list[str]:

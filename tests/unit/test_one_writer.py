@@ -36,7 +36,7 @@ def test_only_the_ledger_writes_decisions_and_closes_attempts() -> None:
 
 
 def test_only_transitions_writes_status_besides_the_fast_statements() -> None:
-    assert writers(STATUS) - FAST == {"weft_django/transitions.py"}
+    assert {w.rsplit("/", 1)[0] for w in writers(STATUS) - FAST} == {"weft_django/transitions"}
 
 
 def test_the_patterns_see_a_writer() -> None:

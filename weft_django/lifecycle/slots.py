@@ -2,7 +2,7 @@
 
 A task holds its concurrency slots and its locks exactly while it is ``running``: every way an attempt ends
 (success, failure, retry, block, cancel, a lost lease recovered, a fenced-out worker's task taken back)
-moves it out of ``running`` through transitions.py, so nothing is ever released by hand and nothing can
+moves it out of ``running`` through transitions/, so nothing is ever released by hand and nothing can
 leak. The running tasks with limits or locks are few (at most one per worker process), read through a
 partial index (weft_task_governed_idx). The caller holds the advisory locks of the keys (admission.py),
 so two claims never count the same free slot.
