@@ -114,3 +114,16 @@ def test_dashboard__warns_of_a_queue_with_queued_tasks_that_no_live_worker_reads
     assert [q["queue"] for q in reports.overview()["unread_queues"]] == ["gpu"]
     adhoc = service.submit("t.add", {"a": 1, "b": 2}, queue="adhoc")
     assert reports.status(adhoc.pk)["waiting"] == ["queued on 'adhoc': no live worker reads it"]
+
+
+def test_dashboard__shows_the_concurrency_slots_and_locks_in_use() -> None:
+    from weft_django.lifecycle import claim as claiming
+
+    limited = Task.objects.get(job=service.submit("t.limited", {"seconds": 0}))
+    locked = Task.objects.get(job=service.submit("t.locked", {"path": "src/a.py"}))
+    assert claiming.claim(limited.pk, 0) is not None and claiming.claim(locked.pk, 0) is not None
+    r = staff_client().get("/weft/")
+    [slot] = r.context["slots"]
+    assert (slot["key"], slot["in_use"], slot["limit"], slot["tasks"]) == ("skill:t.limited", 1, 2, [limited.pk])
+    assert r.context["locks"] == [{"lock": "repo:src/a.py", "task": locked.pk, "job": locked.job_id}]
+    assert "repo:src/a.py" in r.content.decode()

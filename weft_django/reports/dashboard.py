@@ -8,10 +8,26 @@ from typing import Any
 from django.utils import timezone
 
 from .. import units
-from ..models import Job
+from ..models import Job, Task
+from ..states import TaskStatus
 from .activity import overview
 from .explain import cause
 from .metrics import metrics_snapshot
+
+
+def governed_in_use() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Concurrency slots in use per key (with its limit) and the locks held, from the running tasks that hold
+    them (few: at most one per worker process; weft_task_governed_idx)."""
+    slots: dict[str, dict[str, Any]] = {}
+    locks: list[dict[str, Any]] = []
+    for pk, job_id, gates, held in Task.objects.filter(status=TaskStatus.RUNNING, governed=True).order_by(
+            "pk").values_list("pk", "job_id", "gates", "locks"):
+        for key, limit in ((gates or {}).get("concurrency") or {}).items():
+            slot = slots.setdefault(key, {"key": key, "limit": limit, "in_use": 0, "tasks": []})
+            slot["in_use"] += 1
+            slot["tasks"].append(pk)
+        locks += [{"lock": name, "task": pk, "job": job_id} for name in held or ()]
+    return sorted(slots.values(), key=lambda s: s["key"]), locks
 
 
 def dashboard() -> dict[str, Any]:
@@ -31,5 +47,6 @@ def dashboard() -> dict[str, Any]:
             per_skill.setdefault(skill, {"queued": 0, "running": 0})[state] += n
     o["per_skill"] = [{"skill": k, **v} for k, v in sorted(per_skill.items())]
     o["oldest_queued"] = {q: units.seconds(age) for q, age in sorted(m["oldest_queued_seconds"].items())}
+    o["slots"], o["locks"] = governed_in_use()
     o["updated"] = now
     return o
