@@ -173,10 +173,22 @@ def autodiscover() -> None:
 
 def get(name: str) -> SkillDef:
     autodiscover()
+    if name not in _skills:
+        for find in _finders:  # e.g. a Django Tasks framework task, registered when its module is imported
+            find(name)
     try:
         return _skills[name]
     except KeyError:
         raise UnknownSkill(name) from None
+
+
+_finders: list[Callable[[str], None]] = []
+
+
+def add_finder(finder: Callable[[str], None]) -> None:
+    """Call ``finder(name)`` for a name no skill has, before it is refused; it may register one (once per finder)."""
+    if finder not in _finders:
+        _finders.append(finder)
 
 
 def check_enabled(specs: Sequence[tuple[str, SkillDef]]) -> None:

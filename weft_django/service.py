@@ -234,3 +234,12 @@ def install_sweep_schedule() -> bool:
     """Create or update the django-celery-beat periodic task of the sweep (``SWEEP_SCHEDULE``); False when
     django_celery_beat is not installed."""
     return _sweep.install_schedule()
+
+
+def submit_job_at(spec: Mapping[str, Any], run_after: datetime | None, *, owner: Any = None) -> Job:
+    """``submit_job``, its ready tasks held until ``run_after`` (a datetime with a zone; None: at once): what
+    the backend of Django's Tasks framework submits (``weft_django.backends``)."""
+    s = JobSpec.parse(spec)
+    return submission.create_job(s.tasks, submission.JobOptions(
+        name=s.name, owner=owner, idempotency_key=s.idempotency_key, labels=s.labels, max_attempts=s.max_attempts,
+        max_cost=s.max_cost, deadline=s.deadline, not_before=run_after))

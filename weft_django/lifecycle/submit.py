@@ -37,11 +37,14 @@ class JobOptions:
     max_attempts: int | None = None
     max_cost: float | None = None
     deadline: datetime | None = None
+    not_before: datetime | None = None  # the ready tasks wait until then (Django's Tasks framework's run_after)
 
 
 def _check_job_options(o: JobOptions) -> None:
     check_job_fields(name=o.name, labels=o.labels, idempotency_key=o.idempotency_key, max_attempts=o.max_attempts,
                      max_cost=o.max_cost)
+    if o.not_before is not None and (not isinstance(o.not_before, datetime) or o.not_before.tzinfo is None):
+        raise InvalidInput("run_after", f"must be a datetime with a zone, got {o.not_before!r}")
     if o.deadline is not None:
         check_deadline(o.deadline, datetime.now(UTC), settings.MAX_DEADLINE_DAYS)
 
@@ -64,7 +67,7 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
     paths = [f"tasks[{i}]" if name_tasks else "" for i in range(len(keyed))]
     fields = [resolve(spec, path) for path, (_, spec) in zip(paths, keyed, strict=True)]
     if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
-            and options.max_cost is None and options.deadline is None and pg.enabled()
+            and options.max_cost is None and options.deadline is None and options.not_before is None and pg.enabled()
             and not registry.requires_approval(fields[0]["skill_name"])):
         return _insert_lone_task(keyed[0][0], fields[0], options, "tasks[0].skill" if name_tasks else "skill")
     registry.check_enabled([(path, registry.get(spec.skill)) for path, (_, spec) in zip(paths, keyed, strict=True)])
@@ -167,10 +170,11 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
     new = [{**f, "key": key, "pending_deps": len(edges[key]), "has_dependents": key in upstream_keys,
             "has_dependencies": bool(edges[key]), **rows.initial_state(f["skill_name"], waits=bool(edges[key]))}
            for (key, _), f in zip(keyed, fields, strict=True)]
-    if len(new) > 1 and pg.enabled():
+    if len(new) > 1 and pg.enabled() and o.not_before is None:
         ids = rows.insert_tasks(job.pk, new)
-    else:
-        tasks = [Task(job=job, **r, dispatched_at=Now() if r["status"] == TaskStatus.QUEUED else None) for r in new]
+    else:  # a deferred task is due, and looks dispatched to the sweep, at not_before (as a retry's backoff)
+        tasks = [Task(job=job, **r, dispatched_at=o.not_before or Now(), not_before=o.not_before)
+                 if r["status"] == TaskStatus.QUEUED else Task(job=job, **r) for r in new]
         Task.objects.bulk_create(tasks, batch_size=1000)
         ids = {t.key: t.pk for t in tasks}
     if upstream_keys:
@@ -182,7 +186,8 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
                                            batch_size=2000)
     ledger.awaiting_approval(job.pk, [(ids[r["key"]], r["skill_name"]) for r in new
                                       if r["blocked_reason"] == AWAITING_APPROVAL])
-    job.delivery = after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"]) for r in new
+    wait = max(0.0, (o.not_before - datetime.now(UTC)).total_seconds()) if o.not_before else 0.0
+    job.delivery = after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"], wait) for r in new
                                  if r["status"] == TaskStatus.QUEUED])
     signals.send_on_commit(signals.job_submitted, job_id=job.pk)
     return job

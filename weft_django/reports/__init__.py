@@ -14,6 +14,7 @@ from .activity import FAILURE_WINDOW, RECENT, known_queues, overview, running_ta
 from .explain import explain, explain_page
 from .jobs import FAILURES_SHOWN, attempts, failures, get_job, job_spec, page_bounds, status, task_status
 from .listing import first, ids, newest_jobs, skills, user_named
+from .lone import lone_skill, lone_task
 from .results import result_page, results
 from .visibility import (
     SkillDef,
@@ -30,7 +31,8 @@ from .visibility import (
 __all__ = [
     "FAILURES_SHOWN", "FAILURE_WINDOW", "RECENT", "Decision", "SkillDef", "attempts", "check_sees_all_jobs",
     "explain", "explain_page", "failures", "first", "get_job", "ids", "job_list", "job_spec", "job_tasks",
-    "known_queues", "newest_jobs", "overview", "page_bounds", "result_page", "results", "runnable_skills",
+    "known_queues", "lone_skill", "lone_task", "newest_jobs", "overview", "page_bounds", "result_page", "results",
+    "runnable_skills",
     "running_tasks", "skills", "status", "task_details", "task_status", "unread_queues", "user_named",
     "visible_jobs", "visible_rows", "visible_tasks",
 ]
