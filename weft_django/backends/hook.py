@@ -3,6 +3,8 @@ let the registry find framework tasks by name and relay weft's task_finished to 
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 from django.conf import settings
 
 BACKEND = "weft_django.backends.WeftBackend"
@@ -15,7 +17,8 @@ def configured() -> bool:
 
 
 def install() -> None:
-    if not configured():
+    # Without the framework (Django 5.2 without the backport) there is no framework task to find or relay.
+    if not configured() or (find_spec("django.tasks") is None and find_spec("django_tasks") is None):
         return
     from .. import registry, signals
     from . import skills
