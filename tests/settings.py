@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import dj_database_url
 
@@ -30,5 +29,5 @@ WEFT_LEASE_SECONDS = float(os.environ.get("WEFT_LEASE_SECONDS", 30))
 WEFT_HEARTBEAT_INTERVAL = float(os.environ.get("WEFT_HEARTBEAT_INTERVAL", 5))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Django's Tasks framework on weft (tests/testapp/tasks.py): "default" is WEFT_DEFAULT_QUEUE.
-TASKS: dict[str, dict[str, Any]] = {"default": {
+TASKS = {"default": {
     "BACKEND": "weft_django.backends.WeftBackend", "QUEUES": ["default", "weft-other"], "OPTIONS": {"timeout": 60}}}
