@@ -25,7 +25,7 @@ TIERS=(unit db workers faults browser install)
 # name|Python versions (the first found wins)|venv|pinned requirements|default pytest arguments
 MATRIX=(
     "py311-dj52|3.11|.venv|Django>=5.2,<6.0|"
-    "py312-dj60|3.12 3.13|.venv-dj6|Django>=6.0,<6.1 celery==5.5.0 kombu==5.5.2|tests/unit tests/db tests/workers"
+    "py312-dj60|3.12 3.13|.venv-dj6|Django>=6.0,<6.1 celery==5.7.0 kombu==5.7.0|tests/unit tests/db tests/workers"
 )
 matrix=all
 args=()
