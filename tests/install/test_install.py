@@ -187,7 +187,8 @@ def test_install__the_built_wheel_and_sdist_carry_everything_and_run_without_the
                    env=env, cwd=project, timeout=150)
         assert json.loads(done.stdout)["result"] == "Hello, Wheel!"
         # Django's Tasks framework on weft, from the wheel: a demo @task enqueued, run by the worker.
-        out = run([*manage, "shell", "--no-imports", "-c", SMOKE], env=env, cwd=project, timeout=150).stdout.split(maxsplit=2)
+        smoke = run([*manage, "shell", "--no-imports", "-c", SMOKE], env=env, cwd=project, timeout=150)
+        out = smoke.stdout.split(maxsplit=2)
         assert out[1:] == ["SUCCESSFUL", "{'words': 5, 'characters': 28}"], out
         with psycopg.connect(database, autocommit=True) as db:
             row = db.execute("SELECT t.skill_name, a.worker FROM weft_task t JOIN weft_attempt a ON a.task_id = t.id "
