@@ -5,6 +5,7 @@ with the framework's context and ``task_started`` signal. ``task_finished`` foll
 from __future__ import annotations
 
 import inspect
+import logging
 from importlib import import_module
 from typing import Any
 
@@ -13,7 +14,9 @@ from django.apps import apps
 from .. import registry, reports
 from ..registry import SkillDef
 from . import results
-from .compat import Task, TaskContext, task_finished, task_started
+from .compat import Task, TaskContext, TaskResultDoesNotExist, task_finished, task_started
+
+logger = logging.getLogger(__name__)
 
 PARAMS = {"type": "object", "additionalProperties": False, "required": ["args", "kwargs"],
           "properties": {"args": {"type": "array"}, "kwargs": {"type": "object"}}}
@@ -68,5 +71,11 @@ def relay_finished(sender: Any, *, job_id: int, task_id: int, **_: Any) -> None:
         find(found[1])
         if found[1] not in NAMES:
             return
-    result = results.load(job_id)
-    task_finished.send(type(result.task.get_backend()), task_result=result)
+    try:
+        result = results.load(job_id)
+    except TaskResultDoesNotExist:  # pruned meanwhile, or its module no longer defines the task
+        return
+    # After weft's own commit: a receiver that raises is logged, and cannot undo or disturb what was recorded.
+    for receiver, error in task_finished.send_robust(type(result.task.get_backend()), task_result=result):
+        if isinstance(error, Exception):
+            logger.error("task_finished receiver %r failed for task result %s", receiver, result.id, exc_info=error)
