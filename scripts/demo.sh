@@ -78,7 +78,7 @@ beat=(python -m celery -A demo_project beat -S django_celery_beat.schedulers:Dat
 weft_log "starting beat: ${beat[*]} (log: $DATA/beat.log)"
 setsid "${beat[@]}" >"$DATA/beat.log" 2>&1 </dev/null &
 pids+=("$!")
-# The demo's @task functions (demo/tasks.py) run on weft's worker; with WEFT_DEMO_TASKS_BACKEND=database
+# The demo's @task functions (demo/framework_tasks.py) run on weft's worker; with WEFT_DEMO_TASKS_BACKEND=database
 # (one setting, demo_project/settings.py) on the framework's database backend and its own worker instead.
 if [ "${WEFT_DEMO_TASKS_BACKEND:-weft}" = database ]; then
     db_worker=(python manage.py db_worker --queue-name "*" --interval 0.2)
@@ -134,7 +134,7 @@ for job in jobs:
 # Django's Tasks framework: the same calls whichever backend TASKS names (WEFT_DEMO_TASKS_BACKEND).
 from django.conf import settings
 
-from demo_project.demo import tasks
+from demo_project.demo import framework_tasks as tasks
 
 print(f"\nDjango's Tasks framework on {settings.TASKS['default']['BACKEND']}:")
 for result in (tasks.word_count.enqueue("Django's Tasks framework, on weft"),

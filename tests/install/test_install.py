@@ -129,7 +129,7 @@ def test_install__the_readme_install_runs_a_worker_and_beat_end_to_end(tmp_path:
 SMOKE = """
 import time
 
-from demo_project.demo import tasks
+from demo_project.demo import framework_tasks as tasks
 
 result = tasks.word_count.enqueue("a wheel without its checkout")
 deadline = time.monotonic() + 90
@@ -188,12 +188,12 @@ def test_install__the_built_wheel_and_sdist_carry_everything_and_run_without_the
         assert json.loads(done.stdout)["result"] == "Hello, Wheel!"
         # Django's Tasks framework on weft, from the wheel: a demo @task enqueued, run by the worker.
         smoke = run([*manage, "shell", "--no-imports", "-c", SMOKE], env=env, cwd=project, timeout=150)
-        out = smoke.stdout.split(maxsplit=2)
+        out = smoke.stdout.strip().split(maxsplit=2)
         assert out[1:] == ["SUCCESSFUL", "{'words': 5, 'characters': 28}"], out
         with psycopg.connect(database, autocommit=True) as db:
             row = db.execute("SELECT t.skill_name, a.worker FROM weft_task t JOIN weft_attempt a ON a.task_id = t.id "
                              "WHERE t.job_id = %s", (int(out[0]),)).fetchall()
-        assert [(s, w.split("@")[0]) for s, w in row] == [("demo_project.demo.tasks.word_count", queue)]
+        assert [(s, w.split("@")[0]) for s, w in row] == [("demo_project.demo.framework_tasks.word_count", queue)]
         assert worker.alive()
     except BaseException:
         print(f"---- {worker.name} log ----\n{worker.log_text()[-6000:]}")

@@ -1,5 +1,8 @@
 """The demo's functions for Django's Tasks framework: they run on whichever backend TASKS names (weft by
-default; settings.py switches to the framework's database backend with one setting)."""
+default; settings.py switches to the framework's database backend with one setting).
+
+Not ``tasks.py``: Celery's autodiscovery imports every app's ``tasks`` module in the worker, and this one
+needs the framework, which Django 5.2 has only with the backport (the ``tasks`` extra)."""
 
 from __future__ import annotations
 
