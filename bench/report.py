@@ -156,6 +156,11 @@ def scale_section(sc: dict[str, Any]) -> list[str]:
               f"(validation {b['validate_seconds']} s, publishing {b['publish_seconds']} s, insert ≈ "
               f"{b['insert_seconds_estimate']} s); {sc['fill']['rows']} rows inserted in "
               f"{sc['fill']['insert_seconds']} s."]
+    pr = sc.get("prune")
+    if pr:
+        lines += ["", f"Retention (weft_prune, batch by batch): {pr['tasks']} task rows of {pr['jobs']} jobs "
+                      f"deleted in {pr['seconds']} s = {pr['tasks_per_s']} rows/s; longest transaction "
+                      f"{pr['longest_batch_ms']} ms, median {pr['median_batch_ms']} ms."]
     return lines
 
 

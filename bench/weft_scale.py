@@ -201,6 +201,38 @@ def fill(rows: int) -> dict[str, Any]:
     return {"rows": rows, "insert_seconds": round(inserted, 2), "vacuum_analyze_seconds": round(vacuumed, 2)}
 
 
+def prune_history() -> dict[str, Any]:
+    """Retention at scale: the history jobs (fill) made old, then pruned batch by batch as weft_prune does."""
+    from datetime import timedelta
+
+    from django.test.utils import override_settings
+    from django.utils import timezone
+
+    from weft_django import retention
+    from weft_django.models import Job
+
+    Job.objects.filter(name__startswith="history-").update(finished_at=timezone.now() - timedelta(days=365))
+    with override_settings(WEFT_RETENTION={"succeeded": 30}):  # sends setting_changed: conf reads it anew
+        return _prune_all(retention)
+
+
+def _prune_all(retention: Any) -> dict[str, Any]:
+    batches: list[float] = []
+    tasks = 0
+    t = time.perf_counter()
+    while True:
+        b = time.perf_counter()
+        counts = retention.prune(max_batches=1)
+        if not counts.get("job"):
+            break
+        batches.append((time.perf_counter() - b) * 1000)
+        tasks += counts.get("task", 0)
+    total = time.perf_counter() - t
+    return {"tasks": tasks, "jobs": len(batches), "seconds": round(total, 2),
+            "tasks_per_s": round(tasks / total) if total else 0, "longest_batch_ms": round(max(batches or [0]), 1),
+            "median_batch_ms": round(sorted(batches)[len(batches) // 2], 1) if batches else 0.0}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--rows", type=int, default=1_000_000)
@@ -237,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
                     "hot_path_plans": hot_path_plans()}
     out["status_explain"] = explain(
         Task.objects.filter(job_id=job_id).values_list("status").annotate(n=Count("pk")).order_by())
+    out["prune"] = prune_history()
     with open(a.out, "w") as f:
         json.dump(out, f, indent=1)
 

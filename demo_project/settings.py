@@ -6,6 +6,7 @@ read here rather than with dj-database-url."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ INSTALLED_APPS = [
     "weft_django",
     "demo_project.demo",
 ]
+# Swagger UI and Redoc at /api/weft/docs/ and /redoc/, served offline, when drf-spectacular-sidecar is
+# installed (the "docs" extra: pip install "weft_django[docs]").
+if importlib.util.find_spec("drf_spectacular_sidecar"):
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("drf_spectacular") + 1, "drf_spectacular_sidecar")
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -27,6 +27,8 @@ WEFT_CELERY_APP = os.environ.get("WEFT_TEST_CELERY_APP", "tests.celery_app:app")
 WEFT_DEFAULT_RETRY = {"max_attempts": 3, "backoff": 0.05, "factor": 2.0, "max_delay": 1.0}
 WEFT_LEASE_SECONDS = float(os.environ.get("WEFT_LEASE_SECONDS", 30))
 WEFT_HEARTBEAT_INTERVAL = float(os.environ.get("WEFT_HEARTBEAT_INTERVAL", 5))
+# A subscription a test adds is seen by the pooled workers at once (notifications.py caches the list).
+WEFT_NOTIFY_CACHE_SECONDS = 0.0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Django's Tasks framework on weft (tests/testapp/tasks.py): "default" is WEFT_DEFAULT_QUEUE.
 TASKS = {"default": {

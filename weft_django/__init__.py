@@ -43,6 +43,7 @@ __all__ = [
     "cancel_task",
     "command_skill",
     "explain",
+    "loop",
     "reject",
     "rerun",
     "result",
@@ -59,9 +60,13 @@ _SERVICE = {"submit", "submit_job", "status", "result", "results", "explain", "c
 
 
 def __getattr__(name: str) -> Any:
-    # The service layer imports models, which cannot load before the app registry is ready.
+    # The service layer and loops import models, which cannot load before the app registry is ready.
     if name in _SERVICE:
         from . import service
 
         return getattr(service, name)
+    if name == "loop":
+        from .loops import loop
+
+        return loop
     raise AttributeError(name)

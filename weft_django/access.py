@@ -23,7 +23,7 @@ from django.db.models import Model, Q, QuerySet
 
 from . import registry
 from .conf import settings
-from .exceptions import NotAllowed, UnknownId, UnknownSkill
+from .exceptions import NotAllowed, PolicyDenied, UnknownId, UnknownSkill
 from .models import Job, Task
 from .reports.jobs import get_job, job_spec  # not the package, whose visibility lists use the rules here
 
@@ -85,14 +85,15 @@ def check_may_run(user: Any, skills: Iterable[tuple[str, str]]) -> None:
     An unknown name is left to submission, which reports it as a bad field.
     """
     if not user.has_perm(RUN_SKILL):
-        raise NotAllowed(f"running skills needs the permission {RUN_SKILL}")
+        raise PolicyDenied("", f"running skills needs the permission {RUN_SKILL}", "builtin.skill_permission")
     for path, name in skills:
         try:
             definition = registry.get(name)
         except UnknownSkill:
             continue
         if definition.permission is not None and not user.has_perm(definition.permission):
-            raise NotAllowed(f"{path}: skill {name!r} needs the permission {definition.permission}")
+            raise PolicyDenied(path, f"skill {name!r} needs the permission {definition.permission}",
+                               "builtin.skill_permission")
 
 
 def rerun_spec(user: Any, job_id: Any) -> dict[str, Any]:

@@ -25,5 +25,9 @@ class WeftConfig(AppConfig):
                            (checks.check_reliability, django_checks.Tags.compatibility),
                            (checks.check_results_and_queues, django_checks.Tags.compatibility),
                            (checks.check_api, django_checks.Tags.urls),
+                           (checks.check_llm, django_checks.Tags.compatibility),
+                           (checks.check_retention, django_checks.Tags.compatibility),
+                           (checks.check_notifications, django_checks.Tags.compatibility),
+                           (checks.check_policies, django_checks.Tags.compatibility),
                            (checks.check_permissions, django_checks.Tags.security)):
             django_checks.register(check, tag)

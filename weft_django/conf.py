@@ -43,6 +43,8 @@ class Settings:
     """Seconds between samples of a running attempt (limits, cancel, lease)."""
     OUTPUT_LIMIT: int = 20000
     """Characters of stdout/stderr (each) kept on an attempt: the tail."""
+    OUTPUT_FLUSH_SECONDS: float = 1.0
+    """How often a running attempt's output so far is written to its row (live output); 0: as often as sampled."""
     AUTODISCOVER_MODULE: str = "skills"
     """Module of each installed app that registers skills."""
     SWEEP_QUEUE: str | None = None
@@ -71,6 +73,27 @@ class Settings:
     """Largest result, and largest artifact, an attempt may store (bytes of UTF-8 JSON); None: no cap."""
     QUEUES: list[str] | None = None
     """The queues your workers read; skills and submissions naming another are refused. None: any queue."""
+    RETENTION: dict[str, float] | None = None
+    """Days to keep finished jobs, by final status ({"succeeded": 30, "failed": 90}); weft_prune deletes older ones."""
+    PRUNE_BATCH: int = 2000
+    """Task rows weft_prune deletes per transaction (whole jobs; a larger job is deleted alone)."""
+    NOTIFICATIONS: list[dict[str, Any]] | None = None
+    """Subscriptions besides the admin's rows: [{"events": [...], "target": "https://..." or "mailto:...", ...}]."""
+    NOTIFY_TIMEOUT: float = 10.0
+    """Seconds a webhook delivery waits for its receiver before it counts as a failed (retried) attempt."""
+    NOTIFY_CACHE_SECONDS: float = 5.0
+    """Seconds a process reuses its list of subscriptions (a new one is seen within this time)."""
+    METRICS_TOKEN: str | None = None
+    """Bearer token the Prometheus view (weft_django.metrics.view) requires; None: it answers anyone."""
+    LLM: dict[str, Any] | None = None
+    """weft_django.llm: provider ("openai" or "anthropic"), model, base_url, api_key_env, prices (docs/agents.md)."""
+
+    POLICIES: list[dict[str, Any]] = []
+    """Policy rules (docs/governance.md), besides those of WEFT_POLICY_FILE and the Policy rows of the admin."""
+    POLICY_FILE: str | None = None
+    """Path of a YAML file of policy rules (a list, or a mapping with the list under "policies")."""
+    POLICY_CACHE_SECONDS: float = 5.0
+    """How long a process keeps the rules it read (the file and the Policy rows) before reading them again."""
 
     def __getattribute__(self, name: str) -> Any:
         if name.isupper():

@@ -24,8 +24,18 @@ class UnknownSkill(InvalidInput):
         self.name = name
 
 
+class Refused(InvalidInput):
+    """Bad input a built-in policy refuses (a ceiling, a bound): ``rule`` names it on its decision record."""
+
+    def __init__(self, field: str, message: str, rule: str) -> None:
+        super().__init__(field, message)
+        self.rule = rule
+
+
 class SkillDisabled(InvalidInput):
     """An operator switched the skill off (its Skill row's ``enabled``): nothing new of it is accepted."""
+
+    rule = "builtin.skill_enabled"
 
     def __init__(self, name: str, field: str = "skill") -> None:
         super().__init__(field, f"skill {name!r} is disabled")
@@ -34,6 +44,17 @@ class SkillDisabled(InvalidInput):
 
 class NotAllowed(WeftError):
     """The caller may not run this skill or see this job."""
+
+
+class PolicyDenied(NotAllowed):
+    """A policy refused the submission: ``rule`` names it, ``field`` what it refused, ``reason`` why
+    (the HTTP API answers 403 naming the rule)."""
+
+    def __init__(self, field: str, message: str, rule: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+        self.rule = rule
 
 
 class UnknownId(WeftError):

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .exceptions import InvalidInput
+from .exceptions import InvalidInput, Refused
 from .validators import number, positive_number
 
 
@@ -43,9 +43,8 @@ class Limits:
         for name, value in self.as_dict().items():
             ceiling = getattr(ceilings, name)
             if ceiling is not None and value > ceiling:
-                raise InvalidInput(
-                    f"{path}.{name}", f"{number(value)} exceeds the configured ceiling {number(ceiling)}"
-                )
+                raise Refused(f"{path}.{name}", f"{number(value)} exceeds the configured ceiling {number(ceiling)}",
+                              "builtin.limit_ceiling")
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if v is not None}  # every field is a scalar: no deep copy
@@ -86,13 +85,13 @@ class RetryPolicy:
         """Raise unless the attempts stay under the ceiling and no wait before a retry (backoff, max_delay)
         is shorter than the floor: a caller must not buy a thousand attempts a few milliseconds apart."""
         if self.max_attempts > max_attempts:
-            raise InvalidInput(f"{path}.max_attempts", f"{number(self.max_attempts)} exceeds the configured "
-                                                          f"ceiling {number(max_attempts)}")
+            raise Refused(f"{path}.max_attempts", f"{number(self.max_attempts)} exceeds the configured "
+                                                     f"ceiling {number(max_attempts)}", "builtin.retry_bounds")
         for name in ("backoff", "max_delay"):
             value = getattr(self, name)
             if value < min_delay:
-                raise InvalidInput(f"{path}.{name}", f"{number(value)} s is below the configured floor "
-                                                        f"{number(min_delay)} s")
+                raise Refused(f"{path}.{name}", f"{number(value)} s is below the configured floor "
+                                                   f"{number(min_delay)} s", "builtin.retry_bounds")
 
     def as_dict(self) -> dict[str, Any]:
         return vars(self).copy()  # every field is a scalar: dataclasses.asdict's deep copy is not needed

@@ -10,7 +10,7 @@ from django.core.signals import setting_changed
 
 from . import conf, options, registry
 from .conf import settings
-from .exceptions import InvalidInput, UnknownSkill
+from .exceptions import InvalidInput, Refused, UnknownSkill
 from .limits import Limits, RetryPolicy
 from .options import Merge, Option
 from .spec import TaskSpec, check_params
@@ -78,10 +78,11 @@ def _first(opt: Option, given: Any, definition: registry.SkillDef, path: str) ->
         return value
     bound = getattr(settings, ceiling.setting)
     if ceiling.kind == "max" and bound is not None and value > bound:
-        raise InvalidInput(path, f"{value:g}{ceiling.unit} exceeds the configured ceiling {bound:g}{ceiling.unit}")
+        raise Refused(path, f"{value:g}{ceiling.unit} exceeds the configured ceiling {bound:g}{ceiling.unit}",
+                      f"builtin.{ceiling.setting.lower()}")
     if ceiling.kind == "member" and bound is not None and value not in bound:  # nobody would ever run it
-        raise InvalidInput(path, f"{value!r} is not one of {ceiling.what} (WEFT_{ceiling.setting}: "
-                                    f"{', '.join(bound)})")
+        raise Refused(path, f"{value!r} is not one of {ceiling.what} (WEFT_{ceiling.setting}: {', '.join(bound)})",
+                      f"builtin.{ceiling.setting.lower()}")
     return value
 
 

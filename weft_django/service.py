@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from . import access, registry, reports
-from . import sweep as _sweep
+from . import access, governance, reports
 from .exceptions import InvalidInput, JobFailed, ResultTimeout
+from .governance import check_policy as check_policy  # the admin's doors to policies and skills
+from .governance import policy_deleted as policy_deleted
+from .governance import policy_saved as policy_saved
+from .governance import set_skill_enabled as set_skill_enabled
 from .jobspec import JobSpec
-from .lifecycle import control
+from .lifecycle import control, policing
 from .lifecycle import submit as submission
-from .models import Job
+from .models import AuditAction, Job
+
+# The operations the commands run (sweep, prune, skills) are in their own module; part of this API.
+from .operations import SWEEP_SCHEDULE as SWEEP_SCHEDULE
+from .operations import install_sweep_schedule as install_sweep_schedule
+from .operations import prune as prune
+from .operations import sweep as sweep
+from .operations import sweep_loop as sweep_loop
+from .operations import sync_skills as sync_skills
+from .operator import retry_task as retry_task
+from .operator import unblock as unblock
 from .spec import Limits, TaskSpec, check_text
 from .states import FINAL_JOB_STATES, JobStatus
 
@@ -82,27 +95,32 @@ def result_page(job_id: Any, timeout: float | None = None, *, limit: int | None 
     return reports.result_page(job.pk, limit=limit, after=after)
 
 
-def cancel(job_id: Any, *, by: Any = None) -> bool:
+def cancel(job_id: Any, *, by: Any = None, via: str = "code") -> bool:
     """Cancel a job: idle tasks at once, running ones stopped by their worker. False if already final.
 
     ``by``: a user is checked (``access.check_may_cancel``: their own job, or ``weft.cancel_job``) and
-    named on the cancel decision; a name is only recorded.
+    named on the cancel decision; a name is only recorded. ``via`` (admin, api, command, code): where
+    the request came from, on its audit entry (as for every operator action below).
     """
     job = reports.get_job(job_id)
     if access.is_user(by):
         access.check_may_cancel(by, job.pk)
-    return control.cancel(job.pk, _cancel_reason(by))
+    done = control.cancel(job.pk, _cancel_reason(by))
+    governance.audit(AuditAction.CANCEL_JOB, by, via, job_id=job.pk, detail={"changed": done})
+    return done
 
 
-def cancel_task(task_id: int, *, by: Any = None) -> bool:
+def cancel_task(task_id: int, *, by: Any = None, via: str = "code") -> bool:
     """Cancel one task of a job (its dependents are skipped). False if it was already final. ``by``: as
     for ``cancel``."""
     if access.is_user(by):
         access.check_may_cancel_task(by, task_id)
-    return control.cancel_task(task_id, _cancel_reason(by))
+    done = control.cancel_task(task_id, _cancel_reason(by))
+    governance.audit(AuditAction.CANCEL_TASK, by, via, task_id=task_id, detail={"changed": done})
+    return done
 
 
-def rerun(job_id: Any, *, owner: Any = _SAME_OWNER, by: Any = None) -> Job:
+def rerun(job_id: Any, *, owner: Any = _SAME_OWNER, by: Any = None, via: str = "code") -> Job:
     """Submit a job again, as a new job: the same tasks, dependencies, settings and budget (a deadline
     counts from now), labelled ``rerun_of``. The old job is left as it ended. Validated like any
     submission (a skill removed or disabled since, a ceiling lowered since, is refused and nothing is
@@ -120,10 +138,12 @@ def rerun(job_id: Any, *, owner: Any = _SAME_OWNER, by: Any = None) -> Job:
         spec = reports.job_spec(old.pk)
     labels = {k: v for k, v in spec["labels"].items() if k != "rerun_by"}  # the old job's asker did not ask now
     spec["labels"] = {**labels, "rerun_of": old.pk, **({} if by is None else {"rerun_by": _who(by)})}
-    return submit_job(spec, owner=old.owner if owner is _SAME_OWNER else owner)
+    new = submit_job(spec, owner=old.owner if owner is _SAME_OWNER else owner)
+    governance.audit(AuditAction.RERUN, by, via, job_id=old.pk, detail={"new_job": new.pk})
+    return new
 
 
-def approve(task_id: int, *, by: Any = None) -> bool:
+def approve(task_id: int, *, by: Any = None, via: str = "code") -> bool:
     """Let a task of a skill that requires approval run. False if it was not waiting for approval.
 
     ``by`` (a user or a name) is recorded on the decision. A user is checked first
@@ -132,10 +152,12 @@ def approve(task_id: int, *, by: Any = None) -> bool:
     """
     if access.is_user(by):
         access.check_may_approve(by, task_id)
-    return control.approve(task_id, _who(by))
+    done = control.approve(task_id, _who(by))
+    governance.audit(AuditAction.APPROVE, by, via, task_id=task_id, detail={"changed": done})
+    return done
 
 
-def reject(task_id: int, reason: str = "", *, by: Any = None) -> bool:
+def reject(task_id: int, reason: str = "", *, by: Any = None, via: str = "code") -> bool:
     """Refuse a task that waits for approval: it fails without running. False if it was not waiting.
     ``by``: as for ``approve``."""
     if not isinstance(reason, str):
@@ -143,18 +165,16 @@ def reject(task_id: int, reason: str = "", *, by: Any = None) -> bool:
     check_text(reason, "reason")
     if access.is_user(by):
         access.check_may_approve(by, task_id)
-    return control.reject(task_id, _who(by), reason.strip())
+    done = control.reject(task_id, _who(by), reason.strip())
+    governance.audit(AuditAction.REJECT, by, via, task_id=task_id, detail={"changed": done, "reason": reason.strip()})
+    return done
 
 
 def _cancel_reason(by: Any) -> str:
     return "cancelled by request" if by is None else f"cancelled by {_who(by)}"
 
 
-def _who(by: Any) -> str:
-    if by is None:
-        return "an operator"
-    name = by.get_username() if hasattr(by, "get_username") else str(by)
-    return name or "an operator"
+_who = governance.who
 
 
 def submit_job(spec: JobSpec | Mapping[str, Any], *, owner: Any = None) -> Job:
@@ -182,7 +202,8 @@ def explain(job_id: Any, *, limit: int | None = None, after: int | None = None) 
 def submit_by(user: Any, fields: Mapping[str, Any]) -> Job:
     """``submit(**fields)`` for ``user``, who owns the new job: checked first (``weft.run_skill`` and the
     skill's own permission; NotAllowed names ``skill``)."""
-    access.check_may_run(user, [("skill", fields["skill"])])
+    with policing.recording(user, [fields["skill"]]):  # a refusal by permission is a built-in policy's
+        access.check_may_run(user, [("skill", fields["skill"])])
     return submit(**fields, owner=user)
 
 
@@ -190,9 +211,10 @@ def submit_job_by(user: Any, spec: Mapping[str, Any]) -> Job:
     """``submit_job(spec)`` for ``user``, who owns the new job: checked first for every task's skill
     (NotAllowed names ``tasks[i].skill``); a malformed task is left to the spec's validation."""
     tasks = spec.get("tasks")
-    names = [(f"tasks[{i}].skill", t["skill"]) for i, t in enumerate(tasks if isinstance(tasks, list) else [])
-             if isinstance(t, dict) and isinstance(t.get("skill"), str)]
-    access.check_may_run(user, names)
+    skills = [t.get("skill") if isinstance(t, dict) else None for t in (tasks if isinstance(tasks, list) else [])]
+    names = [(f"tasks[{i}].skill", name) for i, name in enumerate(skills) if isinstance(name, str)]
+    with policing.recording(user, [name if isinstance(name, str) else "" for name in skills]):
+        access.check_may_run(user, names)
     return submit_job(spec, owner=user)
 
 
@@ -210,30 +232,6 @@ def may_rerun(user: Any) -> bool:
 def may_approve(user: Any) -> bool:
     """Whether ``user`` may approve or reject tasks at all (``weft.approve_task``; ``approve`` checks the rest)."""
     return bool(user.has_perm(access.APPROVE_TASK))
-
-
-def sync_skills() -> tuple[int, int]:
-    """Mirror the skills registered in code to their Skill rows; ``(created, updated)``."""
-    return registry.sync()
-
-
-def sweep() -> dict[str, Any]:
-    """Run the recovery sweep once (expired leases, undelivered tasks, deadlines, silent workers); its counts."""
-    return _sweep.sweep()
-
-
-def sweep_loop(interval: float, stop: Callable[[], bool], on_run: Callable[[dict[str, Any]], None]) -> None:
-    """Sweep every ``interval`` seconds until ``stop()``; ``on_run`` gets each run's counts."""
-    _sweep.loop(interval, stop=stop, on_run=on_run)
-
-
-SWEEP_SCHEDULE = _sweep.SCHEDULE_NAME
-
-
-def install_sweep_schedule() -> bool:
-    """Create or update the django-celery-beat periodic task of the sweep (``SWEEP_SCHEDULE``); False when
-    django_celery_beat is not installed."""
-    return _sweep.install_schedule()
 
 
 def submit_job_at(spec: Mapping[str, Any], run_after: datetime | None, *, owner: Any = None) -> Job:

@@ -25,3 +25,14 @@ def install_sweep_schedule(sender: Any = None, using: str = "default", **kwargs:
 
 
 post_migrate.connect(install_sweep_schedule, dispatch_uid="weft_install_sweep_schedule")
+
+
+def connect_notifications() -> None:
+    """Job and task events to the subscriptions that want them (notifications.py)."""
+    from . import notifications, signals
+
+    signals.job_finished.connect(notifications.on_job_finished, dispatch_uid="weft_notify_job")
+    signals.task_finished.connect(notifications.on_task_finished, dispatch_uid="weft_notify_task")
+
+
+connect_notifications()

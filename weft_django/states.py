@@ -84,6 +84,11 @@ ALLOWED_FROM: dict[str, frozenset[TaskStatus]] = {
     "reject": frozenset({TaskStatus.BLOCKED}),
     "cancel": LIVE_TASK_STATES,
     "skip": frozenset({TaskStatus.PENDING, TaskStatus.BLOCKED}),
+    # An operator runs a failed or cancelled task again; the dependents it had skipped wait for it again.
+    "reopen": frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED}),
+    "unskip": frozenset({TaskStatus.SKIPPED}),
+    # An operator lets a task blocked with a reason (not awaiting approval) run again.
+    "unblock": frozenset({TaskStatus.BLOCKED}),
 }
 
 

@@ -224,3 +224,39 @@ def fail_orphan(task_id: int, token: int, error: str) -> bool:
 def redispatched_holding(task_ids: list[int], hold: float) -> None:
     """Sent again now; the sweep looks at them again only ``hold`` seconds after its usual wait (backoff)."""
     Task.objects.filter(pk__in=task_ids, status=TaskStatus.QUEUED).update(dispatched_at=db_now_plus(hold))
+
+
+# ---- an operator's second chance (lifecycle/control.py) ----
+
+
+def reopen(task_id: int) -> bool:
+    """failed/cancelled -> queued: an operator runs the task again. Its token stays: the next claim opens the
+    next attempt."""
+    return bool(Task.objects.filter(pk=task_id, status__in=ALLOWED_FROM["reopen"]).update(
+        status=TaskStatus.QUEUED, error="", finished_at=None, not_before=None, dispatched_at=Now(),
+        cancel_requested=False, lease_expires_at=None, blocked_reason=""))
+
+
+def unskip(task_ids: list[int]) -> int:
+    """skipped -> pending: the upstream that made them skip runs again; they wait for it as before (their
+    ``pending_deps`` still counts it: only a success counts an upstream off)."""
+    return Task.objects.filter(pk__in=task_ids, status__in=ALLOWED_FROM["unskip"]).update(
+        status=TaskStatus.PENDING, error="", finished_at=None)
+
+
+def unblock(task_id: int) -> bool:
+    """blocked with a reason (not awaiting approval) -> queued: an operator says what it waited for is there."""
+    return bool(Task.objects.filter(pk=task_id, status__in=ALLOWED_FROM["unblock"]).exclude(
+        blocked_reason=AWAITING_APPROVAL).update(status=TaskStatus.QUEUED, blocked_reason="", dispatched_at=Now(),
+                                                  not_before=None))
+
+
+def reopen_job(job_id: int, count: int) -> str:
+    """``count`` of the job's tasks, counted failed when they ended, are open again: the job runs again if it
+    had ended (it had not succeeded: it had failed tasks). Returns the status it had."""
+    before = Job.objects.filter(pk=job_id).values_list("status", flat=True).get()
+    Job.objects.filter(pk=job_id).exclude(status=JobStatus.SUCCEEDED).update(
+        status=JobStatus.RUNNING, stop_reason="", finished_at=None, tasks_open=F("tasks_open") + count,
+        tasks_failed=F("tasks_failed") - count)
+    return str(before)
+

@@ -231,7 +231,8 @@ def test_api__openapi_schema_describes_every_endpoint() -> None:
     for p in ("/api/weft/jobs/", "/api/weft/jobs/{id}/", "/api/weft/jobs/{id}/cancel/", "/api/weft/jobs/{id}/explain/",
               "/api/weft/jobs/{id}/results/", "/api/weft/jobs/{id}/status/", "/api/weft/jobs/{id}/tasks/",
               "/api/weft/skills/", "/api/weft/skills/{id}/", "/api/weft/tasks/{id}/", "/api/weft/tasks/{id}/cancel/",
-              "/api/weft/tasks/{id}/approve/", "/api/weft/tasks/{id}/reject/", "/api/weft/jobs/{id}/rerun/"):
+              "/api/weft/tasks/{id}/approve/", "/api/weft/tasks/{id}/reject/", "/api/weft/jobs/{id}/rerun/",
+              "/api/weft/jobs/{id}/audit/"):
         assert p in paths, (p, sorted(paths))
 
 
@@ -250,7 +251,7 @@ def test_api__manage_py_spectacular_validates_without_a_warning(tmp_path: Any) -
     errors = {"400": "#/components/schemas/FieldError", "403": "#/components/schemas/Error",
               "404": "#/components/schemas/Error"}
     operations = [(method, path, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 15
+    assert len(operations) == 19
     for method, path, op in operations:
         wanted = {"403"}
         if "{id}" in path:

@@ -177,7 +177,7 @@ def test_explain__pages_of_a_huge_job_keep_the_cause_and_cover_every_attempt(
     seen: list[str] = []
     after = None
     while True:
-        with django_assert_max_num_queries(6):
+        with django_assert_max_num_queries(7):  # bounded whatever the job's size (the 7th: its loops, if any)
             page = reports.explain_page(huge_job.pk, limit=500, after=after)
         lines = page["explain"].splitlines()
         assert len(lines) < 2 * 500 + 12, len(lines)

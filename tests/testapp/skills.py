@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
 
 from weft_django import NonRetryable, Outcome, command_skill, skill
+from weft_django.loops import loop
 
 
 @skill(name="t.add", params={"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
@@ -252,3 +254,47 @@ def family_py(dir: str) -> str:
         f.write(f"{os.getpid()}\n{grandchild.pid}\n")
     time.sleep(30)
     return "first"
+
+
+# ---- loops (weft_django.loops) ----
+
+@loop(name="t.loop_third", max_iterations=5, validate=lambda result, it: (result >= 3, f"{result} of 3 done"))
+def loop_third(it: Any) -> int:
+    it.note(f"step {it.number} saw {len(it.progress)} earlier iterations")
+    it.report_cost(0.5)
+    return it.number
+
+
+@loop(name="t.loop_tokens", max_iterations=10, budget={"tokens": 1000}, validate=lambda result, it: False)
+def loop_tokens(it: Any) -> None:
+    it.report_tokens(400)
+
+
+@loop(name="t.loop_file", max_iterations=4, validate=["test", "-f", "{path}"],
+      params={"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})
+def loop_file(it: Any, path: str) -> str:
+    if it.number == 2:
+        with open(path, "w") as f:
+            f.write("made by iteration 2")
+    return path
+
+
+@loop(name="t.loop_slow", max_iterations=5, validate=lambda result, it: result >= 3, retry={"max_attempts": 3})
+def loop_slow(it: Any, seconds: float = 0.0, marker: str = "") -> int:
+    if it.number == 2 and marker and not os.path.exists(marker):  # the first time through iteration 2: hang
+        with open(marker, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(seconds)
+    return it.number
+
+
+# ---- live output ----
+command_skill("t.ticks", ["sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.4; done"])
+
+
+@skill(name="t.py_ticks")
+def py_ticks(n: int = 6) -> int:
+    for i in range(1, n + 1):
+        print(f"py tick {i}", flush=True)
+        time.sleep(0.4)
+    return n

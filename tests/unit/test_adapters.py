@@ -16,18 +16,23 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "weft_django"
 
 # What every adapter may import of weft_django: the two doors, and the plain vocabulary they speak (options:
-# the declaration of the task options, from which the serializer's fields and weft_run's options are made).
+# the declaration of the task options, from which the serializer's fields and weft_run's options are made;
+# units: how a number reads, 203 MB or "killed by SIGKILL", pure functions of a value).
 DOORS = {"weft_django.service", "weft_django.reports", "weft_django.exceptions", "weft_django.states",
-         "weft_django.conf", "weft_django.options"}
+         "weft_django.conf", "weft_django.options", "weft_django.units"}
 
 # Model classes, only where a framework needs the class itself (an admin's registration or inline).
 MODELS: dict[str, set[str]] = {
-    "weft_django/admin.py": {"Attempt", "Decision", "Job", "Skill", "Task", "Worker"},
+    "weft_django/admin/jobs.py": {"Job", "Task"},
+    "weft_django/admin/tasks.py": {"Attempt", "Decision", "Task"},
+    "weft_django/admin/others.py": {"Iteration", "Skill", "Subscription", "Worker"},
+    "weft_django/governance_admin.py": {"AuditEntry", "Policy", "PolicyDecision"},
 }
 
 # Beyond the doors, by module: the adapter's own package, and what one command exists to do.
 EXTRA: dict[str, set[str]] = {
     "weft_django/urls.py": {"weft_django.views"},
+    "weft_django/admin/__init__.py": {"weft_django.governance_admin"},  # the governance admin, in its own module
     "weft_django/management/commands/weft_submit.py": {"weft_django.jobfile"},  # it reads a file
     # It runs Celery (the edge), and checks --queues by the rule a task's queue follows.
     "weft_django/management/commands/weft_worker.py": {"weft_django.dispatch", "weft_django.spec"},
@@ -42,7 +47,9 @@ EXTRA: dict[str, set[str]] = {
 def adapters() -> list[Path]:
     """Every adapter module: the admin, the dashboard, the HTTP API but its serializers (DRF's own
     ModelSerializers need the models), the commands and their shared ``cli``."""
-    found = [PACKAGE / "admin.py", PACKAGE / "views.py", PACKAGE / "urls.py", PACKAGE / "management" / "cli.py"]
+    found = [PACKAGE / "views.py", PACKAGE / "urls.py", PACKAGE / "metrics.py", PACKAGE / "governance_admin.py",
+             PACKAGE / "management" / "cli.py"]
+    found += sorted((PACKAGE / "admin").glob("*.py"))
     found += sorted(p for p in (PACKAGE / "api").glob("*.py") if p.name != "serializers.py")
     found += sorted((PACKAGE / "management" / "commands").glob("*.py"))
     found += sorted((PACKAGE / "backends").glob("*.py"))  # the Tasks framework's backend
@@ -97,6 +104,8 @@ def refused(rel: str, source: str) -> list[str]:
     """The imports of ``source`` (the file ``rel``) that go round the doors, as ``file:line: module (name)``."""
     own = rel.rpartition("/")[0].replace("/", ".")
     allowed = DOORS | EXTRA.get(rel, set())
+    if own == "weft_django.admin":  # the admin's own modules (each page family imports what they share)
+        allowed |= {f"{own}.{p.stem}" for p in (PACKAGE / "admin").glob("*.py")}
     for package in ("api", "backends"):  # a package's own modules (the API's urls import its views, ...)
         if own == f"weft_django.{package}":
             allowed |= {f"{own}.{p.stem}" for p in (PACKAGE / package).glob("*.py") if p.stem != "__init__"}
@@ -114,7 +123,8 @@ def refused(rel: str, source: str) -> list[str]:
 
 def test_adapters_call_only_service_and_reports() -> None:
     found = adapters()
-    assert PACKAGE / "api" / "views.py" in found and PACKAGE / "management" / "commands" / "weft_kill.py" in found
+    assert PACKAGE / "admin" / "jobs.py" in found and PACKAGE / "api" / "views.py" in found
+    assert PACKAGE / "management" / "commands" / "weft_kill.py" in found
     bad = [b for path in found for b in refused(path.relative_to(ROOT).as_posix(), path.read_text(encoding="utf-8"))]
     assert bad == []
 
@@ -128,5 +138,6 @@ def test_the_check_sees_an_adapter_going_round_the_doors() -> None:
               "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ...models import Job\n")
     assert refused(rel, source) == [f"{rel}:1: weft_django.models (Task)", f"{rel}:2: weft_django.lifecycle.report",
                                     f"{rel}:6: weft_django.sweep"]
-    assert refused("weft_django/admin.py", "from .models import Job, Attempt, SweepRun\n") == [
-        "weft_django/admin.py:1: weft_django.models (SweepRun)"]
+    assert refused("weft_django/admin/jobs.py", "from ..models import Job, Attempt, SweepRun\n") == [
+        "weft_django/admin/jobs.py:1: weft_django.models (Attempt)",
+        "weft_django/admin/jobs.py:1: weft_django.models (SweepRun)"]

@@ -18,6 +18,8 @@ from ..states import TaskStatus
 class SkillSerializer(serializers.Serializer[Any]):
     """A registered skill (``registry.SkillDef``) a user may run."""
 
+    url = serializers.HyperlinkedIdentityField(view_name="weft_api:skill-detail", lookup_field="name",
+                                               lookup_url_kwarg="pk")
     name = serializers.CharField()
     version = serializers.CharField()
     kind = serializers.ChoiceField(choices=["python", "command"])
@@ -73,24 +75,30 @@ class Rejection(serializers.Serializer[Any]):
     reason = serializers.CharField(required=False, allow_blank=True, help_text="recorded on the decision")
 
 
+class Unblocking(serializers.Serializer[Any]):
+    note = serializers.CharField(required=False, allow_blank=True, help_text="what changed; recorded on the decision")
+
+
 class JobSerializer(serializers.ModelSerializer[Job]):
+    url = serializers.HyperlinkedIdentityField(view_name="weft_api:job-detail")
     owner = serializers.StringRelatedField()
 
     class Meta:
         model = Job
-        fields = ("id", "name", "owner", "status", "stop_reason", "labels", "idempotency_key", "max_attempts",
+        fields = ("id", "url", "name", "owner", "status", "stop_reason", "labels", "idempotency_key", "max_attempts",
                   "max_cost", "deadline", "cost", "tasks_total", "tasks_open", "created_at", "finished_at")
         read_only_fields = fields
 
 
 class TaskSerializer(serializers.ModelSerializer[Task]):
+    url = serializers.HyperlinkedIdentityField(view_name="weft_api:task-detail")
     skill = serializers.CharField(source="skill_name")
 
     class Meta:
         model = Task
         fields: tuple[str, ...] = (
-            "id", "job", "parent", "key", "skill", "skill_version", "params", "limits", "retry", "timeout", "queue",
-            "priority", "status", "attempts", "blocked_reason", "result", "error", "created_at", "started_at",
+            "id", "url", "job", "parent", "key", "skill", "skill_version", "params", "limits", "retry", "timeout",
+            "queue", "priority", "status", "attempts", "blocked_reason", "result", "error", "created_at", "started_at",
             "finished_at")
         read_only_fields: tuple[str, ...] = fields
 

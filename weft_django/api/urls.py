@@ -1,4 +1,6 @@
-"""``path("api/weft/", include("weft_django.api.urls"))``: the API, and its OpenAPI schema at ``schema/``."""
+"""``path("api/weft/", include("weft_django.api.urls"))``: the API, a root listing its endpoints, its OpenAPI
+schema at ``schema/``, and (with drf-spectacular-sidecar installed) Swagger UI at ``docs/`` and Redoc at
+``redoc/``."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from .analytics import AnalyticsViewSet
+from .docs import ApiRoot, Redoc, Swagger, offline_docs
 from .views import JobViewSet, SkillViewSet, TaskViewSet
 
 app_name = "weft_api"
@@ -19,6 +23,7 @@ router = SimpleRouter()
 router.register("skills", SkillViewSet, basename="skill")
 router.register("jobs", JobViewSet, basename="job")
 router.register("tasks", TaskViewSet, basename="task")
+router.register("analytics", AnalyticsViewSet, basename="analytics")
 
 
 class SchemaView(SpectacularAPIView):
@@ -41,6 +46,9 @@ class SchemaView(SpectacularAPIView):
 
 
 urlpatterns = [
+    path("", ApiRoot.as_view(), name="root"),
     path("schema/", SchemaView.as_view(), name="schema"),
+    *([path("docs/", Swagger.as_view(), name="docs"), path("redoc/", Redoc.as_view(), name="redoc")]
+      if offline_docs() else []),
     path("", include(router.urls)),
 ]

@@ -173,13 +173,14 @@ class SkillViewSet(WeftView, viewsets.ViewSet):
 
     @extend_schema(responses=answers(s.SkillSerializer(many=True), 403))
     def list(self, request: Request) -> Response:
-        return Response(s.SkillSerializer(reports.runnable_skills(request.user), many=True).data)
+        return Response(s.SkillSerializer(reports.runnable_skills(request.user), many=True,
+                                           context={"request": request}).data)
 
     @extend_schema(responses=answers(s.SkillSerializer, 403, 404))
     def retrieve(self, request: Request, pk: str) -> Response:
         for d in reports.runnable_skills(request.user):
             if d.name == pk:
-                return Response(s.SkillSerializer(d).data)
+                return Response(s.SkillSerializer(d, context={"request": request}).data)
         raise exceptions.NotFound(f"no skill {pk!r} that you may run")
 
 
@@ -254,14 +255,22 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
     def tasks(self, request: Request, pk: str) -> Response:
         job = self.get_object()
         page = self.paginate_queryset(reports.job_tasks(job.pk))
-        return self.get_paginated_response(s.TaskSerializer(page, many=True).data)
+        rows = s.TaskSerializer(page, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(rows.data)
+
+    @extend_schema(responses=answers(OpenApiResponse(
+        description='{"audit": [who did what, when, via], "policy_decisions": [what rules did to it]}'), 403, 404))
+    @action(detail=True)
+    def audit(self, request: Request, pk: str) -> Response:
+        """Who did what to the job (cancel, rerun, approve ...; from where) and what policies did to it."""
+        return Response(reports.job_governance(self.get_object().pk))
 
     @extend_schema(request=None, responses=answers(OpenApiResponse(description='{"cancelled": true|false}'),
                                                    400, 403, 404))
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         job = self.get_object()
-        return Response({"cancelled": domain(lambda: service.cancel(job.pk, by=request.user))})
+        return Response({"cancelled": domain(lambda: service.cancel(job.pk, by=request.user, via="api"))})
 
     @extend_schema(request=None, responses=answers(s.JobSerializer, 400, 403, 404, code=201,
                                                    why={403: "a skill you may not run"}))
@@ -269,8 +278,9 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
     def rerun(self, request: Request, pk: str) -> Response:
         """Submit the job again as a new job of yours: same tasks, dependencies, settings and budget."""
         job = self.get_object()
-        new = domain(lambda: service.rerun(job.pk, by=request.user))
-        return Response(s.JobSerializer(new).data, status=status.HTTP_201_CREATED)
+        new = domain(lambda: service.rerun(job.pk, by=request.user, via="api"))
+        return Response(s.JobSerializer(new, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)
 
 
 @extend_schema_view(retrieve=extend_schema(responses=answers(s.TaskDetailSerializer, 403, 404)))
@@ -287,7 +297,7 @@ class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet["
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         task = self.get_object()
-        return Response({"cancelled": domain(lambda: service.cancel_task(task.pk, by=request.user))})
+        return Response({"cancelled": domain(lambda: service.cancel_task(task.pk, by=request.user, via="api"))})
 
     @extend_schema(request=None, responses=answers(OpenApiResponse(description='{"approved": true|false}'),
                                                    400, 403, 404, why={403: "needs weft.approve_task"}))
@@ -295,7 +305,25 @@ class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet["
     def approve(self, request: Request, pk: str) -> Response:
         """Let a task of a skill that requires approval run (false: it was not waiting for approval)."""
         task = self.get_object()
-        return Response({"approved": domain(lambda: service.approve(task.pk, by=request.user))})
+        return Response({"approved": domain(lambda: service.approve(task.pk, by=request.user, via="api"))})
+
+    @extend_schema(request=None, responses=answers(OpenApiResponse(description='{"retried": true|false}'),
+                                                   400, 403, 404))
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        """Run a failed or cancelled task again, with the dependents it skipped, and its job if it ended."""
+        task = self.get_object()
+        return Response({"retried": domain(lambda: service.retry_task(task.pk, by=request.user, via="api"))})
+
+    @extend_schema(request=s.Unblocking, responses=answers(OpenApiResponse(description='{"unblocked": true|false}'),
+                                                           400, 403, 404))
+    @action(detail=True, methods=["post"])
+    def unblock(self, request: Request, pk: str) -> Response:
+        """Let a task blocked with a reason run again (``note``: what changed)."""
+        task = self.get_object()
+        data = request.data if isinstance(request.data, dict) else {}
+        note = data.get("note", "")
+        return Response({"unblocked": domain(lambda: service.unblock(task.pk, note, by=request.user, via="api"))})
 
     @extend_schema(request=s.Rejection, responses=answers(OpenApiResponse(description='{"rejected": true|false}'),
                                                           400, 403, 404, why={403: "needs weft.approve_task"}))
@@ -305,4 +333,4 @@ class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet["
         task = self.get_object()
         data = request.data if isinstance(request.data, dict) else {}
         reason = data.get("reason", "")
-        return Response({"rejected": domain(lambda: service.reject(task.pk, reason, by=request.user))})
+        return Response({"rejected": domain(lambda: service.reject(task.pk, reason, by=request.user, via="api"))})

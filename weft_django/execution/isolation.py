@@ -25,6 +25,7 @@ from ..outcomes import NonRetryable, Observation, Outcome
 from ..spec import check_json
 from . import proctitle, supervisor
 from .monitor import Watch, stopped
+from .output import peek_tail
 from .processes import die_with_parent, max_fd
 
 RESULT_FD = 3  # the child's result file, after it closed everything else it inherited
@@ -46,6 +47,7 @@ def run(func: Callable[..., Any], kwargs: dict[str, Any], w: Watch, *, title: tu
                 _child(func, kwargs, out.fileno(), err.fileno(), res.fileno(), title, cost)
             return pid
 
+        w.output = lambda: (peek_tail(out), peek_tail(err))
         try:
             # The supervisor freezes the worker's objects before it forks, so the child's garbage collector
             # does not touch (and so copy) every page it shares with us: its memory counts what the skill uses.

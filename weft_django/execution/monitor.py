@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from django.db import close_old_connections, connection
 
 from .. import transitions
 from ..conf import settings
+from ..lifecycle import ledger
 from ..models import Task
 from ..outcomes import Observation, Outcome
 from ..states import TaskStatus
@@ -50,6 +51,11 @@ class Watch:
     lease_until: float = 0.0
     supervisor: Supervisor | None = None
     reason: str = ""  # why it was stopped: timeout | cancelled | lease_lost | lease_expiring | a limit name
+    # The attempt's output so far (stdout, stderr tails), written to its row while it runs (live output).
+    attempt_id: int | None = None
+    output: Callable[[], tuple[str, str]] | None = None
+    _shown: tuple[str, str] = ("", "")
+    _next_flush: float = 0.0
     peak_rss_mb: float = 0.0
     cpu_seconds: float = 0.0
     peak_open_files: int = 0
@@ -135,6 +141,18 @@ class Watch:
         if elapsed >= CANCEL_POLL_SECONDS and now >= self._next_poll:
             self._next_poll = now + CANCEL_POLL_SECONDS
             self._poll()
+        if self.output is not None and now >= self._next_flush:
+            self._next_flush = now + settings.OUTPUT_FLUSH_SECONDS
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the output so far to the attempt's row, if it changed (at most every OUTPUT_FLUSH_SECONDS)."""
+        if self.output is None or self.attempt_id is None:
+            return
+        shown = self.output()
+        if shown != self._shown:
+            ledger.write_live_output(self.attempt_id, *shown)
+            self._shown = shown
 
     def renewed(self, until: float) -> None:
         with self._lock:

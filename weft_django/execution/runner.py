@@ -10,7 +10,7 @@ import time
 import traceback
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from django.db import InterfaceError, OperationalError
 
@@ -27,6 +27,7 @@ from ..spec import check_json
 from . import interrupt, isolation, proctitle, supervisor
 from .monitor import Watch, stopped, watch
 from .outage import through_outage
+from .output import peek_tail, read_tail, tail
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Context:
     key: str
     cost: float = 0.0
     dependencies: dict[str, Any] = field(default_factory=dict)
+    attempt_id: int | None = None  # the Attempt row (a loop's iterations point at it)
 
     def report_cost(self, amount: float) -> None:
         """Add to this attempt's cost (counted against the job's budget); a cost on the returned Outcome adds to it."""
@@ -104,6 +106,7 @@ def run(c: Claimed, *, worker: str = HOST, lease_from: float | None = None) -> O
         left = max(0.0, c.job_deadline.timestamp() - time.time())
         timeout = left if timeout is None else min(timeout, left)
     w = Watch(task_id=c.task_id, token=c.token, timeout=timeout, limits=c.limits, worker=worker,
+              attempt_id=c.attempt_id,
               lease_until=(time.monotonic() if lease_from is None else lease_from) + settings.LEASE_SECONDS)
     started = time.monotonic()
     try:
@@ -125,14 +128,10 @@ def run(c: Claimed, *, worker: str = HOST, lease_from: float | None = None) -> O
     )
 
 
-def _tail(text: str) -> str:
-    limit = settings.OUTPUT_LIMIT
-    return text if len(text) <= limit else text[-limit:]
-
-
 def _call_args(d: SkillDef, c: Claimed) -> tuple[dict[str, Any], Context]:
     """The skill's keyword arguments: its params, plus ``ctx`` when it asks for one."""
-    ctx = Context(c.task_id, c.job_id, c.token, c.key, dependencies=dict(c.dependencies or {}))
+    ctx = Context(c.task_id, c.job_id, c.token, c.key, dependencies=dict(c.dependencies or {}),
+                  attempt_id=c.attempt_id)
     kwargs = dict(c.params)
     if d.wants_context:
         kwargs["ctx"] = ctx
@@ -143,6 +142,7 @@ def _run_python(d: SkillDef, c: Claimed, w: Watch) -> Observation:
     assert d.func is not None
     kwargs, ctx = _call_args(d, c)
     out, err = io.StringIO(), io.StringIO()
+    w.output = lambda: (tail(out.getvalue()), tail(err.getvalue()))
     ident = w.thread_ident or interrupt.arm()
     try:
         try:
@@ -151,15 +151,15 @@ def _run_python(d: SkillDef, c: Claimed, w: Watch) -> Observation:
         finally:
             interrupt.disarm(ident)
     except interrupt.Interrupted:
-        return stopped(w, stdout=_tail(out.getvalue()), stderr=_tail(err.getvalue()))
+        return stopped(w, stdout=tail(out.getvalue()), stderr=tail(err.getvalue()))
     except Exception as exc:
         if w.reason:  # the monitor stopped it and the skill turned that into its own error
-            return stopped(w, stdout=_tail(out.getvalue()), stderr=_tail(err.getvalue()))
+            return stopped(w, stdout=tail(out.getvalue()), stderr=tail(err.getvalue()))
         return Observation(
             Outcome.failure(str(exc) or type(exc).__name__, retryable=not isinstance(exc, NonRetryable),
                             cost=ctx.cost),
             "failed", type(exc).__qualname__, traceback.format_exc(), None,
-            _tail(out.getvalue()), _tail(err.getvalue()),
+            tail(out.getvalue()), tail(err.getvalue()),
         )
     outcome = (value if isinstance(value, Outcome) else Outcome.success(value)).plus_cost(ctx.cost)
     if outcome.kind == "success":
@@ -167,27 +167,19 @@ def _run_python(d: SkillDef, c: Claimed, w: Watch) -> Observation:
             check_json(outcome.value, "result")
         except WeftError as exc:
             return Observation(Outcome.failure(str(exc), retryable=False), "failed", "NotSerializable",
-                               stdout=_tail(out.getvalue()), stderr=_tail(err.getvalue()))
+                               stdout=tail(out.getvalue()), stderr=tail(err.getvalue()))
     attempt_outcome = {"success": "succeeded", "failure": "failed", "blocked": "blocked",
                        "decompose": "decomposed"}[outcome.kind]
     error_type = "Failure" if outcome.kind == "failure" else ""
-    return Observation(outcome, attempt_outcome, error_type, stdout=_tail(out.getvalue()),
-                       stderr=_tail(err.getvalue()))
+    return Observation(outcome, attempt_outcome, error_type, stdout=tail(out.getvalue()),
+                       stderr=tail(err.getvalue()))
 
 
 def _run_isolated(d: SkillDef, c: Claimed, w: Watch) -> Observation:
     """A Python skill in a forked child process: measurable and killable on every limit (issue 5)."""
     assert d.func is not None
     kwargs, ctx = _call_args(d, c)
-    return isolation.run(d.func, kwargs, w, title=(c.task_id, c.skill_name), cost=lambda: ctx.cost, tail=_read_tail)
-
-
-def _read_tail(f: IO[bytes]) -> str:
-    limit = settings.OUTPUT_LIMIT
-    f.seek(0, 2)
-    size = f.tell()
-    f.seek(max(0, size - 4 * limit))
-    return _tail(storable.clean_text(f.read().decode("utf-8", "replace")))  # NUL would not fit a command's result
+    return isolation.run(d.func, kwargs, w, title=(c.task_id, c.skill_name), cost=lambda: ctx.cost, tail=read_tail)
 
 
 def _run_command(d: SkillDef, c: Claimed, w: Watch) -> Observation:
@@ -203,12 +195,13 @@ def _run_command(d: SkillDef, c: Claimed, w: Watch) -> Observation:
                                             start_new_session=True, close_fds=True))
             return started[-1].pid
 
+        w.output = lambda: (peek_tail(out), peek_tail(err))
         try:
             code = supervisor.run(spawn, w, skill=c.skill_name, keep=(out.fileno(), err.fileno()))
         except supervisor.SpawnFailed as exc:
             return Observation(Outcome.failure(f"cannot start {argv[0]!r}: {exc}", retryable=False),
                                "failed", exc.kind)
-        stdout, stderr = _read_tail(out), _read_tail(err)
+        stdout, stderr = read_tail(out), read_tail(err)
     if w.reason:
         return stopped(w, exit_code=code, stdout=stdout, stderr=stderr)
     if code != 0:

@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from .. import transitions
-from ..exceptions import UnknownId
+from ..exceptions import InvalidInput, UnknownId
 from ..handoff import Ready, after_commit
 from ..models import Job, Task
 from ..states import DecisionAction, JobStatus, TaskStatus
@@ -100,4 +100,52 @@ def reject(task_id: int, by: str, reason: str = "") -> bool:
         ledger.write(job_id, task_id, None, DecisionAction.REJECT, why, "approval.rejected")
         ready = graph.task_final(job_id, task_id, succeeded=False, has_dependents=has_dependents, parent_id=parent_id)
     after_commit(ready)
+    return True
+
+
+def retry_task(task_id: int, by: str) -> bool:
+    """Run a failed or cancelled task again, with the dependents it had skipped (those with no other reason to
+    skip), and its job if it had ended. False if the task is not failed or cancelled (any more)."""
+    with transaction.atomic():
+        row = Task.objects.filter(pk=task_id).values_list("job_id", "status", "parent_id", "queue", "priority",
+                                                          "attempts", "key").first()
+        if row is None:
+            raise UnknownId(f"no task with id {task_id}")
+        job_id, state, parent_id, queue, priority, token, key = row
+        if parent_id is not None or Task.objects.filter(parent_id=task_id).exists():
+            raise InvalidInput("task", f"task {key!r} is part of a decomposition (or made run-time tasks): "
+                                       "run the whole job again instead (rerun)")
+        if state not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
+            return False
+        again = graph.skipped_because_of(task_id)
+        # Locked in id order before the job row, as stop_job takes them.
+        list(Task.objects.filter(pk__in=[task_id, *again]).order_by("pk").select_for_update().values_list("pk"))
+        if not transitions.reopen(task_id):
+            return False
+        count = 1 + transitions.unskip(again)
+        was = transitions.reopen_job(job_id, count)
+        ledger.write(job_id, task_id, None, DecisionAction.RETRY, f"run again by {by} (it had {state})",
+                     "operator.retry", {"dependents_waiting_again": again})
+        if was != JobStatus.RUNNING:
+            ledger.write(job_id, None, None, DecisionAction.RETRY,
+                         f"running again: {by} retried task {key!r} (the job had {was})", "operator.retry")
+    after_commit([Ready(task_id, token, queue, priority)])
+    return True
+
+
+def unblock(task_id: int, by: str, note: str = "") -> bool:
+    """Let a task blocked with a reason (not awaiting approval: approve that) run again; its skill is called
+    anew. False if it is not blocked so (any more)."""
+    with transaction.atomic():
+        row = Task.objects.filter(pk=task_id).values_list("job_id", "queue", "priority", "attempts",
+                                                          "blocked_reason").first()
+        if row is None:
+            raise UnknownId(f"no task with id {task_id}")
+        job_id, queue, priority, token, reason = row
+        if not transitions.unblock(task_id):
+            return False
+        ledger.write(job_id, task_id, None, DecisionAction.ENQUEUE,
+                     f"unblocked by {by}" + (f": {note}" if note else "") + f" (it waited for: {reason})",
+                     "operator.unblock", {"note": note} if note else {})
+    after_commit([Ready(task_id, token, queue, priority)])
     return True

@@ -11,7 +11,7 @@ from .. import registry, signals, transitions
 from ..handoff import Ready
 from ..models import Dependency, Job, Task
 from ..states import AWAITING_APPROVAL, FINAL_TASK_STATES, DecisionAction, JobStatus, TaskStatus
-from . import ledger
+from . import ledger, policing
 
 _UNKNOWN: Any = object()
 
@@ -76,8 +76,11 @@ def release_dependents(task_id: int) -> list[Ready]:
     Task.objects.filter(pk__in=down).update(pending_deps=F("pending_deps") - 1)
     rows = list(Task.objects.filter(pk__in=down, pending_deps=0, status__in=(TaskStatus.PENDING, TaskStatus.BLOCKED))
                 .values_list("pk", "queue", "priority", "attempts", "status", "skill_name", "job_id"))
+    # Held by a policy at submission (a query only while some rule requires approval).
+    pending = [pk for pk, _, _, _, status, *_ in rows if status == TaskStatus.PENDING]
+    by_policy = ledger.held_by_policy(pending) if pending and policing.holds_possible() else set()
     held = [(pk, skill, job) for pk, _, _, _, status, skill, job in rows
-            if status == TaskStatus.PENDING and registry.requires_approval(skill)]
+            if status == TaskStatus.PENDING and (registry.requires_approval(skill) or pk in by_policy)]
     if held:
         transitions.await_approval_many([pk for pk, _, _ in held])
         ledger.awaiting_approval(held[0][2], [(pk, skill) for pk, skill, _ in held])
@@ -103,6 +106,25 @@ def downstream_to_skip(task_id: int) -> list[tuple[int, int, str, int | None]]:
                 out.append((up, down, key, parent))
                 frontier.append(down)
     return out
+
+
+def skipped_because_of(task_id: int) -> list[int]:
+    """The skipped tasks downstream of ``task_id`` that would not have skipped had it succeeded: every upstream
+    of each is live, succeeded, or among them (nearest first)."""
+    found: list[int] = []
+    frontier = [task_id]
+    while frontier:
+        skipped = Dependency.objects.filter(upstream_id__in=frontier, downstream__status=TaskStatus.SKIPPED)
+        frontier = [d for d in skipped.values_list("downstream_id", flat=True) if d not in found]
+        found += frontier
+    ok = {task_id, *found}
+    while True:
+        bad = {down for down, up, status in Dependency.objects.filter(downstream_id__in=ok - {task_id})
+               .values_list("downstream_id", "upstream_id", "upstream__status")
+               if up not in ok and status in FINAL_TASK_STATES and status != TaskStatus.SUCCEEDED}
+        if not bad:
+            return [pk for pk in found if pk in ok]
+        ok -= bad
 
 
 def _finish_parent(job_id: int, parent_id: int) -> list[Ready]:

@@ -1,4 +1,5 @@
-"""The audit trail's one writer: every decision row and every close of an attempt goes through here.
+"""The audit trail's one writer: every decision row, every close of an attempt, every policy decision
+record and every audit entry (what a person did) goes through here.
 
 A decision says what was chosen for a task or a job and why (the reason a person reads, the policy that
 chose it, what was observed); an attempt's close says how one try ended. The event modules decide and
@@ -12,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from django.db import transaction
 from django.db.models.functions import Now
 
-from ..models import Attempt, Decision
+from ..models import Attempt, AuditEntry, Decision, Iteration, LlmCall, PolicyDecision, Task
 from ..outcomes import Observation
-from ..states import AttemptOutcome, DecisionAction
+from ..states import AttemptOutcome, DecisionAction, TaskStatus
+from ..storable import clean_text
 
 # ---- decisions ----
 
@@ -38,6 +41,28 @@ def awaiting_approval(job_id: int, tasks: Sequence[tuple[int, str]]) -> None:
     write_many(Decision(job_id=job_id, task_id=pk, action=DecisionAction.BLOCK, policy="approval.required",
                          reason=f"awaiting approval: skill {name!r} requires it", observation={})
                 for pk, name in tasks)
+
+
+# ---- policy decision records and the audit of what people did ----
+
+
+def policy_records(rows: Iterable[PolicyDecision]) -> None:
+    """Write what policies did (built with ``PolicyDecision(...)``, not saved): a refusal (no job), a change
+    or a hold (linked to the job and the task)."""
+    PolicyDecision.objects.bulk_create(list(rows))
+
+
+def held_by_policy(task_ids: Sequence[int]) -> set[int]:
+    """Those of ``task_ids`` a policy held for approval at submission (they wait for it at first readiness)."""
+    return set(PolicyDecision.objects.filter(task_id__in=task_ids, outcome="held", job__isnull=False)
+               .values_list("task_id", flat=True))
+
+
+def audit(action: str, via: str, actor_id: int | None, actor_name: str, *, job_id: int | None = None,
+          task_id: int | None = None, target: str = "", detail: Mapping[str, Any] | None = None) -> AuditEntry:
+    """Record what someone did (``actor_name``: who; ``via``: admin, api, command or code)."""
+    return AuditEntry.objects.create(action=action, via=via, actor_id=actor_id, actor_name=actor_name[:200],
+                                     job_id=job_id, task_id=task_id, target=target[:300], detail=dict(detail or {}))
 
 
 # The policies and the job's reason text both versions of a success write (report.py words the task's).
@@ -76,6 +101,33 @@ def close_lost(attempt_id: int | None, error_type: str, detail: str) -> None:
     if attempt_id is not None:
         Attempt.objects.filter(pk=attempt_id, outcome=AttemptOutcome.RUNNING).update(
             outcome=AttemptOutcome.LOST, finished_at=Now(), error_type=error_type, error_message=detail)
+
+
+def write_live_output(attempt_id: int, stdout: str, stderr: str) -> bool:
+    """A running attempt's output so far (tails, made storable): shown while it runs; its close writes the
+    final tails. Fenced on the attempt still running: a lost or closed attempt is never written again."""
+    return bool(Attempt.objects.filter(pk=attempt_id, outcome=AttemptOutcome.RUNNING).update(
+        stdout=clean_text(stdout), stderr=clean_text(stderr)))
+
+
+# ---- a loop's iterations ----
+
+
+def write_iteration(task_id: int, token: int, **fields: Any) -> bool:
+    """Record one iteration of a loop (``fields``: number, of, job_id, attempt_id, summary, passed, validation,
+    tokens, cost, duration), fenced on the attempt's token like every write of an attempt: nothing is written,
+    and False returned, once the lease is lost or if that number is already recorded."""
+    with transaction.atomic():
+        if not Task.objects.filter(pk=task_id, attempts=token, status=TaskStatus.RUNNING).select_for_update().exists():
+            return False
+        number = fields.pop("number")
+        return Iteration.objects.get_or_create(task_id=task_id, number=number, defaults=fields)[1]
+
+
+def write_llm_call(**fields: Any) -> None:
+    """Record a call to a model as soon as it returns (not fenced: its tokens were spent whatever becomes of
+    the attempt)."""
+    LlmCall.objects.create(**fields)
 
 
 # ---- the same writes, as fragments of report.py's single statement ----

@@ -25,7 +25,7 @@ from ..models import Dependency, Job, Task
 from ..resolve import resolve
 from ..spec import TaskSpec
 from ..states import AWAITING_APPROVAL, JobStatus, TaskStatus
-from . import ledger, pg, rows
+from . import ledger, pg, policing, rows
 
 
 @dataclass(frozen=True)
@@ -65,19 +65,23 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
         edges[key] = spec.depends_on
     dag.check_graph(edges)
     paths = [f"tasks[{i}]" if name_tasks else "" for i in range(len(keyed))]
-    fields = [resolve(spec, path) for path, (_, spec) in zip(paths, keyed, strict=True)]
-    if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
-            and options.max_cost is None and options.deadline is None and options.not_before is None and pg.enabled()
-            and not registry.requires_approval(fields[0]["skill_name"])):
-        return _insert_lone_task(keyed[0][0], fields[0], options, "tasks[0].skill" if name_tasks else "skill")
-    registry.check_enabled([(path, registry.get(spec.skill)) for path, (_, spec) in zip(paths, keyed, strict=True)])
+    # Built-in policies refuse inside (ceilings, bounds, the enabled switch): recorded, then raised.
+    with policing.recording(options.owner, [spec.skill for _, spec in keyed]):
+        fields = [resolve(spec, path) for path, (_, spec) in zip(paths, keyed, strict=True)]
+        governed = policing.govern(fields, paths, options)  # the rules: refuse, or change what is written
+        fields, options = governed.fields, governed.options
+        if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
+                and options.max_cost is None and options.deadline is None and options.not_before is None
+                and pg.enabled() and not registry.requires_approval(fields[0]["skill_name"]) and not governed.touched):
+            return _insert_lone_task(keyed[0][0], fields[0], options, "tasks[0].skill" if name_tasks else "skill")
+        registry.check_enabled([(path, registry.get(spec.skill)) for path, (_, spec) in zip(paths, keyed, strict=True)])
     if options.idempotency_key:
         existing = _keyed_job(options)
         if existing is not None:
             return _resubmitted(existing, paths, keyed, fields, edges, options)
     try:
         with transaction.atomic():
-            return _insert_job(keyed, fields, edges, options)
+            return _insert_job(keyed, fields, edges, options, governed)
     except IntegrityError:
         existing = _keyed_job(options) if options.idempotency_key else None
         if existing is not None:  # a concurrent submit with the same key won the race
@@ -160,7 +164,7 @@ def _job_fields() -> list[str]:
 
 
 def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
-                edges: dict[str, tuple[str, ...]], o: JobOptions) -> Job:
+                edges: dict[str, tuple[str, ...]], o: JobOptions, governed: policing.Governed) -> Job:
     job = Job.objects.create(
         name=o.name, owner=o.owner, idempotency_key=o.idempotency_key or None, labels=dict(o.labels or {}),
         max_attempts=o.max_attempts, max_cost=o.max_cost, deadline=o.deadline,
@@ -170,6 +174,9 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
     new = [{**f, "key": key, "pending_deps": len(edges[key]), "has_dependents": key in upstream_keys,
             "has_dependencies": bool(edges[key]), **rows.initial_state(f["skill_name"], waits=bool(edges[key]))}
            for (key, _), f in zip(keyed, fields, strict=True)]
+    for i in governed.held:  # a policy requires approval: a ready task waits for it now, a pending one later
+        if new[i]["status"] == TaskStatus.QUEUED:
+            new[i].update(status=TaskStatus.BLOCKED, blocked_reason=AWAITING_APPROVAL)
     if len(new) > 1 and pg.enabled() and o.not_before is None:
         ids = rows.insert_tasks(job.pk, new)
     else:  # a deferred task is due, and looks dispatched to the sweep, at not_before (as a retry's backoff)
@@ -184,6 +191,7 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
         else:
             Dependency.objects.bulk_create([Dependency(upstream_id=u, downstream_id=d) for u, d in pairs],
                                            batch_size=2000)
+    governed.record(job.pk, [ids[key] for key, _ in keyed])
     ledger.awaiting_approval(job.pk, [(ids[r["key"]], r["skill_name"]) for r in new
                                       if r["blocked_reason"] == AWAITING_APPROVAL])
     wait = max(0.0, (o.not_before - datetime.now(UTC)).total_seconds()) if o.not_before else 0.0

@@ -9,14 +9,19 @@ from __future__ import annotations
 from .attempts import Artifact, ArtifactKind, Attempt
 from .decisions import Decision
 from .fields import ReadableDateTimeField
+from .governance import AuditAction, AuditEntry, Policy, PolicyDecision, PolicyOutcome, Via
+from .iterations import Iteration
 from .jobs import Job
+from .llm import Breaker, LlmCall
+from .notifications import Subscription
 from .querysets import JobQuerySet, LockingQuerySet, TaskQuerySet
 from .skills import Skill, SkillKind
 from .tasks import SPEC_FIELDS, Dependency, Task
 from .workers import SweepRun, Worker, WorkerState
 
 __all__ = [
-    "SPEC_FIELDS", "Artifact", "ArtifactKind", "Attempt", "Decision", "Dependency", "Job", "JobQuerySet",
-    "LockingQuerySet", "ReadableDateTimeField", "Skill", "SkillKind", "SweepRun", "Task", "TaskQuerySet",
-    "Worker", "WorkerState",
+    "SPEC_FIELDS", "Artifact", "ArtifactKind", "Attempt", "AuditAction", "AuditEntry", "Breaker", "Decision",
+    "Dependency", "Iteration", "Job", "JobQuerySet", "LlmCall", "LockingQuerySet", "Policy", "PolicyDecision",
+    "PolicyOutcome", "ReadableDateTimeField", "Skill", "SkillKind", "Subscription", "SweepRun", "Task",
+    "TaskQuerySet", "Via", "Worker", "WorkerState",
 ]

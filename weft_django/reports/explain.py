@@ -9,6 +9,7 @@ from django.db.models import Q
 from ..models import Attempt, Decision, Task
 from ..states import DecisionAction
 from .jobs import get_job, page_bounds, task_page, waiting
+from .loops import job_loops
 
 
 def explain(job_id: Any, *, limit: int | None = None, after: int | None = None) -> str:
@@ -29,16 +30,13 @@ def explain_page(job_id: Any, *, limit: int | None = None, after: int | None = N
     else:
         rows, next_after = task_page(Task.objects.filter(job_id=job.pk), limit, start)
         scope = Q(task_id__in=[pk for pk, in rows])
-    fields = ("task__key", "action", "reason", "policy", "attempt__number")
+    fields = _FIELDS
     own = Q(job_id=job.pk, task__isnull=True)
     decisions = list(Decision.objects.filter(scope | own if not start else scope).order_by("pk").values_list(*fields))
     # The cause: from the job's own decisions and its first failure, wherever they are on the pages.
     job_level = ([d for d in decisions if d[0] is None] if not start
                  else list(Decision.objects.filter(own).order_by("pk").values_list(*fields)))
-    first_failure = (Decision.objects.filter(job_id=job.pk, task__isnull=False)
-                     .filter(Q(action__in=(DecisionAction.FAIL, DecisionAction.REJECT))
-                             | Q(action=DecisionAction.RECOVER) & ~Q(policy__in=_RECOVERED))
-                     .order_by("pk").values_list(*fields).first())
+    first_failure = _first_failure(job.pk)
     cause = _cause(job.status, [*job_level, *([first_failure] if first_failure else [])])
     attempts: dict[str, list[tuple[Any, ...]]] = {}
     for key, *rest in (Attempt.objects.filter(scope).order_by("task_id", "number")
@@ -50,11 +48,33 @@ def explain_page(job_id: Any, *, limit: int | None = None, after: int | None = N
     if cause:
         lines.append(f"Cause: {cause}")
     lines += [f"Waiting: {reason}" for reason in waiting(job)]
+    paged = None if limit is None and not start else [pk for pk, in rows]
+    lines += [f"Loop: task {key!r}: {line}" for key, line in job_loops(job.pk, paged).items()]
     lines += _story(decisions, attempts)
     if next_after is not None:
         lines.append("")
         lines.append(f"More tasks follow: the next page starts after task {next_after}.")
     return {"explain": "\n".join(lines), "next_after": next_after}
+
+
+def cause(job: Any) -> str:
+    """Why ``job`` (a Job row) is where it is, in one line: its stop or cancel, its first task that failed
+    for good, or that every task succeeded; "" while nothing decided it. Two indexed reads."""
+    own = list(Decision.objects.filter(job_id=job.pk, task__isnull=True).order_by("pk").values_list(*_FIELDS))
+    first_failure = _first_failure(job.pk) if job.status == "failed" else None
+    return _cause(job.status, [*own, *([first_failure] if first_failure else [])]) or job.stop_reason
+
+
+_FIELDS = ("task__key", "action", "reason", "policy", "attempt__number")
+
+
+def _first_failure(job_id: int) -> tuple[Any, ...] | None:
+    """The first decision that failed a task of the job for good (an error, a rejection, a lost attempt
+    with none left), as ``_FIELDS``."""
+    return (Decision.objects.filter(job_id=job_id, task__isnull=False)
+            .filter(Q(action__in=(DecisionAction.FAIL, DecisionAction.REJECT))
+                    | Q(action=DecisionAction.RECOVER) & ~Q(policy__in=_RECOVERED))
+            .order_by("pk").values_list(*_FIELDS).first())
 
 
 def _story(decisions: list[tuple[Any, ...]], attempts: dict[str, list[tuple[Any, ...]]]) -> list[str]:

@@ -11,6 +11,7 @@ from .. import options, workers
 from ..exceptions import InvalidInput, UnknownId
 from ..models import Attempt, Dependency, Job, Task
 from ..states import JobStatus, TaskStatus
+from .loops import job_loops
 
 
 def get_job(job_id: Any) -> Job:
@@ -34,6 +35,7 @@ def status(job_id: Any) -> dict[str, Any]:
         "progress": round(done / job.tasks_total, 4) if job.tasks_total else 1.0,
         "cost": job.cost, "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        **({"loops": loops} if (loops := job_loops(job.pk)) else {}),
     }
 
 

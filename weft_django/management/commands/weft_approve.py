@@ -30,7 +30,8 @@ class Command(cli.WeftCommand):
             raise cli.Error("--by and --user exclude each other (--user is recorded as who decides)",
                             returncode=cli.EXIT_ERROR)
         who = by or cli.actor(acting_user)
-        done = service.reject(task_id, reason, by=who) if reject else service.approve(task_id, by=who)
+        done = (service.reject(task_id, reason, by=who, via="command") if reject
+                else service.approve(task_id, by=who, via="command"))
         verb = "rejected" if reject else "approved"
         if self.as_json:
             self.write_json({"task": task_id, verb: done})

@@ -24,7 +24,7 @@ class Command(cli.WeftCommand):
     def handle(self, *args: Any, id: str, task: bool, acting_user: str | None, **options: Any) -> None:
         pk = cli.id_argument("ID", cli.task_id if task else cli.job_id, id)
         by = cli.actor(acting_user)
-        changed = service.cancel_task(pk, by=by) if task else service.cancel(pk, by=by)
+        changed = service.cancel_task(pk, by=by, via="command") if task else service.cancel(pk, by=by, via="command")
         what = f"task {pk}" if task else f"job {pk}"
         self.show({"task" if task else "job": pk, "cancelled": changed},
                   f"{what}: cancel requested" if changed else f"{what} had already ended; nothing to do")

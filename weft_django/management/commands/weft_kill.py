@@ -24,7 +24,7 @@ class Command(cli.WeftCommand):
         by = cli.actor(acting_user)
         if reports.task_status(task_id) is None:
             raise UnknownId(f"no task with id {task_id}")
-        changed = service.cancel_task(task_id, by=by)
+        changed = service.cancel_task(task_id, by=by, via="command")
         now = reports.task_status(task_id)
         self.show({"task": task_id, "cancelled": changed, "status": now},
                   (f"task {task_id}: cancel requested" if now == "running" else f"task {task_id}: cancelled")

@@ -20,5 +20,5 @@ class Command(cli.WeftCommand):
 
     def handle(self, *args: Any, job_id: int, acting_user: str | None, **options: Any) -> None:
         # With --user the new job is theirs (and checked like the HTTP API); without, the old job's owner's.
-        new = service.rerun(job_id, by=cli.actor(acting_user))
+        new = service.rerun(job_id, by=cli.actor(acting_user), via="command")
         self.show({"id": new.pk, "status": new.status, "tasks": new.tasks_total, "rerun_of": job_id}, str(new.pk))

@@ -36,6 +36,7 @@ def render(r: dict[str, Any]) -> str:
     if r["cost"]:
         lines.append(f"cost: {r['cost']:g}")
     lines += [f"waiting: {reason}" for reason in r.get("waiting", ())]
+    lines += [f"loop {key}: {line}" for key, line in r.get("loops", {}).items()]
     if r["attempts"]:
         lines += ["", cli.table(
             ("TASK", "#", "OUTCOME", "WORKER", "DURATION", "ERROR"),
