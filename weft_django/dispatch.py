@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 EXECUTE = "weft_django.execute"
 SWEEP = "weft_django.sweep"
 FANOUT = "weft_django.fanout"
+SCHEDULED = "weft_django.scheduled"
 
 
 def celery_app() -> Celery:

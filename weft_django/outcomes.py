@@ -29,8 +29,10 @@ class Outcome:
         return cls("success", value=value, cost=cost, artifacts=artifacts or {})
 
     @classmethod
-    def failure(cls, error: str, *, retryable: bool = True, cost: float = 0.0) -> Outcome:
-        return cls("failure", error=error, retryable=retryable, cost=cost)
+    def failure(cls, error: str, *, retryable: bool = True, cost: float = 0.0,
+                artifacts: Mapping[str, Any] | None = None) -> Outcome:
+        """``artifacts``: evidence kept even though it failed (an agent's diff and validation output)."""
+        return cls("failure", error=error, retryable=retryable, cost=cost, artifacts=artifacts or {})
 
     @classmethod
     def blocked(cls, reason: str, *, needs: Sequence[Mapping[str, Any]] = (), cost: float = 0.0) -> Outcome:

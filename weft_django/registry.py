@@ -14,6 +14,7 @@ from .argv import all_placeholders, argv_placeholders, check_allow_options, chec
 from .exceptions import InvalidInput, UnknownSkill
 from .options import OptionArgs, TaskOptions
 from .spec import QUEUE_RE, RetryPolicy, check_schema
+from .workspace_spec import Workspace
 
 __all__ = ["PERMISSION_RE", "Isolation", "SkillDef", "all_skills", "argv_placeholders", "autodiscover",
            "check_argv_template", "check_enabled", "command_skill", "effective_retry", "get", "register",
@@ -41,6 +42,7 @@ class SkillDef(TaskOptions):
     requires_approval: bool = False  # each task waits, blocked, until someone approves it
     allow_retry_override: bool = True  # False: a submission's retry may not change the skill's
     allow_options: frozenset[str] = frozenset()  # placeholders whose value may start with "-" (command skills)
+    workspace: Workspace | None = None  # a command run in its own git worktree per task (agents.py)
 
     @property
     def target(self) -> Any:

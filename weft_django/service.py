@@ -8,12 +8,21 @@ from datetime import datetime
 from typing import Any
 
 from . import access, governance, reports
+
+# The command line's batches, pipes and saved templates (weft_batch, weft_pipe, weft_template): part of this API.
+from .batch import read_batch as read_batch
+from .batch import run_batch as run_batch
 from .exceptions import InvalidInput, JobFailed, ResultTimeout
 from .governance import check_policy as check_policy  # the admin's doors to policies and skills
 from .governance import policy_deleted as policy_deleted
 from .governance import policy_saved as policy_saved
 from .governance import set_skill_enabled as set_skill_enabled
 from .jobspec import JobSpec
+from .jobtemplates import create_template as create_template
+from .jobtemplates import delete_template as delete_template
+from .jobtemplates import list_templates as list_templates
+from .jobtemplates import run_template as run_template
+from .jobtemplates import show_template as show_template
 from .lifecycle import control, policing
 from .lifecycle import submit as submission
 from .models import AuditAction, Job
@@ -27,6 +36,12 @@ from .operations import sweep_loop as sweep_loop
 from .operations import sync_skills as sync_skills
 from .operator import retry_task as retry_task
 from .operator import unblock as unblock
+from .pipes import pipe_result as pipe_result
+from .pipes import submit_pipe as submit_pipe
+from .schedules import check as check_schedule  # noqa: F401  (the admin's doors to schedules)
+from .schedules import fire as fire_schedule  # noqa: F401
+from .schedules import install as install_schedule  # noqa: F401
+from .schedules import uninstall as uninstall_schedule  # noqa: F401
 from .spec import Limits, TaskSpec, check_text
 from .states import FINAL_JOB_STATES, JobStatus
 

@@ -67,20 +67,24 @@ def json_problem(value: Any, what: str, max_bytes: int | None = None) -> tuple[s
     return None
 
 
+def _artifacts_problem(artifacts: Any, max_bytes: int | None) -> tuple[str, str] | None:
+    if not isinstance(artifacts, Mapping):
+        return "NotSerializable", f"artifacts must be a mapping of name to value, got {type(artifacts).__name__}"
+    for name, value in artifacts.items():
+        if not isinstance(name, str) or not 0 < len(name) <= ARTIFACT_NAME_MAX or clean_text(name) != name:
+            return "NotSerializable", f"artifact name {name!r} must be 1-{ARTIFACT_NAME_MAX} characters of text"
+        problem = json_problem(value, f"artifacts.{name}", max_bytes)
+        if problem is not None:
+            return problem
+    return None
+
+
 def _outcome_problem(o: Outcome, max_bytes: int | None) -> tuple[str, str] | None:
     if o.kind == "success":
         problem = json_problem(o.value, "result", max_bytes)
-        if problem is not None:
-            return problem
-        if not isinstance(o.artifacts, Mapping):
-            return "NotSerializable", f"artifacts must be a mapping of name to value, got {type(o.artifacts).__name__}"
-        for name, value in o.artifacts.items():
-            if not isinstance(name, str) or not 0 < len(name) <= ARTIFACT_NAME_MAX or clean_text(name) != name:
-                return "NotSerializable", f"artifact name {name!r} must be 1-{ARTIFACT_NAME_MAX} characters of text"
-            problem = json_problem(value, f"artifacts.{name}", max_bytes)
-            if problem is not None:
-                return problem
-        return None
+        return problem if problem is not None else _artifacts_problem(o.artifacts, max_bytes)
+    if o.kind == "failure" and o.artifacts:  # a failure's evidence: checked as a success's artifacts are
+        return _artifacts_problem(o.artifacts, max_bytes)
     specs: dict[str, Any] = {"needs": o.needs} if o.kind == "blocked" else {
         "children": o.children, "join": o.join} if o.kind == "decompose" else {}
     for what, value in specs.items():

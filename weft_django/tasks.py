@@ -9,7 +9,7 @@ from celery import Task as CeleryTask
 from celery import shared_task
 from celery.signals import worker_init, worker_ready, worker_shutdown
 
-from .dispatch import EXECUTE, FANOUT, SWEEP, harden_redis_transport
+from .dispatch import EXECUTE, FANOUT, SCHEDULED, SWEEP, harden_redis_transport
 
 
 @shared_task(name=EXECUTE, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -39,6 +39,14 @@ def fanout(chunk: list[list[Any]]) -> int:
     from .handoff import Ready
 
     return send([Ready(int(t), int(k), str(q), int(p), float(c or 0)) for t, k, q, p, c in chunk])
+
+
+@shared_task(name=SCHEDULED, ignore_result=True)
+def scheduled(schedule_id: int) -> int | None:
+    """One run of a weft Schedule (beat sends it): the submitted job's id, or None if skipped."""
+    from .schedules import fire
+
+    return fire(schedule_id)
 
 
 @worker_init.connect(dispatch_uid="weft_worker_init")

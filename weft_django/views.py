@@ -1,4 +1,4 @@
-"""The dashboard: one page for operators, refreshed every few seconds, built from ``reports.overview``.
+"""The dashboard: one page for operators, updated in place every few seconds, built from ``reports.dashboard``.
 
 It shows every user's jobs, so it needs ``weft.view_all_jobs`` besides staff status (the admin login)."""
 
@@ -20,6 +20,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         reports.check_sees_all_jobs(request.user, "the dashboard shows every user's jobs")
     except exceptions.NotAllowed as exc:  # raised as Django's PermissionDenied, for its 403 page
         raise PermissionDenied(str(exc)) from exc
-    return render(request, "weft_django/dashboard.html", {
-        **reports.overview(), "title": "weft dashboard", "refresh": REFRESH_SECONDS,
-    })
+    context = {**reports.dashboard(), "title": "weft dashboard", "refresh": REFRESH_SECONDS}
+    if request.GET.get("part") == "body":  # what the page fetches to update itself in place
+        return render(request, "weft_django/dashboard_body.html", context)
+    return render(request, "weft_django/dashboard.html", context)

@@ -50,9 +50,14 @@ def test_admin_browser__the_dashboard_refreshes_and_an_approval_from_the_task_li
     page.goto(f"{base}/weft/")
     assert page.locator("#awaiting-count").inner_text() == "1"
     assert str(first.pk) in page.locator("#awaiting").inner_text()
-    # Work that arrives while the page is open shows without a click: the page refreshes itself.
+    # Work that arrives while the page is open shows without a click, in place: the page is not loaded again
+    # (a mark left on it survives) and keeps where it was scrolled to.
+    page.evaluate("window.weftMark = 1; window.scrollTo(0, 120)")
+    scrolled = page.evaluate("window.scrollY")
     second = Task.objects.get(job=service.submit("t.guarded", {"n": 2}, queue=INPROC))
     page.wait_for_function("document.querySelector('#awaiting-count').innerText === '2'", timeout=15_000)
+    assert page.evaluate("window.weftMark") == 1
+    assert page.evaluate("window.scrollY") == scrolled
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 
     # An approver approves one from the task list; the dashboard then shows one left.

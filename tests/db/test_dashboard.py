@@ -44,11 +44,12 @@ def test_dashboard__shows_running_waiting_failed_workers_and_the_sweep() -> None
     workers.online("w9@host", 4242, ["weft"])
     sweep.sweep()
 
-    r = staff_client().get("/weft/")
+    client = staff_client()
+    r = client.get("/weft/")
 
     assert r.status_code == 200
     html = r.content.decode()
-    assert '<meta http-equiv="refresh" content="5">' in html
+    assert 'data-refresh="5"' in html and '<meta http-equiv="refresh"' not in html  # updated in place
     o = r.context["running"]
     assert [t["task"] for t in o] == [busy.task_id] and o[0]["worker"] == "w1@test"
     assert [t["pk"] for t in r.context["awaiting_approval"]] == [waiting.pk]
@@ -57,6 +58,9 @@ def test_dashboard__shows_running_waiting_failed_workers_and_the_sweep() -> None
     assert "w9@host" in html and "4242" in html
     assert r.context["last_sweep"] is not None
     assert '<strong id="awaiting-count">1</strong>' in html
+    assert r.context["recent_failures"][0]["cause"] == "task 't.guarded' was rejected by an operator: not today"
+    r = client.get("/weft/", {"part": "body"})  # what the page fetches to update itself
+    assert r.status_code == 200 and b"<html" not in r.content and b'id="awaiting-count">1<' in r.content
 
 
 def test_dashboard__is_for_staff_only() -> None:

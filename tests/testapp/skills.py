@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from weft_django import NonRetryable, Outcome, command_skill, skill
+from weft_django.agents import agent_skill
 from weft_django.loops import loop
 
 
@@ -298,3 +299,18 @@ def py_ticks(n: int = 6) -> int:
         print(f"py tick {i}", flush=True)
         time.sleep(0.4)
     return n
+
+
+@skill(name="t.inc")
+def inc(ctx: Any, by: float = 1) -> float:
+    """A pipe stage (weft_pipe): the previous stage's result plus ``by``."""
+    (previous,) = ctx.dependencies.values()
+    return float(previous) + by
+
+
+# ---- agent skills (weft_django.agents): a worktree of this repository per task; tests/workers/test_agents.py ----
+AGENT_REPO = "/tmp/weft-test-agent-repo"
+agent_skill("t.agent", ["sh", "-c", "echo {text} > new.txt && echo more >> README.md"], repo=AGENT_REPO,
+            validate=["test", "-f", "new.txt"], evidence=["new.txt"], retry={"max_attempts": 1})
+agent_skill("t.agent_wrong", ["sh", "-c", "echo wrong > other.txt"], repo=AGENT_REPO,
+            validate=["test", "-f", "new.txt"], retry={"max_attempts": 1})

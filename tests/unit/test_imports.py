@@ -22,7 +22,8 @@ PURE = ["weft_django", "weft_django.spec", "weft_django.options", "weft_django.v
         "weft_django.states", "weft_django.deciders", "weft_django.dag", "weft_django.jobspec",
         "weft_django.outcomes", "weft_django.storable", "weft_django.exceptions", "weft_django.subscribing",
         "weft_django.policy", "weft_django.policy.schema", "weft_django.policy.rules", "weft_django.policy.engine",
-        "weft_django.policy.apply", "weft_django.policy.conflicts", "weft_django.layout", "weft_django.units"]
+        "weft_django.policy.apply", "weft_django.policy.conflicts", "weft_django.layout", "weft_django.units",
+        "weft_django.workspace_spec"]
 # The edge: the modules that talk to Celery (and the command that runs a Celery worker). Every other
 # module of weft_django, adapters included, loads without Celery: they ready tasks through handoff.py.
 EDGE = {"weft_django.dispatch", "weft_django.tasks", "weft_django.management.commands.weft_worker"}

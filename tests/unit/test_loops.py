@@ -43,3 +43,19 @@ def test_a_callable_validation_may_say_why() -> None:
     it = Step(2, 3, [], ctx=None)
     assert _validate(LoopSpec(3, lambda r, it: (r > 1, f"{r} > 1?")), 2, it, {}) == (True, "2 > 1?")
     assert _validate(LoopSpec(3, lambda r, it: r > 5), 2, it, {}) == (False, "failed")
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    ({"repo": "relative/path"}, "skills.a.repo"),
+    ({"ref": "--upload-pack=x"}, "skills.a.ref"),  # never an option to git
+    ({"validate": "make test"}, "skills.a.validate"),  # a shell line, not an argv
+    ({"evidence": ["../../etc/passwd"]}, "skills.a.evidence[0]"),
+    ({"evidence": "NOTES.md"}, "skills.a.evidence"),
+])
+def test_an_agent_skill_is_refused_naming_the_field(kwargs: dict[str, Any], field: str) -> None:
+    from weft_django.workspace_spec import Workspace
+
+    args: dict[str, Any] = {"repo": "/srv/repo", "ref": "HEAD", "validate": None, "evidence": (), **kwargs}
+    with pytest.raises(InvalidInput) as info:
+        Workspace.parse(args["repo"], args["ref"], args["validate"], args["evidence"], True, "skills.a")
+    assert info.value.field == field

@@ -337,7 +337,7 @@ def test_commands__every_command_that_prints_takes_json() -> None:
     from django.core.management import get_commands, load_command_class
 
     names = sorted(n for n, app in get_commands().items() if n.startswith("weft_"))
-    assert len(names) == 15
+    assert len(names) == 21
     for name in names:
         command = load_command_class("weft_django", name)
         flags = {o for a in command.create_parser("manage.py", name)._actions for o in a.option_strings}

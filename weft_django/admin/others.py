@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from .. import service
-from ..models import Iteration, Skill, Subscription, Worker
+from ..exceptions import InvalidInput
+from ..models import Iteration, Schedule, Skill, Subscription, Worker
 from .base import OfVisibleJobs, ReadOnly
 
 
@@ -59,3 +64,47 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_display = ("name", "target", "enabled", "created_at")
     list_filter = ("enabled",)
     search_fields = ("name", "target")
+
+
+class ScheduleForm(forms.ModelForm):
+    class Meta:
+        model = Schedule
+        fields = ("name", "spec", "every_seconds", "cron", "overlap", "owner", "enabled")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        try:
+            service.check_schedule(data)
+        except InvalidInput as exc:
+            field = exc.field.split(".")[0].split("[")[0]
+            raise forms.ValidationError({field if field in self.fields else "spec": f"{exc}"}) from None
+        return data
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    """A job spec submitted periodically by beat (schedules.py); its runs are the jobs labelled ``schedule``."""
+
+    form = ScheduleForm
+    list_display = ("name", "every_seconds", "cron", "overlap", "enabled", "runs", "skipped", "last_run_at",
+                    "last_job")
+    list_filter = ("enabled", "overlap")
+    readonly_fields = ("last_job_id", "last_run_at", "runs", "skipped", "created_at")
+
+    @admin.display(description=_("last job"))
+    def last_job(self, obj: Schedule) -> str:
+        if obj.last_job_id is None:
+            return "-"
+        return format_html('<a href="{}">{}</a> · <a href="{}?label=schedule%3D{}">{}</a>',
+                           reverse("admin:weft_job_change", args=[obj.last_job_id]), obj.last_job_id,
+                           reverse("admin:weft_job_changelist"), obj.name, _("every run"))
+
+    def save_model(self, request: HttpRequest, obj: Schedule, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        service.install_schedule(obj)
+
+    def delete_model(self, request: HttpRequest, obj: Schedule) -> None:
+        pk = obj.pk
+        super().delete_model(request, obj)
+        service.uninstall_schedule(pk)
+

@@ -56,6 +56,7 @@ def run(func: Callable[..., Any], kwargs: dict[str, Any], w: Watch, *, title: tu
         except supervisor.SpawnFailed as exc:
             return Observation(Outcome.failure(f"cannot fork a process for the skill: {exc}"), "failed", "ForkFailed")
         stdout, stderr = tail(out), tail(err)
+        w.output = None  # the files close here; the attempt's close writes these tails
         res.seek(0)
         raw = res.read()
     if w.reason:

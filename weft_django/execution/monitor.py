@@ -149,7 +149,11 @@ class Watch:
         """Write the output so far to the attempt's row, if it changed (at most every OUTPUT_FLUSH_SECONDS)."""
         if self.output is None or self.attempt_id is None:
             return
-        shown = self.output()
+        try:
+            shown = self.output()
+        except (ValueError, OSError):  # the attempt just ended and closed its output files: its close writes them
+            self.output = None
+            return
         if shown != self._shown:
             ledger.write_live_output(self.attempt_id, *shown)
             self._shown = shown

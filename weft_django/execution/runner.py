@@ -24,7 +24,7 @@ from ..models import Attempt
 from ..outcomes import NonRetryable, Observation, Outcome
 from ..registry import SkillDef
 from ..spec import check_json
-from . import interrupt, isolation, proctitle, supervisor
+from . import interrupt, isolation, proctitle, supervisor, workspace
 from .monitor import Watch, stopped, watch
 from .outage import through_outage
 from .output import peek_tail, read_tail, tail
@@ -187,11 +187,17 @@ def _run_command(d: SkillDef, c: Claimed, w: Watch) -> Observation:
         argv = registry.render_argv(d, c.params)
     except WeftError as exc:  # checked at submission; the skill's template changed since
         return Observation(Outcome.failure(str(exc), retryable=False), "failed", type(exc).__name__)
+    cwd = None
+    if d.workspace is not None:  # an agent skill: its own git worktree (agents.py)
+        try:
+            cwd = workspace.prepare(d.workspace, c.task_id, c.token)
+        except (workspace.WorkspaceError, OSError, subprocess.TimeoutExpired) as exc:
+            return Observation(Outcome.failure(f"cannot make the worktree: {exc}"), "failed", "WorkspaceError")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started: list[subprocess.Popen[bytes]] = []  # kept: a collected Popen reaps its process, the supervisor's
 
         def spawn() -> int:  # in the supervisor (supervisor.py): the child is its own, not the worker's
-            started.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            started.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd,
                                             start_new_session=True, close_fds=True))
             return started[-1].pid
 
@@ -202,10 +208,32 @@ def _run_command(d: SkillDef, c: Claimed, w: Watch) -> Observation:
             return Observation(Outcome.failure(f"cannot start {argv[0]!r}: {exc}", retryable=False),
                                "failed", exc.kind)
         stdout, stderr = read_tail(out), read_tail(err)
+        w.output = None  # the files close here; the attempt's close writes these tails
     if w.reason:
         return stopped(w, exit_code=code, stdout=stdout, stderr=stderr)
+    if d.workspace is not None and cwd is not None:
+        return _agent_outcome(d, cwd, code, argv, stdout, stderr)
     if code != 0:
         return Observation(Outcome.failure(f"{argv[0]} exited with status {code}"), "failed", "CommandFailed",
                            exit_code=code, stdout=stdout, stderr=stderr)
     return Observation(Outcome.success({"exit_code": 0, "stdout": stdout}), "succeeded", exit_code=0,
                        stdout=stdout, stderr=stderr)
+
+
+def _agent_outcome(d: SkillDef, cwd: str, code: int, argv: list[str], stdout: str, stderr: str) -> Observation:
+    """An agent's attempt ends: its validation decides, its evidence is kept either way, its worktree goes
+    when it passed."""
+    assert d.workspace is not None
+    passed, evidence = workspace.gather(d.workspace, cwd)
+    if code == 0 and passed:
+        workspace.remove(d.workspace, cwd)
+        return Observation(Outcome.success({"exit_code": 0, "stdout": stdout}, artifacts=evidence), "succeeded",
+                           exit_code=0, stdout=stdout, stderr=stderr)
+    why = f"{argv[0]} exited with status {code}" if code != 0 else "the validation failed"
+    if d.workspace.keep_failed:
+        why += f"; its worktree is kept at {cwd}"
+    else:
+        workspace.remove(d.workspace, cwd)
+    return Observation(Outcome.failure(why, artifacts=evidence), "failed",
+                       "CommandFailed" if code != 0 else "ValidationFailed", exit_code=code, stdout=stdout,
+                       stderr=stderr)

@@ -83,12 +83,17 @@ def _succeed(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
             or (not deps and (deps := transitions.succeed(c.task_id, c.token, o.value)))):
         return "", []
     closed = ledger.close(c.attempt_id, obs, "succeeded")
-    if o.artifacts:
-        Artifact.objects.bulk_create([Artifact(job_id=c.job_id, task_id=c.task_id, attempt_id=c.attempt_id,
-                                               name=name, value=value) for name, value in o.artifacts.items()])
+    _keep_artifacts(c, o.artifacts)
     ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.SUCCEED, _succeeded(c.token),
                  ledger.SUCCEEDED_POLICY)
     return closed, graph.task_final(c.job_id, c.task_id, succeeded=True, has_dependents=deps, parent_id=c.parent_id)
+
+
+def _keep_artifacts(c: Claimed, artifacts: Mapping[str, Any]) -> None:
+    """What the attempt left to look at: a success's results, a failure's evidence (an agent's diff)."""
+    if artifacts:
+        Artifact.objects.bulk_create([Artifact(job_id=c.job_id, task_id=c.task_id, attempt_id=c.attempt_id,
+                                               name=name, value=value) for name, value in artifacts.items()])
 
 
 def _succeeded(token: int) -> str:
@@ -111,11 +116,13 @@ def _fail(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         if not transitions.retry(c.task_id, c.token, choice.delay, error):
             return "", []
         closed = ledger.close(c.attempt_id, obs, obs.attempt_outcome)
+        _keep_artifacts(c, obs.outcome.artifacts)
         _record_choice(c, choice)
         return closed, [Ready(c.task_id, c.token, c.queue, c.priority, choice.delay)]
     if not transitions.fail(c.task_id, c.token, error):
         return "", []
     closed = ledger.close(c.attempt_id, obs, obs.attempt_outcome)
+    _keep_artifacts(c, obs.outcome.artifacts)
     _record_choice(c, choice)
     has = c.has_dependents or graph.has_dependents(c.task_id)
     return closed, budget.fail_for_good(c.job_id, c.task_id, choice, has_dependents=has, parent_id=c.parent_id)

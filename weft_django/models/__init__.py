@@ -15,13 +15,41 @@ from .jobs import Job
 from .llm import Breaker, LlmCall
 from .notifications import Subscription
 from .querysets import JobQuerySet, LockingQuerySet, TaskQuerySet
+from .schedules import Overlap, Schedule
 from .skills import Skill, SkillKind
 from .tasks import SPEC_FIELDS, Dependency, Task
+from .templates import JobTemplate
 from .workers import SweepRun, Worker, WorkerState
 
 __all__ = [
-    "SPEC_FIELDS", "Artifact", "ArtifactKind", "Attempt", "AuditAction", "AuditEntry", "Breaker", "Decision",
-    "Dependency", "Iteration", "Job", "JobQuerySet", "LlmCall", "LockingQuerySet", "Policy", "PolicyDecision",
-    "PolicyOutcome", "ReadableDateTimeField", "Skill", "SkillKind", "Subscription", "SweepRun", "Task",
-    "TaskQuerySet", "Via", "Worker", "WorkerState",
+    "SPEC_FIELDS",
+    "Artifact",
+    "ArtifactKind",
+    "Attempt",
+    "AuditAction",
+    "AuditEntry",
+    "Breaker",
+    "Decision",
+    "Dependency",
+    "Iteration",
+    "Job",
+    "JobQuerySet",
+    "JobTemplate",
+    "LlmCall",
+    "LockingQuerySet",
+    "Overlap",
+    "Policy",
+    "PolicyDecision",
+    "PolicyOutcome",
+    "ReadableDateTimeField",
+    "Schedule",
+    "Skill",
+    "SkillKind",
+    "Subscription",
+    "SweepRun",
+    "Task",
+    "TaskQuerySet",
+    "Via",
+    "Worker",
+    "WorkerState",
 ]

@@ -6,14 +6,16 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from .. import cli
+from ... import reports
+from .. import cli, progress
 
 
 class Command(cli.WeftCommand):
     help = ("Print a job's result once it is final: exit code 0 if it succeeded, 1 if it did not, "
             "2 if there is no such job, 124 if it is still running after --timeout.")
     json_help = ('Print one JSON object, {"id", "status", "result"} or {"id", "status", "error"}, and '
-                 '"next_after" when more tasks\' results follow.')
+                 '"next_after" when more tasks\' results follow. With --stream, first one JSON line per event '
+                 '({"event": "output", "key", "attempt", "stream", "text"}, {"event": "progress", ...}).')
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("job_id", metavar="ID", type=cli.job_id, help="The job id (weft_run prints it).")
@@ -24,7 +26,20 @@ class Command(cli.WeftCommand):
                             help="A job of several tasks: the results of at most N of them (default: %(default)r).")
         parser.add_argument("--after", type=cli.positive_int, default=None, metavar="TASK",
                             help="...after this task id (the next_after of the previous call).")
+        parser.add_argument("--stream", action="store_true",
+                            help="While waiting, print the new output of the job's running attempts as it comes "
+                                 "(stdout to stdout, stderr to stderr; each line prefixed [key #attempt] in a job "
+                                 "of several tasks), then the result.")
 
-    def handle(self, *args: Any, job_id: int, timeout: float | None, limit: int, after: int | None,
+    def handle(self, *args: Any, job_id: int, timeout: float | None, limit: int, after: int | None, stream: bool,
                **options: Any) -> None:
+        if stream:
+            several = reports.status(job_id)["total"] > 1
+            follower = progress.Follower(self.stdout, self.stderr, self.stderr, as_json=self.as_json, prefix=several)
+            try:
+                last = follower.run(reports.follow(job_id, timeout=timeout))
+            except KeyboardInterrupt:
+                raise cli.Error(f"stopped following; job {job_id} goes on (weft_status {job_id})",
+                                returncode=cli.EXIT_INTERRUPTED) from None
+            timeout = 0 if last.get("event") == "timeout" else None
         cli.report_result(self, job_id, timeout, self.as_json, limit=limit, after=after)

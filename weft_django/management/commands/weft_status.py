@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import reports, service
-from .. import cli
+from .. import cli, progress
 
 
 def report(job_id: int) -> dict[str, Any]:
@@ -50,10 +50,28 @@ def render(r: dict[str, Any]) -> str:
 
 class Command(cli.WeftCommand):
     help = "Show a job's state, its task counts and the attempts of its tasks."
-    json_help = "Print one JSON object."
+    json_help = ("Print one JSON object; with --watch first one JSON line per event ({\"event\": \"progress\", "
+                 "\"status\", \"done\", \"total\"}, {\"event\": \"output\", ...}).")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("job_id", metavar="ID", type=cli.job_id, help="The job id (weft_run prints it).")
+        parser.add_argument("--watch", action="store_true",
+                            help="Follow the job until it ends: a progress bar (a line per change when not on a "
+                                 "terminal) and the new output of its running attempts, then the report.")
+        parser.add_argument("--timeout", type=cli.non_negative_float, default=None, metavar="SECONDS",
+                            help="With --watch: stop following after this many seconds, exit code 124 "
+                                 "(default: %(default)r).")
 
-    def handle(self, *args: Any, job_id: int, json: bool, **options: Any) -> None:
+    def handle(self, *args: Any, job_id: int, json: bool, watch: bool, timeout: float | None,
+               **options: Any) -> None:
+        last: dict[str, Any] = {}
+        if watch:
+            several = reports.status(job_id)["total"] > 1
+            follower = progress.Follower(self.stdout, self.stderr, self.stdout, as_json=json, prefix=several)
+            try:
+                last = follower.run(reports.follow(job_id, timeout=timeout))
+            except KeyboardInterrupt:
+                raise cli.Error(f"stopped watching; job {job_id} goes on", returncode=cli.EXIT_INTERRUPTED) from None
         self.show(report(job_id), render)
+        if last.get("event") == "timeout":
+            raise cli.Error(f"job {job_id} is still {last['status']} after {timeout:g} s", returncode=cli.EXIT_TIMEOUT)

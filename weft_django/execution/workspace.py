@@ -1,0 +1,76 @@
+"""An agent skill's git worktree (agents.py): made before its command runs, checked and gathered as evidence
+after, removed when it passed and kept for inspection when it did not."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from typing import Any
+
+from ..storable import clean_text
+from ..workspace_spec import Workspace
+
+EVIDENCE_LIMIT = 200_000  # characters of each kept file and of the diff
+VALIDATE_TIMEOUT = 600.0
+
+
+class WorkspaceError(Exception):
+    """The worktree could not be made (a repository or ref that is not there)."""
+
+
+def _git(*args: str, cwd: str | None = None, check: bool = True) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL, timeout=120,
+                          check=False)
+    if check and done.returncode != 0:
+        raise WorkspaceError(clean_text(done.stderr.decode("utf-8", "replace")).strip() or f"git {args[0]} failed")
+    return done.stdout.decode("utf-8", "replace")
+
+
+def prepare(ws: Workspace, task_id: int, token: int) -> str:
+    """A fresh worktree of ``ws.repo`` at ``ws.ref`` for this attempt (detached: no branch to clean up)."""
+    path = os.path.join(tempfile.gettempdir(), f"weft-task-{task_id}-attempt-{token}")
+    if os.path.exists(path):  # a kept worktree of a lost attempt with this number: start clean
+        remove(ws, path)
+    _git("-C", ws.repo, "worktree", "add", "--detach", path, ws.ref)
+    return path
+
+
+def gather(ws: Workspace, path: str) -> tuple[bool, dict[str, Any]]:
+    """Run the validation in the worktree; the evidence: the diff from ``ws.ref`` (new files too), the
+    validation's output, the named files. Returns whether it passed and the artifacts."""
+    artifacts: dict[str, Any] = {}
+    passed = True
+    if ws.validate:
+        try:
+            done = subprocess.run(list(ws.validate), cwd=path, capture_output=True, stdin=subprocess.DEVNULL,
+                                  timeout=VALIDATE_TIMEOUT, check=False)
+            passed = done.returncode == 0
+            text = (done.stdout + done.stderr).decode("utf-8", "replace")
+            artifacts["validation"] = {"exit_code": done.returncode, "output": _cut(text)}
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            passed = False
+            artifacts["validation"] = {"exit_code": None, "output": f"{type(exc).__name__}: {exc}"}
+    _git("-C", path, "add", "-A", check=False)
+    artifacts["diff"] = _cut(_git("-C", path, "diff", "--cached", "--no-color", "HEAD", check=False))
+    files = {}
+    for name in ws.evidence:
+        full = os.path.join(path, name)
+        if os.path.isfile(full):
+            with open(full, "rb") as f:
+                files[name] = _cut(f.read(EVIDENCE_LIMIT * 4).decode("utf-8", "replace"))
+    if files:
+        artifacts["files"] = files
+    return passed, artifacts
+
+
+def remove(ws: Workspace, path: str) -> None:
+    _git("-C", ws.repo, "worktree", "remove", "--force", path, check=False)
+    shutil.rmtree(path, ignore_errors=True)
+    _git("-C", ws.repo, "worktree", "prune", check=False)
+
+
+def _cut(text: str) -> str:
+    text = clean_text(text)
+    return text if len(text) <= EVIDENCE_LIMIT else text[-EVIDENCE_LIMIT:]
