@@ -12,6 +12,7 @@ from . import access, governance, reports
 # The command line's batches, pipes and saved templates (weft_batch, weft_pipe, weft_template): part of this API.
 from .batch import read_batch as read_batch
 from .batch import run_batch as run_batch
+from .deferred import submit_job_at as submit_job_at  # Django's Tasks framework's run_after
 from .exceptions import InvalidInput, JobFailed, ResultTimeout
 from .governance import check_policy as check_policy  # the admin's doors to policies and skills
 from .governance import policy_deleted as policy_deleted
@@ -247,12 +248,3 @@ def may_rerun(user: Any) -> bool:
 def may_approve(user: Any) -> bool:
     """Whether ``user`` may approve or reject tasks at all (``weft.approve_task``; ``approve`` checks the rest)."""
     return bool(user.has_perm(access.APPROVE_TASK))
-
-
-def submit_job_at(spec: Mapping[str, Any], run_after: datetime | None, *, owner: Any = None) -> Job:
-    """``submit_job``, its ready tasks held until ``run_after`` (a datetime with a zone; None: at once): what
-    the backend of Django's Tasks framework submits (``weft_django.backends``)."""
-    s = JobSpec.parse(spec)
-    return submission.create_job(s.tasks, submission.JobOptions(
-        name=s.name, owner=owner, idempotency_key=s.idempotency_key, labels=s.labels, max_attempts=s.max_attempts,
-        max_cost=s.max_cost, deadline=s.deadline, not_before=run_after))
