@@ -111,3 +111,12 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 WEFT_LEASE_SECONDS = float(os.environ.get("WEFT_LEASE_SECONDS", 30))
 WEFT_HEARTBEAT_INTERVAL = float(os.environ.get("WEFT_HEARTBEAT_INTERVAL", 10))
 WEFT_SWEEP_INTERVAL = float(os.environ.get("WEFT_SWEEP_INTERVAL", 15))
+
+# Django's Tasks framework (django.tasks on Django 6, the django-tasks backport on 5.2): the demo's @task
+# functions (demo/framework_tasks.py) run on weft. This one setting switches them to the framework's database backend
+# (django-tasks-db, whose worker is `manage.py db_worker`): WEFT_DEMO_TASKS_BACKEND=database.
+TASKS_BACKENDS = {"weft": "weft_django.backends.WeftBackend", "database": "django_tasks_db.DatabaseBackend"}
+TASKS: dict[str, dict[str, Any]] = {"default": {
+    "BACKEND": TASKS_BACKENDS[os.environ.get("WEFT_DEMO_TASKS_BACKEND", "weft")], "QUEUES": ["default", "reports"]}}
+if TASKS["default"]["BACKEND"].startswith("django_tasks_db."):
+    INSTALLED_APPS.append("django_tasks_db")

@@ -67,9 +67,9 @@ if [ "$keep" = 0 ]; then
 fi
 
 if [ -f weft_django/management/commands/weft_worker.py ]; then
-    worker=(python manage.py weft_worker --queues weft,celery --concurrency 2 --hostname "weft-demo@%h")
+    worker=(python manage.py weft_worker --queues weft,celery,reports --concurrency 2 --hostname "weft-demo@%h")
 else
-    worker=(python -m celery -A demo_project worker -Q weft,celery -c 2 -n "weft-demo@%h")
+    worker=(python -m celery -A demo_project worker -Q weft,celery,reports -c 2 -n "weft-demo@%h")
 fi
 weft_log "starting the worker: ${worker[*]} (log: $DATA/worker.log)"
 setsid "${worker[@]}" >"$DATA/worker.log" 2>&1 </dev/null &
@@ -78,6 +78,14 @@ beat=(python -m celery -A demo_project beat -S django_celery_beat.schedulers:Dat
 weft_log "starting beat: ${beat[*]} (log: $DATA/beat.log)"
 setsid "${beat[@]}" >"$DATA/beat.log" 2>&1 </dev/null &
 pids+=("$!")
+# The demo's @task functions (demo/framework_tasks.py) run on weft's worker; with WEFT_DEMO_TASKS_BACKEND=database
+# (one setting, demo_project/settings.py) on the framework's database backend and its own worker instead.
+if [ "${WEFT_DEMO_TASKS_BACKEND:-weft}" = database ]; then
+    db_worker=(python manage.py db_worker --queue-name "*" --interval 0.2)
+    weft_log "starting the framework's database worker: ${db_worker[*]} (log: $DATA/db_worker.log)"
+    setsid "${db_worker[@]}" >"$DATA/db_worker.log" 2>&1 </dev/null &
+    pids+=("$!")
+fi
 
 weft_log "submitting demo work and waiting for it (at most $WAIT_SECONDS s)"
 status=0
@@ -122,6 +130,21 @@ for job in jobs:
         print(f"  attempt {a.number} {a.outcome}{took} on {a.worker} pid {a.pid}{error}")
     for d in Decision.objects.filter(job_id=job.pk).order_by("pk"):
         print(f"  decision {d.action}: {d.reason}")
+
+# Django's Tasks framework: the same calls whichever backend TASKS names (WEFT_DEMO_TASKS_BACKEND).
+from django.conf import settings
+
+from demo_project.demo import framework_tasks as tasks
+
+print(f"\nDjango's Tasks framework on {settings.TASKS['default']['BACKEND']}:")
+for result in (tasks.word_count.enqueue("Django's Tasks framework, on weft"),
+               tasks.monthly_report.enqueue("2026-11", [1.5, 2.5])):
+    while not result.is_finished and time.monotonic() < deadline:
+        time.sleep(0.2)
+        result.refresh()
+    ok = ok and result.status == "SUCCESSFUL"
+    value = result.return_value if result.status == "SUCCESSFUL" else [e.traceback for e in result.errors]
+    print(f"  {result.task.name} {result.id}: {result.status} after {result.attempts} attempt(s): {json.dumps(value)}")
 sys.exit(0 if ok else 1)
 PY
 )" || status=$?

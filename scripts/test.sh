@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, on this machine or a fresh one: venv + packages, PostgreSQL, Redis and RabbitMQ on loopback,
 # then ruff, mypy, the migrations guard, the settings-docs guard and pytest. Extra arguments go to pytest:
-#   bash scripts/test.sh                      # everything
+#   bash scripts/test.sh                      # everything, on both entries of the matrix below
 #   bash scripts/test.sh -k flaky -x          # a subset (the other checks still run)
 #   bash scripts/test.sh --tier unit          # one tier: unit, db, workers, faults, browser or install
+#   bash scripts/test.sh --matrix py312-dj60  # one entry of the matrix (default: all, one after the other)
+# The matrix (docs/compatibility.md): py311-dj52 is Python 3.11 + Django 5.2 in .venv, every check and every
+# tier; py312-dj60 is Python 3.12 (or 3.13) + Django 6.0 with Celery and kombu at the pyproject's lower bounds in
+# .venv-dj6: the migrations guard and the unit, db and workers tiers (faults, browser and install run once, on
+# the first). Arguments given to pytest replace an entry's default tiers.
 # Tiers are the folders under tests/ (tests/conftest.py marks each test from its folder and fails collection
 # when a test needs more than its folder says): unit needs nothing, db PostgreSQL and the broker, workers
 # real Celery worker processes, faults workers and servers that get killed, browser Chromium, install a venv.
@@ -17,9 +22,19 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 TIERS=(unit db workers faults browser install)
+# name|Python versions (the first found wins)|venv|pinned requirements|default pytest arguments
+MATRIX=(
+    "py311-dj52|3.11|.venv|Django>=5.2,<6.0|"
+    "py312-dj60|3.12 3.13|.venv-dj6|Django>=6.0,<6.1 celery==5.7.0 kombu==5.7.0|tests/unit tests/db tests/workers"
+)
+matrix=all
 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
+        --matrix|--matrix=*)
+            if [ "$1" = --matrix ]; then matrix="${2:-}"; shift; else matrix="${1#--matrix=}"; fi
+            shift
+            ;;
         --tier|--tier=*)
             if [ "$1" = --tier ]; then tier="${2:-}"; shift; else tier="${1#--tier=}"; fi
             shift
@@ -33,6 +48,42 @@ while [ $# -gt 0 ]; do
     esac
 done
 set -- "${args[@]+"${args[@]}"}"
+
+# Every entry, one after the other, each in a run of this script of its own; the summary of each.
+if [ "$matrix" = all ] && [ -z "${WEFT_MATRIX_ENTRY:-}" ]; then
+    started=$SECONDS
+    results=() failed=()
+    for entry in "${MATRIX[@]}"; do
+        name="${entry%%|*}" t0=$SECONDS
+        printf '\n==> matrix entry %s\n' "$name"
+        if WEFT_MATRIX_ENTRY="$name" bash "${BASH_SOURCE[0]}" "$@"; then
+            results+=("$name ok ($((SECONDS - t0)) s)")
+        else
+            results+=("$name FAILED ($((SECONDS - t0)) s)") failed+=("$name")
+        fi
+    done
+    echo
+    echo "scripts/test.sh matrix ($((SECONDS - started)) s in all):"
+    printf '  %s\n' "${results[@]}"
+    [ "${#failed[@]}" = 0 ] || { echo "FAILED: ${failed[*]}"; exit 1; }
+    exit 0
+fi
+entry_name="${WEFT_MATRIX_ENTRY:-$matrix}" entry=""
+for candidate in "${MATRIX[@]}"; do
+    [ "${candidate%%|*}" = "$entry_name" ] && entry="$candidate"
+done
+if [ -z "$entry" ]; then
+    echo "--matrix: '$entry_name' is not one of: all $(printf '%s ' "${MATRIX[@]%%|*}")" >&2
+    exit 2
+fi
+IFS='|' read -r entry_name WEFT_PYTHON_VERSIONS venv WEFT_PINS entry_tests <<<"$entry"
+export WEFT_PYTHON_VERSIONS WEFT_PINS WEFT_VENV="$ROOT/$venv"
+first_entry=0
+[ "$entry_name" = "${MATRIX[0]%%|*}" ] && first_entry=1
+if [ $# = 0 ] && [ -n "$entry_tests" ]; then
+    read -r -a default_tests <<<"$entry_tests"
+    set -- "${default_tests[@]}"
+fi
 # shellcheck source=scripts/_venv.sh
 source scripts/_venv.sh
 # shellcheck source=scripts/services.sh
@@ -76,12 +127,17 @@ trap 'rm -rf "$scratch"' EXIT
 mypy_targets=(weft_django demo_project tests)
 [ -d bench ] && mypy_targets+=(bench)
 
-step ruff python -m ruff check --output-format=concise .
-step mypy python -m mypy "${mypy_targets[@]}"
+weft_log "matrix entry $entry_name: $(python -c 'import sys, django, celery, kombu
+print(f"Python {sys.version.split()[0]}, Django {django.__version__}, Celery {celery.__version__}, kombu {kombu.__version__}")')"
+# The sources are the same on every entry: the static checks run once, on the first.
+if [ "$first_entry" = 1 ]; then
+    step ruff python -m ruff check --output-format=concise .
+    step mypy python -m mypy "${mypy_targets[@]}"
+fi
 # Demo settings on a throwaway SQLite file: the guard needs no server and leaves nothing behind.
 step migrations env -u DATABASE_URL -u CELERY_BROKER_URL WEFT_DEMO_DATA="$scratch" \
     DJANGO_SETTINGS_MODULE=demo_project.settings python manage.py makemigrations weft --check --dry-run
-step settings-docs python scripts/settings_doc.py --check
+[ "$first_entry" = 1 ] && step settings-docs python scripts/settings_doc.py --check
 
 pytest_run() {
     python -m pytest "$@"
@@ -94,7 +150,7 @@ pytest_run() {
 step pytest pytest_run "$@"
 
 echo
-echo "scripts/test.sh summary ($((SECONDS - started)) s in all):"
+echo "scripts/test.sh summary, $entry_name ($((SECONDS - started)) s in all):"
 printf '  %s\n' "${summary[@]}"
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "FAILED: ${failed[*]}"

@@ -30,3 +30,6 @@ WEFT_HEARTBEAT_INTERVAL = float(os.environ.get("WEFT_HEARTBEAT_INTERVAL", 5))
 # A subscription a test adds is seen by the pooled workers at once (notifications.py caches the list).
 WEFT_NOTIFY_CACHE_SECONDS = 0.0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Django's Tasks framework on weft (tests/testapp/tasks.py): "default" is WEFT_DEFAULT_QUEUE.
+TASKS = {"default": {
+    "BACKEND": "weft_django.backends.WeftBackend", "QUEUES": ["default", "weft-other"], "OPTIONS": {"timeout": 60}}}

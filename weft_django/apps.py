@@ -16,6 +16,9 @@ class WeftConfig(AppConfig):
     def ready(self) -> None:
         # signal_handlers installs the sweep's beat schedule after migrate.
         from . import checks, signal_handlers  # noqa: F401
+        from .backends import hook
+
+        hook.install()  # Django's Tasks framework, when a TASKS backend is weft's (docs/django-tasks.md)
 
         # The system checks, each under the tag `manage.py check --tag` selects it by (docs/settings.md).
         for check, tag in ((checks.check_settings, django_checks.Tags.compatibility),

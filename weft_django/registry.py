@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Unpack
 
-from . import gates, options
+from . import finders, gates, options
 from .argv import all_placeholders, argv_placeholders, check_allow_options, check_argv_template, render_argv
 from .exceptions import InvalidInput, UnknownSkill
 from .options import OptionArgs, TaskOptions
@@ -189,6 +189,8 @@ def autodiscover() -> None:
 
 def get(name: str) -> SkillDef:
     autodiscover()
+    if name not in _skills:
+        finders.find(name)  # e.g. a Django Tasks framework task, registered when its module is imported
     try:
         return _skills[name]
     except KeyError:

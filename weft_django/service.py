@@ -17,6 +17,7 @@ from .access import may_rerun as may_rerun
 # The command line's batches, pipes and saved templates (weft_batch, weft_pipe, weft_template): part of this API.
 from .batch import read_batch as read_batch
 from .batch import run_batch as run_batch
+from .deferred import submit_job_at as submit_job_at  # Django's Tasks framework's run_after
 from .exceptions import InvalidInput, JobFailed, ResultTimeout
 from .gates import check_skill_limit as check_skill_limit
 from .governance import check_policy as check_policy  # the admin's doors to policies and skills

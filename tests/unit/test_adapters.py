@@ -37,6 +37,11 @@ EXTRA: dict[str, set[str]] = {
     "weft_django/management/commands/weft_template.py": {"weft_django.jobfile"},  # so does create
     # It runs Celery (the edge), and checks --queues by the rule a task's queue follows.
     "weft_django/management/commands/weft_worker.py": {"weft_django.dispatch", "weft_django.spec"},
+    # Django's Tasks framework's backend registers a @task function as a skill (as @skill does), finds one by
+    # name for a worker, relays weft's task_finished, and checks its options as a job spec (the pure core).
+    "weft_django/backends/skills.py": {"weft_django.registry"},
+    "weft_django/backends/hook.py": {"weft_django.finders", "weft_django.signals"},
+    "weft_django/backends/options.py": {"weft_django.jobspec"},
 }
 
 
@@ -48,6 +53,7 @@ def adapters() -> list[Path]:
     found += sorted((PACKAGE / "admin").glob("*.py"))
     found += sorted(p for p in (PACKAGE / "api").glob("*.py") if p.name != "serializers.py")
     found += sorted((PACKAGE / "management" / "commands").glob("*.py"))
+    found += sorted((PACKAGE / "backends").glob("*.py"))  # the Tasks framework's backend
     return found
 
 
@@ -101,8 +107,9 @@ def refused(rel: str, source: str) -> list[str]:
     allowed = DOORS | EXTRA.get(rel, set())
     if own == "weft_django.admin":  # the admin's own modules (each page family imports what they share)
         allowed |= {f"{own}.{p.stem}" for p in (PACKAGE / "admin").glob("*.py")}
-    if own == "weft_django.api":  # the API's own modules (its urls import its views, its views its serializers)
-        allowed |= {f"{own}.{p.stem}" for p in (PACKAGE / "api").glob("*.py") if p.stem != "__init__"}
+    for package in ("api", "backends"):  # a package's own modules (the API's urls import its views, ...)
+        if own == f"weft_django.{package}":
+            allowed |= {f"{own}.{p.stem}" for p in (PACKAGE / package).glob("*.py") if p.stem != "__init__"}
     if own == "weft_django.management.commands":
         allowed |= {"weft_django.management.cli", "weft_django.management.progress"}
     if rel == "weft_django/management/progress.py":  # the commands' progress bars use cli's JSON

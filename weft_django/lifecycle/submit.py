@@ -37,11 +37,14 @@ class JobOptions:
     max_attempts: int | None = None
     max_cost: float | None = None
     deadline: datetime | None = None
+    not_before: datetime | None = None  # the ready tasks wait until then (Django's Tasks framework's run_after)
 
 
 def _check_job_options(o: JobOptions) -> None:
     check_job_fields(name=o.name, labels=o.labels, idempotency_key=o.idempotency_key, max_attempts=o.max_attempts,
                      max_cost=o.max_cost)
+    if o.not_before is not None and (not isinstance(o.not_before, datetime) or o.not_before.tzinfo is None):
+        raise InvalidInput("run_after", f"must be a datetime with a zone, got {o.not_before!r}")
     if o.deadline is not None:
         check_deadline(o.deadline, datetime.now(UTC), settings.MAX_DEADLINE_DAYS)
 
@@ -69,8 +72,8 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
         governed = policing.govern(fields, paths, options)  # the rules: refuse, or change what is written
         fields, options = governed.fields, governed.options
         if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
-                and options.max_cost is None and options.deadline is None and pg.enabled()
-                and not registry.requires_approval(fields[0]["skill_name"]) and not governed.touched
+                and options.max_cost is None and options.deadline is None and options.not_before is None
+                and pg.enabled() and not registry.requires_approval(fields[0]["skill_name"]) and not governed.touched
                 and not fields[0]["gates"].get("rate")):
             return _insert_lone_task(keyed[0][0], fields[0], options, "tasks[0].skill" if name_tasks else "skill")
         registry.check_enabled([(path, registry.get(spec.skill)) for path, (_, spec) in zip(paths, keyed, strict=True)])
@@ -179,10 +182,11 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
     rated = [r for r in new if r["status"] == TaskStatus.QUEUED and r["gates"].get("rate")]
     if rated:  # their moments under their rate limits, taken now (admission.py)
         admission.reserve(rated)
-    if len(new) > 1 and pg.enabled() and not rated:
+    if len(new) > 1 and pg.enabled() and not rated and o.not_before is None:
         ids = rows.insert_tasks(job.pk, new)
-    else:
-        tasks = [Task(job=job, **{"dispatched_at": Now() if r["status"] == TaskStatus.QUEUED else None, **r})
+    else:  # a deferred task is due, and looks dispatched to the sweep, at not_before (as a retry's backoff)
+        due = {"dispatched_at": o.not_before or Now(), **({"not_before": o.not_before} if o.not_before else {})}
+        tasks = [Task(job=job, **{**(due if r["status"] == TaskStatus.QUEUED else {"dispatched_at": None}), **r})
                  for r in new]
         Task.objects.bulk_create(tasks, batch_size=1000)
         ids = {t.key: t.pk for t in tasks}
@@ -199,8 +203,9 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
     now = admission.db_now() if rated else None
     ledger.rate_deferred(job.pk, [(ids[r["key"]], r["waiting_for"], r["gates"]["rate"]) for r in rated
                                   if r.get("waiting_for")])
+    wait = max(0.0, (o.not_before - datetime.now(UTC)).total_seconds()) if o.not_before else 0.0
     job.delivery = after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"],
-                                       admission.countdown(r, now) if now is not None else 0.0)
+                                       max(wait, admission.countdown(r, now) if now is not None else 0.0))
                                  for r in new if r["status"] == TaskStatus.QUEUED])
     signals.send_on_commit(signals.job_submitted, job_id=job.pk)
     return job

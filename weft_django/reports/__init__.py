@@ -20,6 +20,7 @@ from .follow import follow
 from .governance import job_governance, policy_explain, policy_validate, visible_governance
 from .jobs import FAILURES_SHOWN, attempts, failures, get_job, job_spec, page_bounds, status, task_status
 from .listing import first, ids, newest_jobs, skills, user_named
+from .lone import lone_skill, lone_task
 from .loops import iterations, loop_lines
 from .metrics import metrics_snapshot
 from .processes import task_of_pid, top
@@ -40,7 +41,8 @@ __all__ = [
     "FAILURES_SHOWN", "FAILURE_WINDOW", "RECENT", "Decision", "SkillDef", "analytics", "attempts",
     "check_sees_all_jobs", "dashboard", "event_job", "event_task", "explain", "explain_page", "failures", "first",
     "follow", "get_job", "ids", "iterations", "job_governance", "job_list", "job_spec", "job_tasks", "known_queues",
-    "loop_lines", "metrics_snapshot", "newest_jobs", "overview", "page_bounds", "policy_explain", "policy_validate",
+    "lone_skill", "lone_task", "loop_lines", "metrics_snapshot", "newest_jobs", "overview", "page_bounds",
+    "policy_explain", "policy_validate",
     "result_page", "results", "runnable_skills", "running_tasks", "skills", "status", "task_details", "task_of_pid",
     "task_status", "top", "unread_queues", "user_named", "visible_governance", "visible_jobs", "visible_rows",
     "visible_tasks",
