@@ -25,6 +25,7 @@ from typing import Any, Unpack
 from . import reports
 from .argv import check_argv_template, render_argv
 from .exceptions import InvalidInput
+from .execution.processes import die_with_parent
 from .lifecycle import ledger
 from .options import OptionArgs
 from .outcomes import NonRetryable, Outcome
@@ -187,8 +188,10 @@ def _validate(spec: LoopSpec, result: Any, it: Step, params: Mapping[str, Any]) 
     definition = SkillDef(name="validate", kind="command", argv=spec.validate)
     argv = render_argv(definition, params)
     try:
-        # run() kills the command if this thread is interrupted (a cancel, a limit, the lease) or it times out.
+        # run() kills the command if this thread is interrupted (a cancel, a limit, the lease) or it times out;
+        # die_with_parent kills it if the worker process dies first (it must not outlive its attempt).
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=spec.validate_timeout,
+                              preexec_fn=die_with_parent,
                               check=False)
     except subprocess.TimeoutExpired:
         return False, f"validation timed out after {spec.validate_timeout:g} s"

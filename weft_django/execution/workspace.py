@@ -11,6 +11,7 @@ from typing import Any
 
 from ..storable import clean_text
 from ..workspace_spec import Workspace
+from .processes import die_with_parent
 
 EVIDENCE_LIMIT = 200_000  # characters of each kept file and of the diff
 VALIDATE_TIMEOUT = 600.0
@@ -22,6 +23,7 @@ class WorkspaceError(Exception):
 
 def _git(*args: str, cwd: str | None = None, check: bool = True) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL, timeout=120,
+                          preexec_fn=die_with_parent,
                           check=False)
     if check and done.returncode != 0:
         raise WorkspaceError(clean_text(done.stderr.decode("utf-8", "replace")).strip() or f"git {args[0]} failed")
@@ -44,7 +46,9 @@ def gather(ws: Workspace, path: str) -> tuple[bool, dict[str, Any]]:
     passed = True
     if ws.validate:
         try:
+            # Killed with the worker process if it dies first: it must not outlive its attempt.
             done = subprocess.run(list(ws.validate), cwd=path, capture_output=True, stdin=subprocess.DEVNULL,
+                                  preexec_fn=die_with_parent,
                                   timeout=VALIDATE_TIMEOUT, check=False)
             passed = done.returncode == 0
             text = (done.stdout + done.stderr).decode("utf-8", "replace")
