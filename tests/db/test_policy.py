@@ -302,3 +302,24 @@ def test_at_claim__the_claim_holds_a_task_inside_a_window_and_lets_it_go_after(s
         "skill": "t.add", "window": {"days": other}}, "effects": {"deny": True}}]
     claimed = claiming.claim(task.pk, 0)
     assert claimed is not None and Task.objects.get(pk=task.pk).waiting_for == ""
+
+
+def test_run_time_tasks_meet_the_policies_too(settings: Settings) -> None:
+    """A skill cannot side-step a deny rule by decomposing into the denied skill (or needing it)."""
+    from weft_django.lifecycle import claim as claiming
+    from weft_django.lifecycle import report
+    from weft_django.outcomes import Observation, Outcome
+
+    job = service.submit("t.noop", queue=INPROC)
+    task = Task.objects.get(job=job)
+    settings.WEFT_POLICIES = [{"name": "no-add", "reason": "adds are off", "match": {"skill": "t.add"},
+                               "effects": {"deny": True}}]
+    claimed = claiming.claim(task.pk, 0)
+    assert claimed is not None
+    report.record(claimed, Observation(Outcome.decompose([{"skill": "t.add", "params": {"a": 1, "b": 2}}]),
+                                       attempt_outcome="decomposed"))
+    task.refresh_from_db()
+    assert task.status == "failed"
+    assert "denied by policy 'no-add': adds are off" in task.error
+    assert Task.objects.filter(job=job).count() == 1  # nothing was added
+    assert records(outcome="refused")[-1][:4] == ("no-add", "skill", "refused", "t.add")

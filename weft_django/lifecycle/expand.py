@@ -14,13 +14,15 @@ from django.db.models import F
 from .. import dag, registry, skill_limits, transitions
 from ..exceptions import InvalidInput, WeftError
 from ..handoff import Ready
-from ..models import Task
+from ..models import Job, Task
 from ..outcomes import Observation
+from ..policy import store
 from ..resolve import resolve
 from ..spec import TaskSpec
 from ..states import DecisionAction, TaskStatus
-from . import graph, ledger, rows
+from . import graph, ledger, policing, rows
 from .claim import Claimed
+from .submit import JobOptions
 
 
 def fail_now(c: Claimed, obs: Observation, reason: str, policy: str) -> tuple[str, list[Ready]]:
@@ -47,9 +49,11 @@ def _add_or_refuse(c: Claimed, obs: Observation, keys: Sequence[str], field: str
         return fail_now(c, obs, f"{what}: {field}: task key {taken!r} already exists in the job", policy)
 
 
-def _resolve_new(specs: Sequence[Mapping[str, Any]], keys: Sequence[str], path: str,
+def _resolve_new(job_id: int, specs: Sequence[Mapping[str, Any]], keys: Sequence[str], path: str,
                  local: Mapping[str, str] | None = None) -> list[tuple[str, TaskSpec, dict[str, Any]]]:
-    """Parse and resolve run-time task specs; ``local`` maps sibling keys to job-wide keys."""
+    """Parse and resolve run-time task specs; ``local`` maps sibling keys to job-wide keys. The policies in
+    force apply to them as to a submission (a deny refuses them, naming the rule; caps change them), so a
+    skill cannot side-step a rule by adding the denied work at run time."""
     out = []
     overrides = skill_limits.row_overrides()
     for i, (raw, key) in enumerate(zip(specs, keys, strict=True)):
@@ -58,6 +62,12 @@ def _resolve_new(specs: Sequence[Mapping[str, Any]], keys: Sequence[str], path: 
         spec = TaskSpec(**{**spec.__dict__, "key": key, "depends_on": deps})
         out.append((key, spec, resolve(spec, f"{path}[{i}]", overrides)))
     registry.check_enabled([(f"{path}[{i}]", registry.get(spec.skill)) for i, (_, spec, _) in enumerate(out)])
+    if store.rules():
+        job = Job.objects.select_related("owner").filter(pk=job_id).first()
+        owner, labels = (job.owner, job.labels) if job is not None else (None, {})
+        governed = policing.govern([f for _, _, f in out], [f"{path}[{i}]" for i in range(len(out))],
+                                   JobOptions(owner=owner, labels=labels))
+        out = [(key, spec, fields) for (key, spec, _), fields in zip(out, governed.fields, strict=True)]
     return out
 
 
@@ -71,7 +81,7 @@ def decompose(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         full = {k: f"{c.key}/{k}" for k in local}
         if len(full) != len(local):
             raise InvalidInput("children", "duplicate child keys")
-        keyed = _resolve_new(o.children, [full[k] for k in local], "children", full)
+        keyed = _resolve_new(c.job_id, o.children, [full[k] for k in local], "children", full)
         for key, spec, _ in keyed:
             unknown = [d for d in spec.depends_on if d not in full.values()]
             if unknown:
@@ -79,7 +89,7 @@ def decompose(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         dag.check_graph({k: s.depends_on for k, s, _ in keyed}, "children")
         if o.join is not None:
             join = {**o.join, "depends_on": local}
-            keyed += _resolve_new([join], [f"{c.key}/join"], "join", full)
+            keyed += _resolve_new(c.job_id, [join], [f"{c.key}/join"], "join", full)
         rows.check_new_keys(c.job_id, [k for k, _, _ in keyed], "children")
     except WeftError as exc:
         return fail_now(c, obs, f"{what}: {exc}", "decompose.invalid")
@@ -106,7 +116,7 @@ def blocked(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         try:
             keys = [str(n.get("key") or f"{c.key}.need{c.token}.{i}") if isinstance(n, Mapping) else ""
                     for i, n in enumerate(o.needs)]
-            keyed = _resolve_new(o.needs, keys, "needs")
+            keyed = _resolve_new(c.job_id, o.needs, keys, "needs")
             rows.check_new_keys(c.job_id, keys, "needs")
             new_edges = {k: list(s.depends_on) for k, s, _ in keyed}
             new_edges[c.key] = keys
