@@ -3,7 +3,10 @@
 The limits of a skill are its code's (``@skill(concurrency=..., rate=...)``), over which WEFT_SKILL_LIMITS,
 then the Skill row's ``concurrency``/``rate`` (edited in the admin) each replace what they set. The row's
 are read once for all skills and kept ``ROW_TTL`` seconds (a submission must not cost a query more), so an
-edit applies to tasks submitted a few seconds later; a task keeps the gates it was submitted with.
+edit applies within a few seconds: to tasks submitted after it, and at claim (``live``) to the queued tasks
+already under that skill's or queue's limit, which take the limit in force instead of the one they were
+submitted with. A task submitted while its skill had no limit at all is not governed and keeps running free
+(the fast claim does not look for limits: that is what keeps skills without limits as fast as before).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from typing import Any
 
 from django.core.signals import setting_changed
 
-from . import gates
+from . import gates, registry
 from .conf import settings
+from .exceptions import UnknownSkill
 from .gates import ConcurrencyLimit, RateLimit
 from .registry import SkillDef
 
@@ -63,6 +67,29 @@ def effective(d: SkillDef, overrides: Overrides | None = None
         if source.get("rate") is not None:
             rate = gates.parse_rate(source["rate"], f"{where}.rate")
     return concurrency, rate
+
+
+def live(skill: str, queue: str, concurrency: Mapping[str, int]) -> dict[str, int]:
+    """A governed task's concurrency keys with the skill's and the queue's limits in force now (an operator's
+    edit applies to tasks already queued); a keyed limit (``key:...``) keeps the one it was submitted with."""
+    out = dict(concurrency)
+    own, by_queue = f"skill:{skill}", f"queue:{queue}"
+    if own in out:
+        try:
+            current = next((c.limit for c in effective(registry.get(skill), row_overrides())[0] if c.key is None), None)
+        except UnknownSkill:  # unregistered since: the claim fails it later; keep the limit it came with
+            current = out[own]
+        if current is None:
+            del out[own]
+        else:
+            out[own] = current
+    if by_queue in out:
+        limit = settings.QUEUE_CONCURRENCY.get(queue)
+        if limit is None:
+            del out[by_queue]
+        else:
+            out[by_queue] = limit
+    return out
 
 
 def task_fields(d: SkillDef, queue: str, locks: list[str], params: Mapping[str, Any], prefix: str,

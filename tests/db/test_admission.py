@@ -254,3 +254,23 @@ def test_two_claims_at_once_never_both_take_the_last_slot(monkeypatch: pytest.Mo
     assert results["a"] is not None and results["b"] is None
     assert Task.objects.filter(pk__in=[a, b], status=TaskStatus.RUNNING).count() == 1
     assert admission.HANDOFF_SCAN > 0
+
+
+def test_an_operators_limit_on_the_skill_row_applies_at_claim_to_tasks_already_queued(sent: list[int]) -> None:
+    from weft_django import registry
+
+    registry.sync()
+    a, b, c = (task_of("t.limited") for _ in range(3))  # submitted under the code's limit of 2
+    assert claiming.claim(a, 0) is not None
+    Skill.objects.filter(name="t.limited").update(concurrency=1)
+    skill_limits.forget()
+    try:
+        assert claiming.claim(b, 0) is None  # the limit in force now is 1, not the 2 it was submitted with
+        assert Task.objects.get(pk=b).waiting_for == (
+            f"waiting for a concurrency slot of skill:t.limited (1 of 1 in use by tasks {a})")
+        Skill.objects.filter(name="t.limited").update(concurrency=3)
+        skill_limits.forget()
+        assert claiming.claim(b, 0) is not None and claiming.claim(c, 0) is not None  # raised to 3: both start
+    finally:
+        Skill.objects.filter(name="t.limited").update(concurrency=None)
+        skill_limits.forget()

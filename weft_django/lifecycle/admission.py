@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from .. import transitions
+from .. import skill_limits, transitions
 from ..globs import namespace
 from ..handoff import Ready, after_commit
 from ..models import Task
@@ -59,7 +59,7 @@ def admit(task_id: int, token: int, row: Mapping[str, Any]) -> bool:
     """Inside the claim's transaction: True if the task may start now; False if it must wait (recorded, and
     for a rate sent again for its moment) or the message is stale."""
     gates, locks = row["gates"] or {}, row["locks"] or []
-    concurrency = gates.get("concurrency", {})
+    concurrency = skill_limits.live(row["skill_name"], row["queue"], gates.get("concurrency", {}))
     serialise(concurrency, locks)
     state = Task.objects.filter(pk=task_id, status=TaskStatus.QUEUED, attempts=token).values(
         "waiting_for", "rate_slot").first()
