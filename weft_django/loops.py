@@ -180,8 +180,8 @@ def _budget_left(spec: LoopSpec, tokens: int, cost: float) -> str:
 
 
 def _job_halted(ctx: Any) -> str:
-    """Why the job can go on no further (stopped by its token budget, cancelled), or "": asked before each
-    iteration, so a loop whose job ran out does not start another."""
+    """Why the job can go on no further (stopped by its token budget or deadline, cancelled), or "": asked before
+    each iteration, so a loop whose job ran out does not start another."""
     counted = getattr(ctx, "report_tokens", None)
     why = counted(0) if counted is not None else ""
     return f"the job can go on no further: {why}" if why else ""

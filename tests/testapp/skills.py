@@ -289,6 +289,19 @@ def loop_slow(it: Any, seconds: float = 0.0, marker: str = "") -> int:
     return it.number
 
 
+@loop(name="t.loop_ask", max_iterations=5, validate=lambda result, it: result >= 3)
+def loop_ask(it: Any, answer: str = "") -> Any:
+    if it.number == 2 and not os.path.exists(answer):  # the answer comes as a file; unblocking runs it again
+        return Outcome.blocked("which database should the migration target?")
+    return it.number
+
+
+@loop(name="t.loop_forever", max_iterations=1000, validate=lambda result, it: False)
+def loop_forever(it: Any, seconds: float = 0.2) -> int:
+    time.sleep(seconds)
+    return it.number
+
+
 # ---- loops calling a model (weft_django.llm, against weft_django.llm.fake) ----
 
 def _ask(it: Any, goal: str) -> str:

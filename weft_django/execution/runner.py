@@ -52,8 +52,9 @@ class Context:
 
     def report_tokens(self, count: int) -> str:
         """Count tokens spent now against the job's ``max_tokens`` (``llm.chat`` does it for its calls). Returns
-        why the job can go on no further ("" while it can): its token budget stops it, and asks this task to stop."""
-        return budget.count_tokens(self.job_id, int(count))
+        why the job can go on no further ("" while it can): its token budget or deadline stops it, and asks this
+        task to stop."""
+        return budget.spend(self.job_id, int(count))
 
 
 def execute(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") -> dict[str, Any]:

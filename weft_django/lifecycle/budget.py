@@ -2,7 +2,7 @@
 
 The claim asks whether another attempt may start (``refusal``); a failure, reported or found lost, asks
 what is left for the decider (``left``) and ends through ``fail_for_good``; a cost, once added, is checked
-by ``check_cost``; tokens are counted as they are spent (``count_tokens``: an LLM call, a loop's report), so
+by ``check_cost``; tokens are counted as they are spent (``spend``: an LLM call, a loop's report), so
 a running agent is stopped by them. An exhausted budget ends the job ``stopped`` (docs/jobs.md), never
 ``failed``, with a decision whose reason names the budget.
 """
@@ -70,23 +70,27 @@ def tokens_used_up(used: int, limit: int) -> str:
     return f"token budget used up: {used:,} of {limit:,} tokens"
 
 
-def count_tokens(job_id: int, count: int) -> str:
-    """Count ``count`` tokens spent by the job (an LLM call, a loop's report) as they are spent; when that
-    uses up its ``max_tokens``, stop it (its running tasks are asked to stop). Returns why the job can go on
-    no further (it is stopped or otherwise ended), or ""."""
+def spend(job_id: int, tokens: int = 0) -> str:
+    """Count ``tokens`` spent by the job (an LLM call, a loop's report) as they are spent, and say why the job
+    can go on no further, or "": it ended, or this used up its ``max_tokens``, or its deadline passed (a loop
+    asks before each iteration). The last two stop it here, naming the budget (its running tasks are asked to
+    stop)."""
     with transaction.atomic():
-        if count > 0:
-            Job.objects.filter(pk=job_id).update(tokens=F("tokens") + int(count))
-        row = Job.objects.filter(pk=job_id).values("status", "stop_reason", "tokens", "max_tokens").first()
+        if tokens > 0:
+            Job.objects.filter(pk=job_id).update(tokens=F("tokens") + int(tokens))
+        row = Job.objects.filter(pk=job_id).values("status", "stop_reason", "tokens", "max_tokens", "deadline").first()
         if row is None:
             return ""
         if row["status"] != "running":
             return row["stop_reason"] or f"the job {row['status']}"
+        why = ""
         if row["max_tokens"] is not None and row["tokens"] >= row["max_tokens"]:
             why = tokens_used_up(row["tokens"], row["max_tokens"])
+        elif row["deadline"] is not None and row["deadline"].timestamp() <= time.time():
+            why = f"deadline passed ({row['deadline'].isoformat()})"
+        if why:
             graph.stop_job(job_id, why)
-            return why
-    return ""
+    return why
 
 
 def fail_for_good(job_id: int, task_id: int, choice: Choice, *, has_dependents: bool,
