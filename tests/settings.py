@@ -34,7 +34,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 TASKS = {"default": {
     "BACKEND": "weft_django.backends.WeftBackend", "QUEUES": ["default", "weft-other"], "OPTIONS": {"timeout": 60}}}
 # The workers tests with a model (tests/workers/test_llm_loops.py) start a fake OpenAI-compatible server on
-# 127.0.0.1 (weft_django.llm.fake) and their worker with its address; never a real provider.
+# 127.0.0.1 (weft_django.fake_model) and their worker with its address; never a real provider.
 WEFT_LLM = {"provider": "openai", "model": "fake-1", "api_key": "sk-test-never-stored",
             "base_url": os.environ.get("WEFT_TEST_LLM_URL", "http://127.0.0.1:9/v1"),
             "prices": {"fake-1": {"input": 1.0, "output": 2.0}}, "backoff": 0.05, "max_retries": 2,

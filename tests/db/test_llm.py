@@ -1,4 +1,4 @@
-"""weft_django.llm against a fake model server on 127.0.0.1 (weft_django/llm/fake.py): both providers' streams,
+"""weft_django.llm against a fake model server on 127.0.0.1 (weft_django/fake_model.py): both providers' streams,
 tokens and cost recorded, 429 with Retry-After, the circuit breaker, and the key never stored."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from weft_django import llm
 from weft_django.exceptions import InvalidInput
-from weft_django.llm.fake import FakeModel, start
+from weft_django.fake_model import FakeModel, start
 from weft_django.loops import Step
 from weft_django.models import Breaker, LlmCall
 from weft_django.outcomes import NonRetryable

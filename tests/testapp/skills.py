@@ -302,7 +302,7 @@ def loop_forever(it: Any, seconds: float = 0.2) -> int:
     return it.number
 
 
-# ---- loops calling a model (weft_django.llm, against weft_django.llm.fake) ----
+# ---- loops calling a model (weft_django.llm, against weft_django.fake_model) ----
 
 def _ask(it: Any, goal: str) -> str:
     """One iteration: the prompt from a template (its version recorded with the call), the answer the result."""

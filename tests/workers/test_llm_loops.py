@@ -1,4 +1,4 @@
-"""Loops and skills calling a model, on real workers, against the fake model server (weft_django.llm.fake on
+"""Loops and skills calling a model, on real workers, against the fake model server (weft_django.fake_model on
 127.0.0.1, never a real provider): a loop that passes on iteration 3, one stopped by the job's token budget
 and one by its own, a 429 with Retry-After, the circuit breaker opening and closing, a streamed answer in the
 attempt's live output, and a three-level Plan -> Spec -> Phase cascade of loops."""
@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import WorkerProcess, wait_for
 from weft_django import reports, service
-from weft_django.llm.fake import FakeModel, start
+from weft_django.fake_model import FakeModel, start
 from weft_django.models import Attempt, Breaker, Decision, Iteration, Job, LlmCall, Task
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

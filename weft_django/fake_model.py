@@ -2,7 +2,7 @@
 messages, streamed (server-sent events) the way the official SDKs read them, answering from a script (texts,
 429s with Retry-After, 500s). Never a real provider; it listens on loopback only.
 
-    python -m weft_django.llm.fake --script answers.json --port-file port.txt   # serves until killed
+    python -m weft_django.fake_model --script answers.json --port-file port.txt   # serves until killed
 
 An answer: ``{"text": "...", "input": 10, "output": 20}`` (tokens it reports), ``{"status": 429,
 "retry_after": "1"}``, optionally ``"delay"`` (seconds between streamed pieces) and ``"match"`` (used, and not
