@@ -5,11 +5,13 @@ attempt's live output, and a three-level Plan -> Spec -> Phase cascade of loops.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from tests.conftest import WorkerProcess, wait_for
 from weft_django import reports, service
@@ -66,6 +68,10 @@ def test_a_loop_calling_a_model_passes_on_its_third_iteration(fake: Callable[...
     assert (job.tokens, job.cost) == (300, pytest.approx(3 * (60 * 1.0 + 40 * 2.0) / 1e6))
     assert reports.status(job.pk)["tokens_used"] == "300 of 1,000 tokens used"
     assert "Budget: 300 of 1,000 tokens used" in service.explain(job.pk)
+    out = io.StringIO()
+    call_command("weft_status", str(job.pk), stdout=out)
+    assert "tokens: 300 of 1,000 tokens used" in out.getvalue()
+    assert "loop loop: iteration 3 of 6: validation passed; 300 tokens used" in out.getvalue()
 
 
 def test_the_jobs_token_budget_stops_a_loop_and_the_job_naming_it(fake: Callable[..., FakeModel]) -> None:
