@@ -83,7 +83,8 @@ def test_the_jobs_token_budget_stops_a_loop_and_the_job_naming_it(fake: Callable
     assert job.tokens == 300 and LlmCall.objects.filter(job_id=job.pk).count() == 3  # no fourth call
     [stop] = Decision.objects.filter(job_id=job.pk, action="stop_job")
     assert stop.reason == "token budget used up: 300 of 250 tokens"
-    assert Iteration.objects.filter(job_id=job.pk).count() == 3
+    # The third iteration is recorded unless the stop (it asks the running task to stop) interrupts it first.
+    assert Iteration.objects.filter(job_id=job.pk).count() in (2, 3)
     assert "Budget: 300 of 250 tokens used" in service.explain(job.pk)
 
 

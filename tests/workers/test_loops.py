@@ -79,4 +79,5 @@ def test_loops__the_jobs_deadline_stops_a_loop_between_iterations(worker: Worker
     assert Decision.objects.filter(job_id=job.pk, action="stop_job", reason=job.stop_reason).count() == 1
     numbers = list(Iteration.objects.filter(job_id=job.pk).values_list("number", flat=True))
     assert 3 <= len(numbers) <= 12 and numbers == list(range(1, len(numbers) + 1))
-    assert job.finished_at is not None and (job.finished_at - job.created_at).total_seconds() < 5  # not at the next sweep: between iterations
+    assert job.finished_at is not None  # not at the next sweep: between iterations
+    assert (job.finished_at - job.created_at).total_seconds() < 5
