@@ -21,6 +21,8 @@ from weft_django.models import Attempt, Breaker, Decision, Iteration, Job, LlmCa
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 FINISH = 60.0
+LLM_QUEUE = "weft-llm"
+LOOP = {"key": "loop", "skill": "t.llm_loop", "queue": LLM_QUEUE}
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +36,10 @@ def served() -> Iterator[FakeModel]:
 
 @pytest.fixture
 def fake(served: FakeModel, worker_factory: Callable[..., WorkerProcess]) -> Callable[..., FakeModel]:
-    """``fake(*answers)``: the server answers these from now on, and a worker that talks to it runs."""
+    """``fake(*answers)``: the server answers these from now on, and a worker that talks to it runs (on a queue
+    of its own: a pooled worker of another test, which knows no model server, must not take these tasks)."""
     Breaker.objects.all().delete()
-    worker_factory(WEFT_TEST_LLM_URL=served.openai_url)
+    worker_factory(queues=LLM_QUEUE, WEFT_TEST_LLM_URL=served.openai_url)
 
     def script(*answers: dict[str, Any]) -> FakeModel:
         served.script[:] = list(answers)
@@ -52,7 +55,7 @@ def answer(text: str, tokens: int = 100, **extra: Any) -> dict[str, Any]:
 
 def test_a_loop_calling_a_model_passes_on_its_third_iteration(fake: Callable[..., FakeModel]) -> None:
     model = fake(answer("not yet: 2 tests failing"), answer("not yet: 1 test failing"), answer("all good\nPASS"))
-    job = service.submit_job({"tasks": [{"key": "loop", "skill": "t.llm_loop"}], "budget": {"max_tokens": 1000}})
+    job = service.submit_job({"tasks": [LOOP], "budget": {"max_tokens": 1000}})
     assert service.result(job.pk, timeout=FINISH) == "all good\nPASS"
     rows = list(Iteration.objects.filter(job_id=job.pk).order_by("number").values_list(
         "number", "passed", "validation", "tokens"))
@@ -76,7 +79,7 @@ def test_a_loop_calling_a_model_passes_on_its_third_iteration(fake: Callable[...
 
 def test_the_jobs_token_budget_stops_a_loop_and_the_job_naming_it(fake: Callable[..., FakeModel]) -> None:
     fake(answer("no"))
-    job = service.submit_job({"tasks": [{"key": "loop", "skill": "t.llm_loop"}], "budget": {"max_tokens": 250}})
+    job = service.submit_job({"tasks": [LOOP], "budget": {"max_tokens": 250}})
     assert service.wait(job.pk, timeout=FINISH).status == "stopped"
     job.refresh_from_db()
     assert job.stop_reason == "token budget used up: 300 of 250 tokens"
@@ -90,7 +93,7 @@ def test_the_jobs_token_budget_stops_a_loop_and_the_job_naming_it(fake: Callable
 
 def test_a_loops_own_token_budget_stops_it(fake: Callable[..., FakeModel]) -> None:
     fake(answer("no"))
-    job = service.submit("t.llm_loop_budget")
+    job = service.submit("t.llm_loop_budget", queue=LLM_QUEUE)
     assert service.wait(job.pk, timeout=FINISH).status == "failed"
     task = Task.objects.get(job=job)
     assert task.error == ("Failure: loop stopped: token budget used up: 300 of 250 tokens; last validation: no")
@@ -101,7 +104,7 @@ def test_a_loops_own_token_budget_stops_it(fake: Callable[..., FakeModel]) -> No
 
 def test_a_rate_limit_is_waited_out_as_retry_after_says(fake: Callable[..., FakeModel]) -> None:
     model = fake({"status": 429, "retry_after": "1"}, answer("PASS"))
-    job = service.submit("t.llm_loop")
+    job = service.submit("t.llm_loop", queue=LLM_QUEUE)
     assert service.result(job.pk, timeout=FINISH) == "PASS"
     first, second = model.requests
     assert second["at"] - first["at"] >= 1.0
@@ -112,10 +115,10 @@ def test_a_rate_limit_is_waited_out_as_retry_after_says(fake: Callable[..., Fake
 
 def test_the_circuit_breaker_opens_and_queued_work_waits_for_it_to_close(fake: Callable[..., FakeModel]) -> None:
     model = fake({"status": 500}, {"status": 500}, {"status": 500}, answer("back"))
-    first = service.submit("t.llm_once")
+    first = service.submit("t.llm_once", queue=LLM_QUEUE)
     breaker = wait_for(lambda: Breaker.objects.filter(open_until__isnull=False).first(), 30, 0.05, "the breaker")
     assert breaker.failures == 3
-    second = service.submit("t.llm_once")  # while it is open: waits, and burns no attempt
+    second = service.submit("t.llm_once", queue=LLM_QUEUE)  # while it is open: waits, and burns no attempt
     assert service.result(second.pk, timeout=FINISH) == "back"
     assert service.result(first.pk, timeout=FINISH) == "back"
     assert Attempt.objects.filter(job_id=second.pk).count() == 1
@@ -130,7 +133,7 @@ def test_the_circuit_breaker_opens_and_queued_work_waits_for_it_to_close(fake: C
 
 def test_a_streamed_answer_shows_in_the_attempts_live_output_as_it_arrives(fake: Callable[..., FakeModel]) -> None:
     fake(answer("one two three four five six seven eight nine ten", delay=0.3))
-    job = service.submit("t.llm_once")
+    job = service.submit("t.llm_once", queue=LLM_QUEUE)
     seen = wait_for(lambda: Attempt.objects.filter(job_id=job.pk, outcome="running", stdout__contains="two").first(),
                     20, 0.1, "part of the answer in the running attempt's stdout")
     assert "ten" not in seen.stdout  # still streaming

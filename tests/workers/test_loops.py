@@ -71,12 +71,14 @@ def test_loops__a_step_asking_for_input_blocks_the_loop_and_an_unblock_resumes_i
     service.cancel(job.pk)
 
 
-def test_loops__the_jobs_deadline_stops_a_loop_between_iterations(worker: WorkerProcess) -> None:
+def test_loops__the_jobs_deadline_stops_a_loop(worker: WorkerProcess) -> None:
     job = service.submit_job({"tasks": [{"key": "loop", "skill": "t.loop_forever"}], "budget": {"deadline": 2}})
     assert service.wait(job.pk, timeout=FINISH).status == "stopped"
     job.refresh_from_db()
-    assert job.stop_reason.startswith("deadline passed (")
-    assert Decision.objects.filter(job_id=job.pk, action="stop_job", reason=job.stop_reason).count() == 1
+    # Between iterations the loop asks the job and stops it; during one, the job's deadline (which caps the
+    # attempt's timeout) interrupts it: whichever comes first, the job is stopped naming the deadline.
+    assert job.stop_reason.startswith("deadline passed (") or job.stop_reason.endswith("the job deadline has passed")
+    assert Decision.objects.filter(job_id=job.pk, action="stop_job").count() == 1
     numbers = list(Iteration.objects.filter(job_id=job.pk).values_list("number", flat=True))
     assert 3 <= len(numbers) <= 12 and numbers == list(range(1, len(numbers) + 1))
     assert job.finished_at is not None  # not at the next sweep: between iterations
