@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo, end to end, with no server to install: SQLite and kombu's filesystem broker under ./demo_data
 # (or $WEFT_DEMO_DATA). Creates .venv if needed, migrates, creates admin/admin, starts a Celery worker and
-# beat in the background (logs in the data folder), submits demo work, waits for it and prints each job's
-# status, attempts and decisions. Stops the worker and beat on exit unless --keep is given.
+# beat in the background (logs in the data folder), and a fake model server on 127.0.0.1 for the agent examples
+# (no network, no key), submits demo work, waits for it and prints each job's status, attempts and decisions.
+# Stops the worker, beat and the fake model on exit unless --keep is given.
 #   bash scripts/demo.sh [--keep]
 set -euo pipefail
 
@@ -51,7 +52,7 @@ pids=()
 stop_services() {
     local pid end
     [ "${#pids[@]}" -gt 0 ] || return 0
-    weft_log "stopping the worker and beat (pids ${pids[*]})"
+    weft_log "stopping the worker, beat and the fake model (pids ${pids[*]})"
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     end=$((SECONDS + 20))
     for pid in "${pids[@]}"; do
@@ -65,6 +66,17 @@ if [ "$keep" = 0 ]; then
     trap stop_services EXIT
     trap 'exit 130' INT TERM
 fi
+
+# The agent examples' model: a fake OpenAI-compatible server on 127.0.0.1, answering from a script; the worker
+# finds it through WEFT_DEMO_LLM_URL (demo_project/settings.py's WEFT_LLM).
+rm -f "$DATA/fake_model.port"
+fake_model=(python -m weft_django.fake_model --script demo_project/fake_model.json --port-file "$DATA/fake_model.port")
+weft_log "starting the fake model server: ${fake_model[*]} (log: $DATA/fake_model.log)"
+setsid "${fake_model[@]}" >"$DATA/fake_model.log" 2>&1 </dev/null &
+pids+=("$!")
+for _ in $(seq 100); do [ -s "$DATA/fake_model.port" ] && break; sleep 0.1; done
+[ -s "$DATA/fake_model.port" ] || weft_die "the fake model server did not start (see $DATA/fake_model.log)"
+export WEFT_DEMO_LLM_URL="http://127.0.0.1:$(cat "$DATA/fake_model.port")/v1"
 
 if [ -f weft_django/management/commands/weft_worker.py ]; then
     worker=(python manage.py weft_worker --queues weft,celery,reports --concurrency 2 --hostname "weft-demo@%h")
@@ -109,6 +121,16 @@ for skill, params in WORK:
     job = service.submit(skill, params)
     jobs.append(job)
     print(f"submitted job {job.pk}: {skill} {json.dumps(params)}")
+# The agent examples: a loop asking the (fake) model until its answer passes, within a token budget, and a
+# three-level Plan -> Spec -> Phase cascade of loops.
+for spec in ({"name": "agent: haiku", "tasks": [{"key": "haiku", "skill": "demo.haiku",
+                                                  "params": {"topic": "durable tasks"}}],
+              "budget": {"max_tokens": 5000, "deadline": 120}},
+             {"name": "agent: plan -> spec -> phase", "tasks": [{"key": "plan", "skill": "demo.plan"}],
+              "budget": {"max_tokens": 5000}}):
+    job = service.submit_job(spec)
+    jobs.append(job)
+    print(f"submitted job {job.pk}: {spec['name']} (budget {json.dumps(spec['budget'])})")
 
 deadline = time.monotonic() + float(os.environ["WEFT_DEMO_WAIT_SECONDS"])
 ok = True
@@ -124,12 +146,18 @@ for job in jobs:
     print(f"job {s['id']} {s['name']}: {s['status']}" + (f" ({s['stop_reason']})" if s["stop_reason"] else ""))
     if s["status"] == "succeeded":
         print(f"  result: {json.dumps(service.result(job.pk))}")
-    for a in Attempt.objects.filter(job_id=job.pk).order_by("number"):
+    if s.get("tokens_used"):
+        print(f"  tokens: {s['tokens_used']}")
+    for key, line in s.get("loops", {}).items():
+        print(f"  loop {key}: {line}")
+    for a in Attempt.objects.filter(job_id=job.pk).select_related("task").order_by("task_id", "number"):
         took = f" in {a.duration:.2f} s" if a.duration is not None else ""
         error = f": {a.error_type}: {a.error_message}" if a.error_type else ""
-        print(f"  attempt {a.number} {a.outcome}{took} on {a.worker} pid {a.pid}{error}")
-    for d in Decision.objects.filter(job_id=job.pk).order_by("pk"):
-        print(f"  decision {d.action}: {d.reason}")
+        task = f" of {a.task.key}" if s["total"] > 1 else ""
+        print(f"  attempt {a.number}{task} {a.outcome}{took} on {a.worker} pid {a.pid}{error}")
+    for d in Decision.objects.filter(job_id=job.pk).select_related("task").order_by("pk"):
+        task = f" {d.task.key}" if s["total"] > 1 and d.task else ""
+        print(f"  decision{task} {d.action}: {d.reason}")
 
 # Django's Tasks framework: the same calls whichever backend TASKS names (WEFT_DEMO_TASKS_BACKEND).
 from django.conf import settings
@@ -157,7 +185,7 @@ fi
 
 run_env=""
 [ "$DATA" = "$ROOT/demo_data" ] || run_env="WEFT_DEMO_DATA=$DATA "
-if [ -f weft_django/admin.py ]; then
+if [ -e weft_django/admin.py ] || [ -d weft_django/admin ]; then
     admin_shows="weft's jobs, tasks, attempts, decisions and skills"
 else
     admin_shows="users and the beat schedule; weft's own admin pages are not written yet"

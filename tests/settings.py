@@ -33,3 +33,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Django's Tasks framework on weft (tests/testapp/tasks.py): "default" is WEFT_DEFAULT_QUEUE.
 TASKS = {"default": {
     "BACKEND": "weft_django.backends.WeftBackend", "QUEUES": ["default", "weft-other"], "OPTIONS": {"timeout": 60}}}
+# The workers tests with a model (tests/workers/test_llm_loops.py) start a fake OpenAI-compatible server on
+# 127.0.0.1 (weft_django.fake_model) and their worker with its address; never a real provider.
+WEFT_LLM = {"provider": "openai", "model": "fake-1", "api_key": "sk-test-never-stored",
+            "base_url": os.environ.get("WEFT_TEST_LLM_URL", "http://127.0.0.1:9/v1"),
+            "prices": {"fake-1": {"input": 1.0, "output": 2.0}}, "backoff": 0.05, "max_retries": 2,
+            "breaker_failures": 3, "breaker_reset": 2.0, "timeout": 10}

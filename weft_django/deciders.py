@@ -41,6 +41,7 @@ class Budget:
     attempts_left: int | None = None
     cost_left: float | None = None
     deadline: float | None = None  # epoch seconds
+    tokens_left: int | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ def decide_failure(
         return Choice("stop_job", f"{what}; the job's attempt budget is used up", "budget.max_attempts", obs)
     if budget.cost_left is not None and budget.cost_left <= 0:
         return Choice("stop_job", f"{what}; the job's cost budget is used up", "budget.max_cost", obs)
+    if budget.tokens_left is not None and budget.tokens_left <= 0:
+        return Choice("stop_job", f"{what}; the job's token budget is used up", "budget.max_tokens", obs)
     delay = backoff_delay(policy, failure.attempt, rand)
     obs["delay"] = delay
     for name, deadline in (("task", task_deadline), ("job", budget.deadline)):

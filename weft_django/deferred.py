@@ -15,7 +15,4 @@ from .models import Job
 def submit_job_at(spec: Mapping[str, Any], run_after: datetime | None, *, owner: Any = None) -> Job:
     """``service.submit_job``, its ready tasks held until ``run_after`` (a datetime with a zone; None: at once): what
     the backend of Django's Tasks framework submits (``weft_django.backends``)."""
-    s = JobSpec.parse(spec)
-    return submission.create_job(s.tasks, submission.JobOptions(
-        name=s.name, owner=owner, idempotency_key=s.idempotency_key, labels=s.labels, max_attempts=s.max_attempts,
-        max_cost=s.max_cost, deadline=s.deadline, not_before=run_after))
+    return submission.submit_job(JobSpec.parse(spec), owner, not_before=run_after)

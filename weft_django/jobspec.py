@@ -10,9 +10,10 @@ from typing import Any
 from .dag import check_graph
 from .exceptions import InvalidInput
 from .spec import MAX_INT, TaskSpec, _number, _positive_number, check_json, check_text, unknown_field
+from .validators import MAX_TOKENS
 
 JOB_FIELDS = {"name", "tasks", "budget", "labels", "idempotency_key"}
-BUDGET_FIELDS = {"max_attempts", "deadline", "max_cost"}
+BUDGET_FIELDS = {"max_attempts", "deadline", "max_cost", "max_tokens"}
 MAX_TEXT = 200  # the name and idempotency_key columns
 # WEFT_MAX_DEADLINE_DAYS (checked at submission) may be at most this: far enough for anyone, near enough
 # that now + the ceiling stays a date. Seconds beyond it are refused while parsing (timedelta would overflow).
@@ -28,6 +29,7 @@ class JobSpec:
     name: str = ""
     max_attempts: int | None = None
     max_cost: float | None = None
+    max_tokens: int | None = None
     deadline: datetime | None = None
     labels: Mapping[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
@@ -64,18 +66,21 @@ class JobSpec:
         name = data.get("name")
         key = data.get("idempotency_key")
         max_attempts = budget.get("max_attempts")
-        max_cost = budget.get("max_cost")
-        check_job_fields(name=name, labels=labels, idempotency_key=key, max_attempts=max_attempts, max_cost=max_cost)
+        max_cost, max_tokens = budget.get("max_cost"), budget.get("max_tokens")
+        check_job_fields(name=name, labels=labels, idempotency_key=key, max_attempts=max_attempts, max_cost=max_cost,
+                         max_tokens=max_tokens)
         return cls(
             tasks=tuple(tasks), name=name or "",
             max_attempts=None if max_attempts is None else int(max_attempts),
             max_cost=None if max_cost is None else float(max_cost),
+            max_tokens=None if max_tokens is None else int(max_tokens),
             deadline=parse_deadline(budget.get("deadline"), now or datetime.now(UTC)),
             labels=dict(labels or {}), idempotency_key=key,
         )
 
 
-def check_job_fields(*, name: Any, labels: Any, idempotency_key: Any, max_attempts: Any, max_cost: Any) -> None:
+def check_job_fields(*, name: Any, labels: Any, idempotency_key: Any, max_attempts: Any, max_cost: Any,
+                     max_tokens: Any = None) -> None:
     """The job-level fields of any submission (JobSpec, ``submit()``, the HTTP API, the commands): each
     refusal names its field, and whatever passes fits its column."""
     if name is not None:
@@ -96,6 +101,10 @@ def check_job_fields(*, name: Any, labels: Any, idempotency_key: Any, max_attemp
             raise InvalidInput("budget.max_attempts", f"must be at most {MAX_INT}, got {max_attempts!r}")
     if max_cost is not None:
         _positive_number("budget.max_cost", max_cost)
+    if max_tokens is not None:
+        _positive_number("budget.max_tokens", max_tokens, integer=True)
+        if max_tokens > MAX_TOKENS:
+            raise InvalidInput("budget.max_tokens", f"must be at most {MAX_TOKENS}, got {max_tokens!r}")
 
 
 def parse_deadline(value: Any, now: datetime) -> datetime | None:

@@ -46,10 +46,15 @@ class Step:
     tokens: int = 0
     cost: float = 0.0
     summary: str = ""
+    halted: str = ""  # why the job can go on no further (its token budget ran out while this step ran)
 
     def report_tokens(self, count: int) -> None:
-        """Count tokens this iteration used (an LLM call's input plus output) against the loop's budget."""
+        """Count tokens this iteration used (an LLM call's input plus output) against the loop's budget, and
+        now against the job's ``max_tokens`` (``llm.chat(it=...)`` does it for its calls)."""
         self.tokens += int(count)
+        counted = getattr(self.ctx, "report_tokens", None)
+        if counted is not None:
+            self.halted = counted(int(count)) or self.halted
 
     def report_cost(self, amount: float) -> None:
         """Count cost against the loop's budget and the job's (``max_cost``)."""
@@ -134,7 +139,7 @@ def iterate(spec: LoopSpec, step: Callable[..., Any], ctx: Any, params: dict[str
     if last is not None and last["passed"]:  # recorded, then the worker died before reporting: done already
         return Outcome.success(last["result"])
     for number in range(len(progress) + 1, spec.max_iterations + 1):
-        out_of_budget = _budget_left(spec, used_tokens, used_cost)
+        out_of_budget = _budget_left(spec, used_tokens, used_cost) or _job_halted(ctx)
         if out_of_budget:
             return _stopped(out_of_budget, progress)
         it = Step(number, spec.max_iterations, list(progress), ctx)
@@ -161,6 +166,8 @@ def iterate(spec: LoopSpec, step: Callable[..., Any], ctx: Any, params: dict[str
         used_cost += it.cost
         if passed:
             return Outcome.success(result)
+        if it.halted:
+            return _stopped(f"the job can go on no further: {it.halted}", progress)
     return _stopped(f"{spec.max_iterations} of {spec.max_iterations} iterations used", progress)
 
 
@@ -170,6 +177,14 @@ def _budget_left(spec: LoopSpec, tokens: int, cost: float) -> str:
     if spec.cost is not None and cost >= spec.cost:
         return f"cost budget used up: {cost:g} of {spec.cost:g}"
     return ""
+
+
+def _job_halted(ctx: Any) -> str:
+    """Why the job can go on no further (stopped by its token budget or deadline, cancelled), or "": asked before
+    each iteration, so a loop whose job ran out does not start another."""
+    counted = getattr(ctx, "report_tokens", None)
+    why = counted(0) if counted is not None else ""
+    return f"the job can go on no further: {why}" if why else ""
 
 
 def _stopped(why: str, progress: list[dict[str, Any]]) -> Outcome:

@@ -57,6 +57,11 @@ def cost(value: float | None) -> str:
     return f"{value:.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
 
 
+def tokens(used: int, limit: int | None) -> str:
+    """"41,200 of 100,000 tokens used", or "41,200 tokens used" without a budget."""
+    return f"{used:,} of {limit:,} tokens used" if limit else f"{used:,} tokens used"
+
+
 def exit_code(code: int | None) -> str:
     """An exit code as a person reads it: ``0``, ``exit 3``, ``killed by SIGKILL`` (a negative code is the
     signal that ended the process, as subprocess reports it)."""

@@ -1,4 +1,5 @@
-"""Example skills: a Python skill, a flaky one that fails before it succeeds, and command skills."""
+"""Example skills: a Python skill, a flaky one that fails before it succeeds, command skills, and (agent_skills.py)
+loops that ask a model and a Plan -> Spec -> Phase cascade."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import sys
 from typing import Any
 
 from weft_django import command_skill, skill
+
+from . import agent_skills  # noqa: F401  (registers the loop skills)
 
 
 @skill(name="demo.greet", params={

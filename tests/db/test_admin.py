@@ -146,3 +146,11 @@ def test_admin__a_job_of_3000_tasks_shows_the_first_ones_and_links_to_the_rest(
     assert listed.status_code == 200 and listed.context["cl"].result_count == 3001
     decisions = f"/admin/weft/decision/?job__id__exact={job.pk}"  # the explanation is cut too: the rest is there
     assert decisions in page and staff.get(decisions).context["cl"].result_count >= 3000
+
+
+def test_admin__a_job_shows_its_token_budget_and_use(staff: Client) -> None:
+    job = service.submit_job({"tasks": [{"key": "a", "skill": "t.noop"}], "budget": {"max_tokens": 100_000}})
+    Job.objects.filter(pk=job.pk).update(tokens=41_200)
+    page = staff.get(f"/admin/weft/job/{job.pk}/change/").content.decode()
+    assert "41,200 of 100,000 tokens used" in page
+    assert "Budget: 41,200 of 100,000 tokens used" in page  # in the explanation too

@@ -36,6 +36,8 @@ def post_raw(u: User, body: str) -> Any:
     ({**NOOP, "budget": {"deadline": 1e20}}, "budget.deadline"),
     ({**NOOP, "budget": {"deadline": 400 * 86400}}, "budget.deadline"),  # over WEFT_MAX_DEADLINE_DAYS
     ({**NOOP, "budget": {"max_attempts": 2**31}}, "budget.max_attempts"),
+    ({**NOOP, "budget": {"max_tokens": 2**63}}, "budget.max_tokens"),  # over the column: refused, not a 500
+    ({**NOOP, "budget": {"max_tokens": -1}}, "budget.max_tokens"),
     ({"skill": "t.noop", "name": "x" * 201}, "name"),
     ({"skill": "t.noop", "name": ["x"]}, "name"),
     ({**NOOP, "name": {"x": 1}}, "name"),

@@ -39,6 +39,7 @@ def submit_file(tmp_path: Path, name: str, text: str) -> str:
     ("budget.yaml", "budget: {max_attempts: 0}\ntasks:\n  - {key: a, skill: t.noop}\n",
      "budget.max_attempts: must be greater than 0"),
     ("cost.yaml", "budget: {max_cost: -1}\ntasks:\n  - {key: a, skill: t.noop}\n", "budget.max_cost: must be greater"),
+    ("tokens.yaml", "budget: {max_tokens: 0.5}\ntasks:\n  - {key: a, skill: t.noop}\n", "budget.max_tokens: must be"),
     ("deadline.yaml", "budget: {deadline: -5}\ntasks:\n  - {key: a, skill: t.noop}\n", "budget.deadline"),
     ("skill.yaml", "tasks:\n  - {key: a, skill: t.nope}\n", "unknown skill 't.nope'"),
     ("params.yaml", "tasks:\n  - {key: a, skill: t.add, params: {a: 1}}\n", "tasks[0].params.b: 'b' is a required"),

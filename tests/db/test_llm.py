@@ -1,4 +1,4 @@
-"""weft_django.llm against a fake model server on 127.0.0.1 (tests/fakellm.py): both providers' streams,
+"""weft_django.llm against a fake model server on 127.0.0.1 (weft_django/fake_model.py): both providers' streams,
 tokens and cost recorded, 429 with Retry-After, the circuit breaker, and the key never stored."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.fakellm import FakeModel, start
 from weft_django import llm
 from weft_django.exceptions import InvalidInput
+from weft_django.fake_model import FakeModel, start
 from weft_django.loops import Step
 from weft_django.models import Breaker, LlmCall
 from weft_django.outcomes import NonRetryable

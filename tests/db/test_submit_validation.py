@@ -178,6 +178,11 @@ def test_create_job__bad_graph(refused: Callable[..., WeftError], specs: list[Ta
     ({"max_attempts": 0}, "budget.max_attempts"),
     ({"max_attempts": True}, "budget.max_attempts"),
     ({"max_cost": -1.0}, "budget.max_cost"),
+    ({"max_tokens": 0}, "budget.max_tokens"),
+    ({"max_tokens": 1.5}, "budget.max_tokens"),
+    ({"max_tokens": True}, "budget.max_tokens"),
+    ({"max_tokens": "100"}, "budget.max_tokens"),
+    ({"max_tokens": 10**16}, "budget.max_tokens"),
     ({"labels": {"a": math.inf}}, "labels"),
 ])
 def test_create_job__bad_budget(refused: Callable[..., WeftError], options: dict[str, Any], field: str) -> None:

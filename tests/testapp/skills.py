@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from weft_django import NonRetryable, Outcome, command_skill, skill
+from weft_django import NonRetryable, Outcome, command_skill, llm, skill
 from weft_django.agents import agent_skill
 from weft_django.loops import loop
 
@@ -287,6 +287,71 @@ def loop_slow(it: Any, seconds: float = 0.0, marker: str = "") -> int:
             f.write(str(os.getpid()))
         time.sleep(seconds)
     return it.number
+
+
+@loop(name="t.loop_ask", max_iterations=5, validate=lambda result, it: result >= 3)
+def loop_ask(it: Any, answer: str = "") -> Any:
+    if it.number == 2 and not os.path.exists(answer):  # the answer comes as a file; unblocking runs it again
+        return Outcome.blocked("which database should the migration target?")
+    return it.number
+
+
+@loop(name="t.loop_forever", max_iterations=1000, validate=lambda result, it: False)
+def loop_forever(it: Any, seconds: float = 0.2) -> int:
+    time.sleep(seconds)
+    return it.number
+
+
+# ---- loops calling a model (weft_django.llm, against weft_django.fake_model) ----
+
+def _ask(it: Any, goal: str) -> str:
+    """One iteration: the prompt from a template (its version recorded with the call), the answer the result."""
+    return llm.chat(llm.render("testapp/llm_step.txt", {"it": it, "goal": goal}), it=it).text
+
+
+def _says_pass(result: str, it: Any) -> tuple[bool, str]:
+    return "PASS" in result, result.strip().splitlines()[-1] if result.strip() else "empty answer"
+
+
+@loop(name="t.llm_loop", max_iterations=6, validate=_says_pass)
+def llm_loop(it: Any, goal: str = "say PASS") -> str:
+    return _ask(it, goal)
+
+
+@loop(name="t.llm_loop_budget", max_iterations=6, budget={"tokens": 250}, validate=_says_pass)
+def llm_loop_budget(it: Any, goal: str = "say PASS") -> str:
+    return _ask(it, goal)
+
+
+@skill(name="t.llm_once", retry={"max_attempts": 3, "backoff": 0.05})
+def llm_once(ctx: Any, prompt: str = "hello") -> str:
+    return llm.chat(prompt, ctx=ctx).text
+
+
+# A Plan -> Spec -> Phase cascade: each level is a loop; the upper two decompose into child loops joined by a
+# check, the phases iterate until their validation passes (on their second iteration).
+@loop(name="t.plan", max_iterations=3, validate=lambda result, it: True)
+def plan(it: Any, specs: int = 2, phases: int = 2) -> Outcome:
+    return Outcome.decompose([{"key": f"spec{i}", "skill": "t.spec", "params": {"phases": phases}}
+                              for i in range(specs)], join={"skill": "t.level_done"})
+
+
+@loop(name="t.spec", max_iterations=3, validate=lambda result, it: True)
+def spec(it: Any, phases: int = 2) -> Outcome:
+    return Outcome.decompose([{"key": f"phase{i}", "skill": "t.phase"} for i in range(phases)],
+                             join={"skill": "t.level_done"})
+
+
+@loop(name="t.phase", max_iterations=4, validate=lambda result, it: (result >= 2, f"{result} of 2 passes"))
+def phase(it: Any) -> int:
+    it.report_tokens(10)
+    return it.number
+
+
+@skill(name="t.level_done")
+def level_done(ctx: Any) -> dict[str, Any]:
+    """The join of a level: every child passed (else the decomposition failed before it)."""
+    return {"done": sorted(ctx.dependencies)}
 
 
 # ---- live output ----

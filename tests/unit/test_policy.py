@@ -46,6 +46,8 @@ def refused(data: Any) -> InvalidInput:
     ({"name": "a", "effects": {"timeout": -1}}, "[0].effects.timeout", "greater than 0"),
     ({"name": "a", "effects": {"limits": {"disk": 1}}}, "[0].effects.limits.disk", "unknown limit"),
     ({"name": "a", "effects": {"budget": {"max_cost": 0}}}, "[0].effects.budget.max_cost", "greater than 0"),
+    ({"name": "a", "effects": {"budget": {"max_tokens": 1.5}}}, "[0].effects.budget.max_tokens", "whole number"),
+    ({"name": "a", "effects": {"budget": {"max_tokens": 10**16}}}, "[0].effects.budget.max_tokens", "at most"),
     ({"name": "a", "effects": {"queue": "no queue"}}, "[0].effects.queue", "queue name"),
     ({"name": "a", "effects": {"priority": 10}}, "[0].effects.priority", "0 to 9"),
     ({"name": "a", "effects": {"rate": "10/week"}}, "[0].effects.rate", "such as '10/m'"),
@@ -162,6 +164,12 @@ def test_apply_budget__the_lowest_cap_of_all_tasks() -> None:
     budget, changes = apply_budget(vs, {"max_cost": 3.0, "max_attempts": 4})
     assert budget == {"max_cost": 2, "max_attempts": 4}
     assert [(c.field, c.before, c.after, c.effect.rule.name) for c in changes] == [("budget.max_cost", 3.0, 2, "b")]
+
+
+def test_apply_budget__caps_a_jobs_tokens() -> None:
+    vs = [evaluate([rule("llm", {"budget": {"max_tokens": 50_000}})], subject())]
+    assert apply_budget(vs, {"max_tokens": None})[0] == {"max_tokens": 50_000}  # none given: the cap is the budget
+    assert apply_budget(vs, {"max_tokens": 10_000})[0] == {"max_tokens": 10_000}  # a lower one stays
 
 
 # ---------------------------------------------------------------- time windows and the claim

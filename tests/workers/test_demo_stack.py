@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, start_worker
+from weft_django import fake_model
 
 pytestmark = pytest.mark.integration
 
@@ -24,9 +25,14 @@ import json
 import weft_django
 greet = weft_django.submit("demo.greet", {"name": "Weft"})
 flaky = weft_django.submit("demo.flaky", {"succeed_on": 3})
+haiku = weft_django.submit_job({"tasks": [{"key": "haiku", "skill": "demo.haiku", "params": {"topic": "tasks"}}],
+                                "budget": {"max_tokens": 5000}})
+plan = weft_django.submit("demo.plan")
 print("RESULT " + json.dumps({
     "greet": [greet.pk, weft_django.result(greet.pk, timeout=60)],
     "flaky": [flaky.pk, weft_django.result(flaky.pk, timeout=60)],
+    "haiku": [haiku.pk, weft_django.result(haiku.pk, timeout=60), weft_django.status(haiku.pk)["loops"]],
+    "plan": [plan.pk, weft_django.result(plan.pk, timeout=60)],
 }))
 """
 
@@ -46,17 +52,26 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 def test_demo_stack__runs_tasks_end_to_end_without_servers(tmp_path: Path) -> None:
-    env = demo_env(tmp_path)
+    # The agent examples' model: the demo's fake server and script (scripts/demo.sh starts the same one).
+    model, server = fake_model.start(json.loads((ROOT / "demo_project" / "fake_model.json").read_text()))
+    env = {**demo_env(tmp_path), "WEFT_DEMO_LLM_URL": model.openai_url}
     manage(env, "migrate", "--no-input", "-v", "0")
     worker = start_worker(app="demo_project", concurrency=1, env=env)
     try:
         out = manage(env, "shell", "-c", SUBMIT)
     finally:
         worker.stop()
+        server.shutdown()
+        server.server_close()
     [line] = [x for x in out.splitlines() if x.startswith("RESULT ")]
     results = json.loads(line.removeprefix("RESULT "))
     assert results["greet"][1] == "Hello, Weft!"
     assert results["flaky"][1] == {"succeeded_on_attempt": 3}
+    # The agent example passes on its third iteration, offline; the cascade runs three levels of loops.
+    assert results["haiku"][1].count("\n") == 2
+    assert results["haiku"][2] == {"haiku": "iteration 3 of 5: validation passed; 216 of 2,000 tokens used"}
+    assert results["plan"][1] == ["demo.plan/spec1", "demo.plan/spec2"]
+    assert len(model.requests) == 3
     assert "Task weft_django.execute[" in worker.log_text()
 
     with closing(sqlite3.connect(tmp_path / "db.sqlite3")) as db:

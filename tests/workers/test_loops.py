@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import WorkerProcess
+from tests.conftest import WorkerProcess, wait_for
 from weft_django import reports, service
 from weft_django.models import Attempt, Decision, Iteration, Task
 
@@ -51,3 +51,35 @@ def test_loops__a_validation_command_decides_and_its_output_is_kept(worker: Work
     rows = list(Iteration.objects.filter(task__job=job).order_by("number").values_list("number", "passed"))
     assert rows == [(1, False), (2, True)]
     assert path.read_text() == "made by iteration 2"
+
+
+def test_loops__a_step_asking_for_input_blocks_the_loop_and_an_unblock_resumes_it(worker: WorkerProcess,
+                                                                                    tmp_path: Path) -> None:
+    answer = tmp_path / "answer"
+    job = service.submit_job({"tasks": [{"key": "loop", "skill": "t.loop_ask", "params": {"answer": str(answer)}},
+                                        {"key": "other", "skill": "t.sleep_cmd", "params": {"seconds": 30}}]})
+    task = Task.objects.get(job=job, key="loop")
+    wait_for(lambda: Task.objects.filter(pk=task.pk, status="blocked").exists(), FINISH, 0.05, "the loop to block")
+    assert Task.objects.get(pk=task.pk).blocked_reason == "which database should the migration target?"
+    assert list(Iteration.objects.filter(task=task).values_list("number", flat=True)) == [1]
+    answer.write_text("postgres")
+    assert service.unblock(task.pk, "the answer is in the file")
+    wait_for(lambda: Task.objects.filter(pk=task.pk, status="succeeded").exists(), FINISH, 0.05, "the loop to pass")
+    assert list(Iteration.objects.filter(task=task).values_list("number", "passed")) == [
+        (1, False), (2, False), (3, True)]  # resumed at iteration 2, none recorded twice
+    assert Attempt.objects.filter(task=task).count() == 2
+    service.cancel(job.pk)
+
+
+def test_loops__the_jobs_deadline_stops_a_loop(worker: WorkerProcess) -> None:
+    job = service.submit_job({"tasks": [{"key": "loop", "skill": "t.loop_forever"}], "budget": {"deadline": 2}})
+    assert service.wait(job.pk, timeout=FINISH).status == "stopped"
+    job.refresh_from_db()
+    # Between iterations the loop asks the job and stops it; during one, the job's deadline (which caps the
+    # attempt's timeout) interrupts it: whichever comes first, the job is stopped naming the deadline.
+    assert job.stop_reason.startswith("deadline passed (") or job.stop_reason.endswith("the job deadline has passed")
+    assert Decision.objects.filter(job_id=job.pk, action="stop_job").count() == 1
+    numbers = list(Iteration.objects.filter(job_id=job.pk).values_list("number", flat=True))
+    assert 3 <= len(numbers) <= 12 and numbers == list(range(1, len(numbers) + 1))
+    assert job.finished_at is not None  # not at the next sweep: between iterations
+    assert (job.finished_at - job.created_at).total_seconds() < 5

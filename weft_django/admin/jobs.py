@@ -32,9 +32,9 @@ class JobAdmin(Acting):
                    filters.date_range("created_at", _("created")))
     search_fields = ("name", "idempotency_key", "stop_reason")
     fields = ("explanation", "governance", "name", "status", "stop_reason", "owner", "labels", "idempotency_key",
-              "max_attempts", "max_cost", "deadline", "spent", "tasks_total", "all_tasks", "tasks_open",
-              "tasks_failed", "created_at", "finished_at")
-    readonly_fields = ("explanation", "governance", "all_tasks", "spent", "created_at")
+              "max_attempts", "max_cost", "max_tokens", "deadline", "spent", "tokens_used", "tasks_total", "all_tasks",
+              "tasks_open", "tasks_failed", "created_at", "finished_at")
+    readonly_fields = ("explanation", "governance", "all_tasks", "spent", "tokens_used", "created_at")
     actions = ("cancel_jobs", "rerun_jobs")
     page_actions = {
         "cancel": (_("Cancel this job"), _("Cancel this job? Its waiting tasks are cancelled at once, its running "
@@ -81,6 +81,10 @@ class JobAdmin(Acting):
     @admin.display(description=_("cost spent"))
     def spent(self, obj: Job) -> str:
         return units.cost(obj.cost)
+
+    @admin.display(description=_("tokens used"))
+    def tokens_used(self, obj: Job) -> str:
+        return units.tokens(obj.tokens, obj.max_tokens)
 
     @admin.display(description=_("why it ended as it did"))
     def explanation(self, obj: Job) -> str:

@@ -68,7 +68,8 @@ class JobSubmission(serializers.Serializer[Any]):
 
     tasks = serializers.ListField(child=serializers.JSONField())
     name = serializers.CharField(required=False)
-    budget = serializers.JSONField(required=False, help_text="max_attempts, max_cost, deadline (seconds or ISO 8601)")
+    budget = serializers.JSONField(
+        required=False, help_text="max_attempts, max_cost, max_tokens, deadline (seconds or ISO 8601)")
     labels = serializers.JSONField(required=False)
     idempotency_key = serializers.CharField(required=False)
 
@@ -88,7 +89,8 @@ class JobSerializer(serializers.ModelSerializer[Job]):
     class Meta:
         model = Job
         fields = ("id", "url", "name", "owner", "status", "stop_reason", "labels", "idempotency_key", "max_attempts",
-                  "max_cost", "deadline", "cost", "tasks_total", "tasks_open", "created_at", "finished_at")
+                  "max_cost", "max_tokens", "deadline", "cost", "tokens", "tasks_total", "tasks_open", "created_at",
+                  "finished_at")
         read_only_fields = fields
 
 

@@ -17,8 +17,8 @@ from django.db import InterfaceError, OperationalError
 from .. import registry, storable
 from ..conf import settings
 from ..exceptions import WeftError
+from ..lifecycle import budget, recover, report
 from ..lifecycle import claim as claiming
-from ..lifecycle import recover, report
 from ..lifecycle.claim import HOST, Claimed
 from ..models import Attempt
 from ..outcomes import NonRetryable, Observation, Outcome
@@ -49,6 +49,12 @@ class Context:
     def report_cost(self, amount: float) -> None:
         """Add to this attempt's cost (counted against the job's budget); a cost on the returned Outcome adds to it."""
         self.cost += float(amount)
+
+    def report_tokens(self, count: int) -> str:
+        """Count tokens spent now against the job's ``max_tokens`` (``llm.chat`` does it for its calls). Returns
+        why the job can go on no further ("" while it can): its token budget or deadline stops it, and asks this
+        task to stop."""
+        return budget.spend(self.job_id, int(count))
 
 
 def execute(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") -> dict[str, Any]:

@@ -54,6 +54,7 @@ class Claimed:
     locks: list[str] | None = None
     gates: dict[str, Any] | None = None
     governed: bool = False  # it holds limits or locks: its end hands them on (admission.handoff)
+    job_max_tokens: int | None = None
 
 
 # What a claim reads of the task: what to run (its options from the one declaration, options.py) and where
@@ -61,7 +62,7 @@ class Claimed:
 TASK_FIELDS = ("job_id", "key", "skill_name", "params", *options.COLUMNS, "has_dependents", "has_dependencies",
                "parent_id", "gates", "governed")
 CLAIM_FIELDS = (*TASK_FIELDS, "job__status", "job__max_attempts", "job__max_cost", "job__deadline", "job__owner_id",
-                "job__labels")
+                "job__labels", "job__max_tokens")
 JSON_FIELDS = ("params", "gates", *(c for c in options.COLUMNS if options.SQL_TYPES[c] == "jsonb"))
 
 
@@ -77,7 +78,7 @@ def claim(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") 
         if row is None or row["job__status"] != JobStatus.RUNNING:
             return None
         stop = budget.refusal(row["job_id"], row["key"], max_attempts=row["job__max_attempts"],
-                              deadline=row["job__deadline"])
+                              deadline=row["job__deadline"], max_tokens=row["job__max_tokens"])
         if stop is not None:
             graph.stop_job(row["job_id"], stop)
             return None
@@ -109,12 +110,12 @@ def _claimed_fast(task_id: int, token: int, row: dict[str, Any]) -> Claimed:
 
 def _claimed(task_id: int, token: int, attempt_id: int, row: Mapping[str, Any],
              deps: dict[str, Any] | None) -> Claimed:
-    """The Claimed of a row read by either version (the fast one claims only jobs without an attempt budget
-    or a deadline, and returns neither)."""
+    """The Claimed of a row read by either version (the fast one claims only jobs without an attempt or token
+    budget or a deadline, and returns none of them)."""
     return Claimed(task_id=task_id, token=token + 1, attempt_id=attempt_id,
                    **{f: row[f] for f in TASK_FIELDS if f != "has_dependencies"},
                    job_max_attempts=row.get("job__max_attempts"), job_max_cost=row["job__max_cost"],
-                   job_deadline=row.get("job__deadline"), dependencies=deps)
+                   job_deadline=row.get("job__deadline"), dependencies=deps, job_max_tokens=row.get("job__max_tokens"))
 
 
 CLAIM = f"""
@@ -125,7 +126,7 @@ WITH j AS (
     -- otherwise look tempting on a small table, and reads every task of a big job).
     SELECT id, max_cost FROM weft_job
     WHERE id = (SELECT job_id FROM weft_task WHERE id = %(task)s)
-      AND (status = 'running') IS TRUE AND max_attempts IS NULL AND deadline IS NULL
+      AND (status = 'running') IS TRUE AND max_attempts IS NULL AND deadline IS NULL AND max_tokens IS NULL
 ), t AS (
     UPDATE weft_task AS t
     SET status = 'running', attempts = t.attempts + 1, started_at = now(), worker = %(worker)s, not_before = NULL,

@@ -134,7 +134,8 @@ def govern(fields: list[dict[str, Any]], paths: Sequence[str], options: Any) -> 
         out.at_claim.append(claim_time(rules, s))
         out.limits.append(limits_of(verdict))
         verdicts.append(verdict)
-    budget, changes = apply_budget(verdicts, {"max_cost": options.max_cost, "max_attempts": options.max_attempts})
+    budget, changes = apply_budget(verdicts, {"max_cost": options.max_cost, "max_attempts": options.max_attempts,
+                                              "max_tokens": options.max_tokens})
     if changes:
         out.options = dataclasses.replace(options, **budget)
         for c in changes:

@@ -78,7 +78,8 @@ def _recover_one(task: Task, died: int | None = None) -> tuple[str, list[Ready]]
                                    "lease_expired_at": expired_at}
     recover, fail = ((transitions.recover, transitions.fail_lost) if died is None
                      else (transitions.recover_orphan, transitions.fail_orphan))
-    job = Job.objects.values("status", "max_attempts", "max_cost", "cost", "deadline").get(pk=task.job_id)
+    job = Job.objects.values("status", "max_attempts", "max_cost", "cost", "max_tokens", "tokens",
+                             "deadline").get(pk=task.job_id)
     if task.cancel_requested or job["status"] != JobStatus.RUNNING:
         # Its job ended or someone cancelled it while it ran: nothing to retry, and its worker is gone.
         if not transitions.cancel_running(task.pk, token, "cancelled; its attempt was lost"):
@@ -89,7 +90,8 @@ def _recover_one(task: Task, died: int | None = None) -> tuple[str, list[Ready]]
         return "cancelled", graph.task_final(task.job_id, task.pk, succeeded=False,
                                               has_dependents=task.has_dependents, parent_id=task.parent_id)
     left = budget.left(task.job_id, max_attempts=job["max_attempts"], max_cost=job["max_cost"],
-                       deadline=job["deadline"], cost=job["cost"])
+                       deadline=job["deadline"], cost=job["cost"], max_tokens=job["max_tokens"],
+                       tokens=job["tokens"])
     choice = decide_failure(
         Failure(attempt=token, error_type="LeaseExpired", message=loss.detail, outcome="lost"),
         RetryPolicy(**task.retry), budget=left, now=time.time(), rand=random.random(),

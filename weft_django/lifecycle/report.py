@@ -110,7 +110,7 @@ def _fail(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
                 retryable=obs.outcome.retryable, outcome=obs.attempt_outcome, limit_hit=obs.limit_hit),
         RetryPolicy(**c.retry), now=time.time(), rand=random.random(),
         budget=budget.left(c.job_id, max_attempts=c.job_max_attempts, max_cost=c.job_max_cost,
-                           deadline=c.job_deadline),
+                           deadline=c.job_deadline, max_tokens=c.job_max_tokens),
         limit_policy={**DEFAULT_LIMIT_POLICY, **settings.LIMIT_POLICY},
     )
     error = f"{obs.error_type}: {obs.outcome.error}" if obs.error_type else obs.outcome.error

@@ -36,13 +36,14 @@ class JobOptions:
     labels: Mapping[str, Any] | None = None
     max_attempts: int | None = None
     max_cost: float | None = None
+    max_tokens: int | None = None
     deadline: datetime | None = None
     not_before: datetime | None = None  # the ready tasks wait until then (Django's Tasks framework's run_after)
 
 
 def _check_job_options(o: JobOptions) -> None:
     check_job_fields(name=o.name, labels=o.labels, idempotency_key=o.idempotency_key, max_attempts=o.max_attempts,
-                     max_cost=o.max_cost)
+                     max_cost=o.max_cost, max_tokens=o.max_tokens)
     if o.not_before is not None and (not isinstance(o.not_before, datetime) or o.not_before.tzinfo is None):
         raise InvalidInput("run_after", f"must be a datetime with a zone, got {o.not_before!r}")
     if o.deadline is not None:
@@ -71,8 +72,8 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
         fields = [resolve(spec, path, overrides) for path, (_, spec) in zip(paths, keyed, strict=True)]
         governed = policing.govern(fields, paths, options)  # the rules: refuse, or change what is written
         fields, options = governed.fields, governed.options
-        if (len(keyed) == 1 and not options.idempotency_key and options.max_attempts is None
-                and options.max_cost is None and options.deadline is None and options.not_before is None
+        budgeted = (options.max_attempts, options.max_cost, options.max_tokens, options.deadline, options.not_before)
+        if (len(keyed) == 1 and not options.idempotency_key and budgeted == (None,) * 5
                 and pg.enabled() and not registry.requires_approval(fields[0]["skill_name"]) and not governed.touched
                 and not fields[0]["gates"].get("rate")):
             return _insert_lone_task(keyed[0][0], fields[0], options, "tasks[0].skill" if name_tasks else "skill")
@@ -114,8 +115,8 @@ def _difference(job: Job, paths: list[str], keyed: list[tuple[str, TaskSpec]], f
     with the settings each task was resolved to), or None. A deadline given in seconds counts from each
     submission, so only whether there is one is compared."""
     for name, new, old in (("name", o.name, job.name), ("labels", _as_stored(o.labels or {}), job.labels),
-                           ("budget.max_attempts", o.max_attempts, job.max_attempts),
-                           ("budget.max_cost", o.max_cost, job.max_cost),
+                           *((f"budget.{b}", getattr(o, b), getattr(job, b)) for b in ("max_attempts", "max_cost",
+                                                                                        "max_tokens")),
                            ("budget.deadline", o.deadline is None, job.deadline is None)):
         if new != old:
             return name
@@ -134,8 +135,7 @@ def _difference(job: Job, paths: list[str], keyed: list[tuple[str, TaskSpec]], f
     return None
 
 
-def _as_stored(value: Any) -> Any:
-    """``value`` as a JSON column gives it back (a tuple comes back a list), to compare with a stored one."""
+def _as_stored(value: Any) -> Any:  # as a JSON column gives it back (a tuple comes back a list), to compare
     return json.loads(json.dumps(value))
 
 
@@ -147,11 +147,10 @@ def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions, skill_fie
     job_id, task_id, created_at = row
     delivery = after_commit([Ready(task_id, 0, fields["queue"], fields["priority"])])
     signals.send_on_commit(signals.job_submitted, job_id=job_id)
-    # The row as just inserted, built the way a query would build it (positional from_db is a third of the
-    # cost of keyword construction, which shows at thousands of submits a second).
+    # The row as inserted, built as a query builds it (positional from_db: a third of keyword construction's cost).
     job = Job.from_db(DEFAULT_DB_ALIAS, _job_fields(), (
-        job_id, owner_id, o.name, JobStatus.RUNNING, "", None, dict(o.labels or {}), None, None, None, 0.0, 1, 1, 0,
-        created_at, None))
+        job_id, owner_id, o.name, JobStatus.RUNNING, "", None, dict(o.labels or {}), None, None, None, None, 0.0, 0,
+        1, 1, 0, created_at, None))
     job.delivery = delivery
     return job
 
@@ -160,8 +159,8 @@ def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions, skill_fie
 def _job_fields() -> list[str]:
     names = [f.attname for f in Job._meta.concrete_fields]
     assert names == ["id", "owner_id", "name", "status", "stop_reason", "idempotency_key", "labels", "max_attempts",
-                     "max_cost", "deadline", "cost", "tasks_total", "tasks_open", "tasks_failed", "created_at",
-                     "finished_at"], names  # the tuple in _insert_lone_task follows this order
+                     "max_cost", "max_tokens", "deadline", "cost", "tokens", "tasks_total", "tasks_open",
+                     "tasks_failed", "created_at", "finished_at"], names  # _insert_lone_task's tuple follows it
     return names
 
 
@@ -169,8 +168,8 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
                 edges: dict[str, tuple[str, ...]], o: JobOptions, governed: policing.Governed) -> Job:
     job = Job.objects.create(
         name=o.name, owner=o.owner, idempotency_key=o.idempotency_key or None, labels=dict(o.labels or {}),
-        max_attempts=o.max_attempts, max_cost=o.max_cost, deadline=o.deadline,
-        tasks_total=len(keyed), tasks_open=len(keyed),
+        max_attempts=o.max_attempts, max_cost=o.max_cost, max_tokens=o.max_tokens,
+        deadline=o.deadline, tasks_total=len(keyed), tasks_open=len(keyed),
     )
     upstream_keys = {d for deps in edges.values() for d in deps}
     new = [{**f, "key": key, "pending_deps": len(edges[key]), "has_dependents": key in upstream_keys,
@@ -211,18 +210,19 @@ def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
     return job
 
 
-def submit_job(spec: JobSpec, owner: Any = None) -> Job:
-    """Create a job from a validated JobSpec (same idempotency key, same job)."""
-    return create_job(spec.tasks, JobOptions(
-        name=spec.name, owner=owner, idempotency_key=spec.idempotency_key, labels=spec.labels,
-        max_attempts=spec.max_attempts, max_cost=spec.max_cost, deadline=spec.deadline))
+def submit_job(spec: JobSpec, owner: Any = None, not_before: datetime | None = None) -> Job:
+    """Create a job from a validated JobSpec (same idempotency key, same job); its ready tasks wait until
+    ``not_before``, if given."""
+    budget = {b: getattr(spec, b) for b in ("max_attempts", "max_cost", "max_tokens", "deadline")}
+    return create_job(spec.tasks, JobOptions(name=spec.name, owner=owner, idempotency_key=spec.idempotency_key,
+                                             labels=spec.labels, not_before=not_before, **budget))
 
 
 SUBMIT = f"""
 WITH j AS (
-    INSERT INTO weft_job (owner_id, name, status, stop_reason, idempotency_key, labels, cost,
+    INSERT INTO weft_job (owner_id, name, status, stop_reason, idempotency_key, labels, cost, tokens,
                           tasks_total, tasks_open, tasks_failed, created_at)
-    SELECT %(owner)s, %(name)s, 'running', '', NULL, %(labels)s::jsonb, 0, 1, 1, 0, now()
+    SELECT %(owner)s, %(name)s, 'running', '', NULL, %(labels)s::jsonb, 0, 0, 1, 1, 0, now()
     WHERE NOT EXISTS (SELECT 1 FROM weft_skill
                       WHERE name = %(skill_name)s AND version = %(skill_version)s AND NOT enabled)
     RETURNING id, created_at

@@ -92,10 +92,12 @@ def chat(messages: str | Prompt | Sequence[dict[str, str]], *, it: Any = None, c
         failures=0, open_until=None, last_error="")
     cost = config.cost(model, out.input_tokens, out.output_tokens)
     _record(config, model, ids, template, version, retries, "", started, out.input_tokens, out.output_tokens, cost)
+    # Tokens count now, against the loop's budget and the job's max_tokens (which may stop the job); the cost
+    # with the attempt's, against max_cost, when it ends.
     counter = it if it is not None else ctx
-    if it is not None:
-        it.report_tokens(out.input_tokens + out.output_tokens)
     if counter is not None:
+        if hasattr(counter, "report_tokens"):
+            counter.report_tokens(out.input_tokens + out.output_tokens)
         counter.report_cost(cost)
     return Reply(out.text, model, out.input_tokens, out.output_tokens, cost, retries)
 

@@ -32,8 +32,12 @@ class Job(models.Model):
     labels = models.JSONField(_("labels"), default=dict, blank=True)
     max_attempts = models.PositiveIntegerField(_("budget: attempts"), null=True, blank=True)
     max_cost = models.FloatField(_("budget: cost"), null=True, blank=True)
+    max_tokens = models.PositiveBigIntegerField(_("budget: tokens"), null=True, blank=True)
     deadline = ReadableDateTimeField(_("budget: deadline"), null=True, blank=True)
     cost = models.FloatField(_("cost spent"), default=0.0)
+    # Counted as they are spent (an LLM call, a loop's report), not at the attempt's end: a long agent loop
+    # is stopped by the job's token budget while it runs (lifecycle/budget.py).
+    tokens = models.PositiveBigIntegerField(_("tokens used"), default=0)
     tasks_total = models.PositiveIntegerField(_("tasks"), default=0)
     tasks_open = models.IntegerField(_("tasks not final"), default=0)
     tasks_failed = models.IntegerField(_("tasks not succeeded"), default=0)
@@ -77,6 +81,8 @@ class Job(models.Model):
                                    name="weft_job_max_attempts_gt_0"),
             models.CheckConstraint(condition=Q(max_cost__isnull=True) | Q(max_cost__gt=0),
                                    name="weft_job_max_cost_gt_0"),
+            models.CheckConstraint(condition=Q(max_tokens__isnull=True) | Q(max_tokens__gt=0),
+                                   name="weft_job_max_tokens_gt_0"),
         ]
 
     def __str__(self) -> str:

@@ -50,7 +50,8 @@ def apply_task(verdict: Verdict, fields: Mapping[str, Any]) -> tuple[dict[str, A
 
 
 def apply_budget(verdicts: Iterable[Verdict], budget: Mapping[str, Any]) -> tuple[dict[str, Any], list[Change]]:
-    """The job's budget (``max_cost``, ``max_attempts``) under the lowest cap any of its tasks' verdicts set."""
+    """The job's budget (``max_cost``, ``max_attempts``, ``max_tokens``) under the lowest cap any of its tasks'
+    verdicts set."""
     out = dict(budget)
     changes: dict[str, Change] = {}
     for verdict in verdicts:

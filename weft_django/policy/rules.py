@@ -7,7 +7,7 @@ from typing import Any
 
 from ..exceptions import InvalidInput
 from ..limits import Limits
-from ..validators import PRIORITY_RANGE, QUEUE_RE, positive_number
+from ..validators import MAX_TOKENS, PRIORITY_RANGE, QUEUE_RE, positive_number
 from .schema import BUDGET_KEYS, BUILTIN_PREFIX, EFFECT_KEYS, NAME_RE, RATE_RE, Rule, _known, _mapping, parse_match
 
 RULE_KEYS = ("name", "reason", "enabled", "match", "effects")
@@ -51,7 +51,9 @@ def parse_effects(path: str, value: Any) -> dict[str, Any]:
         budget = _mapping(f"{path}.budget", data["budget"])
         _known(f"{path}.budget", budget, BUDGET_KEYS)
         for k, v in budget.items():
-            out[f"budget.{k}"] = positive_number(f"{path}.budget.{k}", v, integer=k == "max_attempts")
+            out[f"budget.{k}"] = positive_number(f"{path}.budget.{k}", v, integer=k in ("max_attempts", "max_tokens"))
+            if k == "max_tokens" and v > MAX_TOKENS:
+                raise InvalidInput(f"{path}.budget.{k}", f"must be at most {MAX_TOKENS}, got {v!r}")
     if "queue" in data:
         if not isinstance(data["queue"], str) or not QUEUE_RE.match(data["queue"]):
             raise InvalidInput(f"{path}.queue", f"must be a queue name (1-100 of A-Z a-z 0-9 _ . -), got "

@@ -29,7 +29,7 @@ OPS = ("eq", "ne", "gt", "ge", "lt", "le", "in", "not_in", "exists")
 RATE_RE = re.compile(r"^\d+(\.\d+)?/(s|m|h|d)\Z")
 MATCH_KEYS = ("skill", "queue", "owner", "group", "labels", "params", "window")
 EFFECT_KEYS = ("deny", "require_approval", "limits", "timeout", "budget", "queue", "priority", "concurrency", "rate")
-BUDGET_KEYS = ("max_cost", "max_attempts")
+BUDGET_KEYS = ("max_cost", "max_attempts", "max_tokens")
 
 # Scopes, least to most specific: a rule naming a skill is about that skill; one naming a queue or
 # labels is about a class of work; one naming neither is global. Owner, group, params and a window

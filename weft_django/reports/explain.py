@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from .. import units
 from ..models import Attempt, Decision, Task
 from ..states import DecisionAction
 from .jobs import get_job, page_bounds, task_page, waiting
@@ -47,6 +48,8 @@ def explain_page(job_id: Any, *, limit: int | None = None, after: int | None = N
     lines = [f"{title}{': ' + job.stop_reason if job.stop_reason else '.'}"]
     if cause:
         lines.append(f"Cause: {cause}")
+    if job.tokens or job.max_tokens:
+        lines.append(f"Budget: {units.tokens(job.tokens, job.max_tokens)}")
     lines += [f"Waiting: {reason}" for reason in waiting(job)]
     paged = None if limit is None and not start else [pk for pk, in rows]
     lines += [f"Loop: task {key!r}: {line}" for key, line in job_loops(job.pk, paged).items()]

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
-from .. import options, workers
+from .. import options, units, workers
 from ..exceptions import InvalidInput, UnknownId
 from ..models import Attempt, Dependency, Job, Task
 from ..states import JobStatus, TaskStatus
@@ -33,7 +33,9 @@ def status(job_id: Any) -> dict[str, Any]:
         "tasks": {s: counts[s] for s in TaskStatus.values if counts.get(s)},
         "total": job.tasks_total, "done": done,
         "progress": round(done / job.tasks_total, 4) if job.tasks_total else 1.0,
-        "cost": job.cost, "created_at": job.created_at.isoformat(),
+        "cost": job.cost, "tokens": job.tokens, "max_tokens": job.max_tokens,
+        **({"tokens_used": units.tokens(job.tokens, job.max_tokens)} if job.tokens or job.max_tokens else {}),
+        "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         **({"loops": loops} if (loops := job_loops(job.pk)) else {}),
     }
@@ -109,8 +111,8 @@ def job_spec(job_id: Any) -> dict[str, Any]:
     for up, down in (Dependency.objects.filter(downstream_id__in=keys, upstream_id__in=keys).order_by("pk")
                      .values_list("upstream_id", "downstream_id")):
         deps.setdefault(down, []).append(keys[up])
-    budget: dict[str, Any] = {k: v for k, v in (("max_attempts", job.max_attempts), ("max_cost", job.max_cost))
-                              if v is not None}
+    budget: dict[str, Any] = {k: v for k, v in (("max_attempts", job.max_attempts), ("max_cost", job.max_cost),
+                                                ("max_tokens", job.max_tokens)) if v is not None}
     if job.deadline is not None:
         budget["deadline"] = max(1.0, round((job.deadline - job.created_at).total_seconds(), 3))
     return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import units
 from ..models import Iteration
 
 FIELDS = ("number", "of", "summary", "passed", "validation", "tokens", "tokens_limit", "cost", "result")
@@ -18,7 +19,7 @@ def loop_line(last: dict[str, Any], tokens: int) -> str:
     """"iteration 7 of 20: validation failed: 3 tests failing; 41,200 of 100,000 tokens used" """
     said = (last["validation"] or "").strip().splitlines()
     verdict = "validation passed" if last["passed"] else "validation failed" + (f": {said[-1]}" if said else "")
-    used = f"{tokens:,} of {last['tokens_limit']:,} tokens used" if last["tokens_limit"] else f"{tokens:,} tokens used"
+    used = units.tokens(tokens, last["tokens_limit"])
     return f"iteration {last['number']} of {last['of']}: {verdict}; {used}"
 
 

@@ -35,6 +35,8 @@ def render(r: dict[str, Any]) -> str:
     ]
     if r["cost"]:
         lines.append(f"cost: {r['cost']:g}")
+    if r.get("tokens_used"):
+        lines.append(f"tokens: {r['tokens_used']}")
     lines += [f"waiting: {reason}" for reason in r.get("waiting", ())]
     lines += [f"loop {key}: {line}" for key, line in r.get("loops", {}).items()]
     if r["attempts"]:
