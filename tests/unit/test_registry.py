@@ -241,7 +241,7 @@ def test_register__a_second_different_definition_is_refused(clean_registry: None
     command_skill("unit.twice", ["echo", "{a}"])  # the same target again (a module reloaded) is fine
     with pytest.raises(InvalidInput) as info:
         command_skill("unit.twice", ["echo", "{b}"])
-    assert info.value.message == "skill 'unit.twice' is already registered as ['echo', '{a}']"
+    assert info.value.message == "skill 'unit.twice@1' is already registered as ['echo', '{a}']"
 
 
 def test_skill__unnamed_skill_errors_use_its_dotted_name(clean_registry: None) -> None:
