@@ -146,3 +146,21 @@ def test_admin__a_job_of_3000_tasks_shows_the_first_ones_and_links_to_the_rest(
     assert listed.status_code == 200 and listed.context["cl"].result_count == 3001
     decisions = f"/admin/weft/decision/?job__id__exact={job.pk}"  # the explanation is cut too: the rest is there
     assert decisions in page and staff.get(decisions).context["cl"].result_count >= 3000
+
+
+def test_admin__job_search_finds_a_job_by_its_tasks_errors_within_what_one_sees(staff: Client) -> None:
+    broken = service.submit("t.fatal", queue="weft-inprocess-tests")
+    execute(Task.objects.get(job=broken).pk, 0)
+    fine = service.submit("t.noop", queue="weft-inprocess-tests")
+    error = Task.objects.get(job=broken).error
+    assert error
+    term = error.split()[-1][:12]
+    page = staff.get("/admin/weft/job/", {"q": term}).content.decode()
+    assert f'href="/admin/weft/job/{broken.pk}/change/' in page
+    assert f'href="/admin/weft/job/{fine.pk}/change/' not in page
+    by_name = staff.get("/admin/weft/job/", {"q": fine.name}).content.decode()
+    assert f'href="/admin/weft/job/{fine.pk}/change/' in by_name
+    theirs = Client()
+    theirs.force_login(member("other", "weft.view_job", staff=True))  # not view_all_jobs: sees only their own
+    r = theirs.get("/admin/weft/job/", {"q": term})
+    assert r.status_code == 200 and f'/admin/weft/job/{broken.pk}/change/' not in r.content.decode()
