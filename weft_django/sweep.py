@@ -194,7 +194,7 @@ def _prune(counts: Counter[str]) -> None:
 
 
 def _tallies(counts: Counter[str]) -> None:
-    counts["tallies_folded"] += tallies.upkeep()  # old minutes folded, each skill's backlog sampled
+    tallies.upkeep()  # the counts of finished work merged, each backlog sampled: upkeep, not counted as work
 
 
 # ---------------------------------------------------------------- the beat schedule
