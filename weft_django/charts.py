@@ -34,7 +34,9 @@ def line(values: Sequence[float | None], top: float) -> str:
         if v is None:
             pen = "M"
             continue
-        out.append(f"{pen}{(i + 0.5) * step:.1f},{HEIGHT - HEIGHT * min(v, top) / top:.1f}")
+        lone = (i == 0 or values[i - 1] is None) and (i + 1 == len(values) or values[i + 1] is None)
+        # A minute alone between gaps is a dot: a stroke of no length, drawn by the round line cap.
+        out.append(f"{pen}{(i + 0.5) * step:.1f},{HEIGHT - HEIGHT * min(v, top) / top:.1f}{'h0' if lone else ''}")
         pen = "L"
     return "".join(out)
 
@@ -48,9 +50,10 @@ def per_skill(series: Mapping[str, Mapping[str, Sequence[int | None]]]) -> list[
         queued = [None if q is None else float(q) for q in s["queued"]]
         done, bad = sum(finished), sum(failed)
         rates = [None if f == 0 else 100.0 * x / f for f, x in zip(finished, failed, strict=True)]
-        sampled = [q for q in queued if q is not None]
+        sampled = [int(q) for q in queued if q is not None]
         rows.append({
-            "skill": skill, "finished": done, "failed": bad, "per_minute": round(done / MINUTES, 1),
+            "skill": skill, "finished": done, "failed": bad,
+            "per_minute": round(done / MINUTES, 1) if done >= MINUTES / 10 else None,  # none below 0.1 a minute
             "failure_rate": round(100.0 * bad / done, 1) if done else 0.0,
             "queued_now": sampled[-1] if sampled else 0, "queued_peak": max(sampled, default=0),
             "throughput_path": bars(finished, max(finished, default=0)),

@@ -23,6 +23,7 @@ from .models import Tally, Task
 from .states import FINAL_TASK_STATES, TaskStatus
 
 KEEP_MINUTES = 120  # minutes kept one by one (the dashboard shows the last 60); older ones are folded
+BATCH = 50_000  # rows merged by one sweep at most (a bulk update of a million tasks is merged over a few)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the minute of the folded totals
 _FINAL = ", ".join(f"'{s}'" for s in sorted(FINAL_TASK_STATES))
 _ATTEMPT_SKILL = "(SELECT skill_name FROM weft_task WHERE id = NEW.task_id)"
@@ -89,7 +90,8 @@ def compact(now: datetime | None = None) -> int:
     gone); rows inserted meanwhile wait for the next sweep."""
     before = (now or timezone.now()) - timedelta(minutes=KEEP_MINUTES)
     with transaction.atomic():
-        newest = Tally.objects.order_by("-pk").values_list("pk", flat=True).first()
+        newest = (Tally.objects.order_by("pk").values_list("pk", flat=True)[BATCH - 1:BATCH].first()
+                  or Tally.objects.order_by("-pk").values_list("pk", flat=True).first())
         if newest is None:
             return 0
         rows = Tally.objects.filter(pk__lte=newest)
