@@ -3,8 +3,6 @@ enabled version runs; a task keeps the version it was submitted with."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
@@ -18,15 +16,6 @@ pytestmark = pytest.mark.django_db
 
 INPROC = "weft-inprocess-tests"  # no worker reads it: execute() below plays the worker
 
-
-@pytest.fixture
-def clean_registry() -> Iterator[None]:
-    registry.autodiscover()
-    before = dict(registry._skills)
-    yield
-    with registry._lock:
-        registry._skills.clear()
-        registry._skills.update(before)
 
 
 def version_of(job_id: int) -> str:

@@ -19,8 +19,9 @@ def test_line__gaps_break_it_and_a_lone_minute_is_a_dot() -> None:
 
 
 def test_per_skill__figures_busiest_first() -> None:
-    quiet = {"finished": [0] * 60, "failed": [0] * 60, "queued": [None] * 58 + [3, 1]}
-    busy = {"finished": [2] * 60, "failed": [1] + [0] * 59, "queued": [None] * 60}
+    none: list[int | None] = [None] * 60
+    quiet: dict[str, list[int | None]] = {"finished": [0] * 60, "failed": [0] * 60, "queued": [*none[:58], 3, 1]}
+    busy: dict[str, list[int | None]] = {"finished": [2] * 60, "failed": [1, *[0] * 59], "queued": none}
     rows = charts.per_skill({"q": quiet, "b": busy})
     assert [r["skill"] for r in rows] == ["b", "q"]
     b, q = rows

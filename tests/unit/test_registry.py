@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,17 +9,6 @@ import pytest
 from weft_django import registry
 from weft_django.exceptions import InvalidInput, UnknownSkill
 from weft_django.registry import SkillDef, check_argv_template, command_skill, render_argv
-
-
-@pytest.fixture
-def clean_registry() -> Iterator[None]:
-    """Skills registered by a test vanish after it, so listings elsewhere see only the real ones."""
-    registry.autodiscover()  # first, or the restore below would drop skills discovered during the test
-    before = dict(registry._skills)
-    yield
-    with registry._lock:
-        registry._skills.clear()
-        registry._skills.update(before)
 
 
 def refused_template(argv: Any) -> InvalidInput:

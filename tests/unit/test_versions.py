@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from weft_django import registry, versions
 from weft_django.exceptions import InvalidInput, UnknownSkill
 from weft_django.spec import TaskSpec
-
-
-@pytest.fixture
-def clean_registry() -> Iterator[None]:
-    registry.autodiscover()
-    before = dict(registry._skills)
-    yield
-    with registry._lock:
-        registry._skills.clear()
-        registry._skills.update(before)
 
 
 def test_split_pin__at_sign_and_option_agree_or_are_refused_naming_the_field() -> None:
