@@ -9,6 +9,7 @@ from typing import Any
 
 MINUTES = 60
 WIDTH, HEIGHT = 180.0, 32.0  # one chart; a minute is WIDTH / MINUTES wide
+PAD = 2.0  # a line keeps this far from the top and the bottom, so a dot at 0 % or 100 % is drawn whole
 
 
 def bars(values: Sequence[float], top: float) -> str:
@@ -36,7 +37,8 @@ def line(values: Sequence[float | None], top: float) -> str:
             continue
         lone = (i == 0 or values[i - 1] is None) and (i + 1 == len(values) or values[i + 1] is None)
         # A minute alone between gaps is a dot: a stroke of no length, drawn by the round line cap.
-        out.append(f"{pen}{(i + 0.5) * step:.1f},{HEIGHT - HEIGHT * min(v, top) / top:.1f}{'h0' if lone else ''}")
+        y = HEIGHT - PAD - (HEIGHT - 2 * PAD) * min(v, top) / top
+        out.append(f"{pen}{(i + 0.5) * step:.1f},{y:.1f}{'h0' if lone else ''}")
         pen = "L"
     return "".join(out)
 

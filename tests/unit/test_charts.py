@@ -14,7 +14,7 @@ def test_bars__one_per_minute_with_work_scaled_to_the_tallest() -> None:
 
 def test_line__gaps_break_it_and_a_lone_minute_is_a_dot() -> None:
     path = charts.line([None, 50.0, 100.0, None, 0.0] + [None] * 55, 100.0)
-    assert path == "M4.5,16.0L7.5,0.0M13.5,32.0h0"
+    assert path == "M4.5,16.0L7.5,2.0M13.5,30.0h0"  # 2 px inside the top and the bottom: a dot is drawn whole
     assert charts.line([None] * 60, 0.0) == ""
 
 
