@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "django_filters",  # the API's list filters (its browsable form needs the templates)
     "django_celery_beat",
     "weft_django",
     "demo_project.demo",

@@ -413,3 +413,16 @@ def pytest_runtest_makereport(
             if w in _live or w.log_path.stat().st_mtime >= call.start:
                 report.sections.append((f"worker {w.name} log (tail, {w.log_path})", w.log_text()[-6000:]))
     return report
+
+
+@pytest.fixture
+def clean_registry() -> Iterator[None]:
+    """Skills registered by a test vanish after it, so listings elsewhere see only the real ones."""
+    from weft_django import registry
+
+    registry.autodiscover()  # first, or the restore below would drop skills discovered during the test
+    before = dict(registry._skills)  # every version under "name@version", the newest also under "name"
+    yield
+    with registry._lock:
+        registry._skills.clear()
+        registry._skills.update(before)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import registry
+from . import skill_choice
 from .exceptions import InvalidInput, WeftError
 from .jobcheck import check_job
 from .jobspec import JobSpec
@@ -90,8 +90,9 @@ def check_line(n: int, raw: bytes) -> Line:
         if not isinstance(data, dict):
             raise InvalidInput("", f"must be a JSON object (a job spec or a task), got {type(data).__name__}")
         task = TaskSpec.parse(data)
-        resolve(task)
-        registry.check_enabled([("", registry.get(task.skill))])
+        chosen = skill_choice.choose([("", task.skill, task.version)])[0]
+        resolve(task, "", None, chosen)
+        skill_choice.check_enabled([("", chosen)])
         return Line(n, task)
     except InvalidInput as exc:
         raise _in_line(n, exc) from None

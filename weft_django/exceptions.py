@@ -19,9 +19,11 @@ class InvalidInput(WeftError):
 class UnknownSkill(InvalidInput):
     """The named skill is not registered."""
 
-    def __init__(self, name: str, field: str = "skill") -> None:
-        super().__init__(field, f"unknown skill {name!r}")
+    def __init__(self, name: str, field: str = "skill", known: list[str] | None = None) -> None:
+        also = f" (registered versions: {', '.join(known)})" if known else ""
+        super().__init__(field, f"unknown skill {name!r}{also}")
         self.name = name
+        self.known = known
 
 
 class Refused(InvalidInput):

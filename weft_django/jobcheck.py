@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import registry
+from . import skill_choice
 from .jobspec import JobSpec
 from .resolve import resolve
 
@@ -15,7 +15,9 @@ def check_job(data: Any) -> JobSpec:
     """``data`` as a JobSpec, or InvalidInput naming the field (``tasks[i].params.x``) that could never run."""
     spec = JobSpec.parse(data)
     paths = [f"tasks[{i}]" for i in range(len(spec.tasks))]
-    for path, task in zip(paths, spec.tasks, strict=True):
-        resolve(task, path)
-    registry.check_enabled([(path, registry.get(task.skill)) for path, task in zip(paths, spec.tasks, strict=True)])
+    chosen = skill_choice.choose([(path, task.skill, task.version) for path, task in zip(paths, spec.tasks,
+                                                                                          strict=True)])
+    for path, task, d in zip(paths, spec.tasks, chosen, strict=True):
+        resolve(task, path, None, d)
+    skill_choice.check_enabled(list(zip(paths, chosen, strict=True)))
     return spec

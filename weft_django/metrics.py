@@ -19,9 +19,16 @@ class _Collector:
         self.s = snapshot
 
     def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         s = self.s
+        for name, label, what in (("tasks_finished", "status", "Tasks that reached a final status"),
+                                  ("attempts_finished", "outcome", "Attempts that ended, by outcome")):
+            c = CounterMetricFamily(f"weft_{name}", f"{what}, by skill, since counting began (the Tally rows)",
+                                    labels=["skill", label])
+            for skill, value, n in s[name]:
+                c.add_metric([skill, value], n)
+            yield c
         for state in ("queued", "running"):
             g = GaugeMetricFamily(f"weft_tasks_{state}", f"Tasks {state} now, by skill and queue",
                                   labels=["skill", "queue"])

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, TypedDict
 
-from . import gates
+from . import gates, versions
 from .exceptions import InvalidInput
 from .limits import Limits
 from .validators import PRIORITY_RANGE, QUEUE_RE, positive_number
@@ -155,6 +155,25 @@ class TaskOptions:
         Cli("--lock", "A lock held while the task runs: 'namespace:name' or a path glob ('repo:src/**'), "
                       "{param} filled from params. Repeatable.", metavar="LOCK", append=True),
         parse=_parse_locks, check=_check_locks, sql_type="jsonb", skill_blank=[])})
+
+
+@dataclass(frozen=True)
+class Pin:
+    """The skill version a submission may pin. Not a task option (it chooses which skill runs; nothing merges it
+    and a skill has no default for it) but declared here, once, so that TaskSpec, ``submit()``, the API's
+    submission serializer and ``weft_run`` all derive it. ``"name@2"`` in ``skill`` pins the same way."""
+
+    name: str
+    form: Form
+    cli: Cli
+    check: Callable[[Any, str], None]
+    help: str
+
+
+VERSION = Pin("version", Form.TEXT, Cli("--skill-version", "Run this version of the skill (default: %(default)r, "
+                                                        "the newest enabled one); SKILL@VERSION says the same.",
+                                        metavar="VERSION"),
+              versions.check_version, "The skill version to run (default: the newest enabled one); tasks keep it.")
 
 
 class OptionArgs(TypedDict, total=False):

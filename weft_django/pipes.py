@@ -97,7 +97,7 @@ def pipe_spec(text: Any) -> JobSpec:
     except InvalidInput as exc:
         raise InvalidInput(_stage_field(exc.field), exc.message) from None
     for i, task in enumerate(spec.tasks[1:], 1):
-        definition = registry.get(task.skill)
+        definition = registry.get(task.skill, task.version)
         if definition.kind != "python" or not definition.wants_context:
             what = "a command skill" if definition.kind == "command" else "a function without a ctx argument"
             raise InvalidInput(f"stages[{i}]", f"{definition.name!r} is {what}: it could not read the previous "

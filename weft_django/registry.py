@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Unpack
 
-from . import finders, gates, options
+from . import finders, gates, options, versions
 from .argv import all_placeholders, argv_placeholders, check_allow_options, check_argv_template, render_argv
 from .exceptions import InvalidInput, UnknownSkill
 from .options import OptionArgs, TaskOptions
@@ -18,7 +18,7 @@ from .spec import QUEUE_RE, RetryPolicy, check_schema
 from .workspace_spec import Workspace
 
 __all__ = ["PERMISSION_RE", "Isolation", "SkillDef", "all_skills", "argv_placeholders", "autodiscover",
-           "check_argv_template", "check_enabled", "command_skill", "effective_retry", "get", "register",
+           "check_argv_template", "command_skill", "effective_retry", "get", "register",
            "render_argv", "requires_approval", "skill", "sync"]
 
 PERMISSION_RE = re.compile(r"^\w+\.\w+$")
@@ -62,8 +62,8 @@ _discovered = False
 
 def register(definition: SkillDef) -> SkillDef:
     """Add a skill, refusing a second, different definition under the same name."""
-    if not definition.name or not isinstance(definition.name, str):
-        raise InvalidInput("name", "a skill needs a non-empty name")
+    if not definition.name or not isinstance(definition.name, str) or "@" in definition.name:
+        raise InvalidInput("name", "a skill needs a non-empty name without '@' (it pins a version: 'name@2')")
     check_schema(definition.params_schema or {"type": "object"}, f"skills.{definition.name}.params")
     if definition.queue is not None and not QUEUE_RE.match(definition.queue):
         raise InvalidInput(f"skills.{definition.name}.queue", f"invalid queue name {definition.queue!r}")
@@ -78,11 +78,16 @@ def register(definition: SkillDef) -> SkillDef:
     definition = dataclasses.replace(definition, concurrency=gates.parse_concurrency(definition.concurrency,
                                      f"{p}concurrency"), rate=gates.parse_rate(definition.rate, f"{p}rate"))
     RetryPolicy.parse(definition.retry, RetryPolicy(), f"skills.{definition.name}.retry")
+    versions.check_version(definition.version, f"skills.{definition.name}.version")
     with _lock:
-        existing = _skills.get(definition.name)
+        pinned = f"{definition.name}@{definition.version}"
+        existing = _skills.get(pinned)
         if existing is not None and existing.target != definition.target:
-            raise InvalidInput("name", f"skill {definition.name!r} is already registered as {existing.target}")
-        _skills[definition.name] = definition
+            raise InvalidInput("name", f"skill {pinned!r} is already registered as {existing.target}")
+        _skills[pinned] = definition
+        newest = _skills.get(definition.name)
+        if newest is None or versions.order_key(definition.version) >= versions.order_key(newest.version):
+            _skills[definition.name] = definition
     return definition
 
 
@@ -187,38 +192,30 @@ def autodiscover() -> None:
     _discovered = True
 
 
-def get(name: str) -> SkillDef:
+def get(name: str, version: str | None = None) -> SkillDef:
+    """The skill registered as ``name`` in ``version`` (or pinned as ``"name@version"``); without a version the
+    newest registered one (``choose`` also skips the versions an operator disabled)."""
     autodiscover()
+    name, version = versions.split_pin(name, version)
     if name not in _skills:
         finders.find(name)  # e.g. a Django Tasks framework task, registered when its module is imported
-    try:
-        return _skills[name]
-    except KeyError:
-        raise UnknownSkill(name) from None
+    found = _skills.get(name if version is None else f"{name}@{version}")
+    if found is None:
+        raise UnknownSkill(name if version is None else f"{name}@{version}", known=versions_of(name))
+    return found
 
 
-def check_enabled(specs: Sequence[tuple[str, SkillDef]]) -> None:
-    """Raise SkillDisabled for the first (field path, skill) whose Skill row an operator switched off.
-
-    One query for the whole batch. A skill without a row (never synced) is enabled: the rows mirror the
-    code, and only ``enabled`` on them is the operator's to change.
-    """
-    from .exceptions import SkillDisabled
-    from .models import Skill
-
-    wanted = {(d.name, d.version) for _, d in specs}
-    if not wanted:
-        return
-    names = {n for n, _ in wanted}
-    off = set(Skill.objects.filter(name__in=names, enabled=False).values_list("name", "version")) & wanted
-    for path, d in specs:
-        if (d.name, d.version) in off:
-            raise SkillDisabled(d.name, f"{path}.skill" if path else "skill")
+def versions_of(name: str) -> list[str]:
+    """The versions of ``name`` registered in this process, newest first."""
+    return versions.newest_first([d.version for k, d in list(_skills.items()) if d.name == name and "@" in k])
 
 
 def all_skills() -> list[SkillDef]:
+    """Every registered version of every skill (``_skills`` holds each under ``name@version``, and the newest
+    also under ``name``), by name then version."""
     autodiscover()
-    return sorted(_skills.values(), key=lambda s: s.name)
+    every = (d for k, d in list(_skills.items()) if "@" in k)
+    return sorted(every, key=lambda s: (s.name, versions.order_key(s.version)))
 
 
 def effective_retry(definition: SkillDef, override: Mapping[str, Any] | None) -> RetryPolicy:

@@ -8,22 +8,22 @@ from typing import Any
 
 from django.core.signals import setting_changed
 
-from . import conf, options, registry, skill_limits
+from . import conf, options, registry, skill_choice, skill_limits
 from .conf import settings
-from .exceptions import InvalidInput, Refused, UnknownSkill
+from .exceptions import InvalidInput, Refused
 from .limits import Limits, RetryPolicy
 from .options import Merge, Option
 from .spec import TaskSpec, check_params
 
 
-def resolve(spec: TaskSpec, path: str = "", overrides: skill_limits.Overrides | None = None) -> dict[str, Any]:
+def resolve(spec: TaskSpec, path: str = "", overrides: skill_limits.Overrides | None = None,
+            definition: registry.SkillDef | None = None) -> dict[str, Any]:
     """Check a spec against its skill and the ceilings; return the Task row's spec fields. ``overrides``: the
-    Skill rows' limits (``skill_limits.row_overrides()``; None: the code's and the settings' alone)."""
+    Skill rows' limits (``skill_limits.row_overrides()``; None: the code's and the settings' alone).
+    ``definition``: the version ``skill_choice.choose`` chose for it (None: chosen here)."""
     p = f"{path}." if path else ""
-    try:
-        definition = registry.get(spec.skill)
-    except UnknownSkill:
-        raise UnknownSkill(spec.skill, f"{p}skill") from None
+    if definition is None:
+        definition = skill_choice.choose([(path, spec.skill, spec.version)])[0]
     check_params(definition.params_schema, spec.params, f"{p}params")
     if definition.kind == "command":
         registry.render_argv(definition, spec.params)
@@ -58,7 +58,7 @@ setting_changed.connect(_forget_shapes, dispatch_uid="weft_forget_shapes")
 
 def _shape_key(spec: TaskSpec) -> Any:
     try:
-        return (spec.skill, options.hashable(spec))
+        return (spec.skill, spec.version, options.hashable(spec))
     except TypeError:  # an unhashable value in retry: just do not cache
         return None
 

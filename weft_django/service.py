@@ -67,18 +67,20 @@ def submit(
     queue: str | None = None,
     priority: int | None = None,
     locks: Sequence[str] | None = None,
+    version: str | None = None,
     name: str = "",
     owner: Any = None,
     idempotency_key: str | None = None,
     labels: Mapping[str, Any] | None = None,
     deadline: datetime | None = None,
 ) -> Job:
-    """Submit one task as a job. Validates everything, writes in one transaction, dispatches on commit."""
+    """Submit one task as a job. Validates everything, writes in one transaction, dispatches on commit.
+    ``version`` (or ``skill="name@2"``) pins the skill's version; without it the newest enabled one runs."""
     if isinstance(locks, str):  # tuple("db:x") would lock four one-letter names
         raise InvalidInput("locks", "must be a list of lock names, got str")
     spec = TaskSpec(skill=skill, params=params if params is not None else {}, key=key,
                     limits=Limits.parse(limits), retry=retry, timeout=timeout, queue=queue, priority=priority,
-                    locks=tuple(locks or ()))
+                    locks=tuple(locks or ()), version=version)
     spec.validate()
     return submission.create_job([spec], submission.JobOptions(
         name=name or skill, owner=owner, idempotency_key=idempotency_key, labels=labels, deadline=deadline),

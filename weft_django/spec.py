@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from . import options
+from . import options, versions
 from .exceptions import InvalidInput
 from .limits import Limits, RetryPolicy
 from .options import TaskOptions
@@ -43,6 +43,7 @@ class TaskSpec(TaskOptions):
     params: Mapping[str, Any] = field(default_factory=dict)
     key: str | None = None
     depends_on: tuple[str, ...] = ()
+    version: str | None = None  # a pin (options.VERSION); None: the newest enabled version at submission
 
     @classmethod
     def parse(cls, data: Mapping[str, Any], path: str = "") -> TaskSpec:
@@ -67,6 +68,7 @@ class TaskSpec(TaskOptions):
             params={} if params is None else params,  # not `or {}`: [] or "" must be refused, not emptied
             key=data.get("key"),
             depends_on=tuple(deps or ()),
+            version=data.get(options.VERSION.name),
             **options.parse_values(data, p),
         )
         spec.validate(path)
@@ -84,3 +86,6 @@ class TaskSpec(TaskOptions):
             if not isinstance(dep, str) or not KEY_RE.match(dep):
                 raise InvalidInput(f"{p}depends_on[{i}]", f"must be a task key, got {dep!r}")
         options.check_values(self, p)
+        if not isinstance(self.skill, str) or not self.skill:
+            raise InvalidInput(f"{p}skill", "is required and must be a non-empty string")
+        versions.split_pin(self.skill, self.version, path)  # a malformed or contradicting pin, named

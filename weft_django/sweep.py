@@ -18,7 +18,7 @@ from django.db import close_old_connections, transaction
 from django.db.models import Case, Count, DateTimeField, Value, When
 from django.utils import timezone
 
-from . import retention, transitions, workers
+from . import retention, tallies, transitions, workers
 from .conf import settings
 from .handoff import Ready
 from .lifecycle import graph, ledger, recover
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 SCHEDULE_NAME = "weft-sweep"
 REDISPATCH_BACKOFF_STEPS = 2  # after its n-th re-send a task waits 2**(n+1) x WEFT_REDISPATCH_AFTER: 2, 4, 8 at most
-STEPS = ("deadlines", "expired", "undelivered", "waiting", "workers", "retention")
+STEPS = ("deadlines", "expired", "undelivered", "waiting", "workers", "retention", "tallies")
 
 
 def sweep() -> dict[str, Any]:
@@ -44,7 +44,7 @@ def sweep() -> dict[str, Any]:
     steps: dict[str, Callable[[Counter[str]], None]] = {
         "deadlines": _stop_past_deadline, "expired": _recover_expired,
         "undelivered": _redispatch_undelivered, "waiting": _reoffer_waiting, "workers": _workers_offline,
-        "retention": _prune,
+        "retention": _prune, "tallies": _tallies,
     }
     for name in STEPS:
         try:
@@ -181,19 +181,20 @@ def _reoffer_waiting(counts: Counter[str]) -> None:
         counts["reoffered"] += sent
 
 
-# ---------------------------------------------------------------- (4) silent workers
+# ---------------------------------------------------------------- (4) silent workers, (5) retention, (6) tallies
 
 
 def _workers_offline(counts: Counter[str]) -> None:
     counts["workers_offline"] += workers.mark_silent_offline(settings.WORKER_OFFLINE_AFTER)
 
 
-# ---------------------------------------------------------------- (5) retention
-
-
 def _prune(counts: Counter[str]) -> None:
     """One batch of jobs past WEFT_RETENTION (weft_prune does them all): the sweep keeps up a little each run."""
     counts["pruned_jobs"] += retention.prune(max_batches=1).get("job", 0)
+
+
+def _tallies(counts: Counter[str]) -> None:
+    tallies.upkeep()  # the counts of finished work merged, each backlog sampled: upkeep, not counted as work
 
 
 # ---------------------------------------------------------------- the beat schedule

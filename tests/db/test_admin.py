@@ -154,3 +154,21 @@ def test_admin__a_job_shows_its_token_budget_and_use(staff: Client) -> None:
     page = staff.get(f"/admin/weft/job/{job.pk}/change/").content.decode()
     assert "41,200 of 100,000 tokens used" in page
     assert "Budget: 41,200 of 100,000 tokens used" in page  # in the explanation too
+
+
+def test_admin__job_search_finds_a_job_by_its_tasks_errors_within_what_one_sees(staff: Client) -> None:
+    broken = service.submit("t.fatal", queue="weft-inprocess-tests")
+    execute(Task.objects.get(job=broken).pk, 0)
+    fine = service.submit("t.noop", queue="weft-inprocess-tests")
+    error = Task.objects.get(job=broken).error
+    assert error
+    term = error.split()[-1][:12]
+    page = staff.get("/admin/weft/job/", {"q": term}).content.decode()
+    assert f'href="/admin/weft/job/{broken.pk}/change/' in page
+    assert f'href="/admin/weft/job/{fine.pk}/change/' not in page
+    by_name = staff.get("/admin/weft/job/", {"q": fine.name}).content.decode()
+    assert f'href="/admin/weft/job/{fine.pk}/change/' in by_name
+    theirs = Client()
+    theirs.force_login(member("other", "weft.view_job", staff=True))  # not view_all_jobs: sees only their own
+    r = theirs.get("/admin/weft/job/", {"q": term})
+    assert r.status_code == 200 and f'/admin/weft/job/{broken.pk}/change/' not in r.content.decode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -165,3 +166,36 @@ def test_plan__tasks_awaiting_approval_use_their_partial_index(backlog: int) -> 
     plan = (Task.objects.filter(status="blocked", blocked_reason=AWAITING_APPROVAL).order_by("pk")
             .values("pk")[:20].explain())
     assert "weft_task_awaiting_idx" in plan, plan
+
+
+@pytest.fixture
+def tallies_of_a_busy_day() -> None:
+    """A day of minutes for 10 skills, 4 values, two rows each: the Tally table after a day without a
+    sweep to merge and fold it (it normally holds tallies.KEEP_MINUTES of them). The last hour must still be a range
+    read of its index, not a scan of the day."""
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            INSERT INTO weft_tally (minute, skill, kind, value, n)
+            SELECT date_trunc('minute', now()) - make_interval(mins => m), 's' || s, 'task', v, 1
+            FROM generate_series(0, 1439) m, generate_series(1, 10) s,
+                 unnest(ARRAY['succeeded', 'failed', 'cancelled', 'skipped']) v, generate_series(1, 2) p""")
+        cursor.execute("ANALYZE weft_tally")
+
+
+def test_plan__the_dashboards_last_hour_reads_the_tally_index(tallies_of_a_busy_day: None) -> None:
+    from django.db.models import Sum
+    from django.utils import timezone
+
+    from weft_django.models import Tally
+
+    assert Tally.objects.count() == 1440 * 10 * 4 * 2
+    start = timezone.now() - timedelta(minutes=59)
+    text = (Tally.objects.filter(minute__gte=start).values_list("minute", "skill", "kind", "value")
+            .annotate(n=Sum("n")).order_by().explain())
+    assert "weft_tally_minute_idx" in text, text
+    assert "Seq Scan" not in text, text
+
+
+def test_plan__the_tally_triggers_read_the_task_by_primary_key(backlog: int) -> None:
+    text = plan("SELECT skill_name FROM weft_task WHERE id = %s", [backlog])  # weft_tally_attempt()'s read
+    assert "weft_task_pkey" in text, text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ from django.core import checks as django_checks
 from pytest_django import Settings
 from rest_framework.test import APIClient
 
-from weft_django import registry, service, skill
+from weft_django import service, skill
 from weft_django.checks import check_results_and_queues
 from weft_django.exceptions import InvalidInput
 from weft_django.models import Job, Task
@@ -42,15 +41,6 @@ def test_max_result_bytes__bad_value_fires_e050(settings: Settings, value: Any) 
 
 # ---- WEFT_QUEUES ----
 
-
-@pytest.fixture
-def clean_registry() -> Iterator[None]:
-    registry.autodiscover()
-    before = dict(registry._skills)
-    yield
-    with registry._lock:
-        registry._skills.clear()
-        registry._skills.update(before)
 
 
 @pytest.mark.parametrize("value", [None, ["weft"], ("weft", "gpu")])

@@ -405,3 +405,14 @@ def locked(path: str, seconds: float = 0.5) -> str:
 @skill(name="t.rated", rate="5/s")
 def rated() -> None:
     return None
+
+
+# Two versions of one skill side by side (docs/user-guide.md, "Skill versions"): a submission may pin either.
+@skill(name="t.greet", version="1")
+def greet_v1(who: str = "world") -> str:
+    return f"hello {who} (v1)"
+
+
+@skill(name="t.greet", version="2")
+def greet_v2(who: str = "world") -> str:
+    return f"hello {who} (v2)"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,16 +11,6 @@ from weft_django.exceptions import InvalidInput
 from weft_django.globs import conflicts
 from weft_django.resolve import resolve
 from weft_django.spec import TaskSpec
-
-
-@pytest.fixture
-def clean_registry() -> Iterator[None]:
-    registry.autodiscover()
-    before = dict(registry._skills)
-    yield
-    with registry._lock:
-        registry._skills.clear()
-        registry._skills.update(before)
 
 
 @pytest.mark.parametrize(("a", "b", "expected"), [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import inspect
 import re
 import typing
-from collections.abc import Iterator
 from dataclasses import fields
 from typing import Any
 
@@ -33,16 +32,6 @@ GOOD: dict[Form, Any] = {Form.LIMITS: {"memory_mb": 64}, Form.OBJECT: {"max_atte
 SQL_TYPES = {models.JSONField: "jsonb", models.FloatField: "float8", models.CharField: "text",
              models.PositiveSmallIntegerField: "int"}
 
-
-@pytest.fixture
-def clean_registry() -> Iterator[None]:
-    """Skills registered by a test vanish after it."""
-    registry.autodiscover()
-    before = dict(registry._skills)
-    yield
-    with registry._lock:
-        registry._skills.clear()
-        registry._skills.update(before)
 
 
 def test_the_declaration_names_the_options() -> None:

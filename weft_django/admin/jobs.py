@@ -30,7 +30,7 @@ class JobAdmin(Acting):
                    filters.typed("owner", _("owner"), _("login"), lists.jobs_of_owner),
                    filters.typed("label", _("label"), _("key or key=value"), lists.jobs_labelled),
                    filters.date_range("created_at", _("created")))
-    search_fields = ("name", "idempotency_key", "stop_reason")
+    search_fields = ("name", "idempotency_key", "stop_reason")  # and the errors of its tasks: get_search_results
     fields = ("explanation", "governance", "name", "status", "stop_reason", "owner", "labels", "idempotency_key",
               "max_attempts", "max_cost", "max_tokens", "deadline", "spent", "tokens_used", "tasks_total", "all_tasks",
               "tasks_open", "tasks_failed", "created_at", "finished_at")
@@ -44,6 +44,14 @@ class JobAdmin(Acting):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
         return lists.job_rows(reports.visible_jobs(request.user, super().get_queryset(request)))
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Job], search_term: str
+                           ) -> tuple[QuerySet[Job], bool]:
+        """The admin's search of the job's own fields, or of its tasks' errors ("disk full" finds the job)."""
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip():
+            found = found | lists.jobs_with_task_error(queryset, search_term.strip())
+        return found, duplicates
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -47,6 +49,12 @@ class TaskAdmin(Acting):
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
         task = self.get_object(request, object_id)
+        if task is not None and request.GET.get("part") == "attempts":  # what the page fetches while it runs
+            if not self.has_view_or_change_permission(request, task):
+                raise PermissionDenied
+            response = render(request, "admin/weft/task/attempts.html", task_page.task_page(task))
+            response["X-Weft-Status"] = task.status
+            return response
         if task is not None:
             extra_context = {**(extra_context or {}), **task_page.task_page(task)}
         return super().change_view(request, object_id, form_url, extra_context)

@@ -58,6 +58,7 @@ class TaskSubmission(serializers.Serializer[Any]):
     key = serializers.CharField(required=False)
     # The task options, one field each, in the declaration's order (DRF orders fields by creation).
     vars().update({o.name: option_field(o) for o in options.OPTIONS})
+    vars()[options.VERSION.name] = serializers.CharField(required=False, help_text=options.VERSION.help)
     name = serializers.CharField(required=False)
     labels = serializers.JSONField(required=False)
     idempotency_key = serializers.CharField(required=False)

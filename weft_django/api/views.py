@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.conf import settings as django_settings
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -137,6 +138,19 @@ def with_next(request: Request, page: dict[str, Any]) -> dict[str, Any]:
         f"{request.path}?{urlencode({'limit': request.query_params.get('limit', PAGE_SIZE), 'after': after})}")}
 
 
+class Filters(DjangoFilterBackend):
+    """django-filter's backend, with a bad value a 400 naming its query parameter (as every bad input here)."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid():
+            field, why = reports.filter_error(filterset.errors, request.query_params)
+            raise BadInput({"field": field, "detail": why})
+        return filterset.qs
+
+
 class NewestFirst(CursorPagination):
     ordering = "-id"
     page_size = 50
@@ -192,9 +206,11 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
 
     serializer_class = s.JobSerializer
     pagination_class = NewestFirst
+    filter_backends = (Filters,)
+    filterset_class = reports.JobFilter
 
     def get_queryset(self) -> QuerySet[Job]:
-        return domain(lambda: reports.job_list(self.request.user, self.request.query_params.get("status")))
+        return domain(lambda: reports.job_list(self.request.user))
 
     @extend_schema(
         request=PolymorphicProxySerializer("Submission", [s.TaskSubmission, s.JobSubmission],
@@ -283,14 +299,23 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
                         status=status.HTTP_201_CREATED)
 
 
-@extend_schema_view(retrieve=extend_schema(responses=answers(s.TaskDetailSerializer, 403, 404)))
-class TaskViewSet(WeftView, mixins.RetrieveModelMixin, viewsets.GenericViewSet["Task"]):
-    """One task of a job you may see, with its attempts and decisions; cancel it."""
+@extend_schema_view(list=extend_schema(responses=answers(s.TaskSerializer(many=True), 400, 403)),
+                    retrieve=extend_schema(responses=answers(s.TaskDetailSerializer, 403, 404)))
+class TaskViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet["Task"]):
+    """The tasks of the jobs you may see (filtered, newest first); one with its attempts and decisions; act on it."""
 
     serializer_class = s.TaskDetailSerializer
+    pagination_class = NewestFirst
+    filter_backends = (Filters,)
+    filterset_class = reports.TaskFilter
 
     def get_queryset(self) -> QuerySet[Task]:
+        if self.action == "list":
+            return reports.task_list(self.request.user)
         return reports.task_details(self.request.user)
+
+    def get_serializer_class(self) -> type[BaseSerializer[Any]]:
+        return s.TaskSerializer if self.action == "list" else s.TaskDetailSerializer
 
     @extend_schema(request=None, responses=answers(OpenApiResponse(description='{"cancelled": true|false}'),
                                                    400, 403, 404))

@@ -218,12 +218,17 @@ class Monitor:
                 self._by_id.pop(id(w), None)
 
     def _run(self) -> None:
+        idle = True
         while True:
             time.sleep(settings.MONITOR_INTERVAL)
             with self._lock:
                 watches = list(self._by_id.values())
             if not watches:
+                if not idle:  # nothing to watch: hold no database session (a test's database can be dropped)
+                    connection.close()
+                idle = True
                 continue
+            idle = False
             for w in watches:
                 if w.reason:
                     continue

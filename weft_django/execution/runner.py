@@ -116,7 +116,7 @@ def run(c: Claimed, *, worker: str = HOST, lease_from: float | None = None) -> O
               lease_until=(time.monotonic() if lease_from is None else lease_from) + settings.LEASE_SECONDS)
     started = time.monotonic()
     try:
-        definition = registry.get(c.skill_name)
+        definition = registry.get(c.skill_name, c.skill_version)
     except WeftError as exc:
         return Observation(Outcome.failure(str(exc), retryable=False), "failed", type(exc).__name__)
     isolated = definition.kind == "python" and definition.isolation == "process"  # isolation.py (issue 5)

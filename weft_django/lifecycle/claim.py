@@ -39,6 +39,7 @@ class Claimed:
     attempt_id: int
     key: str
     skill_name: str
+    skill_version: str  # the version it was submitted with: the one that runs, whatever registered since
     params: dict[str, Any]
     limits: dict[str, Any]
     retry: dict[str, Any]
@@ -59,8 +60,8 @@ class Claimed:
 
 # What a claim reads of the task: what to run (its options from the one declaration, options.py) and where
 # it sits in its job. The ORM version reads them with the job's budget; the statement below returns them.
-TASK_FIELDS = ("job_id", "key", "skill_name", "params", *options.COLUMNS, "has_dependents", "has_dependencies",
-               "parent_id", "gates", "governed")
+TASK_FIELDS = ("job_id", "key", "skill_name", "skill_version", "params", *options.COLUMNS, "has_dependents",
+               "has_dependencies", "parent_id", "gates", "governed")
 CLAIM_FIELDS = (*TASK_FIELDS, "job__status", "job__max_attempts", "job__max_cost", "job__deadline", "job__owner_id",
                 "job__labels", "job__max_tokens")
 JSON_FIELDS = ("params", "gates", *(c for c in options.COLUMNS if options.SQL_TYPES[c] == "jsonb"))

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from .. import dag, registry, skill_limits, transitions
+from .. import dag, skill_choice, skill_limits, transitions
 from ..exceptions import InvalidInput, WeftError
 from ..handoff import Ready
 from ..models import Job, Task
@@ -56,12 +56,13 @@ def _resolve_new(job_id: int, specs: Sequence[Mapping[str, Any]], keys: Sequence
     skill cannot side-step a rule by adding the denied work at run time."""
     out = []
     overrides = skill_limits.row_overrides()
-    for i, (raw, key) in enumerate(zip(specs, keys, strict=True)):
-        spec = TaskSpec.parse(raw, f"{path}[{i}]")
+    parsed = [TaskSpec.parse(raw, f"{path}[{i}]") for i, raw in enumerate(specs)]
+    chosen = skill_choice.choose([(f"{path}[{i}]", s.skill, s.version) for i, s in enumerate(parsed)])
+    for i, (spec, key, d) in enumerate(zip(parsed, keys, chosen, strict=True)):
         deps = tuple(local.get(d, d) for d in spec.depends_on) if local else spec.depends_on
         spec = TaskSpec(**{**spec.__dict__, "key": key, "depends_on": deps})
-        out.append((key, spec, resolve(spec, f"{path}[{i}]", overrides)))
-    registry.check_enabled([(f"{path}[{i}]", registry.get(spec.skill)) for i, (_, spec, _) in enumerate(out)])
+        out.append((key, spec, resolve(spec, f"{path}[{i}]", overrides, d)))
+    skill_choice.check_enabled([(f"{path}[{i}]", d) for i, d in enumerate(chosen)])
     if store.rules():
         job = Job.objects.select_related("owner").filter(pk=job_id).first()
         owner, labels = (job.owner, job.labels) if job is not None else (None, {})

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models.functions import Now
 
-from .. import dag, options, registry, reports, signals, skill_limits
+from .. import dag, options, registry, reports, signals, skill_choice, skill_limits
 from ..conf import settings
 from ..exceptions import InvalidInput, SkillDisabled
 from ..handoff import Ready, after_commit
@@ -69,7 +69,9 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
     # Built-in policies refuse inside (ceilings, bounds, the enabled switch): recorded, then raised.
     overrides = skill_limits.row_overrides()
     with policing.recording(options.owner, [spec.skill for _, spec in keyed]):
-        fields = [resolve(spec, path, overrides) for path, (_, spec) in zip(paths, keyed, strict=True)]
+        chosen = skill_choice.choose([(path, spec.skill, spec.version) for path, (_, spec) in zip(paths, keyed,
+                                                                                                  strict=True)])
+        fields = [resolve(spec, path, overrides, d) for path, (_, spec), d in zip(paths, keyed, chosen, strict=True)]
         governed = policing.govern(fields, paths, options)  # the rules: refuse, or change what is written
         fields, options = governed.fields, governed.options
         budgeted = (options.max_attempts, options.max_cost, options.max_tokens, options.deadline, options.not_before)
@@ -77,7 +79,7 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
                 and pg.enabled() and not registry.requires_approval(fields[0]["skill_name"]) and not governed.touched
                 and not fields[0]["gates"].get("rate")):
             return _insert_lone_task(keyed[0][0], fields[0], options, "tasks[0].skill" if name_tasks else "skill")
-        registry.check_enabled([(path, registry.get(spec.skill)) for path, (_, spec) in zip(paths, keyed, strict=True)])
+        skill_choice.check_enabled(list(zip(paths, chosen, strict=True)))
     if options.idempotency_key:
         existing = _keyed_job(options)
         if existing is not None:

@@ -18,6 +18,7 @@ from .notifications import Subscription
 from .querysets import JobQuerySet, LockingQuerySet, TaskQuerySet
 from .schedules import Overlap, Schedule
 from .skills import Skill, SkillKind
+from .tallies import Tally
 from .tasks import SPEC_FIELDS, Dependency, Task
 from .templates import JobTemplate
 from .workers import SweepRun, Worker, WorkerState
@@ -26,5 +27,5 @@ __all__ = [
     "SPEC_FIELDS", "Artifact", "ArtifactKind", "Attempt", "AuditAction", "AuditEntry", "Breaker", "Decision",
     "Dependency", "Iteration", "Job", "JobQuerySet", "JobTemplate", "LlmCall", "LockingQuerySet", "Overlap",
     "Policy", "PolicyDecision", "PolicyOutcome", "RateBucket", "ReadableDateTimeField", "Schedule", "Skill",
-    "SkillKind", "Subscription", "SweepRun", "Task", "TaskQuerySet", "Via", "Worker", "WorkerState",
+    "SkillKind", "Subscription", "SweepRun", "Tally", "Task", "TaskQuerySet", "Via", "Worker", "WorkerState",
 ]

@@ -16,6 +16,7 @@ from .analytics import analytics
 from .dashboard import dashboard
 from .events import event_job, event_task
 from .explain import explain, explain_page
+from .filtering import JobFilter, TaskFilter, filter_error
 from .follow import follow
 from .governance import job_governance, policy_explain, policy_validate, visible_governance
 from .jobs import FAILURES_SHOWN, attempts, failures, get_job, job_spec, page_bounds, status, task_status
@@ -32,18 +33,22 @@ from .visibility import (
     job_tasks,
     runnable_skills,
     task_details,
+    task_list,
     visible_jobs,
     visible_rows,
     visible_tasks,
 )
 
 __all__ = [
-    "FAILURES_SHOWN", "FAILURE_WINDOW", "RECENT", "Decision", "SkillDef", "analytics", "attempts",
-    "check_sees_all_jobs", "dashboard", "event_job", "event_task", "explain", "explain_page", "failures", "first",
+    "FAILURES_SHOWN", "FAILURE_WINDOW", "RECENT", "Decision", "JobFilter", "SkillDef", "TaskFilter",
+    "analytics", "attempts",
+    "check_sees_all_jobs", "dashboard", "event_job", "event_task", "explain", "explain_page", "failures",
+    "filter_error", "first",
     "follow", "get_job", "ids", "iterations", "job_governance", "job_list", "job_spec", "job_tasks", "known_queues",
     "lone_skill", "lone_task", "loop_lines", "metrics_snapshot", "newest_jobs", "overview", "page_bounds",
     "policy_explain", "policy_validate",
-    "result_page", "results", "runnable_skills", "running_tasks", "skills", "status", "task_details", "task_of_pid",
+    "result_page", "results", "runnable_skills", "running_tasks", "skills", "status", "task_details", "task_list",
+    "task_of_pid",
     "task_status", "top", "unread_queues", "user_named", "visible_governance", "visible_jobs", "visible_rows",
     "visible_tasks",
 ]

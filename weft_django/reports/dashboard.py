@@ -7,12 +7,12 @@ from typing import Any
 
 from django.utils import timezone
 
-from .. import units
+from .. import charts, units
 from ..models import Job, Task
 from ..states import TaskStatus
 from .activity import overview
 from .explain import cause
-from .metrics import metrics_snapshot
+from .metrics import last_hour, metrics_snapshot
 
 
 def governed_in_use() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -48,5 +48,6 @@ def dashboard() -> dict[str, Any]:
     o["per_skill"] = [{"skill": k, **v} for k, v in sorted(per_skill.items())]
     o["oldest_queued"] = {q: units.seconds(age) for q, age in sorted(m["oldest_queued_seconds"].items())}
     o["slots"], o["locks"] = governed_in_use()
+    o["chart"] = charts.per_skill(last_hour(now))
     o["updated"] = now
     return o

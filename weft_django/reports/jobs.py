@@ -105,7 +105,7 @@ def job_spec(job_id: Any) -> dict[str, Any]:
     again."""
     job = get_job(job_id)
     tasks = list(Task.objects.filter(job_id=job.pk, parent__isnull=True).order_by("pk")
-                 .values("pk", "key", "skill_name", "params", *options.COLUMNS))
+                 .values("pk", "key", "skill_name", "skill_version", "params", *options.COLUMNS))
     keys = {t["pk"]: t["key"] for t in tasks}
     deps: dict[int, list[str]] = {}
     for up, down in (Dependency.objects.filter(downstream_id__in=keys, upstream_id__in=keys).order_by("pk")
@@ -117,7 +117,8 @@ def job_spec(job_id: Any) -> dict[str, Any]:
         budget["deadline"] = max(1.0, round((job.deadline - job.created_at).total_seconds(), 3))
     return {
         "name": job.name, "labels": dict(job.labels or {}), "budget": budget,
-        "tasks": [{"key": t["key"], "skill": t["skill_name"], "params": t["params"],
+        "tasks": [{"key": t["key"], "skill": t["skill_name"], options.VERSION.name: t["skill_version"],
+                   "params": t["params"],
                    **{o.name: t[o.column] for o in options.OPTIONS},
                    **({"depends_on": deps[t["pk"]]} if t["pk"] in deps else {})} for t in tasks],
     }

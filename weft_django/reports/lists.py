@@ -57,6 +57,13 @@ def jobs_labelled(jobs: QuerySet[Job], label: str) -> QuerySet[Job]:
     return jobs.filter(labels__has_key=key.strip())
 
 
+def jobs_with_task_error(jobs: QuerySet[Job], term: str) -> QuerySet[Job]:
+    """The jobs with a failed, skipped or cancelled task whose error contains ``term`` (the admin's job search):
+    an EXISTS per job over its finished tasks by weft_task_job_status_idx, never every task of the site."""
+    ended = (TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED)
+    return jobs.filter(Exists(Task.objects.filter(job_id=OuterRef("pk"), status__in=ended, error__icontains=term)))
+
+
 def between(rows: QuerySet[_M], column: str, since: str | None, until: str | None) -> QuerySet[_M]:
     """``rows`` whose ``column`` is on or after the day ``since`` and on or before the day ``until``
     (YYYY-MM-DD, in the current time zone; either may be empty); InvalidInput naming the bad one."""

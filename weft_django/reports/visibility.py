@@ -49,6 +49,11 @@ def job_list(user: Any, status: str | None = None) -> QuerySet[Job]:
     return jobs
 
 
+def task_list(user: Any) -> QuerySet[Task]:
+    """The tasks the user sees (the API's list; filtered by ``filtering.TaskFilter``)."""
+    return access.visible_tasks(user)
+
+
 def job_tasks(job_id: int) -> QuerySet[Task]:
     """Every task of a job (the API pages them)."""
     return Task.objects.filter(job_id=job_id)

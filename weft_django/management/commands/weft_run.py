@@ -52,15 +52,18 @@ class Command(cli.WeftCommand):
                                     else {"default": None})
             task.add_argument(opt.cli.flag, type=TYPES[opt.form], metavar=opt.cli.metavar, help=opt.cli.help,
                               **extra)
+        pin = options.VERSION.cli
+        task.add_argument(pin.flag, dest=options.VERSION.name, default=None, metavar=pin.metavar, help=pin.help)
         task.add_argument("--idempotency-key", default=None, metavar="KEY",
                           help="Submitting again with the same key returns the same job (default: %(default)r).")
 
     def handle(
         self, *args: Any, skill: str, param: list[tuple[str, Any]], params: dict[str, Any] | None, wait: bool,
-        timeout: float | None, json: bool, idempotency_key: str | None, **given: Any,
+        timeout: float | None, json: bool, idempotency_key: str | None, version: str | None, **given: Any,
     ) -> None:
         job = service.submit(
             skill, params if params is not None else collect(param, "params"), idempotency_key=idempotency_key,
+            version=version,
             **{o.name: task_option(o, given[o.cli.dest]) for o in options.OPTIONS if o.cli is not None},
         )
         unsent = cli.not_sent(job)
