@@ -235,7 +235,7 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         s.JobSerializer(many=True), 400, 403, code=201,
         why={400: "bad input: the field at fault as [index].field, or too many items; nothing was written",
              403: "a skill you may not run, or a policy that denies an item ([index].skill)"}))
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], pagination_class=None)  # the jobs written: all of them, not a page
     def bulk(self, request: Request) -> Response:
         """Submit many one-task jobs at once: a JSON list of what ``POST jobs/`` takes for one task (at most
         WEFT_SUBMIT_MANY_MAX). All are written, or none; the jobs come back in the list's order."""
