@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.workloads import table
+
 CPU_GROUPS = ("worker_pool", "worker_main", "producer", "pg_backends", "pg_server", "redis")
 
 
@@ -224,6 +226,8 @@ def markdown(result: dict[str, Any]) -> str:
                 f"- rate {rate['rate']}, all {rate['tasks']} submitted at once: **{rate['admitted']}** started in "
                 f"{rate['window_s']:g} s (expected {rate['expected']:g}, {rate['error_pct']:+g} %; "
                 f"{rate['defer_decisions']} defer decisions)", ""]
+    if result.get("workloads"):
+        out += ["## Bulk workloads (bench/workloads.py)", "", *table(result["workloads"])]
     w = result.get("weft", {})
     if w.get("scale"):
         out += ["## weft at scale", "", *scale_section(w["scale"]), ""]

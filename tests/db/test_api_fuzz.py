@@ -40,7 +40,7 @@ def test_api__no_request_gets_a_server_error() -> None:
         bad = [r.err() for r in results if isinstance(r, Err)]
         assert not bad, bad  # every operation of the schema could be read
         operations = [r.ok() for r in results if isinstance(r, Ok)]
-        assert len(operations) == 19  # every endpoint of docs/http-api.md but the schema itself
+        assert len(operations) == 20  # every endpoint of docs/http-api.md but the schema itself
         for operation in operations:
             @given(case=operation.as_strategy())
             @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
