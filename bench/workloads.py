@@ -39,7 +39,8 @@ def _group(n: int, app_module: str) -> None:
 def _batch_defer(n: int) -> None:
     from bench.procrastinate_app import noop
 
-    noop.batch_defer(*({"stamp": False, "target": n} for _ in range(n)))
+    kwargs: dict[str, Any] = {"stamp": False, "target": n}
+    noop.batch_defer(*(kwargs for _ in range(n)))
 
 
 def _loop(system: systems.System, n: int) -> None:

@@ -80,8 +80,9 @@ def test_submit_many__plain_items_are_one_statement_on_postgresql(settings: Sett
     writes = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith(("INSERT", "WITH"))]
     assert len(writes) == 1, writes
     assert [Task.objects.get(job_id=j.pk).params["a"] for j in jobs] == list(range(50))
-    assert len({j.pk for j in jobs}) == 50 and jobs[0].delivery is jobs[-1].delivery
-    assert jobs[0].delivery.total == 50
+    delivery = jobs[0].delivery
+    assert len({j.pk for j in jobs}) == 50 and delivery is jobs[-1].delivery
+    assert delivery is not None and delivery.total == 50
 
 
 def test_submit_many__items_the_statement_cannot_take_go_the_orm_way_in_the_same_transaction(
