@@ -13,15 +13,13 @@ workers and no-op body as the lone workload. Writes a JSON file.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 from bench import procstat, sidechannel, sqlcount, systems
-from bench.producer import Monitor, wait_for, warm_up
+from bench.producer import Monitor, arguments, start, wait_for, warm_up
 
 WORKLOADS = {"fanout": "one fan-out of N tasks (a Celery group; procrastinate batch_defer; one weft job)",
              "many": "N submissions at once (apply_async in a loop; procrastinate batch_defer; weft submit_many)"}
@@ -111,18 +109,11 @@ def table(workloads: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--system", required=True, choices="abcd")
+    p = arguments(__doc__)
     p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
     p.add_argument("--n", type=int, default=10_000)
-    p.add_argument("--worker-pids", required=True)
-    p.add_argument("--count-dir", required=True)
-    p.add_argument("--out", required=True)
     a = p.parse_args(argv)
-    os.environ["BENCH_COUNT_DIR"], os.environ["BENCH_ROLE"] = a.count_dir, "producer"
-    sqlcount.install()
-    system = systems.load(a.system)
-    result = run(system, a.workload, a.n, [int(x) for x in a.worker_pids.split(",")])
+    result = run(start(a), a.workload, a.n, a.worker_pids)
     with open(a.out, "w") as f:
         json.dump({"system": a.system, **result}, f, indent=1)
 
