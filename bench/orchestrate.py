@@ -30,6 +30,7 @@ import redis
 
 from bench import procstat, report, systems
 from bench.weft_profile import summarize
+from bench.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,6 +98,16 @@ class Run:
 
     # -- measurements
     def system(self, spec: systems.Spec, n: int, latency_n: int, **env: str) -> dict[str, Any]:
+        return self.measure(spec, ["-m", "bench.producer", "--n", str(n), "--latency-n", str(latency_n)],
+                            f"n={n} latency-n={latency_n}", **env)
+
+    def workload(self, spec: systems.Spec, workload: str, n: int) -> dict[str, Any]:
+        """One bulk workload (bench/workloads.py) on one system; (d)'s workers with WEFT_BATCH_SIZE if given."""
+        env = {"BENCH_WEFT_BATCH_SIZE": str(self.a.weft_batch_size)} if self.a.weft_batch_size else {}
+        return self.measure(spec, ["-m", "bench.workloads", "--workload", workload, "--n", str(n)],
+                            f"{workload} n={n}", **env)
+
+    def measure(self, spec: systems.Spec, producer: list[str], what: str, **env: str) -> dict[str, Any]:
         if spec.database:
             log(f"({spec.name}) fresh database {spec.database}, migrate")
             self.fresh_database(spec.database, spec.settings or "")
@@ -106,10 +117,9 @@ class Run:
         out = self.tmp / f"result-{spec.name}.json"
         try:
             pids = self.start_workers(spec, count_dir, **env)
-            log(f"({spec.name}) workers {pids}; producer: n={n} latency-n={latency_n}")
-            self.python(["-m", "bench.producer", "--system", spec.name, "--n", str(n), "--latency-n", str(latency_n),
-                         "--worker-pids", ",".join(map(str, pids)), "--count-dir", str(count_dir),
-                         "--out", str(out)], spec.settings, spec.database)
+            log(f"({spec.name}) workers {pids}; producer: {what}")
+            self.python([*producer, "--system", spec.name, "--worker-pids", ",".join(map(str, pids)),
+                         "--count-dir", str(count_dir), "--out", str(out)], spec.settings, spec.database, **env)
         except subprocess.CalledProcessError:
             for f in sorted(self.tmp.glob(f"worker-{spec.name}-*.log")):
                 log(f"--- {f.name} (tail)\n{f.read_text(errors='replace')[-3000:]}")
@@ -244,6 +254,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--server-side-binding", action="store_true",
                    help="Django OPTIONS server_side_binding=True, prepare_threshold=5 for (b), (c), (d): "
                         "psycopg then prepares repeated statements (default: Django's client-side binding)")
+    p.add_argument("--workloads", default="lone",
+                   help="comma-separated: lone (tasks one by one: throughput, latency, and weft's extras), fanout "
+                        "(one fan-out of --fanout-n tasks), many (--many-n submissions at once); each runs on every "
+                        "system of --only (default: %(default)r)")
+    p.add_argument("--fanout-n", type=int, default=10_000, help="tasks in the fanout workload (default: %(default)r)")
+    p.add_argument("--many-n", type=int, default=5000, help="submissions in the many workload (default: %(default)r)")
+    p.add_argument("--db-suffix", default="", help="after the systems' database names (bench_b...), so that two "
+                                                   "runs on one server keep apart (default: none)")
+    p.add_argument("--weft-batch-size", type=int, default=0,
+                   help="WEFT_BATCH_SIZE of (d)'s workers in the fanout and many workloads; 0 leaves it unset "
+                        "(default: %(default)r)")
     p.add_argument("--bulk", type=int, default=10_000, help="tasks in the bulk-submitted job (default: %(default)r)")
     p.add_argument("--scale-rows", type=int, default=1_000_000,
                    help="task rows for the scale checks; 0 skips them (default: %(default)r)")
@@ -251,6 +272,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="tasks profiled in-process and in cProfile'd workers; 0 skips (default: %(default)r)")
     a = p.parse_args(argv)
     a.only = [s.strip() for s in a.only.split(",") if s.strip()]
+    a.workloads = [w.strip() for w in a.workloads.split(",") if w.strip()]
+    if not set(a.workloads) <= {"lone", *WORKLOADS}:
+        p.error(f"--workloads takes lone, {', '.join(WORKLOADS)}")
     if not set(a.only) <= set("abcdg"):
         p.error("--only takes letters from a,b,c,d and g (weft's limits across workers)")
     return a
@@ -267,15 +291,22 @@ def main(argv: list[str] | None = None) -> None:
                               "config": {"n": a.n, "latency_n": a.latency_n, "prefetch": a.prefetch,
                                          "weft_prefetch": a.weft_prefetch, "db_reuse_max": a.db_reuse_max,
                                          "server_side_binding": a.server_side_binding,
-                                         "pool_processes": 2, "redis": a.redis}, "systems": {}}
-    specs = systems.specs(sys.executable)
+                                         "pool_processes": 2, "redis": a.redis, "workloads": a.workloads,
+                                         "weft_batch_size": a.weft_batch_size}, "systems": {}, "workloads": {}}
+    specs = systems.specs(sys.executable, db_suffix=a.db_suffix)
     try:
         for name in a.only:
             if name == "g":
                 result["governance"] = run.governance()
                 continue
-            result["systems"][name] = run.system(specs[name], a.n, a.latency_n)
-        if "d" in a.only:
+            if "lone" in a.workloads:
+                result["systems"][name] = run.system(specs[name], a.n, a.latency_n)
+            for w in a.workloads:
+                if w != "lone":
+                    n = a.fanout_n if w == "fanout" else a.many_n
+                    result["workloads"].setdefault(w, {})[name] = {
+                        **run.workload(specs[name], w, n), "title": specs[name].title}
+        if "d" in a.only and "lone" in a.workloads:
             result["weft"] = run.weft_extras()
             if a.profile_n:
                 result["weft"]["worker_profile"] = run.worker_profile(specs["d"])

@@ -193,20 +193,31 @@ def latency(system: systems.System, n: int) -> dict[str, Any]:
             "enqueue_to_done": percentiles(to_done)}
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__)
+def arguments(description: str | None) -> argparse.ArgumentParser:
+    """The options every producer process takes from run.py (the system, its workers, where to write)."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--system", required=True, choices="abcd")
+    p.add_argument("--worker-pids", required=True, type=lambda v: [int(x) for x in v.split(",")])
+    p.add_argument("--count-dir", required=True)
+    p.add_argument("--out", required=True)
+    return p
+
+
+def start(a: argparse.Namespace) -> systems.System:
+    """This process as the system's producer: its SQL counted, the system's adapter loaded."""
+    os.environ["BENCH_COUNT_DIR"], os.environ["BENCH_ROLE"] = a.count_dir, "producer"
+    sqlcount.install()
+    return systems.load(a.system)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = arguments(__doc__)
     p.add_argument("--n", type=int, default=5000)
     p.add_argument("--latency-n", type=int, default=300)
     p.add_argument("--warmup", type=int, default=40)
-    p.add_argument("--worker-pids", required=True)
-    p.add_argument("--count-dir", required=True)
-    p.add_argument("--out", required=True)
     a = p.parse_args(argv)
-    os.environ["BENCH_COUNT_DIR"], os.environ["BENCH_ROLE"] = a.count_dir, "producer"
-    sqlcount.install()
-    system = systems.load(a.system)
-    mon = Monitor(system.database, [int(x) for x in a.worker_pids.split(",")])
+    system = start(a)
+    mon = Monitor(system.database, a.worker_pids)
     result: dict[str, Any] = {"system": a.system}
     t = time.monotonic()
     stats0 = mon.db_stats()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.workloads import table
+
 CPU_GROUPS = ("worker_pool", "worker_main", "producer", "pg_backends", "pg_server", "redis")
 
 
@@ -205,15 +207,17 @@ def markdown(result: dict[str, Any]) -> str:
            "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".  ",
            f"Config: N={c['n']} (throughput), {c['latency_n']} sequential tasks (latency), "
            f"{c['pool_processes']} worker processes per system, Celery prefetch multiplier {c['prefetch']} "
-           f"for (a) and (b), {c.get('weft_prefetch', c['prefetch'])} for (d).", "",
-           *systems_table(result["systems"]), "", "CPU ms per task by process group:", "",
-           *cpu_table(result["systems"]), "",
-           "Index entries read per task (pg_stat_user_indexes; a primary-key lookup reads about 1):", "",
-           *index_reads(result["systems"]), ""]
+           f"for (a) and (b), {c.get('weft_prefetch', c['prefetch'])} for (d).", ""]
+    if result["systems"]:  # the lone workload ran (--workloads lone, the default)
+        out += [*systems_table(result["systems"]), "", "CPU ms per task by process group:", "",
+                *cpu_table(result["systems"]), "",
+                "Index entries read per task (pg_stat_user_indexes; a primary-key lookup reads about 1):", "",
+                *index_reads(result["systems"]), ""]
     if "d" in result["systems"] and len(result["systems"]) > 1:
         out += ["Ratios of (d) weft_django to each other system (throughput: higher is better for weft; the rest: "
                 "lower is better):", "", *ratios_table(result["systems"]), ""]
-    out += ["Issue 3 targets:", "", *targets(result), ""]
+    if result["systems"]:
+        out += ["Issue 3 targets:", "", *targets(result), ""]
     g = result.get("governance")
     if g:
         lim, rate = g["limited"], g["rated"]
@@ -224,6 +228,10 @@ def markdown(result: dict[str, Any]) -> str:
                 f"- rate {rate['rate']}, all {rate['tasks']} submitted at once: **{rate['admitted']}** started in "
                 f"{rate['window_s']:g} s (expected {rate['expected']:g}, {rate['error_pct']:+g} %; "
                 f"{rate['defer_decisions']} defer decisions)", ""]
+    if result.get("workloads"):
+        out += ["## Bulk workloads (bench/workloads.py)", "",
+                f"WEFT_BATCH_SIZE of (d)'s workers: {c.get('weft_batch_size') or 'unset'}.", "",
+                *table(result["workloads"])]
     w = result.get("weft", {})
     if w.get("scale"):
         out += ["## weft at scale", "", *scale_section(w["scale"]), ""]

@@ -37,20 +37,20 @@ class Spec:
     workers: list[list[str]]
 
 
-def specs(python: str, prefork: int = 2) -> dict[str, Spec]:
+def specs(python: str, prefork: int = 2, db_suffix: str = "") -> dict[str, Spec]:
     celery = [python, "-m", "celery"]
     common = ["worker", "-c", str(prefork), "-P", "prefork", "--without-gossip", "--without-mingle",
               "--without-heartbeat", "-l", "warning"]
     return {
         "a": Spec("a", "plain Celery (no result backend)", None, None,
                   [[*celery, "-A", "bench.celery_a", *common, "-Q", "bench", "-n", "bench-a@%h"]]),
-        "b": Spec("b", "Celery + django-celery-results", "bench.settings_b", "bench_b",
+        "b": Spec("b", "Celery + django-celery-results", "bench.settings_b", f"bench_b{db_suffix}",
                   [[*celery, "-A", "bench.celery_b", *common, "-Q", "bench", "-n", "bench-b@%h"]]),
         # Two processes of concurrency 1 each: two workers that can each run one task at a time, as
         # Celery's two pool processes do.
-        "c": Spec("c", "procrastinate (Django integration)", "bench.settings_c", "bench_c",
+        "c": Spec("c", "procrastinate (Django integration)", "bench.settings_c", f"bench_c{db_suffix}",
                   [[python, "-m", "bench.procrastinate_worker", "1"] for _ in range(prefork)]),
-        "d": Spec("d", "weft_django", "bench.settings_d", "bench_d",
+        "d": Spec("d", "weft_django", "bench.settings_d", f"bench_d{db_suffix}",
                   [[*celery, "-A", "bench.celery_d", *common, "-Q", "weft", "-n", "bench-d@%h"]]),
     }
 

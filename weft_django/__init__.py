@@ -52,11 +52,12 @@ __all__ = [
     "status",
     "submit",
     "submit_job",
+    "submit_many",
     "wait",
 ]
 
-_SERVICE = {"submit", "submit_job", "status", "result", "results", "explain", "cancel", "cancel_task", "wait",
-            "approve", "reject", "rerun"}
+_SERVICE = {"submit", "submit_job", "submit_many", "status", "result", "results", "explain", "cancel", "cancel_task",
+            "wait", "approve", "reject", "rerun"}
 
 
 def __getattr__(name: str) -> Any:

@@ -63,6 +63,8 @@ class Settings:
     """Dotted path to the project's Celery app ("proj.celery:app"); default: Celery's current app."""
     MAX_DEADLINE_DAYS: float = 366.0
     """Ceiling on a job's deadline, in days from its submission (a later one is refused)."""
+    SUBMIT_MANY_MAX: int = 1000
+    """Most submissions one POST /api/weft/jobs/bulk/ (service.submit_many_by) may carry; more is a 400."""
     MAX_RETRY_ATTEMPTS: int = 100
     """Ceiling on max_attempts of any retry policy (a skill's or a submission's)."""
     MIN_RETRY_BACKOFF: float = 0.05

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from . import access, governance, reports
@@ -25,14 +23,12 @@ from .governance import policy_deleted as policy_deleted
 from .governance import policy_saved as policy_saved
 from .governance import set_skill_enabled as set_skill_enabled
 from .governance import set_skill_limits as set_skill_limits
-from .jobspec import JobSpec
 from .jobtemplates import create_template as create_template
 from .jobtemplates import delete_template as delete_template
 from .jobtemplates import list_templates as list_templates
 from .jobtemplates import run_template as run_template
 from .jobtemplates import show_template as show_template
-from .lifecycle import control, policing
-from .lifecycle import submit as submission
+from .lifecycle import control
 from .models import AuditAction, Job
 
 # The operations the commands run (sweep, prune, skills) are in their own module; part of this API.
@@ -50,41 +46,18 @@ from .schedules import check as check_schedule  # noqa: F401  (the admin's doors
 from .schedules import fire as fire_schedule  # noqa: F401
 from .schedules import install as install_schedule  # noqa: F401
 from .schedules import uninstall as uninstall_schedule  # noqa: F401
-from .spec import Limits, TaskSpec, check_text
+from .spec import check_text
 from .states import FINAL_JOB_STATES, JobStatus
 
+# Submitting (one task, many, a DAG; and for a user, checked): in its own module, part of this API.
+from .submitting import submit as submit
+from .submitting import submit_by as submit_by
+from .submitting import submit_job as submit_job
+from .submitting import submit_job_by as submit_job_by
+from .submitting import submit_many as submit_many
+from .submitting import submit_many_by as submit_many_by
+
 _SAME_OWNER: Any = object()
-
-
-def submit(
-    skill: str,
-    params: Mapping[str, Any] | None = None,
-    *,
-    key: str | None = None,
-    limits: Mapping[str, Any] | None = None,
-    retry: Mapping[str, Any] | None = None,
-    timeout: float | None = None,
-    queue: str | None = None,
-    priority: int | None = None,
-    locks: Sequence[str] | None = None,
-    version: str | None = None,
-    name: str = "",
-    owner: Any = None,
-    idempotency_key: str | None = None,
-    labels: Mapping[str, Any] | None = None,
-    deadline: datetime | None = None,
-) -> Job:
-    """Submit one task as a job. Validates everything, writes in one transaction, dispatches on commit.
-    ``version`` (or ``skill="name@2"``) pins the skill's version; without it the newest enabled one runs."""
-    if isinstance(locks, str):  # tuple("db:x") would lock four one-letter names
-        raise InvalidInput("locks", "must be a list of lock names, got str")
-    spec = TaskSpec(skill=skill, params=params if params is not None else {}, key=key,
-                    limits=Limits.parse(limits), retry=retry, timeout=timeout, queue=queue, priority=priority,
-                    locks=tuple(locks or ()), version=version)
-    spec.validate()
-    return submission.create_job([spec], submission.JobOptions(
-        name=name or skill, owner=owner, idempotency_key=idempotency_key, labels=labels, deadline=deadline),
-        name_tasks=False)
 
 
 def status(job_id: Any) -> dict[str, Any]:
@@ -206,11 +179,6 @@ def _cancel_reason(by: Any) -> str:
 _who = governance.who
 
 
-def submit_job(spec: JobSpec | Mapping[str, Any], *, owner: Any = None) -> Job:
-    """Submit a DAG of tasks with a budget. The whole graph is validated first; nothing is written on error."""
-    return submission.submit_job(spec if isinstance(spec, JobSpec) else JobSpec.parse(spec), owner=owner)
-
-
 def results(job_id: Any, *, limit: int | None = None, after: int | None = None) -> dict[str, Any]:
     """Per-task results and artifacts, partial while the job runs; a page of ``limit`` tasks after task id
     ``after`` (its ``next_after`` is the next page's ``after``)."""
@@ -221,27 +189,3 @@ def explain(job_id: Any, *, limit: int | None = None, after: int | None = None) 
     """Why the job succeeded, failed or stopped, from its decisions and attempts (of a page of its tasks
     with ``limit``/``after``)."""
     return reports.explain(job_id, limit=limit, after=after)
-
-
-# ---------------------------------------------------------------- for the adapters (admin, HTTP API, commands)
-# What the adapters need beyond the calls above, so that none of them reaches the lifecycle or the
-# permission rules (access) itself: each is a thin door to the module that owns the work.
-
-
-def submit_by(user: Any, fields: Mapping[str, Any]) -> Job:
-    """``submit(**fields)`` for ``user``, who owns the new job: checked first (``weft.run_skill`` and the
-    skill's own permission; NotAllowed names ``skill``)."""
-    with policing.recording(user, [fields["skill"]]):  # a refusal by permission is a built-in policy's
-        access.check_may_run(user, [("skill", fields["skill"])])
-    return submit(**fields, owner=user)
-
-
-def submit_job_by(user: Any, spec: Mapping[str, Any]) -> Job:
-    """``submit_job(spec)`` for ``user``, who owns the new job: checked first for every task's skill
-    (NotAllowed names ``tasks[i].skill``); a malformed task is left to the spec's validation."""
-    tasks = spec.get("tasks")
-    skills = [t.get("skill") if isinstance(t, dict) else None for t in (tasks if isinstance(tasks, list) else [])]
-    names = [(f"tasks[{i}].skill", name) for i, name in enumerate(skills) if isinstance(name, str)]
-    with policing.recording(user, [name if isinstance(name, str) else "" for name in skills]):
-        access.check_may_run(user, names)
-    return submit_job(spec, owner=user)

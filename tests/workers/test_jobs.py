@@ -229,3 +229,14 @@ def test_jobs__a_large_flat_job_is_fanned_out_and_completes(worker: WorkerProces
     print(f"{n}-task flat job: submitted in {submitted:.2f} s, done in {time.monotonic() - started:.1f} s")
     assert job.status == "succeeded"
     assert Attempt.objects.filter(job=job).count() == n  # every task ran exactly once
+
+
+def test_jobs__submit_many_of_200_runs_every_job_once(worker: WorkerProcess) -> None:
+    jobs = service.submit_many([{"skill": "t.add", "params": {"a": i, "b": 1}, "labels": {"i": i}} for i in range(200)])
+    delivery = jobs[0].delivery
+    assert len({j.pk for j in jobs}) == 200 and delivery is not None and delivery.sent == 200
+    wait_for(lambda: not Job.objects.filter(pk__in=[j.pk for j in jobs]).exclude(status="succeeded").exists(),
+             FINISH * 2, message="200 submitted jobs to succeed")
+    assert [service.result(j.pk) for j in jobs] == [i + 1 for i in range(200)]
+    assert Attempt.objects.filter(job__in=jobs, outcome="succeeded").count() == 200
+    assert Attempt.objects.filter(job__in=jobs).count() == 200  # each ran once

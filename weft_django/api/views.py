@@ -247,6 +247,20 @@ class JobViewSet(WeftView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
             raise BadInput({"field": "skill", "detail": "is required: the name of a registered skill"})
         serializer.instance = domain(lambda: service.submit_by(user, data))
 
+    @extend_schema(request=s.TaskSubmission(many=True), responses=answers(
+        s.JobSerializer(many=True), 400, 403, code=201,
+        why={400: "bad input: the field at fault as [index].field, or too many items; nothing was written",
+             403: "a skill you may not run, or a policy that denies an item ([index].skill)"}))
+    @action(detail=False, methods=["post"], pagination_class=None)  # the jobs written: all of them, not a page
+    def bulk(self, request: Request) -> Response:
+        """Submit many one-task jobs at once: a JSON list of what ``POST jobs/`` takes for one task (at most
+        WEFT_SUBMIT_MANY_MAX). All are written, or none; the jobs come back in the list's order."""
+        if not isinstance(request.data, list):
+            raise BadInput({"field": "", "detail": "the body must be a JSON list of submissions"})
+        jobs = domain(lambda: service.submit_many_by(request.user, request.data))
+        return Response(s.JobSerializer(jobs, many=True, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)
+
     @extend_schema(responses=answers(OpenApiResponse(description="state, counts per task state, progress"), 403, 404))
     @action(detail=True)
     def status(self, request: Request, pk: str) -> Response:

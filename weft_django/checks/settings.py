@@ -16,7 +16,7 @@ from .values import positive
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The WEFT_* tunables (weft.E001-E018), and whether the Celery app can be found (weft.E020, W021)."""
+    """The WEFT_* tunables (weft.E001-E019), and whether the Celery app can be found (weft.E020, W021)."""
     errors: list[checks.CheckMessage] = []
     if not isinstance(settings.DEFAULT_QUEUE, str) or not QUEUE_RE.match(settings.DEFAULT_QUEUE):
         errors.append(checks.Error(f"WEFT_DEFAULT_QUEUE {settings.DEFAULT_QUEUE!r} is not a valid queue name.",
@@ -93,6 +93,11 @@ def _check_input_bounds() -> list[checks.CheckMessage]:
         errors.append(checks.Error(f"WEFT_MAX_RETRY_ATTEMPTS must be a whole number from 1 to {MAX_INT}, "
                                    f"got {attempts!r}.", hint="No retry policy may ask for more attempts.",
                                    id="weft.E016"))
+    most = settings.SUBMIT_MANY_MAX
+    if isinstance(most, bool) or not isinstance(most, int) or not 0 < most <= MAX_INT:
+        errors.append(checks.Error(f"WEFT_SUBMIT_MANY_MAX must be a whole number from 1 to {MAX_INT}, got {most!r}.",
+                                   hint="A bulk submission over HTTP may carry at most this many jobs.",
+                                   id="weft.E019"))
     floor = settings.MIN_RETRY_BACKOFF
     if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 <= floor < float("inf"):
         errors.append(checks.Error(f"WEFT_MIN_RETRY_BACKOFF must be a number of seconds of 0 or more, got {floor!r}.",

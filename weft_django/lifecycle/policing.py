@@ -25,7 +25,7 @@ from ..policy.engine import ClaimVerdict, Effect, Subject, Verdict, claim_time, 
 from ..policy.engine import at_claim as engine_at_claim
 from . import ledger
 
-_TASK = re.compile(r"^tasks\[(\d+)\]")
+_TASK = re.compile(r"^(?:tasks)?\[(\d+)\]")  # tasks[i] of a job, [i] of submit_many's list
 
 
 def username(owner: Any) -> str:

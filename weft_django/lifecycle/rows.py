@@ -109,7 +109,7 @@ def check_acyclic(job_id: int, new_edges: dict[str, list[str]]) -> None:
 
 
 # The options' columns (options.py), each sent as one array: jsonb ones as text, cast row by row.
-_ARRAY_TYPE = {c: "text" if t == "jsonb" else t for c, t in options.SQL_TYPES.items()}
+ARRAY_TYPES = {c: "text" if t == "jsonb" else t for c, t in options.SQL_TYPES.items()}
 _UNIFORM = {"float8": float, "int": int}  # psycopg refuses an array mixing 30 and 3600.0
 
 INSERT_TASKS = f"""
@@ -119,7 +119,7 @@ INSERT INTO weft_task (job_id, key, skill_name, skill_version, params, {", ".joi
 SELECT %(job)s, k, sn, sv, p::jsonb, {", ".join(f"o_{c}::{t}" for c, t in options.SQL_TYPES.items())},
        g::jsonb, gov, st, 0, pd, hd, hdeps, CASE WHEN st = 'queued' THEN now() END, '', false, br, '', '', now()
 FROM unnest(%(keys)s::text[], %(skills)s::text[], %(versions)s::text[], %(params)s::text[],
-            {", ".join(f"%(o_{c})s::{t}[]" for c, t in _ARRAY_TYPE.items())},
+            {", ".join(f"%(o_{c})s::{t}[]" for c, t in ARRAY_TYPES.items())},
             %(gates)s::text[], %(governed)s::bool[],
             %(states)s::text[], %(pending)s::int[], %(dependents)s::bool[], %(dependencies)s::bool[],
             %(blocked)s::text[])

@@ -7,7 +7,6 @@ tasks in one transaction and hand the ready ones to dispatch after commit.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models.functions import Now
 
-from .. import dag, options, registry, reports, signals, skill_choice, skill_limits
+from .. import dag, options, registry, signals, skill_choice, skill_limits
 from ..conf import settings
 from ..exceptions import InvalidInput, SkillDisabled
 from ..handoff import Ready, after_commit
@@ -25,7 +24,7 @@ from ..models import Dependency, Job, Task
 from ..resolve import resolve
 from ..spec import TaskSpec
 from ..states import AWAITING_APPROVAL, JobStatus, TaskStatus
-from . import admission, ledger, pg, policing, rows
+from . import admission, idempotency, ledger, pg, policing, rows
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class JobOptions:
     not_before: datetime | None = None  # the ready tasks wait until then (Django's Tasks framework's run_after)
 
 
-def _check_job_options(o: JobOptions) -> None:
+def check_job_options(o: JobOptions) -> None:
     check_job_fields(name=o.name, labels=o.labels, idempotency_key=o.idempotency_key, max_attempts=o.max_attempts,
                      max_cost=o.max_cost, max_tokens=o.max_tokens)
     if o.not_before is not None and (not isinstance(o.not_before, datetime) or o.not_before.tzinfo is None):
@@ -55,7 +54,7 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
 
     Errors name fields as ``tasks[i].field``; ``name_tasks=False`` (a lone ``submit()``) drops the prefix.
     """
-    _check_job_options(options)
+    check_job_options(options)
     keyed = [(s.key or (s.skill if len(specs) == 1 else f"task-{i}"), s) for i, s in enumerate(specs)]
     if not keyed:
         raise InvalidInput("tasks", "a job needs at least one task")
@@ -74,71 +73,30 @@ def create_job(specs: Sequence[TaskSpec], options: JobOptions, *, name_tasks: bo
         fields = [resolve(spec, path, overrides, d) for path, (_, spec), d in zip(paths, keyed, chosen, strict=True)]
         governed = policing.govern(fields, paths, options)  # the rules: refuse, or change what is written
         fields, options = governed.fields, governed.options
-        budgeted = (options.max_attempts, options.max_cost, options.max_tokens, options.deadline, options.not_before)
-        if (len(keyed) == 1 and not options.idempotency_key and budgeted == (None,) * 5
-                and pg.enabled() and not registry.requires_approval(fields[0]["skill_name"]) and not governed.touched
-                and not fields[0]["gates"].get("rate")):
+        if len(keyed) == 1 and lone_statement(fields[0], options, governed):
             return _insert_lone_task(keyed[0][0], fields[0], options, "tasks[0].skill" if name_tasks else "skill")
         skill_choice.check_enabled(list(zip(paths, chosen, strict=True)))
     if options.idempotency_key:
-        existing = _keyed_job(options)
+        existing = idempotency.keyed_job(options)
         if existing is not None:
-            return _resubmitted(existing, paths, keyed, fields, edges, options)
+            return idempotency.resubmitted(existing, paths, keyed, fields, edges, options)
     try:
         with transaction.atomic():
-            return _insert_job(keyed, fields, edges, options, governed)
+            return insert_job(keyed, fields, edges, options, governed)
     except IntegrityError:
-        existing = _keyed_job(options) if options.idempotency_key else None
+        existing = idempotency.keyed_job(options) if options.idempotency_key else None
         if existing is not None:  # a concurrent submit with the same key won the race
-            return _resubmitted(existing, paths, keyed, fields, edges, options)
+            return idempotency.resubmitted(existing, paths, keyed, fields, edges, options)
         raise
 
 
-def _keyed_job(o: JobOptions) -> Job | None:
-    """The job this owner (or, without one, code) submitted with this idempotency key: keys are per owner,
-    so another owner's key neither finds nor reveals their job."""
-    return Job.objects.filter(idempotency_key=o.idempotency_key, owner_id=getattr(o.owner, "pk", o.owner)).first()
-
-
-def _resubmitted(job: Job, paths: list[str], keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
-                 edges: dict[str, tuple[str, ...]], o: JobOptions) -> Job:
-    """The job again, if this submission is the one that made it; a key reused for another is refused."""
-    differs = _difference(job, paths, keyed, fields, edges, o)
-    if differs is not None:
-        raise InvalidInput("idempotency_key", f"was used for job {job.pk}, submitted with a different {differs}; "
-                                                 "a different submission needs a new key")
-    job.resubmitted = True
-    return job
-
-
-def _difference(job: Job, paths: list[str], keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
-                edges: dict[str, tuple[str, ...]], o: JobOptions) -> str | None:
-    """The first field in which this submission differs from ``job`` (as ``reports.job_spec`` reads it back,
-    with the settings each task was resolved to), or None. A deadline given in seconds counts from each
-    submission, so only whether there is one is compared."""
-    for name, new, old in (("name", o.name, job.name), ("labels", _as_stored(o.labels or {}), job.labels),
-                           *((f"budget.{b}", getattr(o, b), getattr(job, b)) for b in ("max_attempts", "max_cost",
-                                                                                        "max_tokens")),
-                           ("budget.deadline", o.deadline is None, job.deadline is None)):
-        if new != old:
-            return name
-    stored = {t["key"]: t for t in reports.job_spec(job.pk)["tasks"]}
-    if set(stored) != set(edges):
-        return "tasks"
-    for path, (key, _), f in zip(paths, keyed, fields, strict=True):
-        p, t = f"{path}." if path else "", stored[key]
-        if f["skill_name"] != t["skill"]:
-            return f"{p}skill"
-        if sorted(edges[key]) != sorted(t.get("depends_on", ())):
-            return f"{p}depends_on"
-        for name in ("params", *options.COLUMNS):
-            if (_as_stored(f[name]) if name == "params" else f[name]) != t[name]:
-                return f"{p}{name}"
-    return None
-
-
-def _as_stored(value: Any) -> Any:  # as a JSON column gives it back (a tuple comes back a list), to compare
-    return json.loads(json.dumps(value))
+def lone_statement(fields: Mapping[str, Any], o: JobOptions, governed: policing.Governed) -> bool:
+    """Whether a one-task job can be written by the fast statement (SUBMIT; bulk.SUBMIT_MANY): nothing the
+    ORM path alone handles (a key, a budget, a deadline, a delay, an approval, a rule's change, a rate)."""
+    budgeted = (o.max_attempts, o.max_cost, o.max_tokens, o.deadline, o.not_before)
+    return (not o.idempotency_key and budgeted == (None,) * 5 and pg.enabled()
+            and not registry.requires_approval(fields["skill_name"]) and not governed.touched
+            and not fields["gates"].get("rate"))
 
 
 def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions, skill_field: str) -> Job:
@@ -149,12 +107,17 @@ def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions, skill_fie
     job_id, task_id, created_at = row
     delivery = after_commit([Ready(task_id, 0, fields["queue"], fields["priority"])])
     signals.send_on_commit(signals.job_submitted, job_id=job_id)
-    # The row as inserted, built as a query builds it (positional from_db: a third of keyword construction's cost).
-    job = Job.from_db(DEFAULT_DB_ALIAS, _job_fields(), (
-        job_id, owner_id, o.name, JobStatus.RUNNING, "", None, dict(o.labels or {}), None, None, None, None, 0.0, 0,
-        1, 1, 0, created_at, None))
+    job = lone_job(job_id, owner_id, o.name, o.labels, created_at)
     job.delivery = delivery
     return job
+
+
+def lone_job(job_id: int, owner_id: int | None, name: str, labels: Mapping[str, Any] | None, created_at: Any) -> Job:
+    """A one-task job's row as the fast statements just inserted it, built the way a query would build it
+    (positional from_db is a third of the cost of keyword construction, which shows at thousands a second)."""
+    return Job.from_db(DEFAULT_DB_ALIAS, _job_fields(), (
+        job_id, owner_id, name, JobStatus.RUNNING, "", None, dict(labels or {}), None, None, None, None, 0.0, 0,
+        1, 1, 0, created_at, None))
 
 
 @functools.cache
@@ -162,16 +125,16 @@ def _job_fields() -> list[str]:
     names = [f.attname for f in Job._meta.concrete_fields]
     assert names == ["id", "owner_id", "name", "status", "stop_reason", "idempotency_key", "labels", "max_attempts",
                      "max_cost", "max_tokens", "deadline", "cost", "tokens", "tasks_total", "tasks_open",
-                     "tasks_failed", "created_at", "finished_at"], names  # _insert_lone_task's tuple follows it
+                     "tasks_failed", "created_at", "finished_at"], names  # the tuple in lone_job follows it
     return names
 
 
-def _insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
+def insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
                 edges: dict[str, tuple[str, ...]], o: JobOptions, governed: policing.Governed) -> Job:
     job = Job.objects.create(
         name=o.name, owner=o.owner, idempotency_key=o.idempotency_key or None, labels=dict(o.labels or {}),
-        max_attempts=o.max_attempts, max_cost=o.max_cost, max_tokens=o.max_tokens,
-        deadline=o.deadline, tasks_total=len(keyed), tasks_open=len(keyed),
+        max_attempts=o.max_attempts, max_cost=o.max_cost, max_tokens=o.max_tokens, deadline=o.deadline,
+        tasks_total=len(keyed), tasks_open=len(keyed),
     )
     upstream_keys = {d for deps in edges.values() for d in deps}
     new = [{**f, "key": key, "pending_deps": len(edges[key]), "has_dependents": key in upstream_keys,
