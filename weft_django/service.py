@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from . import access, governance, reports
+from . import agent_door as agent_door  # agents outside Celery: register, claim, renew, report (the HTTP claim API)
 
 # What a user may do at all (the adapters show or hide their actions by it).
 from .access import may_approve as may_approve
@@ -17,6 +18,7 @@ from .access import may_rerun as may_rerun
 # The command line's batches, pipes and saved templates (weft_batch, weft_pipe, weft_template): part of this API.
 from .batch import read_batch as read_batch
 from .batch import run_batch as run_batch
+from .capabilities import parse as parse_capabilities
 from .deferred import submit_job_at as submit_job_at  # Django's Tasks framework's run_after
 from .exceptions import InvalidInput, JobFailed, ResultTimeout
 from .gates import check_skill_limit as check_skill_limit
@@ -67,6 +69,7 @@ def submit(
     queue: str | None = None,
     priority: int | None = None,
     locks: Sequence[str] | None = None,
+    capabilities: Sequence[str] | None = None,
     name: str = "",
     owner: Any = None,
     idempotency_key: str | None = None,
@@ -78,7 +81,7 @@ def submit(
         raise InvalidInput("locks", "must be a list of lock names, got str")
     spec = TaskSpec(skill=skill, params=params if params is not None else {}, key=key,
                     limits=Limits.parse(limits), retry=retry, timeout=timeout, queue=queue, priority=priority,
-                    locks=tuple(locks or ()))
+                    locks=tuple(locks or ()), capabilities=parse_capabilities(capabilities, "capabilities"))
     spec.validate()
     return submission.create_job([spec], submission.JobOptions(
         name=name or skill, owner=owner, idempotency_key=idempotency_key, labels=labels, deadline=deadline),

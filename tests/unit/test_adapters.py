@@ -26,6 +26,7 @@ MODELS: dict[str, set[str]] = {
     "weft_django/admin/jobs.py": {"Job", "Task"},
     "weft_django/admin/tasks.py": {"Attempt", "Decision", "Task"},
     "weft_django/admin/others.py": {"Iteration", "Schedule", "Skill", "Subscription", "Worker"},
+    "weft_django/admin/agents.py": {"Agent"},
     "weft_django/governance_admin.py": {"AuditEntry", "Policy", "PolicyDecision"},
 }
 
@@ -36,7 +37,9 @@ EXTRA: dict[str, set[str]] = {
     "weft_django/management/commands/weft_submit.py": {"weft_django.jobfile"},  # it reads a file
     "weft_django/management/commands/weft_template.py": {"weft_django.jobfile"},  # so does create
     # It runs Celery (the edge), and checks --queues by the rule a task's queue follows.
-    "weft_django/management/commands/weft_worker.py": {"weft_django.dispatch", "weft_django.spec"},
+    # And with --capabilities, the routed queues its labels cover (the pure routing rule).
+    "weft_django/management/commands/weft_worker.py": {"weft_django.dispatch", "weft_django.spec",
+                                                        "weft_django.capabilities"},
     # Django's Tasks framework's backend registers a @task function as a skill (as @skill does), finds one by
     # name for a worker, relays weft's task_finished, and checks its options as a job spec (the pure core).
     "weft_django/backends/skills.py": {"weft_django.registry"},

@@ -11,6 +11,7 @@ from .. import units
 from ..models import Job, Task
 from ..states import TaskStatus
 from .activity import overview
+from .agents import agents
 from .explain import cause
 from .metrics import metrics_snapshot
 
@@ -48,5 +49,6 @@ def dashboard() -> dict[str, Any]:
     o["per_skill"] = [{"skill": k, **v} for k, v in sorted(per_skill.items())]
     o["oldest_queued"] = {q: units.seconds(age) for q, age in sorted(m["oldest_queued_seconds"].items())}
     o["slots"], o["locks"] = governed_in_use()
+    o["agents"] = agents()  # beside the workers: the ones outside Celery (docs/agents.md)
     o["updated"] = now
     return o
