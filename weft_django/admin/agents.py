@@ -33,7 +33,7 @@ class AgentAdmin(admin.ModelAdmin):
     @admin.display(description=_("last heartbeat"), ordering="last_heartbeat")
     def heard(self, obj: Agent) -> str:
         if obj.last_heartbeat is None:
-            return _("never")
+            return str(_("never"))
         return units.ago((timezone.now() - obj.last_heartbeat).total_seconds())
 
     @admin.display(description=_("current task"))

@@ -9,8 +9,8 @@ from django.core.management.base import CommandParser
 
 from ...capabilities import MAX_WORKER, parse_text, worker_queues
 from ...conf import settings
-from ...exceptions import InvalidInput
 from ...dispatch import run_celery
+from ...exceptions import InvalidInput
 from ...spec import QUEUE_RE
 from .. import cli
 
@@ -72,8 +72,9 @@ class Command(cli.WeftCommand):
 
     def handle(self, *args: Any, queues: list[str], concurrency: int | None, pool: str, loglevel: str,
                hostname: str | None, beat: bool, capabilities: list[str], **options: Any) -> None:
-        argv = worker_argv(queues=worker_queues(queues, capabilities), concurrency=concurrency, pool=pool, loglevel=loglevel, beat=beat,
-                           hostname=hostname)
+        # With capabilities, also the routed queues of every set of them (capabilities.py).
+        argv = worker_argv(queues=worker_queues(queues, capabilities), concurrency=concurrency, pool=pool,
+                           loglevel=loglevel, beat=beat, hostname=hostname)
         # Not app.start/worker_main: both drop the worker's exit code, and a supervisor (systemd's
         # Restart=on-failure) must see a worker that died exit non-zero.
         code = run_celery(argv)
