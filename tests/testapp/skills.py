@@ -340,3 +340,13 @@ def locked(path: str, seconds: float = 0.5) -> str:
 @skill(name="t.rated", rate="5/s")
 def rated() -> None:
     return None
+
+
+# ---- routing by capability (docs/agents.md) ----
+command_skill("t.gpu_echo", ["echo", "{text}"], capabilities=["gpu"])  # only a worker or an agent with "gpu"
+command_skill("t.any_echo", ["echo", "{text}"])  # any agent may claim it, any worker reads it
+
+
+@skill(name="t.gpu_add", capabilities=["gpu"])
+def gpu_add(a: float, b: float) -> float:
+    return a + b

@@ -9,10 +9,10 @@ naming the field. The rules are ``service.agent_door``'s and the lifecycle's (li
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,23 +21,24 @@ from .. import service
 from ..exceptions import LeaseLost
 from .views import WeftView, answers, domain, printable
 
-_T = TypeVar("_T")
 
+def fenced(call: Callable[[], dict[str, Any]]) -> Response:
+    """A domain call's answer, or 409 for a lost lease (its other errors as ``domain`` answers them)."""
+    lost: list[LeaseLost] = []
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "lease_lost"
-
-
-def fenced(call: Callable[[], _T]) -> _T:
-    """A domain call whose lost lease is a 409 (its other errors as ``domain`` answers them)."""
-    def run() -> _T:
+    def run() -> dict[str, Any] | None:
         try:
             return call()
         except LeaseLost as exc:
-            raise Conflict({"lease_lost": True, "task": exc.task_id, "token": exc.token,
-                            "detail": printable(str(exc))}) from exc
-    return domain(run)
+            lost.append(exc)
+            return None
+
+    answer = domain(run)
+    if lost:
+        exc = lost[0]
+        return Response({"lease_lost": True, "task": exc.task_id, "token": exc.token, "detail": printable(str(exc))},
+                        status=status.HTTP_409_CONFLICT)
+    return Response(answer)
 
 
 class Registration(serializers.Serializer[Any]):
@@ -141,10 +142,10 @@ class AgentViewSet(WeftView, viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def heartbeat(self, request: Request, pk: str) -> Response:
         """Renew the lease of the attempt the token names (every heartbeat_interval seconds while it runs)."""
-        return Response(fenced(lambda: service.agent_door.heartbeat(request.user, pk, request.data)))
+        return fenced(lambda: service.agent_door.heartbeat(request.user, pk, request.data))
 
     @extend_schema(request=ReportBody, responses={**answers(Reported, 400, 403, 404, why=ONLY_YOURS), 409: LOST})
     @action(detail=True, methods=["post"])
     def report(self, request: Request, pk: str) -> Response:
         """Report the attempt's outcome with its token: applied as a Celery worker's would be."""
-        return Response(fenced(lambda: service.agent_door.report(request.user, pk, request.data)))
+        return fenced(lambda: service.agent_door.report(request.user, pk, request.data))
