@@ -21,6 +21,7 @@ from itertools import combinations
 from typing import Any
 
 from .exceptions import InvalidInput
+from .validators import text_list
 
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,29}\Z")
 MAX_LABEL = 30
@@ -34,13 +35,7 @@ def parse(value: Any, path: str, most: int = MAX_REQUIRED) -> tuple[str, ...]:
     """A list of capability labels, each once, sorted; InvalidInput naming ``path`` or the label at fault."""
     if value is None:
         return ()
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise InvalidInput(path, f"must be a list of capability labels, got {type(value).__name__}")
-    if len(value) > most:
-        raise InvalidInput(path, f"has {len(value)} labels, more than {most}")
-    for i, label in enumerate(value):
-        if not isinstance(label, str):
-            raise InvalidInput(f"{path}[{i}]", f"must be text, got {type(label).__name__}")
+    for i, label in enumerate(text_list(value, path, most, "capability labels")):
         if not LABEL_RE.match(label):
             shown = label[:40].encode("utf-8", "backslashreplace").decode("utf-8")
             raise InvalidInput(f"{path}[{i}]", f"must be 1-{MAX_LABEL} letters, digits or _.- (starting with a "
