@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -227,3 +228,22 @@ def test_agents_api__the_schema_documents_the_endpoints() -> None:
     for verb in ("claim", "heartbeat", "report"):
         assert f"/api/weft/agents/{{id}}/{verb}/" in schema["paths"]
     assert "409" in schema["paths"]["/api/weft/agents/{id}/report/"]["post"]["responses"]
+
+
+def test_agents_api__the_admin_and_the_dashboard_show_agents_beside_workers() -> None:
+    c = client(member("ann", *AGENT))
+    t = task_of(service.submit("t.gpu_echo", {"text": "x"}))
+    agent = register(c, "gpu-box", ["gpu", "cuda"])
+    claim(c, agent)
+    ops = Client()
+    ops.force_login(User.objects.create_superuser("ops", "ops@example.com", "pw"))
+    page = ops.get("/admin/weft/agent/").content.decode()
+    assert "gpu-box" in page and "cuda, gpu" in page and "just now" in page
+    assert f'href="/admin/weft/task/{t.pk}/change/"' in page
+    board = ops.get("/weft/").content.decode()
+    assert 'id="agents"' in board and "gpu-box" in board and f"/admin/weft/task/{t.pk}/change/" in board
+    r = ops.post("/admin/weft/agent/", {"form-TOTAL_FORMS": "1", "form-INITIAL_FORMS": "1", "form-0-id": agent,
+                                        "_save": "Save"})  # the list's "enabled" box left unticked: switched off
+    assert r.status_code == 302, r.content.decode()[-2000:]
+    assert Agent.objects.get(pk=agent).enabled is False
+    assert AuditEntry.objects.filter(action="agent_switch", actor_name="ops").exists()

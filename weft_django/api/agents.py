@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -119,6 +119,7 @@ class Reported(serializers.Serializer[Any]):
 LOST = OpenApiResponse(description='the lease is lost: {"lease_lost": true, "task", "token", "detail"}; '
                                    "nothing was applied")
 ONLY_YOURS = {403: "needs weft.act_as_agent", 404: "no such agent registered by you"}
+AGENT_ID = [OpenApiParameter("id", int, OpenApiParameter.PATH, description="the id its registration returned")]
 
 
 class AgentViewSet(WeftView, viewsets.ViewSet):
@@ -130,7 +131,7 @@ class AgentViewSet(WeftView, viewsets.ViewSet):
         agent, created = domain(lambda: service.agent_door.register(request.user, request.data))
         return Response(agent, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @extend_schema(request=ClaimBody, responses={**answers(Claimed, 400, 403, 404, why=ONLY_YOURS),
+    @extend_schema(parameters=AGENT_ID, request=ClaimBody, responses={**answers(Claimed, 400, 403, 404, why=ONLY_YOURS),
                                                  204: OpenApiResponse(description="nothing it can do now")})
     @action(detail=True, methods=["post"])
     def claim(self, request: Request, pk: str) -> Response:
@@ -138,13 +139,15 @@ class AgentViewSet(WeftView, viewsets.ViewSet):
         found = domain(lambda: service.agent_door.claim(request.user, pk, request.data))
         return Response(found) if found is not None else Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=HeartbeatBody, responses={**answers(Renewed, 400, 403, 404, why=ONLY_YOURS), 409: LOST})
+    @extend_schema(parameters=AGENT_ID, request=HeartbeatBody,
+                   responses={**answers(Renewed, 400, 403, 404, why=ONLY_YOURS), 409: LOST})
     @action(detail=True, methods=["post"])
     def heartbeat(self, request: Request, pk: str) -> Response:
         """Renew the lease of the attempt the token names (every heartbeat_interval seconds while it runs)."""
         return fenced(lambda: service.agent_door.heartbeat(request.user, pk, request.data))
 
-    @extend_schema(request=ReportBody, responses={**answers(Reported, 400, 403, 404, why=ONLY_YOURS), 409: LOST})
+    @extend_schema(parameters=AGENT_ID, request=ReportBody,
+                   responses={**answers(Reported, 400, 403, 404, why=ONLY_YOURS), 409: LOST})
     @action(detail=True, methods=["post"])
     def report(self, request: Request, pk: str) -> Response:
         """Report the attempt's outcome with its token: applied as a Celery worker's would be."""
