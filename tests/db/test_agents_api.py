@@ -247,3 +247,17 @@ def test_agents_api__the_admin_and_the_dashboard_show_agents_beside_workers() ->
     assert r.status_code == 302, r.content.decode()[-2000:]
     assert Agent.objects.get(pk=agent).enabled is False
     assert AuditEntry.objects.filter(action="agent_switch", actor_name="ops").exists()
+
+
+def test_agents_api__the_claims_gates_apply_a_lock_held_keeps_the_next_task_queued() -> None:
+    c = client(member("ann", *AGENT))
+    first = task_of(service.submit("t.gpu_echo", {"text": "1"}, locks=["db:orders"]))
+    second = task_of(service.submit("t.gpu_echo", {"text": "2"}, locks=["db:orders"]))
+    agent = register(c, "gpu", ["gpu"])
+    got = claim(c, agent).json()
+    assert got["task"] == first.pk
+    assert claim(c, agent).status_code == 204  # the lock is held: admission leaves the other queued
+    second.refresh_from_db()
+    assert (second.status, second.attempts) == ("queued", 0) and "db:orders" in second.waiting_for
+    report(c, agent, first.pk, got["token"])
+    assert claim(c, agent).json()["task"] == second.pk  # released with the first task's end
