@@ -112,12 +112,13 @@ class Held:
     output: tuple[str, str] | None = None  # stdout, stderr so far (a heartbeat's)
 
 
-def heartbeat(data: Any) -> Held:
+def heartbeat(data: Any, output_limit: int) -> Held:
+    """The attempt it renews, and its output so far when it sends some (``output_limit``: the tail shown)."""
     body = _object(data, ("task", "token", "stdout", "stderr"), ("task", "token"))
     output = None
     if "stdout" in body or "stderr" in body:
-        output = (text(body.get("stdout", ""), "stdout", MAX_OUTPUT)[-MAX_ERROR * 2:],
-                  text(body.get("stderr", ""), "stderr", MAX_OUTPUT)[-MAX_ERROR * 2:])
+        output = (text(body.get("stdout", ""), "stdout", MAX_OUTPUT)[-output_limit:],
+                  text(body.get("stderr", ""), "stderr", MAX_OUTPUT)[-output_limit:])
     return Held(whole(body["task"], "task", 1, MAX_TASK_ID), whole(body["token"], "token", 1, MAX_INT), output)
 
 

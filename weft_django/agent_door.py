@@ -9,6 +9,7 @@ Registrations and claims are audited with who did them.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from . import agent_bodies, governance, registry
@@ -18,6 +19,8 @@ from .exceptions import InvalidInput, NotAllowed, UnknownId, WeftError
 from .lifecycle import external
 from .models import Agent, AuditAction
 
+ID_RE = re.compile(r"^[0-9]{1,19}\Z")
+
 
 def _check(user: Any) -> None:
     if not getattr(user, "is_authenticated", False) or not user.has_perm(ACT_AS_AGENT):
@@ -26,7 +29,8 @@ def _check(user: Any) -> None:
 
 def _agent(user: Any, agent_id: Any) -> Agent:
     _check(user)
-    pk = agent_id if isinstance(agent_id, int) else int(agent_id) if str(agent_id).isdigit() else None
+    text = str(agent_id)
+    pk = int(text) if ID_RE.match(text) else None  # not str.isdigit: it takes "²", which int() refuses
     found = None if pk is None or pk > agent_bodies.MAX_TASK_ID else (
         Agent.objects.filter(pk=pk, registered_by_id=user.pk).first())
     if found is None:
@@ -92,7 +96,7 @@ def _argv(skill: str, params: dict[str, Any]) -> list[str] | None:
 def heartbeat(user: Any, agent_id: Any, data: Any) -> dict[str, Any]:
     """Renew the lease of the agent's attempt (LeaseLost once it is not the current one)."""
     agent = _agent(user, agent_id)
-    held = agent_bodies.heartbeat(data)
+    held = agent_bodies.heartbeat(data, settings.OUTPUT_LIMIT)
     return {"task": held.task, "token": held.token,
             **external.renew(agent.pk, agent.name, held.task, held.token, held.output)}
 

@@ -43,6 +43,11 @@ def parse(value: Any, path: str, most: int = MAX_REQUIRED) -> tuple[str, ...]:
     return tuple(sorted(set(value)))
 
 
+def check(value: Any, path: str) -> None:
+    """``parse``'s refusal, if any (a task option's check)."""
+    parse(value, path)
+
+
 def parse_text(text: str, path: str, most: int) -> tuple[str, ...]:
     """Comma-separated labels (a command line's ``gpu,python3.12``)."""
     return parse([part.strip() for part in text.split(",") if part.strip()], path, most)

@@ -20,7 +20,7 @@ from .exceptions import InvalidInput
 from .globs import LOCK_RE
 from .validators import text_list
 
-__all__ = ["ConcurrencyLimit", "RateLimit", "gates", "parse_concurrency", "parse_locks", "parse_rate",
+__all__ = ["ConcurrencyLimit", "RateLimit", "check_locks", "gates", "parse_concurrency", "parse_locks", "parse_rate",
            "per_second", "render", "render_locks"]
 
 RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
@@ -161,6 +161,10 @@ def parse_locks(value: Any, path: str) -> tuple[str, ...]:
             raise InvalidInput(f"{path}[{i}]", f"must be 'namespace:name' or a name (a path glob may use * ** ?), "
                                                f"without spaces, got {lock!r}")
     return tuple(value)
+
+
+def check_locks(value: Any, path: str) -> None:
+    parse_locks(value, path)
 
 
 def render_locks(locks: Sequence[str], params: Mapping[str, Any], prefix: str) -> list[str]:

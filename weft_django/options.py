@@ -98,22 +98,6 @@ def _check_priority(value: Any, path: str) -> None:
         raise InvalidInput(path, f"must be a whole number from 0 to 9, got {value!r}")
 
 
-def _parse_locks(value: Any, path: str) -> tuple[str, ...]:
-    return gates.parse_locks(value, path)
-
-
-def _check_locks(value: Any, path: str) -> None:
-    gates.parse_locks(value, path)
-
-
-def _parse_capabilities(value: Any, path: str) -> tuple[str, ...]:
-    return caps.parse(value, path)
-
-
-def _check_capabilities(value: Any, path: str) -> None:
-    caps.parse(value, path)
-
-
 def _parse_limits(value: Any, path: str) -> Limits:
     return value if isinstance(value, Limits) else Limits.parse(value, path)
 
@@ -165,14 +149,14 @@ class TaskOptions:
         Merge.UNION, Form.LIST,
         Cli("--lock", "A lock held while the task runs: 'namespace:name' or a path glob ('repo:src/**'), "
                       "{param} filled from params. Repeatable.", metavar="LOCK", append=True),
-        parse=_parse_locks, check=_check_locks, sql_type="jsonb", skill_blank=[])})
+        parse=gates.parse_locks, check=gates.check_locks, sql_type="jsonb", skill_blank=[])})
     # What a worker or an agent must have to run it: it is sent to its routed queue (capabilities.py), and an
     # agent outside Celery claims it only if its own labels cover these (lifecycle/external.py).
     capabilities: tuple[str, ...] = field(default=(), metadata={"option": Option(
         Merge.SET, Form.LABELS,
         Cli("--capability", "A capability the task requires of its worker or agent ('gpu', 'python3.12'). "
                             "Repeatable.", metavar="LABEL", append=True),
-        parse=_parse_capabilities, check=_check_capabilities, sql_type="jsonb", skill_blank=[])})
+        parse=caps.parse, check=caps.check, sql_type="jsonb", skill_blank=[])})
 
 
 class OptionArgs(TypedDict, total=False):

@@ -195,7 +195,7 @@ def test_agents_api__every_endpoint_needs_the_permission_and_the_callers_own_age
         assert r.status_code == 403, r.content
         assert "weft.act_as_agent" in r.json()["detail"]
     for r in (claim(client(bob), agent), beat(client(bob), agent, t.pk, 1), report(client(bob), agent, t.pk, 1),
-              claim(client(bob), "nope"), claim(client(bob), 2**70)):
+              claim(client(bob), "nope"), claim(client(bob), 2**70), claim(client(bob), "\u00b2")):
         assert r.status_code == 404, r.content
     assert APIClient().post(f"{API}{agent}/claim/", {}, format="json").status_code in (401, 403)
     assert Task.objects.get(pk=t.pk).status == "queued"

@@ -120,7 +120,7 @@ def test_agent_bodies__a_bad_claim_is_refused_naming_the_field(body: Any, field:
     ({"task": 1, "token": 1, "stdout": 5}, "stdout"), ({"task": 1, "token": 1, "stderr": "\x00"}, "stderr"),
 ])
 def test_agent_bodies__a_bad_heartbeat_is_refused_naming_the_field(body: Any, field: str) -> None:
-    assert refused(agent_bodies.heartbeat, body).field == field
+    assert refused(agent_bodies.heartbeat, body, 100).field == field
 
 
 GOOD = {"task": 1, "token": 1, "outcome": "succeeded"}
