@@ -37,7 +37,7 @@ def register(c: APIClient, name: str, caps: list[str]) -> int:
     return int(r.json()["id"])
 
 
-def claim(c: APIClient, agent: int, **body: Any) -> Any:
+def claim(c: APIClient, agent: int | str, **body: Any) -> Any:
     return c.post(f"{API}{agent}/claim/", body, format="json")
 
 
