@@ -110,7 +110,8 @@ def test_agents_api__renew_then_report_success_finishes_the_job() -> None:
     renewed = beat(c, agent, t.pk, got["token"])
     assert renewed.status_code == 200, renewed.content
     assert renewed.json()["renewed"] is True and renewed.json()["cancel_requested"] is False
-    assert Task.objects.get(pk=t.pk).lease_expires_at > timezone.now() + timedelta(seconds=20)
+    lease = Task.objects.get(pk=t.pk).lease_expires_at
+    assert lease is not None and lease > timezone.now() + timedelta(seconds=20)
     done = report(c, agent, t.pk, got["token"], result={"exit_code": 0, "stdout": "x\n"}, stdout="x\n", exit_code=0)
     assert (done.status_code, done.json()["outcome"]) == (200, "succeeded")
     job.refresh_from_db()
