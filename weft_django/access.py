@@ -12,6 +12,8 @@ The permissions (declared in the models' ``Meta.permissions``; superusers hold e
   an owner may always cancel their own.
 - ``weft.approve_task``: approve or reject a task of a skill that requires approval, whoever owns it,
   except one's own unless ``WEFT_ALLOW_SELF_APPROVAL``.
+- ``weft.act_as_agent``: register an agent outside Celery and claim, renew and report tasks for it over HTTP
+  (only for the agents one registered oneself; agent_door.py).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ VIEW_ALL_JOBS = "weft.view_all_jobs"
 CANCEL_JOB = "weft.cancel_job"
 CHANGE_JOB = "weft.change_job"  # Django's own model permission; it lets a user cancel too
 APPROVE_TASK = "weft.approve_task"
+ACT_AS_AGENT = "weft.act_as_agent"
 
 _M = TypeVar("_M", bound=Model)
 

@@ -63,6 +63,17 @@ class UnknownId(WeftError):
     """No job or task with that id."""
 
 
+class LeaseLost(WeftError):
+    """An agent outside Celery spoke for an attempt whose lease it no longer holds (the sweep recovered the task,
+    another claim took it, or the attempt is closed): nothing it said was applied (the HTTP API answers 409)."""
+
+    def __init__(self, task_id: int, token: int, why: str) -> None:
+        super().__init__(f"task {task_id}: the lease of attempt {token} is lost: {why}")
+        self.task_id = task_id
+        self.token = token
+        self.why = why
+
+
 class InvalidTransition(WeftError):
     """A state change was asked of a row that is not in a state that allows it."""
 

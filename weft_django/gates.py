@@ -18,8 +18,9 @@ from typing import Any
 
 from .exceptions import InvalidInput
 from .globs import LOCK_RE
+from .validators import text_list
 
-__all__ = ["ConcurrencyLimit", "RateLimit", "gates", "parse_concurrency", "parse_locks", "parse_rate",
+__all__ = ["ConcurrencyLimit", "RateLimit", "check_locks", "gates", "parse_concurrency", "parse_locks", "parse_rate",
            "per_second", "render", "render_locks"]
 
 RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
@@ -154,18 +155,16 @@ def parse_locks(value: Any, path: str) -> tuple[str, ...]:
     """A list of lock names or templates (``"db:orders"``, ``"repo:{path}/**"``); InvalidInput naming the field."""
     if value is None:
         return ()
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise InvalidInput(path, f"must be a list of lock names, got {type(value).__name__}")
-    if len(value) > MAX_LOCKS:
-        raise InvalidInput(path, f"has {len(value)} locks, more than {MAX_LOCKS}")
-    for i, lock in enumerate(value):
-        if not isinstance(lock, str):
-            raise InvalidInput(f"{path}[{i}]", f"must be text, got {type(lock).__name__}")
+    for i, lock in enumerate(text_list(value, path, MAX_LOCKS, "locks")):
         sample = lock.format_map(dict.fromkeys(placeholders(lock, f"{path}[{i}]"), "x"))
         if not LOCK_RE.match(sample):
             raise InvalidInput(f"{path}[{i}]", f"must be 'namespace:name' or a name (a path glob may use * ** ?), "
                                                f"without spaces, got {lock!r}")
     return tuple(value)
+
+
+def check_locks(value: Any, path: str) -> None:
+    parse_locks(value, path)
 
 
 def render_locks(locks: Sequence[str], params: Mapping[str, Any], prefix: str) -> list[str]:

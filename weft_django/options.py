@@ -1,7 +1,7 @@
 """The task options, declared once (pure, no Django, no Celery).
 
 A task option is what a submission may set, a skill may default and the settings may default or bound:
-limits, retry, timeout, queue, priority, locks. ``skill``, ``params``, ``key`` and ``depends_on`` are not
+limits, retry, timeout, queue, priority, locks, capabilities. ``skill``, ``params``, ``key`` and ``depends_on`` are not
 options: they say what to run and where it sits in the job's graph, and nothing merges them.
 
 Each option is one field of ``TaskOptions``, carrying an ``Option`` as its metadata: its name and type
@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, TypedDict
 
+from . import capabilities as caps
 from . import gates, versions
 from .exceptions import InvalidInput
 from .limits import Limits
@@ -34,6 +35,7 @@ class Merge(enum.Enum):
     LIMITS = "each limit the submission sets over the skill's; every limit within the ceiling setting's"
     RETRY = "each field the submission sets over the skill's over the default setting's, within the bounds"
     UNION = "the skill's and the submission's together, each filled from the params"
+    SET = "the skill's and the submission's together, each once, sorted, within the option's bound"
 
 
 class Form(enum.Enum):
@@ -45,6 +47,7 @@ class Form(enum.Enum):
     TEXT = "text"
     RANK = "a whole number from 0 to 9"
     LIST = "a list of names"
+    LABELS = "a list of labels"
 
 
 @dataclass(frozen=True)
@@ -93,14 +96,6 @@ def _check_queue(value: Any, path: str) -> None:
 def _check_priority(value: Any, path: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value not in PRIORITY_RANGE):
         raise InvalidInput(path, f"must be a whole number from 0 to 9, got {value!r}")
-
-
-def _parse_locks(value: Any, path: str) -> tuple[str, ...]:
-    return gates.parse_locks(value, path)
-
-
-def _check_locks(value: Any, path: str) -> None:
-    gates.parse_locks(value, path)
 
 
 def _parse_limits(value: Any, path: str) -> Limits:
@@ -154,7 +149,14 @@ class TaskOptions:
         Merge.UNION, Form.LIST,
         Cli("--lock", "A lock held while the task runs: 'namespace:name' or a path glob ('repo:src/**'), "
                       "{param} filled from params. Repeatable.", metavar="LOCK", append=True),
-        parse=_parse_locks, check=_check_locks, sql_type="jsonb", skill_blank=[])})
+        parse=gates.parse_locks, check=gates.check_locks, sql_type="jsonb", skill_blank=[])})
+    # What a worker or an agent must have to run it: it is sent to its routed queue (capabilities.py), and an
+    # agent outside Celery claims it only if its own labels cover these (lifecycle/external.py).
+    capabilities: tuple[str, ...] = field(default=(), metadata={"option": Option(
+        Merge.SET, Form.LABELS,
+        Cli("--capability", "A capability the task requires of its worker or agent ('gpu', 'python3.12'). "
+                            "Repeatable.", metavar="LABEL", append=True),
+        parse=caps.parse, check=caps.check, sql_type="jsonb", skill_blank=[])})
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ class OptionArgs(TypedDict, total=False):
     queue: str | None
     priority: int | None
     locks: Sequence[str] | None
+    capabilities: Sequence[str] | None
 
 
 def _declared() -> tuple[Option, ...]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.signals import setting_changed
 
-from . import conf, options, registry, skill_choice, skill_limits
+from . import capabilities, conf, options, registry, skill_choice, skill_limits
 from .conf import settings
 from .exceptions import InvalidInput, Refused
 from .limits import Limits, RetryPolicy
@@ -38,8 +38,11 @@ def resolve(spec: TaskSpec, path: str = "", overrides: skill_limits.Overrides | 
             if len(_shapes) >= 1024:  # many distinct timeouts or limits: start over rather than grow
                 _shapes.clear()
             _shapes[key] = (definition, src, shape)
-    return {**shape, "params": dict(spec.params),
-            **skill_limits.task_fields(definition, shape["queue"], shape["locks"], spec.params, p, overrides)}
+    out = {**shape, "params": dict(spec.params),
+           **skill_limits.task_fields(definition, shape["queue"], shape["locks"], spec.params, p, overrides)}
+    if shape["capabilities"]:  # sent where only a worker with them reads (capabilities.py); limits keep the queue's
+        out["queue"] = capabilities.routed_queue(shape["queue"], shape["capabilities"])
+    return out
 
 
 # The part of a resolved spec that does not depend on params (the options), by spec shape: a job of ten
@@ -112,6 +115,12 @@ def _union(opt: Option, given: Any, definition: registry.SkillDef, path: str) ->
     return list(dict.fromkeys([*getattr(definition, opt.name), *(given or ())]))
 
 
+def _set(opt: Option, given: Any, definition: registry.SkillDef, path: str) -> list[str]:
+    """The skill's labels and the submission's, each once, sorted, within the option's bound (its parse)."""
+    together = sorted({*getattr(definition, opt.name), *(given or ())})
+    return list(opt.parse(together, path) if opt.parse is not None else together)
+
+
 _MERGES: dict[Merge, Callable[[Option, Any, registry.SkillDef, str], Any]] = {
-    Merge.FIRST: _first, Merge.LIMITS: _limits, Merge.RETRY: _retry, Merge.UNION: _union,
+    Merge.FIRST: _first, Merge.LIMITS: _limits, Merge.RETRY: _retry, Merge.UNION: _union, Merge.SET: _set,
 }

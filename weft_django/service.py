@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from . import access, governance, reports
+from . import agent_door as agent_door  # agents outside Celery: register, claim, renew, report (the HTTP claim API)
 
 # What a user may do at all (the adapters show or hide their actions by it).
 from .access import may_approve as may_approve

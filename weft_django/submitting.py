@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from . import access
+from .capabilities import parse as parse_capabilities
 from .conf import settings
 from .exceptions import InvalidInput
 from .jobspec import JobSpec
@@ -30,6 +31,7 @@ def submit(
     queue: str | None = None,
     priority: int | None = None,
     locks: Sequence[str] | None = None,
+    capabilities: Sequence[str] | None = None,
     version: str | None = None,
     name: str = "",
     owner: Any = None,
@@ -43,7 +45,8 @@ def submit(
         raise InvalidInput("locks", "must be a list of lock names, got str")
     spec = TaskSpec(skill=skill, params=params if params is not None else {}, key=key,
                     limits=Limits.parse(limits), retry=retry, timeout=timeout, queue=queue, priority=priority,
-                    locks=tuple(locks or ()), version=version)
+                    locks=tuple(locks or ()), capabilities=parse_capabilities(capabilities, "capabilities"),
+                    version=version)
     spec.validate()
     return submission.create_job([spec], submission.JobOptions(
         name=name or skill, owner=owner, idempotency_key=idempotency_key, labels=labels, deadline=deadline),

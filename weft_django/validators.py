@@ -53,6 +53,19 @@ def unknown_field(name: Any, prefix: str, whole: str, known: Iterable[str]) -> I
     return InvalidInput(whole, f"unknown field {name!r}; known: {listed}")
 
 
+def text_list(value: Any, path: str, most: int, what: str) -> list[str]:
+    """A list (or tuple) of at most ``most`` strings (``what``: "locks", "labels"); InvalidInput naming the path,
+    or the item at fault."""
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise InvalidInput(path, f"must be a list of {what}, got {type(value).__name__}")
+    if len(value) > most:
+        raise InvalidInput(path, f"has {len(value)} {what}, more than {most}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise InvalidInput(f"{path}[{i}]", f"must be text, got {type(item).__name__}")
+    return list(value)
+
+
 def check_text(value: str, path: str) -> None:
     """Raise unless PostgreSQL can store the string ``value`` (no NUL, no lone surrogate)."""
     found = _UNSTORABLE.search(value)

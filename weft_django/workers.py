@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from .capabilities import required_of
 from .conf import settings
 from .models import Worker, WorkerState
 
@@ -53,6 +54,10 @@ def unread(queues: Iterable[str]) -> list[str]:
 
 
 def waiting_reason(queue: str) -> str:
+    required = required_of(queue)
+    if required:  # a routed queue (capabilities.py): a worker with these labels, or an agent, would take it
+        return (f"queued on {queue!r}: no live worker reads it (one started with --capabilities "
+                f"{','.join(required)}), and no agent with those capabilities has claimed it")
     return f"queued on {queue!r}: no live worker reads it"
 
 

@@ -251,7 +251,7 @@ def test_api__manage_py_spectacular_validates_without_a_warning(tmp_path: Any) -
     errors = {"400": "#/components/schemas/FieldError", "403": "#/components/schemas/Error",
               "404": "#/components/schemas/Error"}
     operations = [(method, path, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 21  # GET tasks/ (the filtered task list) and jobs/bulk/ included
+    assert len(operations) == 25  # GET tasks/, jobs/bulk/ and the four agents' endpoints included
     for method, path, op in operations:
         wanted = {"403"}
         if "{id}" in path:

@@ -416,3 +416,13 @@ def greet_v1(who: str = "world") -> str:
 @skill(name="t.greet", version="2")
 def greet_v2(who: str = "world") -> str:
     return f"hello {who} (v2)"
+
+
+# ---- routing by capability (docs/agents.md) ----
+command_skill("t.gpu_echo", ["echo", "{text}"], capabilities=["gpu"])  # only a worker or an agent with "gpu"
+command_skill("t.any_echo", ["echo", "{text}"])  # any agent may claim it, any worker reads it
+
+
+@skill(name="t.gpu_add", capabilities=["gpu"])
+def gpu_add(a: float, b: float) -> float:
+    return a + b

@@ -26,6 +26,7 @@ MODELS: dict[str, set[str]] = {
     "weft_django/admin/jobs.py": {"Job", "Task"},
     "weft_django/admin/tasks.py": {"Attempt", "Decision", "Task"},
     "weft_django/admin/others.py": {"Iteration", "Schedule", "Skill", "Subscription", "Worker"},
+    "weft_django/admin/agents.py": {"Agent"},
     "weft_django/governance_admin.py": {"AuditEntry", "Policy", "PolicyDecision"},
 }
 
@@ -34,9 +35,15 @@ EXTRA: dict[str, set[str]] = {
     "weft_django/urls.py": {"weft_django.views"},
     "weft_django/admin/__init__.py": {"weft_django.governance_admin"},  # the governance admin, in its own module
     "weft_django/management/commands/weft_submit.py": {"weft_django.jobfile"},  # it reads a file
+    # An agent outside Celery: an HTTP client of the API (not a door: it talks to another process), its loop and
+    # the checks of what it is given (the API's own, the pure routing rule's).
+    "weft_django/management/commands/weft_agent.py": {"weft_django.agent", "weft_django.agent_loop",
+                                                       "weft_django.agent_bodies", "weft_django.capabilities"},
     "weft_django/management/commands/weft_template.py": {"weft_django.jobfile"},  # so does create
     # It runs Celery (the edge), and checks --queues by the rule a task's queue follows.
-    "weft_django/management/commands/weft_worker.py": {"weft_django.dispatch", "weft_django.spec"},
+    # And with --capabilities, the routed queues its labels cover (the pure routing rule).
+    "weft_django/management/commands/weft_worker.py": {"weft_django.dispatch", "weft_django.spec",
+                                                        "weft_django.capabilities"},
     # Django's Tasks framework's backend registers a @task function as a skill (as @skill does), finds one by
     # name for a worker, relays weft's task_finished, and checks its options as a job spec (the pure core).
     "weft_django/backends/skills.py": {"weft_django.registry"},

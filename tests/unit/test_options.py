@@ -25,9 +25,9 @@ from weft_django.spec import TaskSpec
 NAMES = [o.name for o in options.OPTIONS]
 # A value each form refuses, and one it takes (as plain data, the way a submission gives it).
 BAD: dict[Form, Any] = {Form.LIMITS: {"memory_gb": 1}, Form.OBJECT: "often", Form.NUMBER: -1, Form.TEXT: "a b",
-                        Form.RANK: 10, Form.LIST: "db:orders"}
+                        Form.RANK: 10, Form.LIST: "db:orders", Form.LABELS: ["no spaces"]}
 GOOD: dict[Form, Any] = {Form.LIMITS: {"memory_mb": 64}, Form.OBJECT: {"max_attempts": 2}, Form.NUMBER: 5,
-                         Form.TEXT: "q1", Form.RANK: 3, Form.LIST: ["db:orders"]}
+                         Form.TEXT: "q1", Form.RANK: 3, Form.LIST: ["db:orders"], Form.LABELS: ["gpu"]}
 # The PostgreSQL type of each Django field class the option columns use.
 SQL_TYPES = {models.JSONField: "jsonb", models.FloatField: "float8", models.CharField: "text",
              models.PositiveSmallIntegerField: "int"}
@@ -35,7 +35,7 @@ SQL_TYPES = {models.JSONField: "jsonb", models.FloatField: "float8", models.Char
 
 
 def test_the_declaration_names_the_options() -> None:
-    assert {"limits", "retry", "timeout", "queue", "priority", "locks"} <= set(NAMES)
+    assert {"limits", "retry", "timeout", "queue", "priority", "locks", "capabilities"} <= set(NAMES)
     assert len(set(options.COLUMNS)) == len(NAMES) == len(options.COLUMNS)
     assert all(o.form in BAD for o in options.OPTIONS)
     # The spec itself, not options: nothing merges them with a skill's or the settings'.
@@ -109,10 +109,11 @@ def test_a_skills_options_are_its_tasks_defaults(clean_registry: None) -> None:
     given = {o.name: GOOD[o.form] for o in options.OPTIONS}
     d = registry.command_skill("unit.opts", ["true"], **given)
     assert options.skill_row(d) == {"limits": {"memory_mb": 64}, "retry": {"max_attempts": 2}, "timeout": 5,
-                                    "queue": "q1", "priority": 3, "locks": ["db:orders"]}
+                                    "queue": "q1", "priority": 3, "locks": ["db:orders"], "capabilities": ["gpu"]}
     resolved = resolve(TaskSpec(skill="unit.opts"))
-    assert {k: resolved[k] for k in ("limits", "timeout", "queue", "priority", "locks")} == {
-        "limits": {"memory_mb": 64}, "timeout": 5, "queue": "q1", "priority": 3, "locks": ["db:orders"]}
+    assert {k: resolved[k] for k in ("limits", "timeout", "queue", "priority", "locks", "capabilities")} == {
+        "limits": {"memory_mb": 64}, "timeout": 5, "queue": "q1+gpu", "priority": 3, "locks": ["db:orders"],
+        "capabilities": ["gpu"]}
     assert resolved["retry"]["max_attempts"] == 2
     with pytest.raises(TypeError, match="unexpected keyword argument 'prio'"):
         registry.command_skill("unit.typo", ["true"], prio=1)  # type: ignore[call-arg]

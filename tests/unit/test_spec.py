@@ -206,7 +206,8 @@ def test_task_spec_parse__path_prefixes_every_field() -> None:
 def test_task_spec_parse__unknown_field_lists_the_known_ones() -> None:
     error = refused(TaskSpec.parse, {"skill": "t.add", "bogus": 1})
     assert error.message == (
-        "unknown field; known: depends_on, key, limits, locks, params, priority, queue, retry, skill, timeout, version"
+        "unknown field; known: capabilities, depends_on, key, limits, locks, params, priority, queue, retry, skill, "
+        "timeout, version"
     )
 
 

@@ -5,6 +5,6 @@ to what the user may see. One module per page family; importing them registers t
 from __future__ import annotations
 
 from .. import governance_admin  # registers Policy, PolicyDecision and AuditEntry
-from . import jobs, others, tasks
+from . import agents, jobs, others, tasks
 
-__all__ = ["governance_admin", "jobs", "others", "tasks"]
+__all__ = ["agents", "governance_admin", "jobs", "others", "tasks"]

@@ -42,7 +42,7 @@ def option_field(opt: Option) -> serializers.Field[Any, Any, Any, Any]:
         return serializers.JSONField(required=False)
     if opt.form is Form.NUMBER:
         return serializers.FloatField(required=False)
-    if opt.form is Form.LIST:
+    if opt.form in (Form.LIST, Form.LABELS):
         return serializers.ListField(child=serializers.CharField(), required=False)
     if opt.form is Form.RANK:
         return serializers.IntegerField(required=False, min_value=PRIORITY_RANGE.start,

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from .agents import AgentViewSet
 from .analytics import AnalyticsViewSet
 from .docs import ApiRoot, Redoc, Swagger, offline_docs
 from .views import JobViewSet, SkillViewSet, TaskViewSet
@@ -24,6 +25,7 @@ router.register("skills", SkillViewSet, basename="skill")
 router.register("jobs", JobViewSet, basename="job")
 router.register("tasks", TaskViewSet, basename="task")
 router.register("analytics", AnalyticsViewSet, basename="analytics")
+router.register("agents", AgentViewSet, basename="agent")
 
 
 class SchemaView(SpectacularAPIView):

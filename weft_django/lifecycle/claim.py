@@ -53,6 +53,7 @@ class Claimed:
     parent_id: int | None = None
     dependencies: dict[str, Any] | None = None
     locks: list[str] | None = None
+    capabilities: list[str] | None = None
     gates: dict[str, Any] | None = None
     governed: bool = False  # it holds limits or locks: its end hands them on (admission.handoff)
     job_max_tokens: int | None = None
@@ -67,11 +68,14 @@ CLAIM_FIELDS = (*TASK_FIELDS, "job__status", "job__max_attempts", "job__max_cost
 JSON_FIELDS = ("params", "gates", *(c for c in options.COLUMNS if options.SQL_TYPES[c] == "jsonb"))
 
 
-def claim(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") -> Claimed | None:
-    """Take a queued task under a new lease and open its attempt; None for a duplicate or stale message."""
+def claim(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "", pid: int | None = None
+          ) -> Claimed | None:
+    """Take a queued task under a new lease and open its attempt; None for a duplicate or stale message.
+    ``pid``: the process that runs it, when not this one (an agent's, lifecycle/external.py)."""
+    pid = os.getpid() if pid is None else pid
     policed = policing.claim_rules_exist()  # a rule with a time window: every claim asks it (policy_gate.py)
     if pg.enabled() and not policed:
-        fast = claim_fast(task_id, token, worker=worker, pid=os.getpid(), celery_id=celery_id)
+        fast = claim_fast(task_id, token, worker=worker, pid=pid, celery_id=celery_id)
         if fast is not None:
             return _claimed_fast(task_id, token, fast)
     with transaction.atomic():
@@ -92,7 +96,7 @@ def claim(task_id: int, token: int, *, worker: str = HOST, celery_id: str = "") 
         if not transitions.claim(task_id, token, lease=settings.LEASE_SECONDS, worker=worker):
             return None
         attempt = Attempt.objects.create(task_id=task_id, job_id=row["job_id"], number=token + 1, worker=worker,
-                                         pid=os.getpid(), celery_id=celery_id, started_at=Now())
+                                         pid=pid, celery_id=celery_id, started_at=Now())
         deps = None
         if row["has_dependencies"]:
             deps = dict(Dependency.objects.filter(downstream_id=task_id)

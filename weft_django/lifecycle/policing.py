@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..capabilities import base_queue
 from ..exceptions import PolicyDenied, Refused, SkillDisabled
 from ..models import PolicyDecision, PolicyOutcome
 from ..policy import store
@@ -43,7 +44,8 @@ def _groups(owner: Any) -> frozenset[str]:
 def subject(fields: Mapping[str, Any], owner: Any, labels: Mapping[str, Any] | None, *, groups: bool = True,
             now: datetime | None = None) -> Subject:
     """What the rules see of a resolved task (``skill_name``, ``queue``, ``params``) and its submitter."""
-    return Subject(skill=fields["skill_name"], queue=fields.get("queue") or "", owner=username(owner),
+    # The queue the task names: a rule matches "gpu", not the routed queue "gpu+cuda" it is sent to (capabilities.py).
+    return Subject(skill=fields["skill_name"], queue=base_queue(fields.get("queue") or ""), owner=username(owner),
                    groups=_groups(owner) if groups else frozenset(), labels=dict(labels or {}),
                    params=fields.get("params") or {}, now=now or datetime.now(UTC))
 

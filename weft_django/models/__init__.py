@@ -6,6 +6,7 @@ and Django sees every model when it imports the app's ``models``.
 
 from __future__ import annotations
 
+from .agents import Agent
 from .attempts import Artifact, ArtifactKind, Attempt
 from .decisions import Decision
 from .fields import ReadableDateTimeField
@@ -24,7 +25,7 @@ from .templates import JobTemplate
 from .workers import SweepRun, Worker, WorkerState
 
 __all__ = [
-    "SPEC_FIELDS", "Artifact", "ArtifactKind", "Attempt", "AuditAction", "AuditEntry", "Breaker", "Decision",
+    "SPEC_FIELDS", "Agent", "Artifact", "ArtifactKind", "Attempt", "AuditAction", "AuditEntry", "Breaker", "Decision",
     "Dependency", "Iteration", "Job", "JobQuerySet", "JobTemplate", "LlmCall", "LockingQuerySet", "Overlap",
     "Policy", "PolicyDecision", "PolicyOutcome", "RateBucket", "ReadableDateTimeField", "Schedule", "Skill",
     "SkillKind", "Subscription", "SweepRun", "Tally", "Task", "TaskQuerySet", "Via", "Worker", "WorkerState",

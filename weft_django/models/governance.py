@@ -92,6 +92,9 @@ class AuditAction(models.TextChoices):
     SKILL_ENABLE = "skill_enable", _("skill enabled")
     SKILL_DISABLE = "skill_disable", _("skill disabled")
     SKILL_LIMITS = "skill_limits", _("skill limits changed")
+    AGENT_REGISTER = "agent_register", _("agent registered")
+    AGENT_CLAIM = "agent_claim", _("task claimed by an agent")
+    AGENT_SWITCH = "agent_switch", _("agent switched on or off")
 
 
 class AuditEntry(models.Model):

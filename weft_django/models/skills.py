@@ -29,6 +29,7 @@ class Skill(models.Model):
     queue = models.CharField(_("queue"), max_length=100, blank=True)
     priority = models.PositiveSmallIntegerField(_("priority"), null=True, blank=True)
     locks = models.JSONField(_("default locks"), default=list, blank=True)
+    capabilities = models.JSONField(_("required capabilities"), default=list, blank=True)
     # The operator's, not the code's: sync never writes them. Null: the code's (or WEFT_SKILL_LIMITS').
     concurrency = models.JSONField(_("concurrency limit"), null=True, blank=True, help_text=_(
         'Overrides the code: 5, {"key": "{tenant_id}", "limit": 2}, or a list. Applies to tasks submitted after.'))

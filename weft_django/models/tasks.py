@@ -16,7 +16,7 @@ from .jobs import Job
 from .querysets import TaskQuerySet
 
 SPEC_FIELDS = ("job_id", "parent_id", "key", "skill_name", "skill_version", "params", "limits",
-               "retry", "timeout", "queue", "priority", "locks", "gates", "governed")
+               "retry", "timeout", "queue", "priority", "locks", "capabilities", "gates", "governed")
 
 
 class Task(models.Model):
@@ -37,10 +37,13 @@ class Task(models.Model):
     limits = models.JSONField(_("limits"), default=dict)
     retry = models.JSONField(_("retry policy"), default=dict)
     timeout = models.FloatField(_("timeout (s)"), null=True, blank=True)
-    queue = models.CharField(_("queue"), max_length=100)
+    # The queue it is sent to: its queue, or the routed queue of its capabilities ("weft+gpu", capabilities.py).
+    queue = models.CharField(_("queue"), max_length=255)
     priority = models.PositiveSmallIntegerField(_("priority"), default=5)
     locks = models.JSONField(_("locks"), default=list, blank=True,
                              help_text=_("Held while an attempt runs: names and path globs, filled from params."))
+    capabilities = models.JSONField(_("required capabilities"), default=list, blank=True, help_text=_(
+        "Labels its worker or agent must have (sorted): it goes to the routed queue of them."))
     gates = models.JSONField(_("limits at claim"), default=dict, blank=True, help_text=_(
         "The concurrency and rate limits its claim must pass, by key (docs/governance.md)."))
     governed = models.BooleanField(_("governed"), default=False, help_text=_(

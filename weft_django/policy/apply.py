@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..capabilities import base_queue, routed_queue
 from .engine import Effect, Verdict
 
 
@@ -43,7 +44,11 @@ def apply_task(verdict: Verdict, fields: Mapping[str, Any]) -> tuple[dict[str, A
         elif key == "timeout" and _capped(out.get("timeout"), effect.value):
             changes.append(Change(key, out.get("timeout"), effect.value, effect))
             out["timeout"] = effect.value
-        elif key in ("queue", "priority") and out.get(key) != effect.value:
+        elif key == "queue" and base_queue(out.get("queue") or "") != effect.value:
+            # Routed again: a task that requires capabilities goes to the new queue's routed queue (capabilities.py).
+            changes.append(Change(key, base_queue(out.get("queue") or ""), effect.value, effect))
+            out["queue"] = routed_queue(effect.value, out.get("capabilities") or ())
+        elif key == "priority" and out.get(key) != effect.value:
             changes.append(Change(key, out.get(key), effect.value, effect))
             out[key] = effect.value
     return out, changes

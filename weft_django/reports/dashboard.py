@@ -11,6 +11,7 @@ from .. import charts, units
 from ..models import Job, Task
 from ..states import TaskStatus
 from .activity import overview
+from .agents import agents
 from .explain import cause
 from .metrics import last_hour, metrics_snapshot
 
@@ -49,5 +50,6 @@ def dashboard() -> dict[str, Any]:
     o["oldest_queued"] = {q: units.seconds(age) for q, age in sorted(m["oldest_queued_seconds"].items())}
     o["slots"], o["locks"] = governed_in_use()
     o["chart"] = charts.per_skill(last_hour(now))
+    o["agents"] = agents()  # beside the workers: the ones outside Celery (docs/agents.md)
     o["updated"] = now
     return o

@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Count, QuerySet
 
 from .. import options, units, workers
+from ..capabilities import base_queue
 from ..exceptions import InvalidInput, UnknownId
 from ..models import Attempt, Dependency, Job, Task
 from ..states import JobStatus, TaskStatus
@@ -119,7 +120,7 @@ def job_spec(job_id: Any) -> dict[str, Any]:
         "name": job.name, "labels": dict(job.labels or {}), "budget": budget,
         "tasks": [{"key": t["key"], "skill": t["skill_name"], options.VERSION.name: t["skill_version"],
                    "params": t["params"],
-                   **{o.name: t[o.column] for o in options.OPTIONS},
+                   **{o.name: t[o.column] for o in options.OPTIONS}, "queue": base_queue(t["queue"]),
                    **({"depends_on": deps[t["pk"]]} if t["pk"] in deps else {})} for t in tasks],
     }
 

@@ -14,7 +14,7 @@ from .. import cli
 
 # The command-line type of each form of task option (options.py declares which form, flag and help).
 TYPES: dict[Form, Any] = {Form.LIMITS: cli.limit, Form.NUMBER: cli.positive_float, Form.RANK: int, Form.TEXT: str,
-                          Form.OBJECT: cli.json_object, Form.LIST: str}
+                          Form.OBJECT: cli.json_object, Form.LIST: str, Form.LABELS: str}
 
 
 def collect(pairs: Sequence[tuple[str, Any]], field: str) -> dict[str, Any]:

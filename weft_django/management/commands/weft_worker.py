@@ -7,8 +7,10 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from ...capabilities import MAX_WORKER, parse_text, worker_queues
 from ...conf import settings
 from ...dispatch import run_celery
+from ...exceptions import InvalidInput
 from ...spec import QUEUE_RE
 from .. import cli
 
@@ -24,6 +26,13 @@ def queue_list(text: str) -> list[str]:
         if not QUEUE_RE.match(name):
             raise argparse.ArgumentTypeError(f"invalid queue name {name!r}: use 1-100 letters, digits or _.-")
     return names
+
+
+def capability_list(text: str) -> list[str]:
+    try:
+        return list(parse_text(text, "--capabilities", MAX_WORKER))
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def worker_argv(*, queues: list[str], concurrency: int | None, pool: str, loglevel: str, beat: bool,
@@ -55,13 +64,17 @@ class Command(cli.WeftCommand):
                             help="Log level (default: %(default)r).")
         parser.add_argument("--hostname", "-n", default=None,
                             help="Worker node name, to run several on one host (default: %(default)r, Celery's).")
+        parser.add_argument("--capabilities", type=capability_list, default=[], metavar="LABEL1,LABEL2", help=(
+                            "Its capability labels (at most 6): it also reads the routed queues of the tasks that "
+                            "require some of them ('weft+gpu'), and gets every task they cover (docs/agents.md)."))
         parser.add_argument("--beat", "-B", action="store_true", help=(
                             "Also run the beat scheduler in this worker (it drives the sweep; one per deployment)."))
 
     def handle(self, *args: Any, queues: list[str], concurrency: int | None, pool: str, loglevel: str,
-               hostname: str | None, beat: bool, **options: Any) -> None:
-        argv = worker_argv(queues=queues, concurrency=concurrency, pool=pool, loglevel=loglevel, beat=beat,
-                           hostname=hostname)
+               hostname: str | None, beat: bool, capabilities: list[str], **options: Any) -> None:
+        # With capabilities, also the routed queues of every set of them (capabilities.py).
+        argv = worker_argv(queues=worker_queues(queues, capabilities), concurrency=concurrency, pool=pool,
+                           loglevel=loglevel, beat=beat, hostname=hostname)
         # Not app.start/worker_main: both drop the worker's exit code, and a supervisor (systemd's
         # Restart=on-failure) must see a worker that died exit non-zero.
         code = run_celery(argv)
