@@ -7,14 +7,18 @@ indexed column or the job's row; ``skill`` on jobs is an EXISTS over the job's t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import django_filters as df
+from django import forms
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.dateparse import parse_date, parse_datetime
 
+from ..exceptions import InvalidInput
 from ..models import Job, Task
 from ..states import JobStatus, TaskStatus
+from ..validators import check_text
 
 LABEL_HELP = "key (the job has this label) or key:value (the label has this value); repeatable, all must match"
 
@@ -25,6 +29,33 @@ def _labels(rows: QuerySet[Any], prefix: str, values: list[str]) -> QuerySet[Any
         rows = rows.filter(**({f"{prefix}labels__contains": {key: wanted}} if colon else
                               {f"{prefix}labels__has_key": key}))
     return rows
+
+
+class Form(forms.Form):
+    """What the database can store: text without NUL or lone surrogates, date-times moved to UTC (Python allows
+    offsets up to 24 h, PostgreSQL 16: "0378-06-12 00:29:55+22:53" would be a server error, not a 400)."""
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        for name, value in list(data.items()):
+            try:
+                data[name] = _storable(value, name)
+            except (InvalidInput, OverflowError) as exc:
+                self.add_error(name, exc.message if isinstance(exc, InvalidInput) else "is out of range")
+        return data
+
+
+def _storable(value: Any, name: str) -> Any:
+    if isinstance(value, str):
+        check_text(value, name)
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item, name)
+    elif isinstance(value, slice):
+        return slice(_storable(value.start, name), _storable(value.stop, name))
+    elif isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)
+    return value
 
 
 class LabelFilter(df.BaseInFilter, df.CharFilter):
@@ -41,6 +72,7 @@ class JobFilter(df.FilterSet):
 
     class Meta:
         model = Job
+        form = Form
         fields = ("status", "skill", "owner", "label", "created")
 
     def by_skill(self, jobs: QuerySet[Job], name: str, value: str) -> QuerySet[Job]:
@@ -62,6 +94,7 @@ class TaskFilter(df.FilterSet):
 
     class Meta:
         model = Task
+        form = Form
         fields = ("status", "skill", "version", "job", "owner", "label", "created")
 
     def by_label(self, tasks: QuerySet[Task], name: str, value: list[str]) -> QuerySet[Task]:
