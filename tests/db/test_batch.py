@@ -123,14 +123,19 @@ def test_succeed_many__a_fenced_out_success_is_not_applied_the_others_are() -> N
     lost = claimed[ids[1]]
     Task.objects.filter(pk=lost.task_id).update(lease_expires_at=Now() - timedelta(seconds=1))
     assert transitions.recover(lost.task_id, lost.token, delay=0, error="lease expired")
+    current = claiming.claim(lost.task_id, lost.token)  # another worker holds it now, under the next token
+    assert current is not None
     assert batch.succeed_many([(c, success(c)) for c in claimed.values()]) == {ids[0], ids[2]}
-    assert Task.objects.get(pk=ids[1]).status == TaskStatus.QUEUED
+    assert Task.objects.filter(pk=ids[1]).values_list("status", "attempts", "result").get() == (
+        TaskStatus.RUNNING, 2, None)
     assert Attempt.objects.get(pk=lost.attempt_id).outcome == AttemptOutcome.RUNNING  # the caller records it singly
     job = Job.objects.get(pk=lost.job_id)
     assert (job.status, job.tasks_open) == (JobStatus.RUNNING, 1)
     assert not Decision.objects.filter(job=job, action="finish_job").exists()
     report.record(lost, success(lost))  # the single path: a late result, discarded
     assert Attempt.objects.get(pk=lost.attempt_id).outcome == AttemptOutcome.DISCARDED
+    assert batch.succeed_many([(current, success(current))]) == {ids[1]}
+    assert Job.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED
 
 
 def test_renew_leases__renews_the_held_ones_and_names_them() -> None:
