@@ -9,11 +9,10 @@ the renewal was sent); otherwise, e.g. after the process was frozen, it is not r
 the sweep recovers it as any lost attempt. From its start a task is an ordinary attempt under its own Watch.
 
 Records. A success the single statement could record (``report.fast_success``) is kept, and written with
-the others in one statement (``batch.record_many``) once WEFT_BATCH_SIZE are kept, before the next task
-once the oldest has waited WEFT_BATCH_FLUSH_MS, at the end of the chunk, or by the monitor thread while a
-task runs (so a slow task delays the record of a fast one by at most the flush delay plus
-WEFT_MONITOR_INTERVAL). Every other outcome is recorded at once, singly. A kept success is a running task
-with a finished body: if this process dies before the flush, the attempt is lost and recovered like any
+the others in one statement (``batch.succeed_many``) once WEFT_BATCH_SIZE are kept, at the end of the chunk,
+or by the monitor thread once the oldest has waited WEFT_BATCH_FLUSH_MS (it looks every
+WEFT_MONITOR_INTERVAL): a slow task holds back the record of a fast one by at most those two together.
+Every other outcome is recorded at once, singly. A kept success is a running task with a finished body: if this process dies before the flush, the attempt is lost and recovered like any
 other, and its next attempt runs the body again (at least once, as always; recorded once, fenced).
 """
 
@@ -43,6 +42,7 @@ class Chunk:
         self.task_id = next(iter(claimed), 0)  # what the monitor names if a check fails
         self.reason = ""  # the monitor skips a watch with a reason; a chunk never has one
         self.waiting = dict(claimed)
+        self.running = dict(claimed)  # claimed and not yet recorded: running in the database
         self.lease_until = lease_from + settings.LEASE_SECONDS  # of the waiting tasks, by this process's clock
         self.kept: list[tuple[Claimed, Observation]] = []
         self.oldest = 0.0
@@ -96,6 +96,11 @@ class Chunk:
             self.flush()
         return True
 
+    def recorded(self, task_id: int) -> None:
+        """A task of the chunk recorded singly (not kept)."""
+        with self._lock:
+            self.running.pop(task_id, None)
+
     def due(self) -> bool:
         return bool(self.kept) and time.monotonic() - self.oldest >= settings.BATCH_FLUSH_MS / 1000
 
@@ -114,7 +119,11 @@ class Chunk:
             try:
                 if self._suspect:
                     kept = [k for k in kept if _open(k[0])]
-                applied = batch.succeed_many(kept)
+                with self._lock:
+                    for c, _ in kept:
+                        self.running.pop(c.task_id, None)
+                    busy = {c.job_id for c in self.running.values()}
+                applied = batch.succeed_many(kept, busy)
             except Exception:
                 with self._lock:
                     self.kept[:0] = kept
@@ -147,8 +156,9 @@ def execute_many(pairs: list[tuple[int, int]], *, worker: str = HOST, celery_id:
             if took is None:  # its lease ran out while it waited (or was not renewed): the sweep recovers it
                 ended["not started: its lease ran out while it waited"] += 1
                 continue
-            ended[runner.attempt(took[0], worker=worker, lease_from=took[1], keep=chunk.keep)["outcome"]] += 1
-            if chunk.due():
-                through_outage(chunk.flush, "record", task_id)
+            outcome = runner.attempt(took[0], worker=worker, lease_from=took[1], keep=chunk.keep)["outcome"]
+            if outcome != runner.KEPT:
+                chunk.recorded(task_id)
+            ended[outcome] += 1
         through_outage(chunk.flush, "record", pairs[-1][0] if pairs else 0)
     return {"tasks": len(pairs), "claimed together": len(claimed), "ended": dict(ended)}

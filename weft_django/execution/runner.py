@@ -72,6 +72,9 @@ def execute(task_id: int, token: int, *, worker: str = HOST, celery_id: str = ""
     return attempt(claimed, worker=worker, lease_from=sent)
 
 
+KEPT = "succeeded (recorded with its chunk)"
+
+
 def attempt(c: Claimed, *, worker: str, lease_from: float,
             keep: Callable[[Claimed, Observation], bool] | None = None) -> dict[str, Any]:
     """Run a claimed task and record its outcome; ``keep(c, obs)`` may take a success to record later with
@@ -81,7 +84,7 @@ def attempt(c: Claimed, *, worker: str, lease_from: float,
         obs = run(c, worker=worker, lease_from=lease_from)
         proctitle.show(c.task_id, c.skill_name, "recording")
         if keep is not None and keep(c, obs):
-            outcome, error_type = "succeeded (recorded with its chunk)", ""
+            outcome, error_type = KEPT, ""
         else:
             outcome, error_type = record(c, obs) or ("recorded", "")  # None: recorded before an outage
     finally:

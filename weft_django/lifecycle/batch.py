@@ -13,7 +13,7 @@ apply (its lease was lost, a need now depends on it) is recorded singly by ``rep
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from django.db import transaction
@@ -114,10 +114,14 @@ SELECT 'job', id, id, status, tasks_open FROM j
 """
 
 
-def succeed_many(done: Sequence[tuple[Claimed, Observation]]) -> set[int]:
+def succeed_many(done: Sequence[tuple[Claimed, Observation]], busy: Collection[int] = ()) -> set[int]:
     """running -> succeeded for each (claimed task, its success, made ``storable`` and a
     ``report.fast_success``) as ``report._succeed_fast`` does one, in one statement. Returns the task ids it
-    applied to; the others (fenced out, or with dependents now) are the caller's to record singly."""
+    applied to; the others (fenced out, or with dependents now) are the caller's to record singly.
+
+    ``busy``: jobs the caller still holds running tasks of (the rest of its chunk), which cannot be stuck:
+    the check after a success that leaves its job open is skipped for them (the chunk's last flush makes it).
+    """
     if not done:
         return set()
     cols: dict[str, list[Any]] = {k: [] for k in ("tasks", "tokens", "attempts", "results", "reasons",
@@ -135,7 +139,7 @@ def succeed_many(done: Sequence[tuple[Claimed, Observation]]) -> set[int]:
             signals.send_on_commit(signals.task_finished, job_id=job_id, task_id=pk, status="succeeded")
         elif tasks_open == 0 and status in ("succeeded", "failed"):
             signals.send_on_commit(signals.job_finished, job_id=job_id, status=str(status))
-        elif tasks_open:
+        elif tasks_open and job_id not in busy:
             going.append(job_id)
     for job_id in going:
         # As after a single success: if none of the job's other tasks can run, it is stuck.
