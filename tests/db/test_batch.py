@@ -19,8 +19,8 @@ from weft_django.lifecycle import claim as claiming
 from weft_django.lifecycle.claim import Claimed
 from weft_django.models import Attempt, Decision, Job, Task
 from weft_django.outcomes import Observation, Outcome
-from weft_django.storable import storable
 from weft_django.states import AttemptOutcome, JobStatus, TaskStatus
+from weft_django.storable import storable
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,8 @@ def _rows(job_id: int) -> dict[str, Any]:
     def rows(qs: Any) -> list[dict[str, Any]]:
         return [{k: v for k, v in r.items() if k.split("_id")[0] not in skip and k not in skip} for r in qs.values()]
 
-    return {"job": rows(Job.objects.filter(pk=job_id)), "tasks": rows(Task.objects.filter(job_id=job_id).order_by("key")),
+    return {"job": rows(Job.objects.filter(pk=job_id)),
+            "tasks": rows(Task.objects.filter(job_id=job_id).order_by("key")),
             "attempts": rows(Attempt.objects.filter(job_id=job_id).order_by("task__key")),
             "decisions": rows(Decision.objects.filter(job_id=job_id).order_by("pk"))}
 
@@ -145,6 +146,7 @@ def test_renew_leases__renews_the_held_ones_and_names_them() -> None:
     transitions.request_cancel([ids[2]])
     held = transitions.renew_leases([(ids[0], 1), (ids[1], 5), (ids[2], 1)], 60)
     assert held == {ids[0]}
-    leases = dict(Task.objects.filter(pk__in=ids).values_list("pk", "lease_expires_at"))
-    assert leases[ids[0]] > leases[ids[1]] and leases[ids[1]] == leases[ids[2]]
+    leases = {pk: at.timestamp() if at else 0.0
+              for pk, at in Task.objects.filter(pk__in=ids).values_list("pk", "lease_expires_at")}
+    assert leases[ids[0]] > leases[ids[1]] == leases[ids[2]] > 0
     assert len(claimed) == 3

@@ -12,8 +12,9 @@ Records. A success the single statement could record (``report.fast_success``) i
 the others in one statement (``batch.succeed_many``) once WEFT_BATCH_SIZE are kept, at the end of the chunk,
 or by the monitor thread once the oldest has waited WEFT_BATCH_FLUSH_MS (it looks every
 WEFT_MONITOR_INTERVAL): a slow task holds back the record of a fast one by at most those two together.
-Every other outcome is recorded at once, singly. A kept success is a running task with a finished body: if this process dies before the flush, the attempt is lost and recovered like any
-other, and its next attempt runs the body again (at least once, as always; recorded once, fenced).
+Every other outcome is recorded at once, singly. A kept success is a running task with a finished body: if
+this process dies before the flush, the attempt is lost and recovered like any other, and its next attempt
+runs the body again (at least once, as always; recorded once, fenced).
 """
 
 from __future__ import annotations

@@ -194,10 +194,8 @@ def stopped(w: Watch, **extra: Any) -> Observation:
 
 class Watched(Protocol):
     """What the monitor watches: a running attempt (Watch), or a chunk's waiting tasks (chunk.py)."""
-
     task_id: int
     reason: str
-
     def check(self) -> None: ...
 
 

@@ -226,28 +226,9 @@ def _run_command(d: SkillDef, c: Claimed, w: Watch) -> Observation:
     if w.reason:
         return stopped(w, exit_code=code, stdout=stdout, stderr=stderr)
     if d.workspace is not None and cwd is not None:
-        return _agent_outcome(d, cwd, code, argv, stdout, stderr)
+        return workspace.agent_outcome(d, cwd, code, argv, stdout, stderr)
     if code != 0:
         return Observation(Outcome.failure(f"{argv[0]} exited with status {code}"), "failed", "CommandFailed",
                            exit_code=code, stdout=stdout, stderr=stderr)
     return Observation(Outcome.success({"exit_code": 0, "stdout": stdout}), "succeeded", exit_code=0,
                        stdout=stdout, stderr=stderr)
-
-
-def _agent_outcome(d: SkillDef, cwd: str, code: int, argv: list[str], stdout: str, stderr: str) -> Observation:
-    """An agent's attempt ends: its validation decides, its evidence is kept either way, its worktree goes
-    when it passed."""
-    assert d.workspace is not None
-    passed, evidence = workspace.gather(d.workspace, cwd)
-    if code == 0 and passed:
-        workspace.remove(d.workspace, cwd)
-        return Observation(Outcome.success({"exit_code": 0, "stdout": stdout}, artifacts=evidence), "succeeded",
-                           exit_code=0, stdout=stdout, stderr=stderr)
-    why = f"{argv[0]} exited with status {code}" if code != 0 else "the validation failed"
-    if d.workspace.keep_failed:
-        why += f"; its worktree is kept at {cwd}"
-    else:
-        workspace.remove(d.workspace, cwd)
-    return Observation(Outcome.failure(why, artifacts=evidence), "failed",
-                       "CommandFailed" if code != 0 else "ValidationFailed", exit_code=code, stdout=stdout,
-                       stderr=stderr)
