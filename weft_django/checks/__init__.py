@@ -1,6 +1,6 @@
 """System checks (weft.E001 ...), one module per concern; ``apps.WeftConfig.ready`` registers them.
 
-settings: the WEFT_* tunables (E001-E018, E050-E054); broker: the Celery app, its broker and what
+settings: the WEFT_* tunables (E001-E019, E050-E054); broker: the Celery app, its broker and what
 recovery relies on (E020, W021, E030-E031, W030-W032); api: the HTTP API's schema class (W040);
 llm: WEFT_LLM (E080-E081); retention: WEFT_RETENTION, WEFT_PRUNE_BATCH (E055-E056);
 notify: WEFT_NOTIFICATIONS (E057); policies: the policy rules of the settings and the file (E070-E074);

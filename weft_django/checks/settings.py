@@ -16,7 +16,7 @@ from .values import positive
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The WEFT_* tunables (weft.E001-E018), and whether the Celery app can be found (weft.E020, W021)."""
+    """The WEFT_* tunables (weft.E001-E019), and whether the Celery app can be found (weft.E020, W021)."""
     errors: list[checks.CheckMessage] = []
     if not isinstance(settings.DEFAULT_QUEUE, str) or not QUEUE_RE.match(settings.DEFAULT_QUEUE):
         errors.append(checks.Error(f"WEFT_DEFAULT_QUEUE {settings.DEFAULT_QUEUE!r} is not a valid queue name.",
@@ -77,6 +77,15 @@ def _check_defaults() -> list[checks.CheckMessage]:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
         errors.append(checks.Error(f"WEFT_OUTPUT_LIMIT must be a whole number of characters above 0, got {limit!r}.",
                                    hint="It is how much of stdout/stderr an attempt keeps.", id="weft.E014"))
+    size, flush = settings.BATCH_SIZE, settings.BATCH_FLUSH_MS
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1000:
+        errors.append(checks.Error(f"WEFT_BATCH_SIZE must be a whole number from 1 to 1000, got {size!r}.",
+                                   hint="Tasks per message when many are ready at once; 1 turns batching off.",
+                                   id="weft.E019"))
+    if isinstance(flush, bool) or not isinstance(flush, int | float) or not 0 <= flush <= 10_000:
+        errors.append(checks.Error(f"WEFT_BATCH_FLUSH_MS must be a number of milliseconds from 0 to 10000, "
+                                   f"got {flush!r}.", hint="How long a batched success may wait to be recorded.",
+                                   id="weft.E019"))
     return errors
 
 
