@@ -13,7 +13,7 @@ from pytest_django import Settings
 
 from tests.conftest import wait_for
 from tests.faults.conftest import Processes
-from tests.faults.harness import all_final, check_history, fault_worker, kill_pid, measure, start_sweeper
+from tests.faults.harness import LEASE, all_final, check_history, fault_worker, kill_pid, measure, start_sweeper
 from weft_django import service
 from weft_django.models import Attempt, Decision, Task
 
@@ -92,3 +92,21 @@ def test_faults__frozen_midway_through_a_chunk_its_late_results_are_refused(proc
     assert Attempt.objects.filter(task_id__in=ids[2:], outcome="succeeded",
                                   worker__startswith=f"{rescuer.name}@").count() == CHUNK - 2
     assert frozen.alive()
+
+
+def test_faults__a_long_task_keeps_the_leases_of_those_waiting_behind_it(procs: Processes, settings: Settings) -> None:
+    procs.add(fault_worker(concurrency="1", WEFT_BATCH_SIZE="20"))
+    procs.add(start_sweeper())
+    settings.WEFT_BATCH_SIZE = 20
+    job = service.submit_job({"name": "long first", "tasks": [
+        {"key": f"k{i}", "skill": "t.sleep", "params": {"seconds": 2 * LEASE if i == 0 else 0.1}} for i in range(4)]})
+    ids = list(Task.objects.filter(job=job).order_by("pk").values_list("pk", flat=True))
+
+    wait_for(lambda: all_final(ids), 60, 0.1, "every task of the chunk to be final")
+    check_history(ids)
+    # Twice the lease and more behind the first task, the others were still held: renewed by the monitor,
+    # never taken by the sweep, each run once.
+    attempts = list(Attempt.objects.filter(task_id__in=ids).values_list("task_id", "number", "outcome", "celery_id"))
+    assert sorted((t, n, o) for t, n, o, _ in attempts) == [(pk, 1, "succeeded") for pk in ids]
+    assert len({c for *_, c in attempts}) == 1  # claimed together
+    assert not Decision.objects.filter(task_id__in=ids, action="recover").exists()

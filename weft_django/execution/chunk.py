@@ -6,7 +6,9 @@ leases the monitor thread renews in one statement every WEFT_HEARTBEAT_INTERVAL,
 attempt's, so a long task never lets the sweep take the tasks behind it. A task starts only while its lease
 surely holds (``take``: renewed less than LEASE - HEARTBEAT seconds ago by this process's clock, read before
 the renewal was sent); otherwise, e.g. after the process was frozen, it is not run: its lease ran out, and
-the sweep recovers it as any lost attempt. From its start a task is an ordinary attempt under its own Watch.
+the sweep recovers it as any lost attempt. A waiting task whose renewal is refused (a cancel was requested)
+keeps the lease it had, and starts only within it (its monitor then stops it as cancelled, or it ends first,
+as a lone task would). From its start a task is an ordinary attempt under its own Watch.
 
 Records. A success the single statement could record (``report.fast_success``) is kept, and written with
 the others in one statement (``batch.succeed_many``) once WEFT_BATCH_SIZE are kept, at the end of the chunk,
@@ -44,6 +46,7 @@ class Chunk:
         self.reason = ""  # the monitor skips a watch with a reason; a chunk never has one
         self.waiting = dict(claimed)
         self.running = dict(claimed)  # claimed and not yet recorded: running in the database
+        self.refused: dict[int, tuple[Claimed, float]] = {}  # waiting, their renewal refused: until their lease ends
         self.lease_until = lease_from + settings.LEASE_SECONDS  # of the waiting tasks, by this process's clock
         self.kept: list[tuple[Claimed, Observation]] = []
         self.oldest = 0.0
@@ -55,8 +58,9 @@ class Chunk:
     def take(self, task_id: int) -> tuple[Claimed, float] | None:
         """The claimed task and the moment its lease was last started from, if it may start now."""
         with self._lock:
-            c = self.waiting.pop(task_id, None)
-            lease_until = self.lease_until
+            c, lease_until = self.waiting.pop(task_id, None), self.lease_until
+            if c is None:  # its renewal was refused (a cancel): it runs, and stops as cancelled, if its lease holds
+                c, lease_until = self.refused.pop(task_id, (None, 0.0))
         if c is None or time.monotonic() > lease_until - settings.HEARTBEAT_INTERVAL:
             return None
         return c, lease_until - settings.LEASE_SECONDS
@@ -79,8 +83,8 @@ class Chunk:
         held = transitions.renew_leases(pairs, settings.LEASE_SECONDS)
         with self._lock:
             for pk, _ in pairs:
-                if pk not in held:  # cancelled or no longer ours: it will not be started
-                    self.waiting.pop(pk, None)
+                if pk not in held and pk in self.waiting:  # a cancel was requested: its lease is not renewed
+                    self.refused[pk] = (self.waiting.pop(pk), self.lease_until)
             self.lease_until = sent + settings.LEASE_SECONDS
 
     def keep(self, c: Claimed, obs: Observation) -> bool:
