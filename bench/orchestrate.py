@@ -263,8 +263,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--db-suffix", default="", help="after the systems' database names (bench_b...), so that two "
                                                    "runs on one server keep apart (default: none)")
     p.add_argument("--weft-batch-size", type=int, default=0,
-                   help="WEFT_BATCH_SIZE of (d)'s workers in the fanout and many workloads; 0 leaves it unset "
-                        "(default: %(default)r)")
+                   help="WEFT_BATCH_SIZE of (d)'s workers in the fanout and many workloads (1: batching off); 0 "
+                        "leaves weft's default (default: %(default)r)")
     p.add_argument("--bulk", type=int, default=10_000, help="tasks in the bulk-submitted job (default: %(default)r)")
     p.add_argument("--scale-rows", type=int, default=1_000_000,
                    help="task rows for the scale checks; 0 skips them (default: %(default)r)")

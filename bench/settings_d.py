@@ -17,6 +17,7 @@ CELERY_TASK_IGNORE_RESULT = True
 # weft's execute task acks late; its system check (weft.W030) asks for prefetch 1.
 CELERY_WORKER_PREFETCH_MULTIPLIER = int(os.environ.get("BENCH_WEFT_PREFETCH", "1"))
 WEFT_CELERY_APP = "bench.celery_d:app"
-# bench/run.py --weft-batch-size: the fan-out and many workloads with batched execution (issue 15).
+# bench/run.py --weft-batch-size N sets BENCH_WEFT_BATCH_SIZE: WEFT_BATCH_SIZE of the workers and the producer
+# (unset: weft's own default; 1 turns batched execution off).
 if os.environ.get("BENCH_WEFT_BATCH_SIZE"):
     WEFT_BATCH_SIZE = int(os.environ["BENCH_WEFT_BATCH_SIZE"])

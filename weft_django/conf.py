@@ -57,6 +57,12 @@ class Settings:
     """Create or update the django-celery-beat PeriodicTask "weft-sweep" after each migrate."""
     FAST_PATH: bool = True
     """On PostgreSQL, submit/claim/succeed lone tasks in one statement each (see lifecycle/pg.py)."""
+    BATCH_SIZE: int = 20
+    """Most tasks of one queue one Celery message carries when several are ready at once (a fan-out, a bulk
+    job, a burst): the worker claims them in one statement and records their successes together. 1: off."""
+    BATCH_FLUSH_MS: float = 20.0
+    """Milliseconds a batched success waits for others before the worker's monitor records it (sooner when the
+    chunk is done or WEFT_BATCH_SIZE are waiting); the monitor looks every WEFT_MONITOR_INTERVAL."""
     PREPARED_STATEMENTS: bool = True
     """Run the fast path's statements as prepared statements (off behind a transaction-mode PgBouncer < 1.21)."""
     CELERY_APP: str | None = None

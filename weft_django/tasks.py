@@ -10,7 +10,7 @@ from celery import Task as CeleryTask
 from celery import shared_task
 from celery.signals import worker_init, worker_ready, worker_shutdown
 
-from .dispatch import EXECUTE, FANOUT, SCHEDULED, SWEEP, harden_redis_transport
+from .dispatch import EXECUTE, EXECUTE_MANY, FANOUT, SCHEDULED, SWEEP, harden_redis_transport
 
 
 @shared_task(name=EXECUTE, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -23,6 +23,19 @@ def execute(self: CeleryTask, task_id: int, token: int) -> dict[str, Any]:
     from .execution.runner import execute as run
 
     return run(task_id, token, worker=self.request.hostname or "", celery_id=self.request.id or "")
+
+
+@shared_task(name=EXECUTE_MANY, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def execute_many(self: CeleryTask, chunk: list[list[int]]) -> dict[str, Any]:
+    """Claim, run and record a chunk of tasks ([[task id, token], ...]) one after another (execution/chunk.py).
+
+    Acknowledged once the whole chunk is done: a worker lost midway has its message delivered again, and
+    each task of it is then claimed, or recovered if its attempt died with the worker, as a lone message's.
+    """
+    from .execution.chunk import execute_many as run
+
+    return run([(int(t), int(k)) for t, k in chunk], worker=self.request.hostname or "",
+               celery_id=self.request.id or "")
 
 
 @shared_task(name=SWEEP, ignore_result=True)

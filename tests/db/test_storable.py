@@ -172,8 +172,8 @@ def test_runner_record__a_refused_outcome_is_recorded_as_a_failure_not_left_runn
 
     monkeypatch.setattr(report, "record", refuse_once)
 
-    assert runner._record(c, Observation(Outcome.success(3), stdout="out", duration=1.5)) == ("failed",
-                                                                                               "RecordFailed")
+    assert runner.record(c, Observation(Outcome.success(3), stdout="out", duration=1.5)) == ("failed",
+                                                                                              "RecordFailed")
     attempt, task = Attempt.objects.get(pk=c.attempt_id), Task.objects.get(pk=c.task_id)
     assert (task.status, attempt.outcome, attempt.duration, attempt.stdout) == ("failed", "failed", 1.5, "")
     assert attempt.error_message == ("the attempt's outcome could not be recorded: DataError: value too long for "

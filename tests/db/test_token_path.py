@@ -17,7 +17,7 @@ import pytest
 from weft_django import service
 from weft_django.lifecycle.claim import Claimed
 from weft_django.models import Task
-from weft_django.tasks import execute
+from weft_django.tasks import execute, execute_many
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +71,20 @@ def test_the_tracer_sees_a_module_off_the_path() -> None:
     glob: dict[str, Any] = {"__name__": "weft_django.elsewhere"}
     exec("def hop(token):\n    return token\n", glob)  # a function whose module is weft_django.elsewhere
     assert trace_token(lambda: glob["hop"](3)) == ["weft_django.elsewhere"]
+
+
+# A chunk's tasks (weft_django.execute_many): the chunk (execution/chunk.py) stands where the Celery task stands
+# for a lone one, and the chunk's statements (lifecycle/batch.py) beside claim and report.
+CHUNK_PATH = PATH | {"weft_django.execution.chunk", "weft_django.lifecycle.batch"}
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast path", "orm path"])
+def test_the_token_of_a_chunk_passes_through_at_most_five_modules(fast: bool, settings: Any) -> None:
+    settings.WEFT_FAST_PATH = fast
+    job = service.submit_job({"tasks": [{"key": k, "skill": "t.add", "params": {"a": 1, "b": 2}} for k in "ab"]})
+    tasks = list(Task.objects.filter(job=job).order_by("pk").values_list("pk", flat=True))
+    path = trace_token(lambda: execute_many.run([[pk, 0] for pk in tasks]))
+    assert set(Task.objects.filter(job=job).values_list("status", flat=True)) == {"succeeded"}
+    assert "weft_django.lifecycle.claim" in path and "weft_django.lifecycle.report" in path
+    assert set(path) <= CHUNK_PATH, sorted(set(path) - CHUNK_PATH)
+    assert len(set(path)) <= 5, sorted(set(path))

@@ -11,3 +11,5 @@ WEFT_HEARTBEAT_INTERVAL = float(os.environ.get("WEFT_HEARTBEAT_INTERVAL", 1))
 WEFT_SWEEP_INTERVAL = float(os.environ.get("WEFT_SWEEP_INTERVAL", 1))
 WEFT_REDISPATCH_AFTER = float(os.environ.get("WEFT_REDISPATCH_AFTER", 5))
 WEFT_WORKER_OFFLINE_AFTER = float(os.environ.get("WEFT_WORKER_OFFLINE_AFTER", 5))
+# Chunks of tasks per message (batched execution): on, as by default, unless a test's environment says otherwise.
+WEFT_BATCH_SIZE = int(os.environ.get("WEFT_BATCH_SIZE", 20))

@@ -73,6 +73,11 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("MAX_RETRY_ATTEMPTS", 2.5, "weft.E016"),
     ("MIN_RETRY_BACKOFF", -1, "weft.E017"),
     ("MIN_RETRY_BACKOFF", "0.1", "weft.E017"),
+    ("BATCH_SIZE", 0, "weft.E019"),
+    ("BATCH_SIZE", 2.5, "weft.E019"),
+    ("BATCH_SIZE", True, "weft.E019"),
+    ("BATCH_FLUSH_MS", -1, "weft.E019"),
+    ("BATCH_FLUSH_MS", "5", "weft.E019"),
 ]
 
 
@@ -90,7 +95,7 @@ def test_check_settings__bad_value_fires_its_check(defaults: Settings, setting: 
 
 def test_check_settings__every_error_id_is_covered_above() -> None:
     # weft.E018 (a retry policy outside the bounds) is one message per policy: tested below
-    assert {check_id for _, _, check_id in BAD_VALUES} | {"weft.E018"} == {f"weft.E{n:03d}" for n in range(1, 19)}
+    assert {check_id for _, _, check_id in BAD_VALUES} | {"weft.E018"} == {f"weft.E{n:03d}" for n in range(1, 20)}
 
 
 def test_check_settings__messages_name_the_problem(defaults: Settings) -> None:

@@ -17,8 +17,10 @@ PACKAGE = ROOT / "weft_django"
 AUDIT = re.compile(r"(Decision|AuditEntry)\.objects\.(create|bulk_create|update)|Attempt\.objects\.[^\n]*\.update\("
                    r"|INSERT INTO weft_decision|UPDATE weft_attempt")
 STATUS = re.compile(r"(Task|Job)\.objects\.[^\n]*\.update\([^)]*\bstatus=|UPDATE weft_(task|job)\b[^;]*SET[^;]*status")
-# The fast versions of submit, claim and a success set status in their single statements.
-FAST = {"weft_django/lifecycle/submit.py", "weft_django/lifecycle/claim.py", "weft_django/lifecycle/report.py"}
+# The fast versions of submit, claim and a success (and of a chunk's claim and successes) set status in their
+# single statements.
+FAST = {"weft_django/lifecycle/submit.py", "weft_django/lifecycle/claim.py", "weft_django/lifecycle/report.py",
+        "weft_django/lifecycle/batch.py"}
 
 
 def writers(pattern: re.Pattern[str]) -> set[str]:

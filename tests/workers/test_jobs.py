@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -218,9 +219,12 @@ def test_jobs__a_1000_task_dag_completes(worker: WorkerProcess) -> None:
     assert first["L1.0"][0] >= max(first["L0.0"][1], first["L0.1"][1])
 
 
-def test_jobs__a_large_flat_job_is_fanned_out_and_completes(worker: WorkerProcess) -> None:
+def test_jobs__a_large_flat_job_is_fanned_out_and_completes(worker: WorkerProcess, settings: Any) -> None:
     from weft_django.dispatch import FANOUT_CHUNK
 
+    # One task a message from the submitter (a chunk of them a message: a fan-out 20 times larger); the workers
+    # publish theirs with their own WEFT_BATCH_SIZE (batched execution).
+    settings.WEFT_BATCH_SIZE = 1
     n = FANOUT_CHUNK * 3 + 7  # the submitter publishes one chunk, workers publish the other three
     started = time.monotonic()
     job = service.submit_job({"tasks": [{"key": f"n{i}", "skill": "t.noop"} for i in range(n)]})

@@ -77,6 +77,15 @@ def _check_defaults() -> list[checks.CheckMessage]:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
         errors.append(checks.Error(f"WEFT_OUTPUT_LIMIT must be a whole number of characters above 0, got {limit!r}.",
                                    hint="It is how much of stdout/stderr an attempt keeps.", id="weft.E014"))
+    size, flush = settings.BATCH_SIZE, settings.BATCH_FLUSH_MS
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1000:
+        errors.append(checks.Error(f"WEFT_BATCH_SIZE must be a whole number from 1 to 1000, got {size!r}.",
+                                   hint="Tasks per message when many are ready at once; 1 turns batching off.",
+                                   id="weft.E019"))
+    if isinstance(flush, bool) or not isinstance(flush, int | float) or not 0 <= flush <= 10_000:
+        errors.append(checks.Error(f"WEFT_BATCH_FLUSH_MS must be a number of milliseconds from 0 to 10000, "
+                                   f"got {flush!r}.", hint="How long a batched success may wait to be recorded.",
+                                   id="weft.E019"))
     return errors
 
 

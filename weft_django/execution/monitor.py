@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import psutil
 from django.db import close_old_connections, connection
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CANCEL_POLL_SECONDS = 1.0
+_W = TypeVar("_W", bound="Watched")
 
 
 @dataclass
@@ -191,11 +192,18 @@ def stopped(w: Watch, **extra: Any) -> Observation:
     return Observation(Outcome.failure(message), kind, error_type, **extra)
 
 
+class Watched(Protocol):
+    """What the monitor watches: a running attempt (Watch), or a chunk's waiting tasks (chunk.py)."""
+    task_id: int
+    reason: str
+    def check(self) -> None: ...
+
+
 class Monitor:
     """The per-process thread. Started lazily so that it exists in each forked pool process."""
 
     def __init__(self) -> None:
-        self._by_id: dict[int, Watch] = {}
+        self._by_id: dict[int, Watched] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -207,7 +215,7 @@ class Monitor:
             self._thread.start()
 
     @contextmanager
-    def watch(self, w: Watch) -> Iterator[Watch]:
+    def watch(self, w: _W) -> Iterator[_W]:
         with self._lock:
             self._ensure_thread()
             self._by_id[id(w)] = w
@@ -243,6 +251,6 @@ class Monitor:
 _monitor = Monitor()
 
 
-def watch(w: Watch) -> AbstractContextManager[Watch]:
+def watch(w: _W) -> AbstractContextManager[_W]:
     """Watch ``w`` for the duration of the with-block."""
     return _monitor.watch(w)

@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,18 +75,31 @@ def execute(task_id: int, token: int, *, worker: str = HOST, celery_id: str = ""
     if claimed is None:
         recover.recover_orphan(task_id, worker)  # issue 5: a redelivered message of a pool process that died
         return {"task": task_id, "outcome": "not claimed (a duplicate or stale message)"}
+    return attempt(claimed, worker=worker, lease_from=sent)
+
+
+KEPT = "succeeded (recorded with its chunk)"
+
+
+def attempt(c: Claimed, *, worker: str, lease_from: float,
+            keep: Callable[[Claimed, Observation], bool] | None = None) -> dict[str, Any]:
+    """Run a claimed task and record its outcome; ``keep(c, obs)`` may take a success to record later with
+    others (a chunk's, execution/chunk.py) and says whether it did."""
     try:
-        proctitle.show(task_id, claimed.skill_name, "running")
-        obs = run(claimed, worker=worker, lease_from=sent)
-        proctitle.show(task_id, claimed.skill_name, "recording")
-        outcome, error_type = _record(claimed, obs) or ("recorded", "")  # None: recorded before an outage
+        proctitle.show(c.task_id, c.skill_name, "running")
+        obs = run(c, worker=worker, lease_from=lease_from)
+        proctitle.show(c.task_id, c.skill_name, "recording")
+        if keep is not None and keep(c, obs):
+            outcome, error_type = KEPT, ""
+        else:
+            outcome, error_type = record(c, obs) or ("recorded", "")  # None: recorded before an outage
     finally:
         proctitle.reset()
-    return {"task": task_id, "skill": claimed.skill_name, "attempt": claimed.token, "outcome": outcome,
+    return {"task": c.task_id, "skill": c.skill_name, "attempt": c.token, "outcome": outcome,
             **({"error_type": error_type} if error_type else {})}
 
 
-def _record(claimed: Claimed, obs: Observation) -> tuple[str, str] | None:
+def record(claimed: Claimed, obs: Observation) -> tuple[str, str] | None:
     """``report.record``, through a database outage; if the database refuses the outcome itself, a
     failure that says so instead, so that the task does not sit "running" until its lease runs out."""
     def still_open() -> bool:  # a "lost" attempt is still ours to report, as discarded
@@ -218,28 +232,9 @@ def _run_command(d: SkillDef, c: Claimed, w: Watch) -> Observation:
     if w.reason:
         return stopped(w, exit_code=code, stdout=stdout, stderr=stderr)
     if d.workspace is not None and cwd is not None:
-        return _agent_outcome(d, cwd, code, argv, stdout, stderr)
+        return workspace.agent_outcome(d, cwd, code, argv, stdout, stderr)
     if code != 0:
         return Observation(Outcome.failure(f"{argv[0]} exited with status {code}"), "failed", "CommandFailed",
                            exit_code=code, stdout=stdout, stderr=stderr)
     return Observation(Outcome.success({"exit_code": 0, "stdout": stdout}), "succeeded", exit_code=0,
                        stdout=stdout, stderr=stderr)
-
-
-def _agent_outcome(d: SkillDef, cwd: str, code: int, argv: list[str], stdout: str, stderr: str) -> Observation:
-    """An agent's attempt ends: its validation decides, its evidence is kept either way, its worktree goes
-    when it passed."""
-    assert d.workspace is not None
-    passed, evidence = workspace.gather(d.workspace, cwd)
-    if code == 0 and passed:
-        workspace.remove(d.workspace, cwd)
-        return Observation(Outcome.success({"exit_code": 0, "stdout": stdout}, artifacts=evidence), "succeeded",
-                           exit_code=0, stdout=stdout, stderr=stderr)
-    why = f"{argv[0]} exited with status {code}" if code != 0 else "the validation failed"
-    if d.workspace.keep_failed:
-        why += f"; its worktree is kept at {cwd}"
-    else:
-        workspace.remove(d.workspace, cwd)
-    return Observation(Outcome.failure(why, artifacts=evidence), "failed",
-                       "CommandFailed" if code != 0 else "ValidationFailed", exit_code=code, stdout=stdout,
-                       stderr=stderr)

@@ -7,11 +7,15 @@ import os
 import shutil
 import subprocess
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..outcomes import Observation, Outcome
 from ..storable import clean_text
 from ..workspace_spec import Workspace
 from .processes import die_with_parent
+
+if TYPE_CHECKING:
+    from ..registry import SkillDef
 
 EVIDENCE_LIMIT = 200_000  # characters of each kept file and of the diff
 VALIDATE_TIMEOUT = 600.0
@@ -78,3 +82,22 @@ def remove(ws: Workspace, path: str) -> None:
 def _cut(text: str) -> str:
     text = clean_text(text)
     return text if len(text) <= EVIDENCE_LIMIT else text[-EVIDENCE_LIMIT:]
+
+
+def agent_outcome(d: SkillDef, cwd: str, code: int, argv: list[str], stdout: str, stderr: str) -> Observation:
+    """An agent's attempt ends: its validation decides, its evidence is kept either way, its worktree goes
+    when it passed."""
+    assert d.workspace is not None
+    passed, evidence = gather(d.workspace, cwd)
+    if code == 0 and passed:
+        remove(d.workspace, cwd)
+        return Observation(Outcome.success({"exit_code": 0, "stdout": stdout}, artifacts=evidence), "succeeded",
+                           exit_code=0, stdout=stdout, stderr=stderr)
+    why = f"{argv[0]} exited with status {code}" if code != 0 else "the validation failed"
+    if d.workspace.keep_failed:
+        why += f"; its worktree is kept at {cwd}"
+    else:
+        remove(d.workspace, cwd)
+    return Observation(Outcome.failure(why, artifacts=evidence), "failed",
+                       "CommandFailed" if code != 0 else "ValidationFailed", exit_code=code, stdout=stdout,
+                       stderr=stderr)

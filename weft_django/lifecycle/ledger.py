@@ -159,3 +159,27 @@ SQL_SUCCEED_DECISIONS = f"""
     ) AS x
     ORDER BY ord
 """
+
+
+# ---- the same, for a chunk of successes (batch.SUCCEED_MANY) ----
+
+# ``i``: the reported attempts (task, attempt, reason and the OBSERVED columns); ``t``: the tasks the statement
+# succeeded; ``j``: their jobs after counting down.
+SQL_CLOSE_SUCCEEDED_MANY = "UPDATE weft_attempt AS a SET outcome = 'succeeded', finished_at = now(), " + ", ".join(
+    f"{name} = i.{name}" for name in OBSERVED) + " FROM i WHERE a.id = i.attempt AND i.task IN (SELECT id FROM t)"
+
+SQL_SUCCEED_MANY_DECISIONS = f"""
+    -- Ordered: each task's decision in task order, then the decision of each job that ended, as one by one.
+    INSERT INTO weft_decision (job_id, task_id, attempt_id, action, policy, observation, reason, created_at)
+    SELECT job_id, task_id, attempt_id, action, policy, '{{}}'::jsonb, reason, now()
+    FROM (
+        SELECT 1 AS ord, t.id AS sub, t.job_id, t.id AS task_id, i.attempt AS attempt_id,
+               '{DecisionAction.SUCCEED.value}' AS action, '{SUCCEEDED_POLICY}' AS policy, i.reason
+        FROM t JOIN i ON i.task = t.id
+        UNION ALL
+        SELECT 2, id, id, NULL, NULL, '{DecisionAction.FINISH_JOB.value}', '{JOB_COMPLETE_POLICY}',
+               '{job_complete_reason("")}' || status
+        FROM j WHERE tasks_open = 0 AND status IN ('succeeded', 'failed') AND tasks_total > 1
+    ) AS x
+    ORDER BY ord, sub
+"""

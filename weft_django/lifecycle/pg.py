@@ -30,6 +30,16 @@ _NEVER = 2**31 - 1
 
 
 def fetchone(sql: str, params: dict[str, Any]) -> Any:
+    """The first row of a prepared statement (see ``_run``)."""
+    return _run(sql, params, many=False)
+
+
+def fetchall(sql: str, params: dict[str, Any]) -> list[Any]:
+    """Every row of a prepared statement: the statements of a chunk of tasks (batch.py) return one per task."""
+    return list(_run(sql, params, many=True))
+
+
+def _run(sql: str, params: dict[str, Any], *, many: bool) -> Any:
     """Run one of the per-task statements as a prepared statement, keeping Django's error handling.
 
     Django binds parameters on the client, so PostgreSQL would plan these CTEs again on every call,
@@ -43,7 +53,7 @@ def fetchone(sql: str, params: dict[str, Any]) -> Any:
     if not settings.PREPARED_STATEMENTS:
         with db.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchone()
+            return cursor.fetchall() if many else cursor.fetchone()
     import psycopg  # only on PostgreSQL, where Django uses psycopg 3
 
     if db.connection is None:
@@ -64,7 +74,7 @@ def fetchone(sql: str, params: dict[str, Any]) -> Any:
     started = time.monotonic()
     with db.wrap_database_errors:
         prepared.execute(sql, params, prepare=True)
-        row = prepared.fetchone()
+        row = prepared.fetchall() if many else prepared.fetchone()
     if db.queries_logged:  # what Django's debug cursor records, so query logs and counts stay true
         rendered = psycopg.ClientCursor(pg).mogrify(sql, params)
         db.queries_log.append({"sql": rendered, "time": f"{time.monotonic() - started:.3f}"})

@@ -36,8 +36,7 @@ def record(c: Claimed, obs: Observation) -> tuple[str, str]:
     """
     obs = storable(obs, settings.MAX_RESULT_BYTES)
     o = obs.outcome
-    if (o.kind == "success" and not o.cost and not o.artifacts and not c.has_dependents and c.parent_id is None
-            and not c.governed and pg.enabled() and _succeed_fast(c, obs)):
+    if fast_success(c, obs) and _succeed_fast(c, obs):
         return "succeeded", ""
     ready: list[Ready] = []
     closed = ""  # the outcome the attempt was closed with, once the decision applied
@@ -71,6 +70,14 @@ def record(c: Claimed, obs: Observation) -> tuple[str, str]:
     return closed, obs.error_type
 
 
+def fast_success(c: Claimed, obs: Observation) -> bool:
+    """A success the single statement records (``SUCCEED``; a chunk's, ``batch.SUCCEED_MANY``): no cost, no
+    artifacts, no dependents seen at the claim, no parent, no limits or locks, on PostgreSQL."""
+    o = obs.outcome
+    return (o.kind == "success" and not o.cost and not o.artifacts and not c.has_dependents and c.parent_id is None
+            and not c.governed and pg.enabled())
+
+
 def _final(c: Claimed, *, succeeded: bool) -> list[Ready]:
     return graph.after_attempt(c.job_id, c.task_id, succeeded=succeeded, dependents_seen=c.has_dependents,
                                parent_id=c.parent_id)
@@ -86,7 +93,7 @@ def _succeed(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
         return "", []
     closed = ledger.close(c.attempt_id, obs, "succeeded")
     _keep_artifacts(c, o.artifacts)
-    ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.SUCCEED, _succeeded(c.token),
+    ledger.write(c.job_id, c.task_id, c.attempt_id, DecisionAction.SUCCEED, succeeded_reason(c.token),
                  ledger.SUCCEEDED_POLICY)
     return closed, graph.task_final(c.job_id, c.task_id, succeeded=True, has_dependents=deps, parent_id=c.parent_id)
 
@@ -98,7 +105,7 @@ def _keep_artifacts(c: Claimed, artifacts: Mapping[str, Any]) -> None:
                                                name=name, value=value) for name, value in artifacts.items()])
 
 
-def _succeeded(token: int) -> str:
+def succeeded_reason(token: int) -> str:
     """The reason on a success's decision, in both versions."""
     return f"attempt {token} succeeded"
 
@@ -185,7 +192,7 @@ def _succeed_fast(c: Claimed, obs: Observation) -> bool:
     attempt, records the decision, counts the job down and finishes it if this was its last task. False if
     the fence refused it or the task has dependents now (the caller runs the ORM version)."""
     params: Mapping[str, Any] = {"task": c.task_id, "token": c.token, "attempt": c.attempt_id,
-                                 "result": pg.dumps(obs.outcome.value), "reason": _succeeded(c.token),
+                                 "result": pg.dumps(obs.outcome.value), "reason": succeeded_reason(c.token),
                                  **ledger.observed(obs)}
     applied, status, tasks_open = pg.fetchone(SUCCEED, dict(params))
     if not applied:

@@ -31,6 +31,7 @@ from .tasks import (
     recover,
     reject,
     renew_lease,
+    renew_leases,
     request_cancel,
     retry,
     skip,
@@ -42,6 +43,6 @@ __all__ = [
     "add_cost", "approve", "await_approval_many", "block", "cancel_idle", "cancel_running", "claim",
     "count_finished", "db_now_plus", "end_job", "fail", "fail_lost", "fail_orphan", "fail_waiting",
     "finish_waiting", "hold", "offered", "queue", "queue_many", "recover", "recover_orphan", "redispatched_holding",
-    "reject", "renew_lease", "reopen", "reopen_job", "request_cancel", "retry", "skip", "succeed", "unblock",
-    "unskip", "wait",
+    "reject", "renew_lease", "renew_leases", "reopen", "reopen_job", "request_cancel", "retry", "skip", "succeed",
+    "unblock", "unskip", "wait",
 ]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import DateTimeField, ExpressionWrapper, F, Value
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Now
 
 from ..exceptions import InvalidTransition
@@ -57,6 +59,16 @@ def _fenced(task_id: int, token: int, transition: str, where: dict[str, Any] | N
 
 def renew_lease(task_id: int, token: int, lease: float) -> bool:
     return _fenced(task_id, token, "retry", lease_expires_at=db_now_plus(lease))
+
+def renew_leases(pairs: list[tuple[int, int]], lease: float) -> set[int]:
+    """``renew_lease`` of many (task id, token) pairs in one UPDATE; the ids whose lease holds now."""
+    if not pairs:
+        return set()
+    fence = functools.reduce(operator.or_, (Q(pk=pk, attempts=token) for pk, token in pairs))
+    live = Task.objects.filter(fence, status=TaskStatus.RUNNING, cancel_requested=False)
+    if live.update(lease_expires_at=db_now_plus(lease)) == len(pairs):
+        return {pk for pk, _ in pairs}
+    return set(live.values_list("pk", flat=True))  # those refused are no longer held under that token
 
 def succeed(task_id: int, token: int, result: Any, *, without_dependents: bool = False) -> bool:
     """running -> succeeded; with ``without_dependents``, only if the task has no dependents (False otherwise)."""
