@@ -356,6 +356,9 @@ def level_done(ctx: Any) -> dict[str, Any]:
 
 # ---- live output ----
 command_skill("t.ticks", ["sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.4; done"])
+# The same, slower: a follower started after it (a Django command starting on a busy machine, a second or
+# two) still finds it running.
+command_skill("t.slow_ticks", ["sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 1.5; done"])
 
 
 @skill(name="t.py_ticks")

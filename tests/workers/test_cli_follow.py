@@ -58,7 +58,7 @@ def test_weft_pipe__each_stage_gets_the_previous_result(worker: WorkerProcess) -
 
 
 def test_weft_result__stream_prints_output_while_the_attempt_runs(worker: WorkerProcess) -> None:
-    submitted = subprocess.run([sys.executable, "manage.py", "weft_run", "t.ticks"], cwd=ROOT, env=worker_env(),
+    submitted = subprocess.run([sys.executable, "manage.py", "weft_run", "t.slow_ticks"], cwd=ROOT, env=worker_env(),
                                capture_output=True, text=True, timeout=60, check=True)
     job = int(submitted.stdout.strip())
     argv = [sys.executable, "manage.py", "weft_result", str(job), "--stream", "--timeout", "30"]
