@@ -32,6 +32,7 @@ class Failure:
     retryable: bool = True
     outcome: str = "failed"  # failed | timed_out | killed | lost
     limit_hit: str = ""
+    stops_job: bool = False  # the skill says its job can go no further (a loop out of iterations or budget)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ def decide_failure(
     }
     if failure.limit_hit:
         obs["limit_hit"] = failure.limit_hit
+    if failure.stops_job:
+        return Choice("stop_job", failure.message, "outcome.stops_job", obs)
     if not failure.retryable:
         return Choice("fail", f"{what}; the error is not retryable", "retry.non_retryable", obs)
     if failure.limit_hit and limit_policy.get(failure.limit_hit, "fail") != "retry":

@@ -191,7 +191,7 @@ def _stopped(why: str, progress: list[dict[str, Any]]) -> Outcome:
     """Not retried: another attempt would read the same log against the same budget."""
     last = progress[-1]["validation"] if progress else ""
     tail = f"; last validation: {last.strip().splitlines()[-1]}" if last.strip() else ""
-    return Outcome.failure(f"loop stopped: {why}{tail}", retryable=False)
+    return Outcome.failure(f"loop stopped: {why}{tail}", stops_job=True)  # the job ends stopped, this reason
 
 
 def _validate(spec: LoopSpec, result: Any, it: Step, params: Mapping[str, Any]) -> tuple[bool, str]:

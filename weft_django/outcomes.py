@@ -17,6 +17,7 @@ class Outcome:
     value: Any = None
     error: str = ""
     retryable: bool = True
+    stops_job: bool = False  # a failure that ends its job ``stopped`` (a loop out of iterations or budget)
     reason: str = ""
     needs: tuple[Mapping[str, Any], ...] = ()
     children: tuple[Mapping[str, Any], ...] = ()
@@ -30,9 +31,11 @@ class Outcome:
 
     @classmethod
     def failure(cls, error: str, *, retryable: bool = True, cost: float = 0.0,
-                artifacts: Mapping[str, Any] | None = None) -> Outcome:
-        """``artifacts``: evidence kept even though it failed (an agent's diff and validation output)."""
-        return cls("failure", error=error, retryable=retryable, cost=cost, artifacts=artifacts or {})
+                artifacts: Mapping[str, Any] | None = None, stops_job: bool = False) -> Outcome:
+        """``artifacts``: evidence kept even though it failed (an agent's diff and validation output).
+        ``stops_job``: not retried, and its job ends ``stopped`` with ``error`` as the reason (not ``failed``)."""
+        return cls("failure", error=error, retryable=retryable and not stops_job, cost=cost,
+                   artifacts=artifacts or {}, stops_job=stops_job)
 
     @classmethod
     def blocked(cls, reason: str, *, needs: Sequence[Mapping[str, Any]] = (), cost: float = 0.0) -> Outcome:

@@ -229,3 +229,10 @@ def test_decide_failure__exhausted_attempt_budget_never_retries(
     # A task that would retry stops the job instead; one that fails for good just fails (and so its job).
     would_retry = decide_failure(failure, policy, budget=NO_BUDGET, now=NOW, rand=rand).action == "retry"
     assert choice.action == ("stop_job" if would_retry else "fail")
+
+
+def test_decide_failure__a_failure_that_stops_its_job_stops_it_with_its_own_reason() -> None:
+    loop_out = replace(fail(retryable=False), message="loop stopped: 20 of 20 iterations used", stops_job=True)
+    choice = decide_failure(loop_out, RetryPolicy(max_attempts=5), budget=Budget(), now=0.0, rand=0.5)
+    assert (choice.action, choice.reason, choice.policy) == (
+        "stop_job", "loop stopped: 20 of 20 iterations used", "outcome.stops_job")

@@ -94,7 +94,9 @@ def test_the_jobs_token_budget_stops_a_loop_and_the_job_naming_it(fake: Callable
 def test_a_loops_own_token_budget_stops_it(fake: Callable[..., FakeModel]) -> None:
     fake(answer("no"))
     job = service.submit("t.llm_loop_budget", queue=LLM_QUEUE)
-    assert service.wait(job.pk, timeout=FINISH).status == "failed"
+    done = service.wait(job.pk, timeout=FINISH)
+    assert (done.status, done.stop_reason) == (
+        "stopped", "loop stopped: token budget used up: 300 of 250 tokens; last validation: no")
     task = Task.objects.get(job=job)
     assert task.error == ("Failure: loop stopped: token budget used up: 300 of 250 tokens; last validation: no")
     assert Attempt.objects.filter(task=task).count() == 1

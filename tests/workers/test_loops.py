@@ -34,12 +34,15 @@ def test_loops__iterates_until_the_validation_passes_carrying_its_progress_log(w
 
 def test_loops__stops_when_its_token_budget_is_used_up(worker: WorkerProcess) -> None:
     job = service.submit("t.loop_tokens")
-    assert service.wait(job.pk, timeout=FINISH).status == "failed"
+    done = service.wait(job.pk, timeout=FINISH)
+    assert done.status == "stopped"  # out of its budget: the job is stopped, the reason the loop's
+    assert done.stop_reason == "loop stopped: token budget used up: 1,200 of 1,000 tokens; last validation: failed"
     task = Task.objects.get(job=job)
     assert list(Iteration.objects.filter(task=task).values_list("number", "tokens")) == [(1, 400), (2, 400), (3, 400)]
     assert task.error == "Failure: loop stopped: token budget used up: 1,200 of 1,000 tokens; last validation: failed"
     assert Attempt.objects.filter(task=task).count() == 1  # not retried: the same log, the same budget
     assert Decision.objects.filter(task=task, action="fail").count() == 1
+    assert Decision.objects.filter(job=job, action="stop_job").count() == 1
     assert reports.status(job.pk)["loops"] == {
         "t.loop_tokens": "iteration 3 of 10: validation failed: failed; 1,200 of 1,000 tokens used"}
 

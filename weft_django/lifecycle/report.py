@@ -114,7 +114,8 @@ def _fail(c: Claimed, obs: Observation) -> tuple[str, list[Ready]]:
     """A failure: the pure decider chooses retry or fail, within the retry policy and the job's budget."""
     choice = decide_failure(
         Failure(attempt=c.token, error_type=obs.error_type or "Error", message=obs.outcome.error,
-                retryable=obs.outcome.retryable, outcome=obs.attempt_outcome, limit_hit=obs.limit_hit),
+                retryable=obs.outcome.retryable, outcome=obs.attempt_outcome, limit_hit=obs.limit_hit,
+                stops_job=obs.outcome.stops_job),
         RetryPolicy(**c.retry), now=time.time(), rand=random.random(),
         budget=budget.left(c.job_id, max_attempts=c.job_max_attempts, max_cost=c.job_max_cost,
                            deadline=c.job_deadline, max_tokens=c.job_max_tokens),
