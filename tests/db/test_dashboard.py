@@ -48,6 +48,7 @@ def test_dashboard__shows_running_waiting_failed_workers_and_the_sweep() -> None
     r = client.get("/weft/")
 
     assert r.status_code == 200
+    assert 'href="/weft/analytics/"' in r.content.decode()  # analytics, one click away
     html = r.content.decode()
     assert 'data-refresh="5"' in html and '<meta http-equiv="refresh"' not in html  # updated in place
     o = r.context["running"]
