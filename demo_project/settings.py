@@ -115,9 +115,12 @@ WEFT_SWEEP_INTERVAL = float(os.environ.get("WEFT_SWEEP_INTERVAL", 15))
 # The agent examples (demo/agent_skills.py) ask a model: offline, the fake OpenAI-compatible server that
 # scripts/demo.sh starts on 127.0.0.1 (python -m weft_django.fake_model --script demo_project/fake_model.json).
 # For a real provider, point base_url elsewhere (or drop it) and set OPENAI_API_KEY in the environment.
-WEFT_LLM = {"provider": "openai", "model": "demo-fake", "api_key_env": "WEFT_DEMO_LLM_KEY",
-            "base_url": os.environ.get("WEFT_DEMO_LLM_URL", "http://127.0.0.1:8765/v1"),
-            "prices": {"demo-fake": {"input": 0.15, "output": 0.60}}, "backoff": 0.2, "max_retries": 3}
+# Only with the SDK installed (`pip install "weft-django[llm]"`; scripts/demo.sh's venv has it): a project
+# installed without it runs every other example, and check (weft.E081) would refuse a provider it cannot load.
+if importlib.util.find_spec("openai") is not None:
+    WEFT_LLM = {"provider": "openai", "model": "demo-fake", "api_key_env": "WEFT_DEMO_LLM_KEY",
+                "base_url": os.environ.get("WEFT_DEMO_LLM_URL", "http://127.0.0.1:8765/v1"),
+                "prices": {"demo-fake": {"input": 0.15, "output": 0.60}}, "backoff": 0.2, "max_retries": 3}
 
 # Django's Tasks framework (django.tasks on Django 6, the django-tasks backport on 5.2): the demo's @task
 # functions (demo/framework_tasks.py) run on weft. This one setting switches them to the framework's database backend

@@ -75,7 +75,7 @@ def _run(schema_editor: Any, pg: list[str], sqlite: list[str]) -> None:
 
 
 def install_triggers(apps: Any, schema_editor: Any) -> None:
-    """The migration's forward step (0021_tally)."""
+    """The migration's forward step (0022_tally)."""
     _run(schema_editor, POSTGRES, SQLITE)
 
 

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 class Tally(models.Model):
     """How many tasks of a skill reached a final status, or attempts an outcome, in one minute.
 
-    Written only by database triggers on weft_task and weft_attempt (migration 0021_tally, tallies.py), so
+    Written only by database triggers on weft_task and weft_attempt (migration 0022_tally, tallies.py), so
     every writer counts, the single-statement fast paths and bulk updates included. A trigger only inserts
     (``n=1``): no row is updated by two transactions, so none waits on another and a bulk cancel of many
     tasks costs one small insert each. The sweep merges rows into one per (minute, skill, kind, value) and

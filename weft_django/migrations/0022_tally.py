@@ -8,7 +8,7 @@ import weft_django.tallies
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('weft', '0020_job_max_tokens'),
+        ('weft', '0021_agents'),
     ]
 
     operations = [

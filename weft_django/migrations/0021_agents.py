@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('weft', '0021_tally'),
+        ('weft', '0020_job_max_tokens'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
