@@ -24,6 +24,7 @@ from typing import IO, Any
 from .agent import AgentClient, AgentError
 from .argv import check_argv_template, render_argv
 from .exceptions import LeaseLost, WeftError
+from .execution.processes import die_with_parent
 from .registry import SkillDef
 
 logger = logging.getLogger(__name__)
@@ -74,8 +75,10 @@ def run(client: AgentClient, task: dict[str, Any], argv: list[str], *, clock: Ca
     renewed = started
     stopped = ""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        # Its own session (the process group is killed on a lost lease) and dies with this agent if the agent is
+        # killed: the command must not outlive the lease it runs under.
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
-                                close_fds=True)
+                                close_fds=True, preexec_fn=die_with_parent)
         while True:
             with suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=min(interval, 1.0))
