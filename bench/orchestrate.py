@@ -45,7 +45,8 @@ class Run:
         self.tmp = Path(tempfile.mkdtemp(prefix="weft-bench-"))
         self.env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                     "BENCH_PG_URL": a.pg, "BENCH_REDIS_URL": a.redis, "BENCH_PREFETCH": str(a.prefetch),
-                    "BENCH_WEFT_PREFETCH": str(a.weft_prefetch), "BENCH_DB_REUSE_MAX": str(a.db_reuse_max),
+                    "BENCH_WEFT_PREFETCH": str(a.weft_prefetch), "BENCH_WEFT_GROUP_MS": str(a.weft_group_ms),
+                    "BENCH_DB_REUSE_MAX": str(a.db_reuse_max),
                     "BENCH_SERVER_SIDE_BINDING": "1" if a.server_side_binding else "0"}
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -265,6 +266,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--weft-batch-size", type=int, default=0,
                    help="WEFT_BATCH_SIZE of (d)'s workers in the fanout and many workloads (1: batching off); 0 "
                         "leaves weft's default (default: %(default)r)")
+    p.add_argument("--weft-group-ms", type=float, default=5.0,
+                   help="WEFT_SUBMIT_GROUP_MS of (e)'s producer: weft with a busy producer's publishes grouped "
+                        "(default: %(default)r)")
     p.add_argument("--bulk", type=int, default=10_000, help="tasks in the bulk-submitted job (default: %(default)r)")
     p.add_argument("--scale-rows", type=int, default=1_000_000,
                    help="task rows for the scale checks; 0 skips them (default: %(default)r)")
@@ -275,8 +279,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     a.workloads = [w.strip() for w in a.workloads.split(",") if w.strip()]
     if not set(a.workloads) <= {"lone", *WORKLOADS}:
         p.error(f"--workloads takes lone, {', '.join(WORKLOADS)}")
-    if not set(a.only) <= set("abcdg"):
-        p.error("--only takes letters from a,b,c,d and g (weft's limits across workers)")
+    if not set(a.only) <= set("abcdeg"):
+        p.error("--only takes letters from a,b,c,d,e (weft, submits grouped) and g (weft's limits across workers)")
     return a
 
 
@@ -292,7 +296,8 @@ def main(argv: list[str] | None = None) -> None:
                                          "weft_prefetch": a.weft_prefetch, "db_reuse_max": a.db_reuse_max,
                                          "server_side_binding": a.server_side_binding,
                                          "pool_processes": 2, "redis": a.redis, "workloads": a.workloads,
-                                         "weft_batch_size": a.weft_batch_size}, "systems": {}, "workloads": {}}
+                                         "weft_batch_size": a.weft_batch_size,
+                                         "weft_group_ms": a.weft_group_ms}, "systems": {}, "workloads": {}}
     specs = systems.specs(sys.executable, db_suffix=a.db_suffix)
     try:
         for name in a.only:

@@ -128,6 +128,41 @@ def targets(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def lone_targets(s: dict[str, Any]) -> list[str]:
+    """Issue 15's lone-task targets, for (d) and (e) (weft with its producer's publishes grouped)."""
+    def get(name: str, *path: str) -> float | None:
+        v: Any = s.get(name, {})
+        for k in path:
+            v = v.get(k, {}) if isinstance(v, dict) else {}
+        return float(v) if isinstance(v, int | float) else None
+
+    peers = [x for x in (get("b", "throughput", "throughput"), get("c", "throughput", "throughput")) if x]
+    plain_cpu = get("a", "throughput", "cpu_ms_per_task_total")
+    lines = ["| target | " + " | ".join(f"({w})" for w in ("d", "e") if w in s) + " |",
+             "|---|" + "---|" * sum(w in s for w in ("d", "e"))]
+
+    def row(label: str, measure: Any) -> None:
+        cells = [measure(w) for w in ("d", "e") if w in s]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    def mark(ok: bool) -> str:
+        return "yes" if ok else "NO"
+
+    if peers:
+        best = max(peers)
+        row(f"throughput ≥ 1.2 x max((b), (c)) = {1.2 * best:.0f}/s", lambda w: (
+            f"{get(w, 'throughput', 'throughput') or 0:.0f} ({(get(w, 'throughput', 'throughput') or 0) / best:.2f} x) "
+            f"{mark((get(w, 'throughput', 'throughput') or 0) >= 1.2 * best)}"))
+    if plain_cpu:
+        row(f"CPU/task ≤ 2 x (a) = {2 * plain_cpu:.2f} ms", lambda w: (
+            f"{get(w, 'throughput', 'cpu_ms_per_task_total') or 0:.2f} ms "
+            f"{mark((get(w, 'throughput', 'cpu_ms_per_task_total') or 0) <= 2 * plain_cpu)}"))
+    row("enqueue→start p50 ≤ 3 ms", lambda w: (
+        f"{get(w, 'latency', 'enqueue_to_start', 'p50') or 0:.1f} ms "
+        f"{mark((get(w, 'latency', 'enqueue_to_start', 'p50') or 99) <= 3)}"))
+    return lines
+
+
 def scale_section(sc: dict[str, Any]) -> list[str]:
     lines = ["| | small table | large table |", "|---|---:|---:|"]
     sm, lg = sc["small"], sc["large"]
@@ -218,6 +253,9 @@ def markdown(result: dict[str, Any]) -> str:
                 "lower is better):", "", *ratios_table(result["systems"]), ""]
     if result["systems"]:
         out += ["Issue 3 targets:", "", *targets(result), ""]
+        if {"d", "e"} & set(result["systems"]):
+            out += [f"Issue 15's lone-task targets ((e): the producer's publishes grouped, WEFT_SUBMIT_GROUP_MS "
+                    f"{c.get('weft_group_ms', '-')}):", "", *lone_targets(result["systems"]), ""]
     g = result.get("governance")
     if g:
         lim, rate = g["limited"], g["rated"]

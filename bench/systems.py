@@ -52,6 +52,9 @@ def specs(python: str, prefork: int = 2, db_suffix: str = "") -> dict[str, Spec]
                   [[python, "-m", "bench.procrastinate_worker", "1"] for _ in range(prefork)]),
         "d": Spec("d", "weft_django", "bench.settings_d", f"bench_d{db_suffix}",
                   [[*celery, "-A", "bench.celery_d", *common, "-Q", "weft", "-n", "bench-d@%h"]]),
+        # The same workers; the producer groups its publishes (WEFT_SUBMIT_GROUP_MS, bench/settings_e.py).
+        "e": Spec("e", "weft_django, submits grouped", "bench.settings_e", f"bench_e{db_suffix}",
+                  [[*celery, "-A", "bench.celery_d", *common, "-Q", "weft", "-n", "bench-e@%h"]]),
     }
 
 
@@ -147,6 +150,11 @@ class Weft:
         return bool(self.model.objects.filter(pk=handle, status="succeeded").exists())
 
 
+class WeftGrouped(Weft):
+    name = "e"
+
+
 def load(name: str) -> System:
-    factories: dict[str, type[System]] = {"a": PlainCelery, "b": CeleryResults, "c": Procrastinate, "d": Weft}
+    factories: dict[str, type[System]] = {"a": PlainCelery, "b": CeleryResults, "c": Procrastinate, "d": Weft,
+                                          "e": WeftGrouped}
     return factories[name]()

@@ -33,3 +33,27 @@ def test_batch__a_fan_out_of_500_runs_in_chunks_with_every_attempt_and_decision(
     actions = list(Decision.objects.filter(job=job).order_by("pk").values_list("action", flat=True))
     assert actions == ["succeed"] * N + ["finish_job"]
     assert "weft_django.execute_many" in worker.log_text()
+
+
+def test_batch__a_busy_producers_lone_submits_are_published_grouped_and_run_as_chunks(
+        worker: WorkerProcess, settings: Settings) -> None:
+    """WEFT_SUBMIT_GROUP_MS: submits in a loop go out a group to a message (the first alone, the process being
+    idle); each job is committed when submit returns and ends with its own attempt and decisions."""
+    import weft_django
+    from weft_django import grouping
+
+    settings.WEFT_BATCH_SIZE = 20
+    settings.WEFT_SUBMIT_GROUP_MS = 200
+    jobs = [weft_django.submit("t.add", {"a": i, "b": 1}) for i in range(60)]
+    assert Task.objects.filter(job__in=[j.pk for j in jobs]).count() == 60  # committed before any publish
+    assert jobs[0].delivery is not None and jobs[0].delivery.sent == 1  # the first went at once
+    grouping._grouper.flush()  # what still waits for the window (it would go within 200 ms anyway)
+    for j in jobs:
+        assert service.wait(j.pk, timeout=60).status == "succeeded"
+        assert j.delivery is not None and j.delivery.sent == 1
+    attempts = list(Attempt.objects.filter(job__in=[j.pk for j in jobs]).values_list("celery_id", "outcome"))
+    assert len(attempts) == 60 and {o for _, o in attempts} == {"succeeded"}
+    messages = {c for c, _ in attempts}
+    assert len(messages) <= 6, len(messages)  # 1 alone, then groups of up to 20
+    results = Task.objects.filter(job__in=[j.pk for j in jobs]).values_list("result", flat=True)
+    assert sorted(r for r in results if r is not None) == list(range(1, 61))

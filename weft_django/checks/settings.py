@@ -86,6 +86,11 @@ def _check_defaults() -> list[checks.CheckMessage]:
         errors.append(checks.Error(f"WEFT_BATCH_FLUSH_MS must be a number of milliseconds from 0 to 10000, "
                                    f"got {flush!r}.", hint="How long a batched success may wait to be recorded.",
                                    id="weft.E019"))
+    group = settings.SUBMIT_GROUP_MS
+    if isinstance(group, bool) or not isinstance(group, int | float) or not 0 <= group <= 1000:
+        errors.append(checks.Error(f"WEFT_SUBMIT_GROUP_MS must be a number of milliseconds from 0 to 1000, "
+                                   f"got {group!r}.", hint="How long a busy producer's submission may wait to be "
+                                   "published with others; 0 turns grouping off.", id="weft.E019"))
     return errors
 
 

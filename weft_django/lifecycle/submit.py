@@ -15,10 +15,10 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models.functions import Now
 
-from .. import dag, options, registry, signals, skill_choice, skill_limits
+from .. import dag, grouping, options, registry, signals, skill_choice, skill_limits
 from ..conf import settings
 from ..exceptions import InvalidInput, SkillDisabled
-from ..handoff import Ready, after_commit
+from ..handoff import Ready
 from ..jobspec import JobSpec, check_deadline, check_job_fields
 from ..models import Dependency, Job, Task
 from ..resolve import resolve
@@ -105,7 +105,7 @@ def _insert_lone_task(key: str, fields: dict[str, Any], o: JobOptions, skill_fie
     if row is None:  # the statement checks the skill's enabled flag itself: no extra round trip
         raise SkillDisabled(fields["skill_name"], skill_field)
     job_id, task_id, created_at = row
-    delivery = after_commit([Ready(task_id, 0, fields["queue"], fields["priority"])])
+    delivery = grouping.after_commit([Ready(task_id, 0, fields["queue"], fields["priority"])])
     signals.send_on_commit(signals.job_submitted, job_id=job_id)
     job = lone_job(job_id, owner_id, o.name, o.labels, created_at)
     job.delivery = delivery
@@ -168,7 +168,7 @@ def insert_job(keyed: list[tuple[str, TaskSpec]], fields: list[dict[str, Any]],
     ledger.rate_deferred(job.pk, [(ids[r["key"]], r["waiting_for"], r["gates"]["rate"]) for r in rated
                                   if r.get("waiting_for")])
     wait = max(0.0, (o.not_before - datetime.now(UTC)).total_seconds()) if o.not_before else 0.0
-    job.delivery = after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"],
+    job.delivery = grouping.after_commit([Ready(ids[r["key"]], 0, r["queue"], r["priority"],
                                        max(wait, admission.countdown(r, now) if now is not None else 0.0))
                                  for r in new if r["status"] == TaskStatus.QUEUED])
     signals.send_on_commit(signals.job_submitted, job_id=job.pk)

@@ -1,0 +1,97 @@
+"""The grouping of a busy producer's publishes (grouping.py): Nagle's rule, by count and by window."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from pytest_django import Settings
+
+from weft_django import grouping
+from weft_django.grouping import Grouper
+from weft_django.handoff import Delivery, Ready
+
+
+class Broker:
+    def __init__(self, error: str = "") -> None:
+        self.groups: list[list[int]] = []
+        self.error = error
+        self.sent = threading.Event()
+
+    def __call__(self, items: list[Ready]) -> tuple[int, str]:
+        self.groups.append([r.task_id for r in items])
+        self.sent.set()
+        return (0, self.error) if self.error else (len(items), "")
+
+
+def ready(i: int) -> Ready:
+    return Ready(i, 0, "weft", 5)
+
+
+def test_grouping__an_idle_process_publishes_at_once_and_a_busy_one_groups_by_count(settings: Settings) -> None:
+    settings.WEFT_SUBMIT_GROUP_MS = 60_000  # the window never ends in this test: only the count flushes
+    now = [100.0]
+    broker = Broker()
+    g = Grouper(broker, clock=lambda: now[0])
+    deliveries = [Delivery(1) for _ in range(7)]
+    for i, d in enumerate(deliveries):
+        g.offer(ready(i), d, 60.0, 3)
+    # The first went alone (nothing sent within the window before it); the next ones in threes.
+    assert broker.groups == [[0], [1, 2, 3], [4, 5, 6]]
+    assert all(d.sent == 1 and not d.failed for d in deliveries)
+
+
+def test_grouping__after_a_quiet_window_a_submission_goes_alone_again(settings: Settings) -> None:
+    now = [100.0]
+    broker = Broker()
+    g = Grouper(broker, clock=lambda: now[0])
+    g.offer(ready(1), Delivery(1), 0.005, 20)
+    now[0] += 0.006  # a quiet window later
+    g.offer(ready(2), Delivery(1), 0.005, 20)
+    assert broker.groups == [[1], [2]]
+
+
+def test_grouping__the_thread_publishes_what_waits_when_the_window_ends(settings: Settings) -> None:
+    settings.WEFT_SUBMIT_GROUP_MS = 30
+    broker = Broker()
+    g = Grouper(broker)
+    first, later = Delivery(1), [Delivery(1) for _ in range(4)]
+    g.offer(ready(0), first, 0.03, 20)
+    for i, d in enumerate(later, 1):
+        g.offer(ready(i), d, 0.03, 20)
+    assert broker.groups == [[0]] and first.sent == 1
+    assert all(d.sent is None for d in later)  # waiting for the window
+    deadline = time.monotonic() + 5
+    while len(broker.groups) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert broker.groups == [[0], [1, 2, 3, 4]]
+    assert all(d.sent == 1 for d in later)
+
+
+def test_grouping__a_broker_error_marks_the_group_unsent_for_the_sweep(settings: Settings) -> None:
+    now = [100.0]
+    broker = Broker("ConnectionError: down")
+    g = Grouper(broker, clock=lambda: now[0])
+    ds = [Delivery(1) for _ in range(3)]
+    for i, d in enumerate(ds):
+        g.offer(ready(i), d, 60.0, 2)
+    assert broker.groups == [[0], [1, 2]]
+    assert all(d.failed and d.error == "ConnectionError: down" for d in ds)
+
+
+def test_grouping__flush_sends_what_waits(settings: Settings) -> None:
+    now = [100.0]
+    broker = Broker()
+    g = Grouper(broker, clock=lambda: now[0])
+    g.offer(ready(0), Delivery(1), 60.0, 20)
+    g.offer(ready(1), Delivery(1), 60.0, 20)
+    g.flush()
+    assert broker.groups == [[0], [1]]
+
+
+def test_grouping__off_by_default_and_never_for_a_delayed_or_a_many_task_submission(settings: Settings) -> None:
+    assert grouping.groupable([ready(1)]) is False  # WEFT_SUBMIT_GROUP_MS defaults to 0
+    settings.WEFT_SUBMIT_GROUP_MS = 5
+    assert grouping.groupable([ready(1)]) is True
+    assert grouping.groupable([Ready(1, 0, "weft", 5, countdown=2.0)]) is False
+    assert grouping.groupable([ready(1), ready(2)]) is False
