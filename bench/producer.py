@@ -196,7 +196,7 @@ def latency(system: systems.System, n: int) -> dict[str, Any]:
 def arguments(description: str | None) -> argparse.ArgumentParser:
     """The options every producer process takes from run.py (the system, its workers, where to write)."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--system", required=True, choices="abcd")
+    p.add_argument("--system", required=True, choices="abcde")
     p.add_argument("--worker-pids", required=True, type=lambda v: [int(x) for x in v.split(",")])
     p.add_argument("--count-dir", required=True)
     p.add_argument("--out", required=True)

@@ -1,10 +1,10 @@
 """Grouping a busy producer's publishes (WEFT_SUBMIT_GROUP_MS; off by default).
 
 ``submit()`` still returns a job whose rows are committed: only the broker publish of its task waits. The rule
-is Nagle's: a submission that finds the process idle (nothing published within the window) is published at
-once, so a lone or occasional submit costs no latency; one that comes within the window of the last publish
-waits in a per-process buffer, flushed by a daemon thread when the window ends, or at once by the submit that
-fills it to WEFT_BATCH_SIZE. A flushed group goes out as ``weft_django.execute_many`` messages (one per queue
+is after Nagle's: a submission is published at once unless the process is busy (two submissions came within the
+window before it), so an occasional submit, or one sent after the last one's task ended, costs no latency; in a
+busy process it waits in a per-process buffer, flushed by a daemon thread when the window since the last publish
+ends, or at once by the submit that fills it to WEFT_BATCH_SIZE. A flushed group goes out as ``weft_django.execute_many`` messages (one per queue
 and priority), which the workers claim and record a chunk at a time: that is the saving, in the producer (one
 publish for many) and far more in the workers (execution/chunk.py).
 
@@ -49,13 +49,18 @@ class Grouper:
         self.buffer: list[tuple[Ready, Delivery]] = []
         self.last = float("-inf")  # when the last publish started: the window runs from there
         self.window = 0.0  # seconds, as the last offer gave it
+        self.offers = [float("-inf"), float("-inf")]  # when the two offers before this one came
         self.thread: threading.Thread | None = None
 
     def offer(self, item: Ready, delivery: Delivery, window: float, size: int) -> None:
         """Publish ``item`` now if the process is idle, else keep it for the window's group (``window`` s)."""
         with self.lock:
             now, self.window = self.clock(), window
-            if not self.buffer and now - self.last >= window:
+            # Busy: two offers within the window before this one (over two a window: a loop, a burst). A producer
+            # that submits now and then, or one task after another's end, never waits.
+            busy = now - self.offers[0] < window
+            self.offers = [self.offers[1], now]
+            if not self.buffer and not busy:
                 self.last, group = now, [(item, delivery)]
             else:
                 self.buffer.append((item, delivery))

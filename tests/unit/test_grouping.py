@@ -36,35 +36,46 @@ def test_grouping__an_idle_process_publishes_at_once_and_a_busy_one_groups_by_co
     deliveries = [Delivery(1) for _ in range(7)]
     for i, d in enumerate(deliveries):
         g.offer(ready(i), d, 60.0, 3)
-    # The first went alone (nothing sent within the window before it); the next ones in threes.
-    assert broker.groups == [[0], [1, 2, 3], [4, 5, 6]]
-    assert all(d.sent == 1 and not d.failed for d in deliveries)
+    # The first two went alone (the process was not busy yet); the next ones in threes, the last two waiting.
+    assert broker.groups == [[0], [1], [2, 3, 4]]
+    assert all(d.sent == 1 and not d.failed for d in deliveries[:5])
+    assert deliveries[5].sent is None and deliveries[6].sent is None
 
 
-def test_grouping__after_a_quiet_window_a_submission_goes_alone_again(settings: Settings) -> None:
+def test_grouping__submissions_apart_go_alone_and_a_burst_after_a_quiet_window_starts_alone(
+        settings: Settings) -> None:
     now = [100.0]
     broker = Broker()
     g = Grouper(broker, clock=lambda: now[0])
-    g.offer(ready(1), Delivery(1), 0.005, 20)
-    now[0] += 0.006  # a quiet window later
-    g.offer(ready(2), Delivery(1), 0.005, 20)
-    assert broker.groups == [[1], [2]]
+    for i in range(4):  # one task after another, 4 ms apart: never two within a 5 ms window before
+        g.offer(ready(i), Delivery(1), 0.005, 20)
+        now[0] += 0.004
+    assert broker.groups == [[0], [1], [2], [3]]
+    g.offer(ready(4), Delivery(1), 0.005, 20)  # 4 ms after 3, 8 ms after 2: still not busy
+    now[0] += 0.0005
+    g.offer(ready(5), Delivery(1), 0.005, 20)  # 3 and 4 within 5 ms: busy, it waits
+    assert broker.groups == [[0], [1], [2], [3], [4]]
+    now[0] += 0.050  # a quiet window later
+    g.flush()
+    g.offer(ready(6), Delivery(1), 0.005, 20)
+    assert broker.groups == [[0], [1], [2], [3], [4], [5], [6]]
 
 
 def test_grouping__the_thread_publishes_what_waits_when_the_window_ends(settings: Settings) -> None:
     settings.WEFT_SUBMIT_GROUP_MS = 30
     broker = Broker()
     g = Grouper(broker)
-    first, later = Delivery(1), [Delivery(1) for _ in range(4)]
-    g.offer(ready(0), first, 0.03, 20)
-    for i, d in enumerate(later, 1):
+    first, later = [Delivery(1), Delivery(1)], [Delivery(1) for _ in range(4)]
+    for i, d in enumerate(first):
         g.offer(ready(i), d, 0.03, 20)
-    assert broker.groups == [[0]] and first.sent == 1
+    for i, d in enumerate(later, 2):
+        g.offer(ready(i), d, 0.03, 20)
+    assert broker.groups == [[0], [1]] and all(d.sent == 1 for d in first)
     assert all(d.sent is None for d in later)  # waiting for the window
     deadline = time.monotonic() + 5
-    while len(broker.groups) < 2 and time.monotonic() < deadline:
+    while len(broker.groups) < 3 and time.monotonic() < deadline:
         time.sleep(0.005)
-    assert broker.groups == [[0], [1, 2, 3, 4]]
+    assert broker.groups == [[0], [1], [2, 3, 4, 5]]
     assert all(d.sent == 1 for d in later)
 
 
@@ -75,7 +86,8 @@ def test_grouping__a_broker_error_marks_the_group_unsent_for_the_sweep(settings:
     ds = [Delivery(1) for _ in range(3)]
     for i, d in enumerate(ds):
         g.offer(ready(i), d, 60.0, 2)
-    assert broker.groups == [[0], [1, 2]]
+    g.offer(ready(3), Delivery(1), 60.0, 2)
+    assert broker.groups == [[0], [1], [2, 3]]
     assert all(d.failed and d.error == "ConnectionError: down" for d in ds)
 
 
@@ -83,10 +95,11 @@ def test_grouping__flush_sends_what_waits(settings: Settings) -> None:
     now = [100.0]
     broker = Broker()
     g = Grouper(broker, clock=lambda: now[0])
-    g.offer(ready(0), Delivery(1), 60.0, 20)
-    g.offer(ready(1), Delivery(1), 60.0, 20)
-    g.flush()
+    for i in range(4):
+        g.offer(ready(i), Delivery(1), 60.0, 20)
     assert broker.groups == [[0], [1]]
+    g.flush()
+    assert broker.groups == [[0], [1], [2, 3]]
 
 
 def test_grouping__off_by_default_and_never_for_a_delayed_or_a_many_task_submission(settings: Settings) -> None:
