@@ -1,15 +1,16 @@
 """Grouping a busy producer's publishes (WEFT_SUBMIT_GROUP_MS; off by default).
 
-``submit()`` still returns a job whose rows are committed: only the broker publish of its task waits. The rule
-is after Nagle's: a submission is published at once unless the process is busy (two submissions came within the
-window before it), so an occasional submit, or one sent after the last one's task ended, costs no latency; in a
-busy process it waits in a per-process buffer, flushed by a daemon thread when the window since the last publish
-ends, or at once by the submit that fills it to WEFT_BATCH_SIZE. A flushed group goes out as ``weft_django.execute_many`` messages (one per queue
-and priority), which the workers claim and record a chunk at a time: that is the saving, in the producer (one
-publish for many) and far more in the workers (execution/chunk.py).
+``submit()`` still returns a job whose rows are committed: only the broker publish of its task may wait. The
+rule is after Nagle's: a submission is published at once unless its process is busy (two submissions came
+within the window before it), so an occasional submit, or one sent after the last one's task ended, costs no
+latency. In a busy process it waits in a per-process buffer, flushed by a daemon thread when the window since
+the last publish ends, or at once by the submit that fills it to WEFT_BATCH_SIZE. A flushed group goes out as
+``weft_django.execute_many`` messages (one per queue and priority), which the workers claim and record a chunk
+at a time: that is the saving, a little in the producer (one publish for many), most in the workers
+(execution/chunk.py).
 
-The cost: a task submitted inside a busy window starts up to the window later. A process that dies with a
-full buffer leaves those tasks' messages unsent; their rows are committed, so the sweep sends them
+The cost: a task submitted in a busy process starts up to the window later. A process that dies with a full
+buffer leaves those tasks' messages unsent; their rows are committed, so the sweep sends them
 (``Delivery.resend_within``): late, never lost. Celery-free like handoff.py: dispatch is imported to send.
 """
 
