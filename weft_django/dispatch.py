@@ -60,8 +60,14 @@ def publish(items: Sequence[Ready]) -> tuple[int, str]:
                 r = m[0]
                 name, args = (EXECUTE, (r.task_id, r.token)) if len(m) == 1 else (
                     EXECUTE_MANY, ([[x.task_id, x.token] for x in m],))
+                # On Redis a message needs no declared queue (it is pushed onto the queue's list by name), so a
+                # process declares each queue once (for the bindings other tools read), not on every publish:
+                # that check costs a tenth of a publish. Other brokers declare as Celery does, every time.
+                declared = transport == "redis" and r.queue in _declared_on_redis
                 app.send_task(name, args=args, queue=r.queue, priority=broker_priority(r.priority, transport),
-                              countdown=r.countdown or None, producer=producer)
+                              countdown=r.countdown or None, producer=producer, declare=[] if declared else None)
+                if transport == "redis":
+                    _declared_on_redis.add(r.queue)
                 sent += len(m)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
@@ -69,6 +75,9 @@ def publish(items: Sequence[Ready]) -> tuple[int, str]:
                        len(items) - sent, len(items), error, exc_info=logger.isEnabledFor(logging.DEBUG))
         return sent, error
     return sent, ""
+
+
+_declared_on_redis: set[str] = set()
 
 
 def messages(items: list[Ready], size: int) -> list[list[Ready]]:
