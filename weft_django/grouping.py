@@ -1,8 +1,8 @@
 """Grouping a busy producer's publishes (WEFT_SUBMIT_GROUP_MS; off by default).
 
 ``submit()`` still returns a job whose rows are committed: only the broker publish of its task may wait. The
-rule is after Nagle's: a submission is published at once unless its process is busy (two submissions came
-within the window before it), so an occasional submit, or one sent after the last one's task ended, costs no
+rule is after Nagle's: a submission is published at once unless its process is busy (the last two came back
+to back, see BUSY_GAP), so an occasional submit, or one sent after the last one's task ended, costs no
 latency. In a busy process it waits in a per-process buffer, flushed by a daemon thread when the window since
 the last publish ends, or at once by the submit that fills it to WEFT_BATCH_SIZE. A flushed group goes out as
 ``weft_django.execute_many`` messages (one per queue and priority), which the workers claim and record a chunk
@@ -31,6 +31,12 @@ from .handoff import Delivery, Ready
 
 Publish = Callable[[list[Ready]], tuple[int, str]]
 
+# Busy: the process submits again within this long of its last submission's return, twice in a row. A loop
+# that submits back to back comes back within a fraction of a millisecond (its next submission's own insert);
+# one that waits for each task's result, or a submission now and then, comes back later than this and never
+# waits. Several threads submitting at once count as busy, as they are.
+BUSY_GAP = 0.002
+
 
 def _publish(items: list[Ready]) -> tuple[int, str]:
     from .dispatch import send_or_fan_out  # Celery is imported when something is sent, not before
@@ -50,26 +56,27 @@ class Grouper:
         self.buffer: list[tuple[Ready, Delivery]] = []
         self.last = float("-inf")  # when the last publish started: the window runs from there
         self.window = 0.0  # seconds, as the last offer gave it
-        self.offers = [float("-inf"), float("-inf")]  # when the two offers before this one came
+        self.free_since = float("-inf")  # when the last offer returned
+        self.tight = 0  # offers in a row that came within BUSY_GAP of the one before returning
         self.thread: threading.Thread | None = None
 
     def offer(self, item: Ready, delivery: Delivery, window: float, size: int) -> None:
         """Publish ``item`` now if the process is idle, else keep it for the window's group (``window`` s)."""
         with self.lock:
             now, self.window = self.clock(), window
-            # Busy: two offers within the window before this one (over two a window: a loop, a burst). A producer
-            # that submits now and then, or one task after another's end, never waits.
-            busy = now - self.offers[0] < window
-            self.offers = [self.offers[1], now]
-            if not self.buffer and not busy:
+            self.tight = self.tight + 1 if now - self.free_since < BUSY_GAP else 0
+            if not self.buffer and self.tight < 2:
                 self.last, group = now, [(item, delivery)]
             else:
                 self.buffer.append((item, delivery))
                 if len(self.buffer) < size:
                     self._wake()
+                    self.free_since = self.clock()
                     return
                 self.last, group, self.buffer = now, self.buffer, []
         self._send(group)
+        with self.lock:
+            self.free_since = self.clock()
 
     def flush(self) -> None:
         """Publish whatever waits, now (at exit, and in tests)."""

@@ -13,3 +13,5 @@ WEFT_REDISPATCH_AFTER = float(os.environ.get("WEFT_REDISPATCH_AFTER", 5))
 WEFT_WORKER_OFFLINE_AFTER = float(os.environ.get("WEFT_WORKER_OFFLINE_AFTER", 5))
 # Chunks of tasks per message (batched execution): on, as by default, unless a test's environment says otherwise.
 WEFT_BATCH_SIZE = int(os.environ.get("WEFT_BATCH_SIZE", 20))
+# A busy producer's publishes grouped (weft_django/grouping.py): off unless a test's producer asks.
+WEFT_SUBMIT_GROUP_MS = float(os.environ.get("WEFT_SUBMIT_GROUP_MS", 0))

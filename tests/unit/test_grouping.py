@@ -42,23 +42,23 @@ def test_grouping__an_idle_process_publishes_at_once_and_a_busy_one_groups_by_co
     assert deliveries[5].sent is None and deliveries[6].sent is None
 
 
-def test_grouping__submissions_apart_go_alone_and_a_burst_after_a_quiet_window_starts_alone(
-        settings: Settings) -> None:
+def test_grouping__submissions_apart_go_alone_and_a_burst_groups_after_two(settings: Settings) -> None:
     now = [100.0]
     broker = Broker()
     g = Grouper(broker, clock=lambda: now[0])
-    for i in range(4):  # one task after another, 4 ms apart: never two within a 5 ms window before
-        g.offer(ready(i), Delivery(1), 0.005, 20)
-        now[0] += 0.004
+    for i in range(4):  # one task after another's end, 3 ms apart: never busy
+        g.offer(ready(i), Delivery(1), 0.02, 20)
+        now[0] += 0.003
     assert broker.groups == [[0], [1], [2], [3]]
-    g.offer(ready(4), Delivery(1), 0.005, 20)  # 4 ms after 3, 8 ms after 2: still not busy
-    now[0] += 0.0005
-    g.offer(ready(5), Delivery(1), 0.005, 20)  # 3 and 4 within 5 ms: busy, it waits
-    assert broker.groups == [[0], [1], [2], [3], [4]]
-    now[0] += 0.050  # a quiet window later
+    for i in range(4, 9):  # back to back, 0.5 ms apart: the first two alone, then the process is busy
+        g.offer(ready(i), Delivery(1), 0.02, 20)
+        now[0] += 0.0005
+    assert broker.groups == [[0], [1], [2], [3], [4], [5]]
     g.flush()
-    g.offer(ready(6), Delivery(1), 0.005, 20)
-    assert broker.groups == [[0], [1], [2], [3], [4], [5], [6]]
+    assert broker.groups[-1] == [6, 7, 8]
+    now[0] += 0.050  # quiet: the next goes at once again
+    g.offer(ready(9), Delivery(1), 0.02, 20)
+    assert broker.groups[-1] == [9]
 
 
 def test_grouping__the_thread_publishes_what_waits_when_the_window_ends(settings: Settings) -> None:
