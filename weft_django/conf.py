@@ -65,8 +65,8 @@ class Settings:
     chunk is done or WEFT_BATCH_SIZE are waiting); the monitor looks every WEFT_MONITOR_INTERVAL."""
     SUBMIT_GROUP_MS: float = 0.0
     """Milliseconds a busy producer's lone submissions may wait to be published together (one message for up to
-    WEFT_BATCH_SIZE tasks, claimed and recorded as a chunk); a submission after a quiet window goes at once.
-    0: off (grouping.py; docs/performance.md says what it costs in latency)."""
+    WEFT_BATCH_SIZE tasks, claimed and recorded as a chunk); a process not submitting back to back publishes at
+    once. 0: off (grouping.py; docs/performance.md says what it costs in latency)."""
     PREPARED_STATEMENTS: bool = True
     """Run the fast path's statements as prepared statements (off behind a transaction-mode PgBouncer < 1.21)."""
     CELERY_APP: str | None = None
