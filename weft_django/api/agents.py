@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from .. import service
 from ..exceptions import LeaseLost
-from .views import WeftView, answers, domain, printable
+from .base import WeftView, answers, domain, printable
 
 
 def fenced(call: Callable[[], dict[str, Any]]) -> Response:

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import reports
-from .views import WeftView, answers, domain
+from .base import WeftView, answers, domain
 
 
 class AnalyticsViewSet(WeftView, viewsets.ViewSet):

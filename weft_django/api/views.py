@@ -7,16 +7,10 @@ and do what is decided in ``weft_django.access``, behind those two.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any
 
-from django.conf import settings as django_settings
-from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
@@ -24,160 +18,17 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import Cursor, CursorPagination
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from .. import reports, service
-from ..exceptions import InvalidInput, NotAllowed, UnknownId, WeftError
 from . import serializers as s
+from .base import BadInput, WeftView, answers, domain
+from .paging import PAGE_PARAMETERS, Filters, NewestFirst, task_page, with_next
 
 if TYPE_CHECKING:  # the viewsets' types only: their rows are read through reports
     from ..models import Job, Task
-
-_T = TypeVar("_T")
-
-
-class BadInput(exceptions.APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid"
-
-    def __init__(self, detail: dict[str, str]) -> None:
-        super().__init__({k: printable(v) for k, v in detail.items()})
-
-
-class TooLarge(BadInput):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-
-
-def printable(text: object) -> str:
-    """``text`` with any lone surrogate escaped: an answer naming one (a refused field) could not be encoded."""
-    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def domain(call: Callable[[], _T]) -> _T:
-    """Run a domain call; its errors become the HTTP answers above."""
-    try:
-        return call()
-    except InvalidInput as exc:
-        raise BadInput({"field": exc.field, "detail": exc.message}) from exc
-    except NotAllowed as exc:
-        raise exceptions.PermissionDenied(printable(str(exc))) from exc
-    except UnknownId as exc:
-        raise exceptions.NotFound(printable(str(exc))) from exc
-    except WeftError as exc:
-        raise BadInput({"field": "", "detail": str(exc)}) from exc
-
-
-class JSONBody(JSONParser):
-    """DRF's JSON parser, with JSON nested too deep for Python's parser answered as bad input (not a 500)."""
-
-    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise BadInput({"field": "", "detail": "the JSON is nested too deep"}) from None
-
-
-class WeftView:
-    """What every view here shares: logged-in users only, JSON bodies only (a form's values would be lists),
-    errors as JSON (``{"field": ..., "detail": ...}`` for a body that cannot be read)."""
-
-    permission_classes = (IsAuthenticated,)
-    parser_classes = (JSONBody,)
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, RequestDataTooBig):  # Django's check as DRF reads the body: an HTML 400 otherwise
-            exc = TooLarge({"field": "", "detail": "the body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE "
-                                                   f"({django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes)"})
-        elif isinstance(exc, exceptions.ParseError):
-            exc = BadInput({"field": "", "detail": str(exc.detail)})
-        return super().handle_exception(exc)  # type: ignore[misc]  # the APIView this is mixed into
-
-
-_ERRORS = {400: (s.FieldError, "bad input: the field at fault and why; nothing was written"),
-           403: (s.Error, "not logged in, or a permission is missing"),
-           404: (s.Error, "no such object that you may see")}
-
-
-def answers(ok: Any, *errors: int, code: int = 200, why: dict[int, str] | None = None) -> dict[int, Any]:
-    """The documented answers of an operation: ``ok`` under ``code``, and its error answers with their body."""
-    return {code: ok, **{e: OpenApiResponse(_ERRORS[e][0], description=(why or {}).get(e, _ERRORS[e][1]))
-                         for e in errors}}
-
-
-PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000  # tasks per page of results and explain
-PAGE_PARAMETERS = [
-    OpenApiParameter("limit", int, description=f"tasks per page (default {PAGE_SIZE}, at most {MAX_PAGE_SIZE})"),
-    OpenApiParameter("after", int, description="the previous page's next_after (a task id)"),
-]
-
-
-def task_page(request: Request) -> dict[str, int]:
-    """``limit`` and ``after`` of a results or explain page, as the query gives them."""
-    bounds = {"limit": PAGE_SIZE, "after": 0}
-    for name in bounds:
-        raw = request.query_params.get(name)
-        if raw is None:
-            continue
-        if not raw.isdigit() or len(raw) > 18:
-            raise BadInput({"field": name, "detail": f"must be a whole number of 0 or more, got {raw[:50]!r}"})
-        bounds[name] = int(raw)
-    if not 1 <= bounds["limit"] <= MAX_PAGE_SIZE:
-        raise BadInput({"field": "limit", "detail": f"must be 1 to {MAX_PAGE_SIZE}, got {bounds['limit']}"})
-    return bounds
-
-
-def with_next(request: Request, page: dict[str, Any]) -> dict[str, Any]:
-    """The page with the URL of the next one (null on the last)."""
-    after = page["next_after"]
-    return {**page, "next": None if after is None else request.build_absolute_uri(
-        f"{request.path}?{urlencode({'limit': request.query_params.get('limit', PAGE_SIZE), 'after': after})}")}
-
-
-class Filters(DjangoFilterBackend):
-    """django-filter's backend, with a bad value a 400 naming its query parameter (as every bad input here)."""
-
-    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
-        filterset = self.get_filterset(request, queryset, view)
-        if filterset is None:
-            return queryset
-        if not filterset.is_valid():
-            field, why = reports.filter_error(filterset.errors, request.query_params)
-            raise BadInput({"field": field, "detail": why})
-        return filterset.qs
-
-
-class NewestFirst(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-    def decode_cursor(self, request: Request) -> Cursor | None:
-        """DRF's, with a bad cursor a 400 naming it: DRF passes the position (``p=``) to the query unchecked,
-        so a crafted one (``p=abc``) failed there with a 500."""
-        try:
-            cursor = super().decode_cursor(request)
-        except exceptions.NotFound:
-            cursor = None
-            bad = True
-        else:
-            bad = cursor is not None and cursor.position is not None and not _is_int(cursor.position)
-        if bad:
-            raise BadInput({"field": "cursor", "detail": "is not a cursor this API returned"})
-        return cursor
-
-
-def _is_int(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True
 
 
 class SkillViewSet(WeftView, viewsets.ViewSet):
