@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import logging
 import os
 import threading
 import time
@@ -28,6 +29,8 @@ from django.db import transaction
 from . import handoff
 from .conf import settings
 from .handoff import Delivery, Ready
+
+logger = logging.getLogger(__name__)
 
 Publish = Callable[[list[Ready]], tuple[int, str]]
 
@@ -108,10 +111,15 @@ class Grouper:
             self._send(group)
 
     def _send(self, group: list[tuple[Ready, Delivery]]) -> None:
-        _, error = self.publish([r for r, _ in group])
+        try:
+            _, error = self.publish([r for r, _ in group])
+        except Exception as exc:  # publish logs broker errors itself; this is anything else (a bad WEFT_CELERY_APP)
+            logger.exception("weft: could not publish %d grouped task message(s); the sweep will send them", len(group))
+            error = f"{type(exc).__name__}: {exc}"
         for _, delivery in group:
-            # Which of a partly sent group went is not known (messages are grouped by queue): each counts as
-            # unsent, which only makes the sweep send it again sooner; a duplicate message claims nothing.
+            # Which of a partly sent group went is not known (messages are grouped by queue): each is reported
+            # unsent. The rows are committed either way: the sweep sends what no worker claims, and a duplicate
+            # message claims nothing.
             delivery.record(0 if error else 1, error)
 
 

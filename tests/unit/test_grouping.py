@@ -108,3 +108,26 @@ def test_grouping__off_by_default_and_never_for_a_delayed_or_a_many_task_submiss
     assert grouping.groupable([ready(1)]) is True
     assert grouping.groupable([Ready(1, 0, "weft", 5, countdown=2.0)]) is False
     assert grouping.groupable([ready(1), ready(2)]) is False
+
+
+def test_grouping__a_publish_that_raises_reports_the_group_unsent_and_the_thread_goes_on(settings: Settings) -> None:
+    calls: list[list[int]] = []
+
+    def broken(items: list[Ready]) -> tuple[int, str]:
+        calls.append([r.task_id for r in items])
+        if len(calls) == 3:
+            raise ImportError("no module named 'proj.celery'")
+        return len(items), ""
+
+    g = Grouper(broken)
+    ds = [Delivery(1) for _ in range(4)]
+    for i, d in enumerate(ds):
+        g.offer(ready(i), d, 0.01, 20)
+    deadline = time.monotonic() + 5
+    while ds[2].sent is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert calls == [[0], [1], [2, 3]]
+    assert ds[2].failed and ds[3].failed and "proj.celery" in ds[2].error
+    g.offer(ready(4), Delivery(1), 0.01, 20)  # the grouper goes on: the next submission is published
+    g.flush()
+    assert calls[-1] == [4]
