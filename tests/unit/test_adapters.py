@@ -118,7 +118,7 @@ def refused(rel: str, source: str) -> list[str]:
         if own == f"weft_django.{package}":
             allowed |= {f"{own}.{p.stem}" for p in (PACKAGE / package).glob("*.py") if p.stem != "__init__"}
     if own == "weft_django.management.commands":
-        allowed |= {"weft_django.management.cli", "weft_django.management.progress"}
+        allowed |= {"weft_django.management.cli", "weft_django.management.progress", "weft_django.management.arguments"}
     if rel == "weft_django/management/progress.py":  # the commands' progress bars use cli's JSON
         allowed.add("weft_django.management.cli")
     bad = []

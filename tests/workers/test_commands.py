@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from tests.conftest import ROOT, WorkerProcess, purge_broker, wait_for, worker_env
 from weft_django import registry, service
 from weft_django.exceptions import InvalidInput, ResultTimeout, UnknownId, UnknownSkill
-from weft_django.management import cli
+from weft_django.management import arguments, cli
 from weft_django.management.commands.weft_skills import params_summary
 from weft_django.management.commands.weft_worker import queue_list, worker_argv
 from weft_django.models import Attempt, Job, Skill, Task
@@ -58,13 +58,13 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, *fr
     ("eq=a=b", ("eq", "a=b")), ("n=null", ("n", None)),
 ])
 def test_cli_param__json_when_it_parses_else_text(text: str, expected: tuple[str, Any]) -> None:
-    assert cli.param(text) == expected
+    assert arguments.param(text) == expected
 
 
 @pytest.mark.parametrize("text", ["name", "=3", " =3"])
 def test_cli_param__refuses_missing_key_or_equals(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="expected KEY=VALUE"):
-        cli.param(text)
+        arguments.param(text)
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -72,17 +72,17 @@ def test_cli_param__refuses_missing_key_or_equals(text: str) -> None:
 ])
 def test_cli_json_object__names_the_reason(text: str, message: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match=message):
-        cli.json_object(text)
+        arguments.json_object(text)
 
 
 def test_cli_limit__parses_numbers_and_leaves_ranges_to_the_domain() -> None:
-    assert cli.limit("memory_mb=256") == ("memory_mb", 256)
-    assert cli.limit("cpu_seconds=0.5") == ("cpu_seconds", 0.5)
-    assert cli.limit("memory_mb=-1") == ("memory_mb", -1)  # Limits.parse refuses it, naming limits.memory_mb
+    assert arguments.limit("memory_mb=256") == ("memory_mb", 256)
+    assert arguments.limit("cpu_seconds=0.5") == ("cpu_seconds", 0.5)
+    assert arguments.limit("memory_mb=-1") == ("memory_mb", -1)  # Limits.parse refuses it, naming limits.memory_mb
     with pytest.raises(argparse.ArgumentTypeError, match="limit memory_mb: must be a number"):
-        cli.limit("memory_mb=lots")
+        arguments.limit("memory_mb=lots")
     with pytest.raises(argparse.ArgumentTypeError, match="finite"):
-        cli.limit("memory_mb=inf")
+        arguments.limit("memory_mb=inf")
 
 
 def test_cli_exit_code__maps_each_error_kind() -> None:

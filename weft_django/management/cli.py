@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 
@@ -81,111 +80,12 @@ class WeftCommand(BaseCommand):
             self.stdout.write(text(value) if callable(text) else text)
 
 
-# ---------------------------------------------------------------- argument types (argparse ``type=``)
-
-
-def _loads_strict(text: str) -> Any:
-    def refuse(constant: str) -> NoReturn:
-        raise ValueError(f"{constant} is not valid JSON")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-def key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), value
-
-
-def param(text: str) -> tuple[str, Any]:
-    """``k=v``: the value as JSON when it parses (``3``, ``true``, ``[1, 2]``), else the string itself."""
-    key, raw = key_value(text)
-    try:
-        return key, _loads_strict(raw)
-    except ValueError:
-        return key, raw
-
-
-def json_object(text: str) -> dict[str, Any]:
-    try:
-        value = _loads_strict(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-def number(text: str) -> float | int:
-    """A finite number; whether it is in range is the domain's to say (it names the field)."""
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
-
-
-def limit(text: str) -> tuple[str, float | int]:
-    key, raw = key_value(text)
-    try:
-        return key, number(raw)
-    except argparse.ArgumentTypeError as exc:
-        raise argparse.ArgumentTypeError(f"limit {key}: {exc}") from None
-
-
-def positive_float(text: str) -> float:
-    value = float(number(text))
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = float(number(text))
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
-    return value
-
-
-def record_id(kind: str, text: str) -> int:
-    """``text`` as the id of a ``kind`` ("job", "task"); the error names which."""
-    try:
-        return positive_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"a {kind} id is a positive whole number, got {text!r}") from None
-
-
 def id_argument(name: str, convert: Callable[[str], int], text: str) -> int:
     """``convert(text)`` in ``handle``, for an argument whose kind another one decides; fails as argparse would."""
     try:
         return convert(text)
     except argparse.ArgumentTypeError as exc:
         raise Error(f"argument {name}: {exc}", returncode=EXIT_ERROR) from None
-
-
-def job_id(text: str) -> int:
-    return record_id("job", text)
-
-
-def task_id(text: str) -> int:
-    return record_id("task", text)
 
 
 # ---------------------------------------------------------------- output

@@ -19,7 +19,7 @@ from ...agent_bodies import agent_name
 from ...agent_loop import serve
 from ...capabilities import MAX_AGENT, parse_text
 from ...exceptions import InvalidInput
-from .. import cli
+from .. import arguments, cli
 
 
 def name_arg(text: str) -> str:
@@ -54,9 +54,9 @@ class Command(cli.WeftCommand):
         parser.add_argument("--token", default=None,
                             help="A DRF token instead (default: $WEFT_AGENT_TOKEN; the environment keeps it out "
                                  "of the process list).")
-        parser.add_argument("--max-tasks", type=cli.positive_int, default=None, metavar="N",
+        parser.add_argument("--max-tasks", type=arguments.positive_int, default=None, metavar="N",
                             help="Exit after N tasks (default: %(default)r, run until stopped).")
-        parser.add_argument("--poll", type=cli.positive_float, default=2.0, metavar="SECONDS",
+        parser.add_argument("--poll", type=arguments.positive_float, default=2.0, metavar="SECONDS",
                             help="How long to wait before asking again when there is nothing to do "
                                  "(default: %(default)r).")
         parser.add_argument("argv", nargs="*", metavar="ARGV", help="The command for each task, after '--'.")

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import service
-from .. import cli
+from .. import arguments, cli
 
 
 class Command(cli.WeftCommand):
@@ -15,7 +15,7 @@ class Command(cli.WeftCommand):
     json_help = 'Print one JSON object, {"task", "approved"} (or "rejected").'
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("task_id", metavar="TASK", type=cli.positive_int, help="The task id.")
+        parser.add_argument("task_id", metavar="TASK", type=arguments.positive_int, help="The task id.")
         parser.add_argument("--reject", action="store_true", help="Refuse it instead.")
         parser.add_argument("--reason", default="", help="Why (recorded on the decision; with --reject).")
         parser.add_argument("--by", default="", help="Who decides (recorded on the decision; default: your login, "

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import service
-from .. import cli, progress
+from .. import arguments, cli, progress
 
 
 class Command(cli.WeftCommand):
@@ -22,7 +22,7 @@ class Command(cli.WeftCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--file", required=True, type=Path, metavar="PATH", help="The JSON Lines file.")
-        parser.add_argument("--parallel", type=cli.positive_int, default=None, metavar="N",
+        parser.add_argument("--parallel", type=arguments.positive_int, default=None, metavar="N",
                             help="At most N of the jobs unfinished at a time; the next line is submitted when "
                                  "one ends (default: %(default)r, all at once).")
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import service
-from .. import cli
+from .. import arguments, cli
 
 
 class Command(cli.WeftCommand):
@@ -22,7 +22,7 @@ class Command(cli.WeftCommand):
         cli.add_user_argument(parser)
 
     def handle(self, *args: Any, id: str, task: bool, acting_user: str | None, **options: Any) -> None:
-        pk = cli.id_argument("ID", cli.task_id if task else cli.job_id, id)
+        pk = cli.id_argument("ID", arguments.task_id if task else arguments.job_id, id)
         by = cli.actor(acting_user)
         changed = service.cancel_task(pk, by=by, via="command") if task else service.cancel(pk, by=by, via="command")
         what = f"task {pk}" if task else f"job {pk}"

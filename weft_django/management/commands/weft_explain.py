@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import reports
-from .. import cli
+from .. import arguments, cli
 
 EXPLAINED = 200  # tasks per page: a job of 60,000 tasks is not one screen
 
@@ -17,10 +17,10 @@ class Command(cli.WeftCommand):
     json_help = 'Print one JSON object, {"id", "explain", "next_after"}.'
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("id", metavar="ID", type=cli.job_id, help="The job id.")
-        parser.add_argument("--limit", type=cli.positive_int, default=EXPLAINED, metavar="N",
+        parser.add_argument("id", metavar="ID", type=arguments.job_id, help="The job id.")
+        parser.add_argument("--limit", type=arguments.positive_int, default=EXPLAINED, metavar="N",
                             help="The decisions and attempts of at most N tasks (default: %(default)r).")
-        parser.add_argument("--after", type=cli.positive_int, default=None, metavar="TASK",
+        parser.add_argument("--after", type=arguments.positive_int, default=None, metavar="TASK",
                             help="...after this task id (the next page of a big job).")
 
     def handle(self, *args: Any, id: int, limit: int, after: int | None, **options: Any) -> None:

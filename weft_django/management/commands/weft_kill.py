@@ -9,7 +9,7 @@ from django.core.management.base import CommandParser
 
 from ... import reports, service
 from ...exceptions import UnknownId
-from .. import cli
+from .. import arguments, cli
 
 
 class Command(cli.WeftCommand):
@@ -17,7 +17,8 @@ class Command(cli.WeftCommand):
     json_help = 'Print one JSON object, {"task", "cancelled", "status"} (false: it had already ended).'
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("task_id", metavar="TASK", type=cli.positive_int, help="The task id (weft_ps shows it).")
+        parser.add_argument("task_id", metavar="TASK", type=arguments.positive_int,
+                            help="The task id (weft_ps shows it).")
         cli.add_user_argument(parser)
 
     def handle(self, *args: Any, task_id: int, acting_user: str | None, **options: Any) -> None:

@@ -9,7 +9,7 @@ from django.core.management.base import CommandParser
 from ... import reports
 from ...exceptions import InvalidInput
 from ...states import JobStatus
-from .. import cli
+from .. import arguments, cli
 
 NAME_WIDTH = REASON_WIDTH = 40  # in the table, so that one long value does not widen it; --json has them whole
 
@@ -27,7 +27,7 @@ class Command(cli.WeftCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--status", help=f"Only jobs in this state ({', '.join(JobStatus.values)}).")
         parser.add_argument("--owner", metavar="USERNAME", help="Only this user's jobs.")
-        parser.add_argument("--limit", type=cli.positive_int, default=20, help="At most this many (default 20).")
+        parser.add_argument("--limit", type=arguments.positive_int, default=20, help="At most this many (default 20).")
 
     def handle(self, *args: Any, status: str | None, owner: str | None, limit: int, json: bool,
                **options: Any) -> None:

@@ -9,7 +9,7 @@ from django.core.management.base import CommandParser
 
 from ... import reports, service
 from ...exceptions import JobFailed, ResultTimeout
-from .. import cli
+from .. import arguments, cli
 
 
 class Command(cli.WeftCommand):
@@ -25,7 +25,7 @@ class Command(cli.WeftCommand):
         parser.add_argument("pipe", metavar="PIPE", help='The stages, e.g. "t.add a=1 b=2 | t.inc | t.inc by=10".')
         parser.add_argument("--wait", action="store_true", help="Wait until the job is final; print the last "
                                                                 "stage's result (exit 1 if a stage failed).")
-        parser.add_argument("--timeout", type=cli.non_negative_float, default=None, metavar="SECONDS",
+        parser.add_argument("--timeout", type=arguments.non_negative_float, default=None, metavar="SECONDS",
                             help="With --wait: give up after this many seconds, exit code 124 (default: %(default)r).")
 
     def handle(self, *args: Any, pipe: str, wait: bool, timeout: float | None, **options: Any) -> None:

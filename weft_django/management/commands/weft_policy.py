@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import reports
-from .. import cli
+from .. import arguments, cli
 
 
 def render_validation(report: dict[str, Any]) -> str:
@@ -53,9 +53,9 @@ class Command(cli.WeftCommand):
         e.add_argument("--skill", required=True, help="The skill's name.")
         e.add_argument("--owner", default=None, help="The submitting user's login.")
         e.add_argument("--queue", default=None, help="The queue the submission names.")
-        e.add_argument("--param", action="append", default=[], type=cli.param, metavar="K=V",
+        e.add_argument("--param", action="append", default=[], type=arguments.param, metavar="K=V",
                        help="A parameter (V read as JSON when it parses, else as text); repeatable.")
-        e.add_argument("--label", action="append", default=[], type=cli.key_value, metavar="K=V",
+        e.add_argument("--label", action="append", default=[], type=arguments.key_value, metavar="K=V",
                        help="A label of the job; repeatable.")
         for verb in (v, e):  # --json after the verb too (argparse hands the rest of the line to the verb)
             verb.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=self.json_help)

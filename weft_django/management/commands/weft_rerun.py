@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import service
-from .. import cli
+from .. import arguments, cli
 
 
 class Command(cli.WeftCommand):
@@ -15,7 +15,7 @@ class Command(cli.WeftCommand):
     json_help = 'Print one JSON object, {"id", "status", "tasks", "rerun_of"}.'
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("job_id", metavar="ID", type=cli.job_id, help="The job to run again.")
+        parser.add_argument("job_id", metavar="ID", type=arguments.job_id, help="The job to run again.")
         cli.add_user_argument(parser)
 
     def handle(self, *args: Any, job_id: int, acting_user: str | None, **options: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import reports
-from .. import cli, progress
+from .. import arguments, cli, progress
 
 
 class Command(cli.WeftCommand):
@@ -18,13 +18,13 @@ class Command(cli.WeftCommand):
                  '({"event": "output", "key", "attempt", "stream", "text"}, {"event": "progress", ...}).')
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("job_id", metavar="ID", type=cli.job_id, help="The job id (weft_run prints it).")
-        parser.add_argument("--timeout", type=cli.non_negative_float, default=None, metavar="SECONDS",
+        parser.add_argument("job_id", metavar="ID", type=arguments.job_id, help="The job id (weft_run prints it).")
+        parser.add_argument("--timeout", type=arguments.non_negative_float, default=None, metavar="SECONDS",
                             help="Give up waiting after this many seconds, exit code 124 "
                                  "(default: %(default)r, wait as long as it takes).")
-        parser.add_argument("--limit", type=cli.positive_int, default=cli.RESULTS_SHOWN, metavar="N",
+        parser.add_argument("--limit", type=arguments.positive_int, default=cli.RESULTS_SHOWN, metavar="N",
                             help="A job of several tasks: the results of at most N of them (default: %(default)r).")
-        parser.add_argument("--after", type=cli.positive_int, default=None, metavar="TASK",
+        parser.add_argument("--after", type=arguments.positive_int, default=None, metavar="TASK",
                             help="...after this task id (the next_after of the previous call).")
         parser.add_argument("--stream", action="store_true",
                             help="While waiting, print the new output of the job's running attempts as it comes "

@@ -10,11 +10,11 @@ from django.core.management.base import CommandParser
 from ... import options, service
 from ...exceptions import InvalidInput
 from ...options import Form, Option
-from .. import cli
+from .. import arguments, cli
 
 # The command-line type of each form of task option (options.py declares which form, flag and help).
-TYPES: dict[Form, Any] = {Form.LIMITS: cli.limit, Form.NUMBER: cli.positive_float, Form.RANK: int, Form.TEXT: str,
-                          Form.OBJECT: cli.json_object, Form.LIST: str, Form.LABELS: str}
+TYPES: dict[Form, Any] = {Form.LIMITS: arguments.limit, Form.NUMBER: arguments.positive_float, Form.RANK: int,
+                          Form.TEXT: str, Form.OBJECT: arguments.json_object, Form.LIST: str, Form.LABELS: str}
 
 
 def collect(pairs: Sequence[tuple[str, Any]], field: str) -> dict[str, Any]:
@@ -34,14 +34,14 @@ class Command(cli.WeftCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("skill", metavar="SKILL", help="Name of a registered skill (see weft_skills).")
         given = parser.add_mutually_exclusive_group()
-        given.add_argument("--param", "-p", dest="param", action="append", type=cli.param, default=[],
+        given.add_argument("--param", "-p", dest="param", action="append", type=arguments.param, default=[],
                            metavar="KEY=VALUE",
                            help="One parameter; VALUE is read as JSON when it parses (3, true, [1,2]), else as "
                                 "text. Repeatable.")
-        given.add_argument("--params", type=cli.json_object, default=None, metavar="JSON",
+        given.add_argument("--params", type=arguments.json_object, default=None, metavar="JSON",
                            help="All parameters as one JSON object (default: %(default)r).")
         parser.add_argument("--wait", action="store_true", help="Wait for the result and print it.")
-        parser.add_argument("--timeout", type=cli.non_negative_float, default=None, metavar="SECONDS",
+        parser.add_argument("--timeout", type=arguments.non_negative_float, default=None, metavar="SECONDS",
                             help="With --wait: give up waiting after this many seconds, exit code 124 "
                                  "(default: %(default)r, wait as long as it takes).")
         task = parser.add_argument_group("task options")

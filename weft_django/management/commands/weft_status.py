@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import reports, service
-from .. import cli, progress
+from .. import arguments, cli, progress
 
 
 def report(job_id: int) -> dict[str, Any]:
@@ -56,11 +56,11 @@ class Command(cli.WeftCommand):
                  "\"status\", \"done\", \"total\"}, {\"event\": \"output\", ...}).")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("job_id", metavar="ID", type=cli.job_id, help="The job id (weft_run prints it).")
+        parser.add_argument("job_id", metavar="ID", type=arguments.job_id, help="The job id (weft_run prints it).")
         parser.add_argument("--watch", action="store_true",
                             help="Follow the job until it ends: a progress bar (a line per change when not on a "
                                  "terminal) and the new output of its running attempts, then the report.")
-        parser.add_argument("--timeout", type=cli.non_negative_float, default=None, metavar="SECONDS",
+        parser.add_argument("--timeout", type=arguments.non_negative_float, default=None, metavar="SECONDS",
                             help="With --watch: stop following after this many seconds, exit code 124 "
                                  "(default: %(default)r).")
 

@@ -9,7 +9,7 @@ from django.core.management.base import CommandParser
 
 from ... import service
 from ...jobfile import load_file
-from .. import cli
+from .. import arguments, cli
 
 
 class Command(cli.WeftCommand):
@@ -21,7 +21,7 @@ class Command(cli.WeftCommand):
         parser.add_argument("--file", required=True, type=Path, metavar="PATH",
                             help="The job file: .json, or YAML otherwise.")
         parser.add_argument("--wait", action="store_true", help="Wait until the job is final and print its result.")
-        parser.add_argument("--timeout", type=cli.non_negative_float, default=None, metavar="SECONDS",
+        parser.add_argument("--timeout", type=arguments.non_negative_float, default=None, metavar="SECONDS",
                             help="With --wait: give up after this many seconds, exit code 124 "
                                  "(default: %(default)r, wait as long as it takes).")
 

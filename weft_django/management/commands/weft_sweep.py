@@ -11,7 +11,7 @@ from django.core.management.base import CommandParser
 
 from ... import service
 from ...conf import settings
-from .. import cli
+from .. import arguments, cli
 
 
 class Command(cli.WeftCommand):
@@ -22,7 +22,7 @@ class Command(cli.WeftCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--loop", action="store_true",
                             help="Keep sweeping every --interval seconds until stopped (SIGTERM or Ctrl-C).")
-        parser.add_argument("--interval", type=cli.positive_float, default=None, metavar="SECONDS",
+        parser.add_argument("--interval", type=arguments.positive_float, default=None, metavar="SECONDS",
                             help="Seconds between runs with --loop (default: %(default)r, WEFT_SWEEP_INTERVAL).")
         parser.add_argument("--install-schedule", action="store_true",
                             help="Create or update the django-celery-beat task 'weft-sweep' (migrate does this "

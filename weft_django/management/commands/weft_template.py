@@ -10,7 +10,7 @@ from django.core.management.base import CommandParser
 
 from ... import service
 from ...jobfile import load_file
-from .. import cli
+from .. import arguments, cli
 
 PLACEHOLDERS = ("Strings of the spec may hold {name} placeholders: a string that is exactly one placeholder "
                 "takes the parameter's value with its type (--param n=3 is the number 3, --param s=abc the "
@@ -31,7 +31,7 @@ class Command(cli.WeftCommand):
         create.add_argument("name", metavar="NAME", help="1-100 letters, digits or _ . : -")
         create.add_argument("--file", required=True, type=Path, metavar="PATH", help="The job spec: .json or YAML.")
         create.add_argument("--description", default="", help="What it is for (default: none).")
-        create.add_argument("--param", "-p", dest="params", action="append", type=cli.param, default=[],
+        create.add_argument("--param", "-p", dest="params", action="append", type=arguments.param, default=[],
                             metavar="KEY=VALUE", help="A default value of a placeholder (repeatable). The spec "
                             "is checked filled with these; a placeholder without one stands as its own text, so "
                             "a placeholder in a number field needs a default.")
@@ -46,10 +46,10 @@ class Command(cli.WeftCommand):
 
         run = sub.add_parser("run", help="Fill the placeholders and submit the job (labelled template: NAME).")
         run.add_argument("name", metavar="NAME")
-        run.add_argument("--param", "-p", dest="params", action="append", type=cli.param, default=[],
+        run.add_argument("--param", "-p", dest="params", action="append", type=arguments.param, default=[],
                          metavar="KEY=VALUE", help="A placeholder's value, JSON when it parses (repeatable).")
         run.add_argument("--wait", action="store_true", help="Wait until the job is final and print its result.")
-        run.add_argument("--timeout", type=cli.non_negative_float, default=None, metavar="SECONDS",
+        run.add_argument("--timeout", type=arguments.non_negative_float, default=None, metavar="SECONDS",
                          help="With --wait: give up after this many seconds, exit code 124 (default: %(default)r).")
         run.add_argument("--json", **json_flag)
 

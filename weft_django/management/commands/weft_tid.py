@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import reports
-from .. import cli
+from .. import arguments, cli
 
 
 class Command(cli.WeftCommand):
@@ -18,7 +18,7 @@ class Command(cli.WeftCommand):
                  'from the attempt\'s process down to PID); {"process", "task": null} if none.')
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--pid", required=True, type=cli.positive_int, metavar="PID", help="The process id.")
+        parser.add_argument("--pid", required=True, type=arguments.positive_int, metavar="PID", help="The process id.")
 
     def handle(self, *args: Any, pid: int, **options: Any) -> None:
         found = reports.task_of_pid(pid)

@@ -14,7 +14,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from ... import reports
-from .. import cli
+from .. import arguments, cli
 
 KEYS = {"c": "cpu", "m": "mem", "t": "time", "k": "task"}  # pressed while it runs: sort by that column
 
@@ -64,7 +64,7 @@ class Command(cli.WeftCommand):
         parser.add_argument("--once", action="store_true", help="Print one frame and exit.")
         parser.add_argument("--sort", choices=sorted(reports.processes.SORTS), default="cpu",
                             help="Largest first by this column; task: by id (default: %(default)r).")
-        parser.add_argument("--interval", type=cli.positive_float, default=1.0, metavar="SECONDS",
+        parser.add_argument("--interval", type=arguments.positive_float, default=1.0, metavar="SECONDS",
                             help="Seconds between frames, over which CPU is measured (default: %(default)r).")
 
     def handle(self, *args: Any, once: bool, sort: str, interval: float, **options: Any) -> None:

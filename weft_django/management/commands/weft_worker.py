@@ -12,7 +12,7 @@ from ...conf import settings
 from ...dispatch import run_celery
 from ...exceptions import InvalidInput
 from ...spec import QUEUE_RE
-from .. import cli
+from .. import arguments, cli
 
 POOLS = ("prefork", "threads", "solo")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -56,7 +56,7 @@ class Command(cli.WeftCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--queues", "-Q", type=queue_list, default=settings.DEFAULT_QUEUE, metavar="Q1,Q2",
                             help="Comma-separated queues to consume (default: %(default)r, WEFT_DEFAULT_QUEUE).")
-        parser.add_argument("--concurrency", "-c", type=cli.positive_int, default=None, metavar="N",
+        parser.add_argument("--concurrency", "-c", type=arguments.positive_int, default=None, metavar="N",
                             help="Worker processes or threads (default: %(default)r, one per CPU).")
         parser.add_argument("--pool", "-P", choices=POOLS, default="prefork",
                             help="Execution pool (default: %(default)r).")
