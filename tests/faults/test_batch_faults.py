@@ -4,8 +4,8 @@ succeeded with exactly one succeeded attempt, and no attempt is left open (harne
 
 from __future__ import annotations
 
+import re
 import signal
-import time
 from collections import Counter
 
 import pytest
@@ -82,7 +82,10 @@ def test_faults__frozen_midway_through_a_chunk_its_late_results_are_refused(proc
     # (their leases ran out while it slept), nothing more is recorded.
     wait_for(lambda: not Attempt.objects.filter(task_id__in=ids, outcome="running").exists(), 30, 0.1,
              "the zombie to report")
-    time.sleep(2)  # what the woken process would do, it does within this: it must not start another task
+    # Then it goes through the tasks that waited behind it, starts none (their leases ran out), and ends the
+    # chunk: Celery logs the message done. Only after that is "none of the waiting ones ran" a finding.
+    wait_for(lambda: re.search(r"weft_django\.execute_many\[[^\]]+\] succeeded", frozen.log_text()), 60, 0.1,
+             "the woken process to end its chunk")
 
     outcomes = check_history(ids)
     measure("B2 chunk, SIGSTOP past the lease: attempts by outcome", dict(outcomes))

@@ -78,6 +78,11 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("BATCH_SIZE", True, "weft.E019"),
     ("BATCH_FLUSH_MS", -1, "weft.E019"),
     ("BATCH_FLUSH_MS", "5", "weft.E019"),
+    ("SUBMIT_GROUP_MS", -1, "weft.E019"),
+    ("SUBMIT_GROUP_MS", "5", "weft.E019"),
+    ("SUBMIT_GROUP_MS", 1001, "weft.E019"),
+    ("SUBMIT_GROUP_MS", True, "weft.E019"),
+    ("SUBMIT_GROUP_MS", float("nan"), "weft.E019"),
 ]
 
 

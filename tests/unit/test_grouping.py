@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from pytest_django import Settings
 
+from tests.conftest import wait_for
 from weft_django import grouping
 from weft_django.grouping import Grouper
 from weft_django.handoff import Delivery, Ready
@@ -72,9 +72,7 @@ def test_grouping__the_thread_publishes_what_waits_when_the_window_ends(settings
         g.offer(ready(i), d, 0.03, 20)
     assert broker.groups == [[0], [1]] and all(d.sent == 1 for d in first)
     assert all(d.sent is None for d in later)  # waiting for the window
-    deadline = time.monotonic() + 5
-    while len(broker.groups) < 3 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_for(lambda: len(broker.groups) == 3, 5, 0.005, "the thread to publish the window's group")
     assert broker.groups == [[0], [1], [2, 3, 4, 5]]
     assert all(d.sent == 1 for d in later)
 
@@ -123,9 +121,7 @@ def test_grouping__a_publish_that_raises_reports_the_group_unsent_and_the_thread
     ds = [Delivery(1) for _ in range(4)]
     for i, d in enumerate(ds):
         g.offer(ready(i), d, 0.01, 20)
-    deadline = time.monotonic() + 5
-    while ds[2].sent is None and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_for(lambda: ds[2].sent is not None, 5, 0.005, "the thread to report the group it could not publish")
     assert calls == [[0], [1], [2, 3]]
     assert ds[2].failed and ds[3].failed and "proj.celery" in ds[2].error
     g.offer(ready(4), Delivery(1), 0.01, 20)  # the grouper goes on: the next submission is published
