@@ -60,13 +60,14 @@ def publish(items: Sequence[Ready]) -> tuple[int, str]:
                 r = m[0]
                 name, args = (EXECUTE, (r.task_id, r.token)) if len(m) == 1 else (
                     EXECUTE_MANY, ([[x.task_id, x.token] for x in m],))
-                # On Redis a message needs no declared queue (it is pushed onto the queue's list by name), so a
-                # process declares each queue once (for the bindings other tools read), not on every publish:
-                # that check costs a tenth of a publish. Other brokers declare as Celery does, every time.
+                # A queue on a direct exchange is published to through the default exchange by its name (Celery
+                # does so), and on Redis that is a push onto the queue's list: no binding is read, so a process
+                # declares such a queue once, not on every publish (the check costs a tenth of a publish). Other
+                # exchanges, and other brokers, declare as Celery does, every time.
                 declared = transport == "redis" and r.queue in _declared_on_redis
                 app.send_task(name, args=args, queue=r.queue, priority=broker_priority(r.priority, transport),
                               countdown=r.countdown or None, producer=producer, declare=[] if declared else None)
-                if transport == "redis":
+                if transport == "redis" and _direct(app, r.queue):
                     _declared_on_redis.add(r.queue)
                 sent += len(m)
     except Exception as exc:
@@ -78,6 +79,11 @@ def publish(items: Sequence[Ready]) -> tuple[int, str]:
 
 
 _declared_on_redis: set[str] = set()
+
+
+def _direct(app: Celery, queue: str) -> bool:
+    exchange = getattr(app.amqp.queues.get(queue), "exchange", None)
+    return getattr(exchange, "type", "direct") == "direct"
 
 
 def messages(items: list[Ready], size: int) -> list[list[Ready]]:

@@ -26,3 +26,16 @@ def test_messages__batching_off_or_one_task_one_message_each() -> None:
     items = [Ready(i, 0, "weft", 5) for i in range(3)]
     assert ids(messages(items, 1)) == [[0], [1], [2]]
     assert ids(messages(items[:1], 20)) == [[0]]
+
+
+def test_direct__only_a_queue_on_a_direct_exchange_is_published_to_without_its_bindings() -> None:
+    from celery import Celery
+    from kombu import Exchange, Queue
+
+    from weft_django.dispatch import _direct
+
+    app = Celery("t", broker="memory://", set_as_current=False)
+    app.conf.task_queues = [Queue("plain"), Queue("routed", Exchange("events", type="topic"), routing_key="a.*")]
+    assert _direct(app, "plain") is True
+    assert _direct(app, "routed") is False  # its bindings route the message: declared on every publish
+    assert _direct(app, "missing") is True  # Celery creates it on a direct exchange of its name
