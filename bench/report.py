@@ -208,6 +208,15 @@ def steps_section(steps: dict[str, Any]) -> list[str]:
         lines += [f"**{step}**: {st['queries']} queries + {st['begin_commit']} BEGIN/COMMIT = "
                   f"{st['round_trips']} round trips", ""]
         lines += [f"{i}. `{q}`" for i, q in enumerate(st["sql"], 1)] + [""]
+    sp = steps.get("start_path")
+    if sp:
+        on, off = sp["synchronous_commit=on"], sp["synchronous_commit=off"]
+        lines += ["**From `submit` to the skill's body and its record**, one task at a time, in-process (ms; the "
+                  "last column with this session's commits asynchronous, to show what the WAL flushes cost):", "",
+                  "| step | p50 | p90 | p50, synchronous_commit off |", "|---|---:|---:|---:|"]
+        lines += [f"| {name} | {v['p50']} | {v['p90']} | {off[name]['p50']} |" for name, v in on.items()]
+        lines += [f"| to the body (sum of p50s up to it) | {sum(v['p50'] for v in list(on.values())[:7]):.3f} | | "
+                  f"{sum(v['p50'] for v in list(off.values())[:7]):.3f} |", ""]
     prof = steps.get("profile", {})
     for phase in ("submit", "execute"):
         p = prof.get(phase)

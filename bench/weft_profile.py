@@ -96,6 +96,78 @@ def statements(fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
                    "sql": sql}
 
 
+START_PATH = ("submit: before its statement", "submit: its statement (round trip, commit)", "submit: publish",
+              "submit: the rest", "execute: before the claim", "claim statement (round trip, commit)",
+              "claim -> skill body", "body -> record statement", "record statement (round trip, commit)")
+
+
+def start_path(n: int, submit: Callable[[], Any], run: Callable[[int], Any], task_of: Callable[[Any], int]
+               ) -> dict[str, dict[str, dict[str, float]]]:
+    """Wall time of each step from ``submit`` to the skill's body and its record, one task at a time (p50 and
+    p90, ms), with the commits synchronous and then with ``synchronous_commit = off`` for this session: the
+    difference is what the WAL flushes cost on the way."""
+    from django.db import connection
+
+    from bench import sidechannel
+    from weft_django import dispatch
+
+    marks: dict[str, list[float]] = {"sql": [], "publish": [], "body": []}
+    body, publish = sidechannel.body, dispatch.publish
+
+    def stamp_sql(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        marks["sql"].append(time.perf_counter())
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            marks["sql"].append(time.perf_counter())
+
+    def stamp_publish(items: Any) -> Any:
+        marks["publish"].append(time.perf_counter())
+        try:
+            return publish(items)
+        finally:
+            marks["publish"].append(time.perf_counter())
+
+    def stamp_body(stamp: bool = False, target: int = 0) -> None:
+        marks["body"].append(time.perf_counter())
+        body(stamp, target)
+
+    out = {}
+    sidechannel.body, dispatch.publish = stamp_body, stamp_publish
+    try:
+        for commit in ("on", "off"):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('synchronous_commit', %s, false)", [commit])
+            steps: list[list[float]] = [[] for _ in START_PATH]
+            for _ in range(n):
+                for v in marks.values():
+                    v.clear()
+                with connection.execute_wrapper(stamp_sql):
+                    t0 = time.perf_counter()
+                    job = submit()
+                    t1 = time.perf_counter()
+                    inserted = marks["sql"][:2]  # the submit's one statement (the fast path's)
+                    task_id = task_of(job)
+                    marks["sql"].clear()
+                    t2 = time.perf_counter()
+                    run(task_id)
+                # the first statement of the execute is the claim, the last the record
+                (i0, i1), (p0, p1), (b,) = inserted, marks["publish"], marks["body"]
+                (c0, c1), (r0, r1) = marks["sql"][:2], marks["sql"][-2:]
+                for k, ms in enumerate((i0 - t0, i1 - i0, p1 - p0, t1 - i1 - (p1 - p0), c0 - t2, c1 - c0, b - c1, r0 - b,
+                                       r1 - r0)):
+                    steps[k].append(ms * 1000)
+                time.sleep(0.003)  # one task at a time, as the latency run sends them
+            out[f"synchronous_commit={commit}"] = {
+                name: {"p50": round(sorted(v)[len(v) // 2], 3), "p90": round(sorted(v)[int(len(v) * 0.9)], 3)}
+                for name, v in zip(START_PATH, steps, strict=True)}
+    finally:
+        sidechannel.body, dispatch.publish = body, publish
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('synchronous_commit', 'on', false)")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--n", type=int, default=300)
@@ -149,6 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     for task_id in ids:
         runner.execute(task_id, 0, worker="bench-profile")
     prof_exec.disable()
+    out["start_path"] = start_path(a.n, lambda: weft_django.submit("bench.noop", {}),
+                                   lambda t: runner.execute(t, 0, worker="bench-profile"), task_of)
     out["profile"] = {
         "n": a.n,
         "submit": {"wall_ms_per_task": round(submit_s * 1000 / a.n, 3),

@@ -12,6 +12,7 @@ the backlog grows. The IS TRUE form is equivalent here (status is NOT NULL) and 
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -73,12 +74,26 @@ def _run(sql: str, params: dict[str, Any], *, many: bool) -> Any:
         prepared = _local.cursor = psycopg.Cursor(pg)
     started = time.monotonic()
     with db.wrap_database_errors:
-        prepared.execute(sql, params, prepare=True)
+        if db.execute_wrappers:  # Django's hook (connection.execute_wrapper): tools that time or count queries
+            _with_wrappers(db, prepared, sql, params)
+        else:
+            prepared.execute(sql, params, prepare=True)
         row = prepared.fetchall() if many else prepared.fetchone()
     if db.queries_logged:  # what Django's debug cursor records, so query logs and counts stay true
         rendered = psycopg.ClientCursor(pg).mogrify(sql, params)
         db.queries_log.append({"sql": rendered, "time": f"{time.monotonic() - started:.3f}"})
     return row
+
+
+def _with_wrappers(db: Any, prepared: Any, sql: str, params: dict[str, Any]) -> None:
+    """Execute through the connection's execute wrappers, as Django's own cursors do (CursorWrapper)."""
+    def execute(sql: str, params: Any, many: bool, context: dict[str, Any]) -> None:
+        prepared.execute(sql, params, prepare=True)
+
+    executor: Any = execute
+    for wrapper in reversed(db.execute_wrappers):
+        executor = functools.partial(wrapper, executor)
+    executor(sql, params, False, {"connection": db, "cursor": prepared})
 
 
 _local = threading.local()
