@@ -154,9 +154,9 @@ def start_path(n: int, submit: Callable[[], Any], run: Callable[[int], Any], tas
                 # the first statement of the execute is the claim, the last the record
                 (i0, i1), (p0, p1), (b,) = inserted, marks["publish"], marks["body"]
                 (c0, c1), (r0, r1) = marks["sql"][:2], marks["sql"][-2:]
-                for k, ms in enumerate((i0 - t0, i1 - i0, p1 - p0, t1 - i1 - (p1 - p0), c0 - t2, c1 - c0, b - c1, r0 - b,
-                                       r1 - r0)):
-                    steps[k].append(ms * 1000)
+                spans = (i0 - t0, i1 - i0, p1 - p0, t1 - i1 - (p1 - p0), c0 - t2, c1 - c0, b - c1, r0 - b, r1 - r0)
+                for k, seconds in enumerate(spans):
+                    steps[k].append(seconds * 1000)
                 time.sleep(0.003)  # one task at a time, as the latency run sends them
             out[f"synchronous_commit={commit}"] = {
                 name: {"p50": round(sorted(v)[len(v) // 2], 3), "p90": round(sorted(v)[int(len(v) * 0.9)], 3)}
