@@ -10,11 +10,10 @@ from typing import Any
 from .dag import check_graph
 from .exceptions import InvalidInput
 from .spec import MAX_INT, TaskSpec, _number, _positive_number, check_json, check_text, unknown_field
-from .validators import MAX_TOKENS
+from .validators import MAX_TEXT, MAX_TOKENS
 
 JOB_FIELDS = {"name", "tasks", "budget", "labels", "idempotency_key"}
 BUDGET_FIELDS = {"max_attempts", "deadline", "max_cost", "max_tokens"}
-MAX_TEXT = 200  # the name and idempotency_key columns
 # WEFT_MAX_DEADLINE_DAYS (checked at submission) may be at most this: far enough for anyone, near enough
 # that now + the ceiling stays a date. Seconds beyond it are refused while parsing (timedelta would overflow).
 MAX_DEADLINE_DAYS = 36500

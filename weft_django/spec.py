@@ -18,6 +18,7 @@ from .validators import (
     KEY_RE,
     MAX_INT,
     MAX_JSON_DEPTH,
+    MAX_TEXT,
     PRIORITY_RANGE,
     QUEUE_RE,
     check_depth,
@@ -88,4 +89,8 @@ class TaskSpec(TaskOptions):
         options.check_values(self, p)
         if not isinstance(self.skill, str) or not self.skill:
             raise InvalidInput(f"{p}skill", "is required and must be a non-empty string")
+        # Checked here, under its own name: a job's name defaults to its skill's, and would report it otherwise.
+        if len(self.skill) > MAX_TEXT:
+            raise InvalidInput(f"{p}skill", f"must be at most {MAX_TEXT} characters")
+        check_text(self.skill, f"{p}skill")
         versions.split_pin(self.skill, self.version, path)  # a malformed or contradicting pin, named

@@ -17,6 +17,7 @@ from .exceptions import InvalidInput
 KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}\Z")
 QUEUE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z")
 PRIORITY_RANGE = range(0, 10)
+MAX_TEXT = 200  # a skill's name (with any @version), a job's name, an idempotency key: their columns
 MAX_TOKENS = 10**15  # a job's token budget: far beyond any anyone sets, and inside its column (a bigint)
 
 

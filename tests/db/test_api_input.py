@@ -58,6 +58,11 @@ def post_raw(u: User, body: str) -> Any:
     ({"skill": "t.noop", "retry": {"max_attempts": 10**9, "backoff": 0.001}}, "retry.max_attempts"),
     ({"skill": "t.noop", "retry": {"backoff": 0.001, "factor": 1}}, "retry.backoff"),
     ({"skill": "t.noop", "\ud800": 1}, "\\ud800"),  # an unknown field, named back escaped
+    # A job's name defaults to its skill's: a bad skill was reported as "name", a field the caller never sent.
+    ({"skill": "t.noop\ud800"}, "skill"),
+    ({"skill": "t.noop\x00"}, "skill"),
+    ({"skill": "t." + "x" * 300}, "skill"),
+    ({"tasks": [{"key": "a", "skill": "t\ud800"}]}, "tasks[0].skill"),
 ])
 def test_api__input_that_once_made_a_500_is_a_400_naming_the_field(body: dict[str, Any], field: str) -> None:
     alice = user("alice")

@@ -165,6 +165,9 @@ def test_task_spec_parse__defaults() -> None:
     ({}, "skill"),
     ({"skill": ""}, "skill"),
     ({"skill": 3}, "skill"),
+    ({"skill": "t.add\x00"}, "skill"),
+    ({"skill": "t.add\udfff"}, "skill"),
+    ({"skill": "t." + "a" * 199}, "skill"),  # over the column, with or without an @version
     ({"skill": "t.add", "params": [1, 2]}, "params"),
     ({"skill": "t.add", "params": []}, "params"),
     ({"skill": "t.add", "params": ""}, "params"),

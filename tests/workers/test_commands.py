@@ -130,6 +130,7 @@ def test_weft_skills_params_summary__marks_required_properties() -> None:
 
 BAD_INPUT = [
     pytest.param(["weft_run", "t.nope"], 2, ["unknown skill 't.nope'"], id="unknown-skill"),
+    pytest.param(["weft_run", "t.add\x00", "-p", "a=1"], 1, ["skill: must not contain the NUL"], id="nul-in-skill"),
     pytest.param(["weft_run", "t.add", "-p", "a=1"], 1, ["params", "'b' is a required property"], id="bad-params"),
     pytest.param(["weft_run", "t.add", "-p", "a=x", "-p", "b=1"], 1, ["params.a", "'x' is not of type 'number'"],
                  id="wrong-type"),
