@@ -18,7 +18,7 @@ __all__ = ["LOCK_RE", "conflicts", "namespace", "split"]
 
 # A namespace of letters, digits and _.-, then a name of printable characters without spaces; no glob in the
 # namespace (it picks what a lock can conflict with, so it must be one fixed word).
-LOCK_RE = re.compile(r"^(?:[A-Za-z0-9_.-]{1,50}:)?[^\s:]{1,300}$")
+LOCK_RE = re.compile(r"^(?:[A-Za-z0-9_.-]{1,50}:)?[^\s:]{1,300}\Z")
 
 ANY, NOT_SLASH = "any", "not /"  # the character classes besides a literal character
 

@@ -21,7 +21,7 @@ __all__ = ["PERMISSION_RE", "Isolation", "SkillDef", "all_skills", "argv_placeho
            "check_argv_template", "command_skill", "effective_retry", "get", "register",
            "render_argv", "requires_approval", "skill", "sync"]
 
-PERMISSION_RE = re.compile(r"^\w+\.\w+$")
+PERMISSION_RE = re.compile(r"^\w+\.\w+\Z")
 
 Isolation = Literal["inline", "process"]
 

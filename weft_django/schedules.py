@@ -17,7 +17,7 @@ from .lifecycle import submit as submission
 from .models import Job, Schedule
 from .states import FINAL_JOB_STATES
 
-CRON_FIELD = re.compile(r"^[\d*/,\-]+$")
+CRON_FIELD = re.compile(r"^[\d*/,\-]+\Z")
 PERIODIC_PREFIX = "weft-schedule-"
 
 

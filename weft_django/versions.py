@@ -8,7 +8,7 @@ from typing import Any
 
 from .exceptions import InvalidInput
 
-VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,49}$")  # the Skill row's column holds 50
+VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,49}\Z")  # the Skill row's column holds 50
 
 
 def check_version(value: Any, path: str) -> None:

@@ -30,6 +30,8 @@ def test_admin__pages_render(staff: Client) -> None:
                 "/admin/weft/attempt/", "/admin/weft/decision/", "/admin/weft/worker/", "/admin/weft/skill/"):
         response = staff.get(url)
         assert response.status_code == 200, url
+    for after in ("%C2%B2", "-1", "99999999999999999999999", "%00"):  # "²" was a 500: str.isdigit, then int()
+        assert staff.get(f"/admin/weft/job/{job.pk}/change/?after={after}").status_code == 200, after
     page = staff.get(f"/admin/weft/job/{job.pk}/change/").content.decode()
     assert "every task succeeded" in page
     assert "View job" in page and "<select" not in page and "<textarea" not in page  # a view, not a form

@@ -166,3 +166,29 @@ def test_api__a_body_over_djangos_limit_is_a_json_413_through_wsgi_too(settings:
     assert answer["headers"]["Content-Type"] == "application/json"
     assert json.loads(content)["field"] == ""
     assert rows() == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("jobs/?page_size=-1", "page_size"),  # DRF used its default page size for these three, silently
+    ("jobs/?page_size=abc", "page_size"),
+    ("jobs/?page_size=100000", "page_size"),  # and 500 for this one
+    ("jobs/?page_size=0", "page_size"),
+    ("jobs/?page_size=%C2%B2", "page_size"),  # "²": a digit to str.isdigit, not to int()
+    ("jobs/{job}/results/?limit=%C2%B2", "limit"),  # was a 500
+    ("jobs/{job}/explain/?after=%D9%A3", "after"),  # an Arabic-Indic three
+    ("jobs/{job}/results/?after=1%0A", "after"),
+])
+def test_api__a_bad_page_parameter_is_a_400_naming_it(query: str, field: str) -> None:
+    alice = user("alice")
+    job = service.submit("t.noop", owner=alice)
+    r = client_for(alice).get(f"{API}/{query.format(job=job.pk)}")
+    assert r.status_code == 400, r.content
+    assert r.json()["field"] == field
+
+
+def test_api__the_page_size_asked_for_is_the_page_size_given() -> None:
+    alice = user("alice")
+    for _ in range(3):
+        service.submit("t.noop", owner=alice)
+    assert len(client_for(alice).get(f"{API}/jobs/?page_size=500").json()["results"]) == 3
+    assert len(client_for(alice).get(f"{API}/jobs/?page_size=1").json()["results"]) == 1

@@ -55,3 +55,10 @@ def test_registry__versions_side_by_side_and_the_newest_by_default(clean_registr
     with pytest.raises(InvalidInput) as bad:
         registry.command_skill("unit.w", ["echo"], version="1 0")
     assert bad.value.field == "skills.unit.w.version"
+
+
+@pytest.mark.parametrize("bad", ["1\n", "", "-1", "1 ", "²", "x" * 51])
+def test_check_version__refuses_what_is_not_a_version(bad: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        versions.check_version(bad, "version")
+    assert info.value.field == "version"

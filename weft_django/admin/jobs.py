@@ -59,7 +59,7 @@ class JobAdmin(Acting):
         if job is not None:
             after = request.GET.get("after", "")
             extra_context = {**(extra_context or {}),
-                             **pages.job_page(job, int(after) if after.isdigit() else None),
+                             **pages.job_page(job, units.whole_number(after)),
                              "may_rerun": service.may_rerun(request.user)}
         return super().change_view(request, object_id, form_url, extra_context)
 

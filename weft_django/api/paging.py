@@ -13,6 +13,7 @@ from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 
 from .. import reports
+from ..units import whole_number
 from .base import BadInput
 
 PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000  # tasks per page of results and explain
@@ -29,9 +30,10 @@ def task_page(request: Request) -> dict[str, int]:
         raw = request.query_params.get(name)
         if raw is None:
             continue
-        if not raw.isdigit() or len(raw) > 18:
+        number = whole_number(raw)
+        if number is None:
             raise BadInput({"field": name, "detail": f"must be a whole number of 0 or more, got {raw[:50]!r}"})
-        bounds[name] = int(raw)
+        bounds[name] = number
     if not 1 <= bounds["limit"] <= MAX_PAGE_SIZE:
         raise BadInput({"field": "limit", "detail": f"must be 1 to {MAX_PAGE_SIZE}, got {bounds['limit']}"})
     return bounds
@@ -62,6 +64,18 @@ class NewestFirst(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_size(self, request: Request) -> int:
+        """DRF's, with a bad ``page_size`` a 400 naming it: DRF quietly used the default for ``-1`` or ``abc`` and
+        500 for ``100000``, so a client never learned that it got another page size than it asked for."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        size = whole_number(raw)
+        if size is None or not 1 <= size <= self.max_page_size:
+            raise BadInput({"field": self.page_size_query_param,
+                            "detail": f"must be a whole number from 1 to {self.max_page_size}, got {raw[:50]!r}"})
+        return size
 
     def decode_cursor(self, request: Request) -> Cursor | None:
         """DRF's, with a bad cursor a 400 naming it: DRF passes the position (``p=``) to the query unchecked,

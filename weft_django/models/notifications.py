@@ -39,5 +39,6 @@ class Subscription(models.Model):
             check_subscription({"name": self.name, "events": self.events, "skills": self.skills,
                                 "labels": self.labels, "target": self.target, "secret": self.secret})
         except InvalidInput as exc:
-            raise DjangoValidationError({exc.field if exc.field in {"events", "skills", "labels", "target",
-                                                                    "secret"} else "__all__": exc.message}) from None
+            root = exc.field.split(".")[0].split("[")[0]  # "skills[0]", "labels.team": the form's field
+            raise DjangoValidationError({root if root in {"events", "skills", "labels", "target", "secret"}
+                                         else "__all__": exc.message}) from None
