@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from . import reports, service
+from .admin.base import Checked
 from .exceptions import InvalidInput
 from .models import AuditEntry, Policy, PolicyDecision
 
@@ -36,7 +37,7 @@ class PolicyForm(forms.ModelForm):
 
 
 @admin.register(Policy)
-class PolicyAdmin(admin.ModelAdmin):
+class PolicyAdmin(Checked):
     form = PolicyForm
     list_display = ("name", "enabled", "reason", "updated_at")
     list_filter = ("enabled",)
@@ -59,7 +60,7 @@ class PolicyAdmin(admin.ModelAdmin):
             service.policy_deleted(name, by=request.user, via="admin")
 
 
-class Recorded(admin.ModelAdmin):
+class Recorded(Checked):
     """Rows the engine writes: shown, never changed."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -174,3 +174,17 @@ def test_admin__job_search_finds_a_job_by_its_tasks_errors_within_what_one_sees(
     theirs.force_login(member("other", "weft.view_job", staff=True))  # not view_all_jobs: sees only their own
     r = theirs.get("/admin/weft/job/", {"q": term})
     assert r.status_code == 200 and f'/admin/weft/job/{broken.pk}/change/' not in r.content.decode()
+
+
+def test_admin__a_nul_in_a_list_parameter_is_the_admins_error_page_not_a_500(staff: Client) -> None:
+    from django.contrib import admin
+
+    service.submit("t.noop")
+    weft = [m for m in admin.site._registry if m._meta.app_label == "weft"]
+    assert len(weft) >= 10
+    for model in weft:
+        url = f"/admin/weft/{model._meta.model_name}/"
+        field = next((f.name for f in model._meta.fields if f.get_internal_type() in ("CharField", "TextField")), "id")
+        for query in (f"?{field}=%00", "?q=%00", "?%00=1"):  # a filter's value (was a 500 for status, worker...)
+            response = staff.get(url + query)
+            assert response.status_code in (200, 302), (url + query, response.status_code)

@@ -14,10 +14,11 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import service, units
 from ..models import Agent
+from .base import Checked
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(Checked):
     """Agents register themselves over HTTP (``weft_agent``); an operator may switch one off: it claims no more."""
 
     list_display = ("name", "labels", "heard", "task_link", "registered_by", "enabled")

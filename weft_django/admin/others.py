@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from .. import service
 from ..exceptions import InvalidInput, WeftError
 from ..models import Iteration, Schedule, Skill, Subscription, Worker
-from .base import OfVisibleJobs, ReadOnly
+from .base import Checked, OfVisibleJobs, ReadOnly
 
 
 @admin.register(Iteration)
@@ -34,7 +34,7 @@ class WorkerAdmin(ReadOnly):
 
 
 @admin.register(Skill)
-class SkillAdmin(admin.ModelAdmin):
+class SkillAdmin(Checked):
     """The rows mirror the skills registered in code (``weft_skills --sync``), which is where a skill's
     definition changes; the operator's switch is ``enabled``: a disabled skill accepts no new tasks."""
 
@@ -77,7 +77,7 @@ class SkillAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(Checked):
     """Who is told about which job and task events (notifications.py): a signed webhook or an e-mail, delivered
     by weft tasks of the skill ``weft.notify``."""
 
@@ -102,7 +102,7 @@ class ScheduleForm(forms.ModelForm):
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(admin.ModelAdmin):
+class ScheduleAdmin(Checked):
     """A job spec submitted periodically by beat (schedules.py); its runs are the jobs labelled ``schedule``."""
 
     form = ScheduleForm
