@@ -188,3 +188,24 @@ def test_admin__a_nul_in_a_list_parameter_is_the_admins_error_page_not_a_500(sta
         for query in (f"?{field}=%00", "?q=%00", "?%00=1"):  # a filter's value (was a 500 for status, worker...)
             response = staff.get(url + query)
             assert response.status_code in (200, 302), (url + query, response.status_code)
+
+
+@pytest.mark.parametrize(("model", "data", "field"), [
+    ("subscription", {"name": "s", "events": '["job.failed"]', "skills": "[]", "labels": '{"team": "\\ud800"}',
+                      "target": "https://a.example", "secret": ""}, "labels"),
+    ("policy", {"name": "p", "enabled": "on", "reason": "r", "match": '{"skill": "\\ud800"}', "effects": "{}"},
+     "match"),
+    ("schedule", {"name": "n", "spec": '{"skill": "t.noop", "params": {"x": "\\udfff"}}', "every_seconds": "60",
+                  "cron": "", "overlap": "skip", "enabled": "on"}, "spec"),
+])
+def test_admin__a_lone_surrogate_typed_into_a_json_field_is_shown_back_with_the_forms_error(
+        staff: Client, model: str, data: dict[str, str], field: str) -> None:
+    from django.apps import apps
+
+    before = apps.get_model("weft", model).objects.count()
+    response = staff.post(f"/admin/weft/{model}/add/", data)  # was a 500: the page could not be encoded
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors, "the form must refuse it"
+    assert "\\ud800" in response.content.decode() or "\\udfff" in response.content.decode()
+    assert apps.get_model("weft", model).objects.count() == before

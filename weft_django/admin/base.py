@@ -8,8 +8,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -30,10 +32,28 @@ def pre(value: Any) -> str:
     return format_html("<pre style='white-space:pre-wrap;margin:0'>{}</pre>", text)
 
 
+class ShownJSONField(forms.JSONField):
+    """Django's, showing a refused value back as typed: Django writes it out with ``ensure_ascii=False``, so a
+    ``"\\ud800"`` typed into a JSON field came back as a lone surrogate, which no page can be encoded with (a 500
+    instead of the form's error)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        text = super().prepare_value(value)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(value, cls=self.encoder)  # escaped, as it was typed
+        except AttributeError:  # not a string: Django's own InvalidJSONInput is one; anything else, as it came
+            pass
+        return text
+
+
 class Checked(admin.ModelAdmin):
     """Every weft admin: a list's query parameters that PostgreSQL cannot hold (a NUL in ``?status=%00``)
     reached the list's query and failed there, a 500; now the admin's own "?e=1" page, as any parameter it
-    cannot use gets."""
+    cannot use gets. And a JSON field's refused value is shown back as typed (``ShownJSONField``)."""
+
+    formfield_overrides = {models.JSONField: {"form_class": ShownJSONField}}
 
     def get_changelist_instance(self, request: HttpRequest) -> Any:
         if any("\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists()):
