@@ -147,6 +147,15 @@ BAD_INPUT = [
     pytest.param(["weft_kill", "-3"], 1, ["must be greater than 0"], id="kill-bad-id"),
     pytest.param(["weft_list", "--status", "done"], 1, ["--status", "must be one of running"], id="list-bad-status"),
     pytest.param(["weft_list", "--limit", "0"], 1, ["--limit", "must be greater than 0"], id="list-bad-limit"),
+    # Each was a traceback: a NUL or undecodable bytes (kept by Python as lone surrogates) reached PostgreSQL or
+    # open(), a limit past bigint reached the query.
+    pytest.param(["weft_explain", "1", "--limit", "99999999999999999999"], 1, ["--limit", "must be at most"],
+                 id="limit-past-bigint"),
+    pytest.param(["weft_list", "--owner", "ann\udcff"], 1, ["--owner", "not text in this locale"],
+                 id="owner-undecodable"),
+    pytest.param(["weft_cancel", "1", "--user", "a\x00"], 1, ["--user", "NUL"], id="user-nul"),
+    pytest.param(["weft_approve", "1", "--by", "\udcff"], 1, ["--by", "not text"], id="by-undecodable"),
+    pytest.param(["weft_submit", "--file", "job\x00.yaml"], 1, ["--file", "NUL"], id="file-nul"),
 ]
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 from typing import Any, NoReturn
+
+MAX_BIGINT = 2**63 - 1  # ids and counts go to bigint columns and LIMITs
 
 
 def _loads_strict(text: str) -> Any:
@@ -85,7 +88,25 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+    if value > MAX_BIGINT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_BIGINT}, got {text!r}")
     return value
+
+
+def name(value: str) -> str:
+    """A login or a name as typed; refused if it holds what no row can: a NUL, or bytes the locale could not
+    decode (Python keeps them as lone surrogates, as in ``--user $'\\xff'``)."""
+    for char in value:
+        if char == "\x00":
+            raise argparse.ArgumentTypeError("must not contain the NUL character")
+        if "\ud800" <= char <= "\udfff":
+            raise argparse.ArgumentTypeError(f"holds bytes that are not text in this locale: {value!r}")
+    return value
+
+
+def path(value: str) -> Path:
+    """A file's path, refused as ``name`` refuses (``open`` raised on either)."""
+    return Path(name(value))
 
 
 def record_id(kind: str, text: str) -> int:

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from .. import reports, service
 from ..exceptions import ResultTimeout, UnknownId, UnknownSkill, WeftError
+from . import arguments
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -157,7 +158,7 @@ def report_result(command: WeftCommand, job: int, timeout: float | None, as_json
 
 def add_user_argument(parser: CommandParser) -> None:
     """``--user USERNAME``: act as that user, under the rules of the HTTP API (weft_django.access)."""
-    parser.add_argument("--user", dest="acting_user", metavar="USERNAME", default=None,
+    parser.add_argument("--user", dest="acting_user", metavar="USERNAME", default=None, type=arguments.name,
                         help="Act as this user: their permissions apply as over HTTP (exit 1 if refused, 2 for a "
                              "job they may not see) and the decision names them. Without it the command is a "
                              "trusted operator's, named by their login on this machine.")

@@ -17,9 +17,11 @@ class Command(cli.WeftCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("task_id", metavar="TASK", type=arguments.positive_int, help="The task id.")
         parser.add_argument("--reject", action="store_true", help="Refuse it instead.")
-        parser.add_argument("--reason", default="", help="Why (recorded on the decision; with --reject).")
-        parser.add_argument("--by", default="", help="Who decides (recorded on the decision; default: your login, "
-                            '"ann on the command line").')
+        parser.add_argument("--reason", default="", type=arguments.name,
+                            help="Why (recorded on the decision; with --reject).")
+        parser.add_argument("--by", default="", type=arguments.name,
+                            help='Who decides (recorded on the decision; default: your login, '
+                                 '"ann on the command line").')
         cli.add_user_argument(parser)
 
     def handle(self, *args: Any, task_id: int, reject: bool, reason: str, by: str, acting_user: str | None,

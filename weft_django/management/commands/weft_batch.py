@@ -21,7 +21,7 @@ class Command(cli.WeftCommand):
                  '"jobs": [{"line", "id", "status"}]}.')
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--file", required=True, type=Path, metavar="PATH", help="The JSON Lines file.")
+        parser.add_argument("--file", required=True, type=arguments.path, metavar="PATH", help="The JSON Lines file.")
         parser.add_argument("--parallel", type=arguments.positive_int, default=None, metavar="N",
                             help="At most N of the jobs unfinished at a time; the next line is submitted when "
                                  "one ends (default: %(default)r, all at once).")

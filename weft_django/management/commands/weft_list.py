@@ -26,7 +26,7 @@ class Command(cli.WeftCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--status", help=f"Only jobs in this state ({', '.join(JobStatus.values)}).")
-        parser.add_argument("--owner", metavar="USERNAME", help="Only this user's jobs.")
+        parser.add_argument("--owner", metavar="USERNAME", type=arguments.name, help="Only this user's jobs.")
         parser.add_argument("--limit", type=arguments.positive_int, default=20, help="At most this many (default 20).")
 
     def handle(self, *args: Any, status: str | None, owner: str | None, limit: int, json: bool,

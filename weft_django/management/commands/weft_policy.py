@@ -51,7 +51,7 @@ class Command(cli.WeftCommand):
         v.add_argument("file", nargs="?", default=None, help="A policy file to check instead (YAML).")
         e = sub.add_parser("explain", help="What the rules would do to this submission (nothing is submitted).")
         e.add_argument("--skill", required=True, help="The skill's name.")
-        e.add_argument("--owner", default=None, help="The submitting user's login.")
+        e.add_argument("--owner", default=None, type=arguments.name, help="The submitting user's login.")
         e.add_argument("--queue", default=None, help="The queue the submission names.")
         e.add_argument("--param", action="append", default=[], type=arguments.param, metavar="K=V",
                        help="A parameter (V read as JSON when it parses, else as text); repeatable.")

@@ -18,7 +18,7 @@ class Command(cli.WeftCommand):
     json_help = 'Print one JSON object: {"id", "status", "tasks"}, or with --wait as weft_result --json does.'
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--file", required=True, type=Path, metavar="PATH",
+        parser.add_argument("--file", required=True, type=arguments.path, metavar="PATH",
                             help="The job file: .json, or YAML otherwise.")
         parser.add_argument("--wait", action="store_true", help="Wait until the job is final and print its result.")
         parser.add_argument("--timeout", type=arguments.non_negative_float, default=None, metavar="SECONDS",

@@ -29,7 +29,8 @@ class Command(cli.WeftCommand):
 
         create = sub.add_parser("create", help="Save a template (checked first; nothing saved on error).")
         create.add_argument("name", metavar="NAME", help="1-100 letters, digits or _ . : -")
-        create.add_argument("--file", required=True, type=Path, metavar="PATH", help="The job spec: .json or YAML.")
+        create.add_argument("--file", required=True, type=arguments.path, metavar="PATH",
+                            help="The job spec: .json or YAML.")
         create.add_argument("--description", default="", help="What it is for (default: none).")
         create.add_argument("--param", "-p", dest="params", action="append", type=arguments.param, default=[],
                             metavar="KEY=VALUE", help="A default value of a placeholder (repeatable). The spec "
