@@ -35,6 +35,7 @@ EXTRA: dict[str, set[str]] = {
     "weft_django/urls.py": {"weft_django.views"},
     "weft_django/admin/__init__.py": {"weft_django.governance_admin"},  # the governance admin, in its own module
     "weft_django/governance_admin.py": {"weft_django.admin.base"},  # and what every weft admin shares
+    "weft_django/management/cli.py": {"weft_django.management.arguments"},  # --user's type, as the commands'
     "weft_django/management/commands/weft_submit.py": {"weft_django.jobfile"},  # it reads a file
     # An agent outside Celery: an HTTP client of the API (not a door: it talks to another process), its loop and
     # the checks of what it is given (the API's own, the pure routing rule's).
