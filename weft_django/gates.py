@@ -18,7 +18,7 @@ from typing import Any
 
 from .exceptions import InvalidInput
 from .globs import LOCK_RE
-from .validators import text_list
+from .validators import check_text, text_list
 
 __all__ = ["ConcurrencyLimit", "RateLimit", "check_locks", "gates", "parse_concurrency", "parse_locks", "parse_rate",
            "per_second", "render", "render_locks"]
@@ -156,6 +156,7 @@ def parse_locks(value: Any, path: str) -> tuple[str, ...]:
     if value is None:
         return ()
     for i, lock in enumerate(text_list(value, path, MAX_LOCKS, "locks")):
+        check_text(lock, f"{path}[{i}]")  # a NUL is no space, and would pass the pattern
         sample = lock.format_map(dict.fromkeys(placeholders(lock, f"{path}[{i}]"), "x"))
         if not LOCK_RE.match(sample):
             raise InvalidInput(f"{path}[{i}]", f"must be 'namespace:name' or a name (a path glob may use * ** ?), "

@@ -13,14 +13,18 @@ from .exceptions import InvalidInput, UnknownId
 from .lifecycle import ledger
 from .models import AuditAction, Policy, Skill, Task, Via
 from .policy import store
+from .validators import check_text
 
 VIAS = tuple(Via.values)
 
 
 def who(by: Any) -> str:
+    """How the decisions and the audit trail name ``by`` (a user, a name, or None); InvalidInput naming ``by``
+    for a name no row can hold (a NUL, a lone surrogate), before anything is written with it."""
     if by is None:
         return "an operator"
     name = by.get_username() if hasattr(by, "get_username") else str(by)
+    check_text(name, "by")
     return name or "an operator"
 
 

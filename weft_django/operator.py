@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import access, governance
+from . import access, governance, reports
 from .exceptions import InvalidInput
 from .lifecycle import control
 from .models import AuditAction, Task
@@ -24,6 +24,7 @@ def _check(by: Any, task_id: int) -> None:
 def retry_task(task_id: int, *, by: Any = None, via: str = "code") -> bool:
     """Run a failed or cancelled task again: with the dependents it had skipped, and its job if it had ended.
     False if it was not failed or cancelled. InvalidInput for a task of a decomposition (rerun the job)."""
+    task_id = reports.task_pk(task_id)
     _check(by, task_id)
     done = control.retry_task(task_id, governance.who(by))
     governance.audit(AuditAction.RETRY_TASK, by, via, task_id=task_id, detail={"changed": done})
@@ -36,6 +37,7 @@ def unblock(task_id: int, note: str = "", *, by: Any = None, via: str = "code") 
     if not isinstance(note, str):
         raise InvalidInput("note", f"must be a string, got {type(note).__name__}")
     check_text(note, "note")
+    task_id = reports.task_pk(task_id)
     _check(by, task_id)
     done = control.unblock(task_id, governance.who(by), note.strip())
     governance.audit(AuditAction.UNBLOCK, by, via, task_id=task_id, detail={"changed": done, "note": note.strip()})

@@ -116,6 +116,7 @@ def cancel(job_id: Any, *, by: Any = None, via: str = "code") -> bool:
 def cancel_task(task_id: int, *, by: Any = None, via: str = "code") -> bool:
     """Cancel one task of a job (its dependents are skipped). False if it was already final. ``by``: as
     for ``cancel``."""
+    task_id = reports.task_pk(task_id)
     if access.is_user(by):
         access.check_may_cancel_task(by, task_id)
     done = control.cancel_task(task_id, _cancel_reason(by))
@@ -153,6 +154,7 @@ def approve(task_id: int, *, by: Any = None, via: str = "code") -> bool:
     (``access.check_may_approve``: ``weft.approve_task``, and not their own task unless
     WEFT_ALLOW_SELF_APPROVAL); a name is a trusted caller's.
     """
+    task_id = reports.task_pk(task_id)
     if access.is_user(by):
         access.check_may_approve(by, task_id)
     done = control.approve(task_id, _who(by))
@@ -166,6 +168,7 @@ def reject(task_id: int, reason: str = "", *, by: Any = None, via: str = "code")
     if not isinstance(reason, str):
         raise InvalidInput("reason", f"must be a string, got {type(reason).__name__}")
     check_text(reason, "reason")
+    task_id = reports.task_pk(task_id)
     if access.is_user(by):
         access.check_may_approve(by, task_id)
     done = control.reject(task_id, _who(by), reason.strip())

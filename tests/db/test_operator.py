@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from tests.perms import member
 from weft_django import service, sweep
+from weft_django.exceptions import InvalidInput, UnknownId
 from weft_django.lifecycle import claim as claiming
 from weft_django.models import Decision, Job, Task
 
@@ -177,3 +178,27 @@ def test_api__rerun_names_who_asked() -> None:
 def test_service__rerun_by_a_name_records_it() -> None:
     old = two_tasks()
     assert service.rerun(old.pk, by="the night shift").labels == {"rerun_of": old.pk, "rerun_by": "the night shift"}
+
+
+TASK_ACTIONS = {"cancel_task": service.cancel_task, "approve": service.approve, "reject": service.reject,
+                "retry_task": service.retry_task, "unblock": service.unblock}
+
+
+@pytest.mark.parametrize("action", TASK_ACTIONS)
+@pytest.mark.parametrize("bad", ["abc", 1.5, True, [1], None, "\x00", float("inf")])
+def test_python_api__a_task_action_given_no_task_id_says_so(action: str, bad: Any) -> None:
+    with pytest.raises(UnknownId):  # was a ValueError or TypeError from the query ("Field 'id' expected a number")
+        TASK_ACTIONS[action](bad)
+
+
+@pytest.mark.parametrize("action", [*TASK_ACTIONS, "cancel", "rerun"])
+@pytest.mark.parametrize("by", ["ops\x00", "ops\ud800"])
+def test_python_api__a_by_no_row_can_hold_is_refused_naming_by_and_nothing_is_written(action: str, by: str) -> None:
+    guarded = task_of(service.submit("t.guarded", queue=INPROC), "t.guarded")
+    target = guarded.job_id if action in ("cancel", "rerun") else guarded.pk
+    fn = {"cancel": service.cancel, "rerun": service.rerun, **TASK_ACTIONS}[action]
+    before = (Decision.objects.count(), Job.objects.count(), Task.objects.get(pk=guarded.pk).status)
+    with pytest.raises(InvalidInput) as info:  # was a DataError or UnicodeEncodeError from PostgreSQL
+        fn(target, by=by)
+    assert info.value.field == "by"
+    assert (Decision.objects.count(), Job.objects.count(), Task.objects.get(pk=guarded.pk).status) == before

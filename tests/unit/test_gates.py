@@ -71,7 +71,8 @@ def test_parse_locks__refuses_what_is_not_a_lock() -> None:
     assert gates.parse_locks(["db:orders", "repo:{path}/**"], "locks") == ("db:orders", "repo:{path}/**")
     for bad, field in [("db:orders", "locks"), ([1], "locks[0]"), (["has space"], "locks[0]"),
                        (["a:b:c"], "locks[0]"), (["x:{0}"], "locks[0]"), (["ns*:x"], "locks[0]"),
-                       (["db:orders\n"], "locks[0]")]:  # "$" let a trailing newline in
+                       (["db:orders\n"], "locks[0]"),  # "$" let a trailing newline in
+                       (["db:a\x00"], "locks[0]"), (["ok", "db:\ud800"], "locks[1]")]:  # NUL: no space, yet unstorable
         with pytest.raises(InvalidInput) as info:
             gates.parse_locks(bad, "locks")
         assert info.value.field == field, bad

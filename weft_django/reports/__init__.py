@@ -19,7 +19,7 @@ from .explain import explain, explain_page
 from .filtering import JobFilter, TaskFilter, filter_error
 from .follow import follow
 from .governance import job_governance, policy_explain, policy_validate, visible_governance
-from .jobs import FAILURES_SHOWN, attempts, failures, get_job, job_spec, page_bounds, status, task_status
+from .jobs import FAILURES_SHOWN, attempts, failures, get_job, job_spec, page_bounds, status, task_pk, task_status
 from .listing import first, ids, newest_jobs, skills, user_named
 from .lone import lone_skill, lone_task
 from .loops import iterations, loop_lines
@@ -48,7 +48,7 @@ __all__ = [
     "lone_skill", "lone_task", "loop_lines", "metrics_snapshot", "newest_jobs", "overview", "page_bounds",
     "policy_explain", "policy_validate",
     "result_page", "results", "runnable_skills", "running_tasks", "skills", "status", "task_details", "task_list",
-    "task_of_pid",
+    "task_of_pid", "task_pk",
     "task_status", "top", "unread_queues", "user_named", "visible_governance", "visible_jobs", "visible_rows",
     "visible_tasks",
 ]

@@ -17,9 +17,29 @@ from .loops import job_loops
 
 def get_job(job_id: Any) -> Job:
     try:
-        return Job.objects.get(pk=int(job_id))
-    except (Job.DoesNotExist, ValueError, TypeError):
+        return Job.objects.get(pk=_pk(job_id))
+    except Job.DoesNotExist:
         raise UnknownId(f"no job with id {job_id!r}") from None
+    except UnknownId:
+        raise UnknownId(f"no job with id {job_id!r}") from None
+
+
+def task_pk(task_id: Any) -> int:
+    """``task_id`` as a task's primary key (a whole number, or its digits), else UnknownId: the operator actions
+    on a task take what a caller hands them, and "abc" failed in the query with a ValueError."""
+    try:
+        return _pk(task_id)
+    except UnknownId:
+        raise UnknownId(f"no task with id {task_id!r}") from None
+
+
+def _pk(value: Any) -> int:
+    # int(1.5) and int(True) would quietly name another row; "12" is a caller's id as text (a URL's, a CLI's).
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.strip().isdigit():
+        return int(value)
+    raise UnknownId(f"no row with id {value!r}")
 
 
 def status(job_id: Any) -> dict[str, Any]:
