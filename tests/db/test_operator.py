@@ -181,8 +181,9 @@ def test_service__rerun_by_a_name_records_it() -> None:
     assert service.rerun(old.pk, by="the night shift").labels == {"rerun_of": old.pk, "rerun_by": "the night shift"}
 
 
-TASK_ACTIONS: dict[str, Callable[..., Any]] = {"cancel_task": service.cancel_task, "approve": service.approve, "reject": service.reject,
-                "retry_task": service.retry_task, "unblock": service.unblock}
+TASK_ACTIONS: dict[str, Callable[..., Any]] = {
+    "cancel_task": service.cancel_task, "approve": service.approve, "reject": service.reject,
+    "retry_task": service.retry_task, "unblock": service.unblock}
 
 
 @pytest.mark.parametrize("action", TASK_ACTIONS)
@@ -197,7 +198,8 @@ def test_python_api__a_task_action_given_no_task_id_says_so(action: str, bad: An
 def test_python_api__a_by_no_row_can_hold_is_refused_naming_by_and_nothing_is_written(action: str, by: str) -> None:
     guarded = task_of(service.submit("t.guarded", queue=INPROC), "t.guarded")
     target = guarded.job_id if action in ("cancel", "rerun") else guarded.pk
-    fn: Callable[..., Any] = {"cancel": service.cancel, "rerun": service.rerun, **TASK_ACTIONS}[action]
+    actions: dict[str, Callable[..., Any]] = {"cancel": service.cancel, "rerun": service.rerun, **TASK_ACTIONS}
+    fn = actions[action]
     before = (Decision.objects.count(), Job.objects.count(), Task.objects.get(pk=guarded.pk).status)
     with pytest.raises(InvalidInput) as info:  # was a DataError or UnicodeEncodeError from PostgreSQL
         fn(target, by=by)
