@@ -21,6 +21,8 @@ def load_file(path: str | Path) -> Any:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput("file", f"cannot read {p}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("file", f"{p.name}: not UTF-8 text (byte {exc.start})") from None
     if p.suffix.lower() == ".json":
         try:
             return json.loads(text)
@@ -33,6 +35,8 @@ def load_file(path: str | Path) -> Any:
         return yaml.safe_load(text)
     except RecursionError:
         raise InvalidInput("file", f"{p.name}: nested too deep") from None
+    except (ValueError, OverflowError) as exc:  # a value YAML's own types refuse: a date 2026-13-45 (month 13)
+        raise InvalidInput("file", f"{p.name}: invalid YAML value: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 def submit_file(tmp_path: Path, name: str, text: str) -> str:
     path = tmp_path / name
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8", errors="surrogateescape")  # "\udcff" writes the byte 0xff
     out = io.StringIO()
     call_command("weft_submit", "--file", str(path), "--json", stdout=out)
     return out.getvalue()
@@ -43,6 +43,10 @@ def submit_file(tmp_path: Path, name: str, text: str) -> str:
     ("deadline.yaml", "budget: {deadline: -5}\ntasks:\n  - {key: a, skill: t.noop}\n", "budget.deadline"),
     ("skill.yaml", "tasks:\n  - {key: a, skill: t.nope}\n", "unknown skill 't.nope'"),
     ("params.yaml", "tasks:\n  - {key: a, skill: t.add, params: {a: 1}}\n", "tasks[0].params.b: 'b' is a required"),
+    # Each was a traceback: a date YAML's own type refuses, and a file that is not UTF-8.
+    ("month.yaml", "budget: {deadline: 2026-13-45}\ntasks:\n  - {key: a, skill: t.noop}\n",
+     "invalid YAML value: month must be in 1..12"),
+    ("binary.yaml", "\udcff\udcfe tasks", "not UTF-8 text (byte 0)"),
 ])
 def test_weft_submit__bad_file_is_one_error_and_writes_nothing(
     tmp_path: Path, name: str, text: str, message: str,

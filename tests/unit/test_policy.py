@@ -249,3 +249,10 @@ def test_check_policies__malformed_rules_conflicts_and_unknown_queues(settings: 
     assert ("weft.E072", "Conflicting policies") in got
     f.write_text("- name: b\n  effects: {queue: [x]}\n")
     assert [m.id for m in check_policies() if m.id != "weft.E074"] == ["weft.E071"]
+
+
+def test_parse_text__a_value_yaml_itself_refuses_is_an_error_not_a_traceback() -> None:
+    with pytest.raises(InvalidInput) as exc:  # was a ValueError from YAML's date constructor, at every submission
+        parse_text("policies:\n  - {name: a, match: {skill: 2026-13-45}}\n", "rules.yaml")
+    assert exc.value.field == "policies"
+    assert "month must be in 1..12" in exc.value.message

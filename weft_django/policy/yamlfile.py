@@ -45,6 +45,13 @@ def load_text(text: str, name: str = "policy file") -> tuple[Any, dict[str, int]
         raise InvalidInput(ROOT, f"{name}: invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
     if node is None:
         return [], {}
+    try:
+        return _data(node, name)
+    except (ValueError, OverflowError) as exc:  # a value YAML's own types refuse: a date 2026-13-45 (month 13)
+        raise InvalidInput(ROOT, f"{name}: invalid YAML value: {exc}") from None
+
+
+def _data(node: yaml.Node, name: str) -> tuple[Any, dict[str, int]]:
     lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
         data = _plain(node, "_", {})
