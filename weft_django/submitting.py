@@ -41,8 +41,9 @@ def submit(
 ) -> Job:
     """Submit one task as a job. Validates everything, writes in one transaction, dispatches on commit.
     ``version`` (or ``skill="name@2"``) pins the skill's version; without it the newest enabled one runs."""
-    if isinstance(locks, str):  # tuple("db:x") would lock four one-letter names
-        raise InvalidInput("locks", "must be a list of lock names, got str")
+    # Not a str either: tuple("db:x") would lock four one-letter names; and tuple(5) would raise a TypeError.
+    if locks is not None and not isinstance(locks, list | tuple):
+        raise InvalidInput("locks", f"must be a list of lock names, got {type(locks).__name__}")
     spec = TaskSpec(skill=skill, params=params if params is not None else {}, key=key,
                     limits=Limits.parse(limits), retry=retry, timeout=timeout, queue=queue, priority=priority,
                     locks=tuple(locks or ()), capabilities=parse_capabilities(capabilities, "capabilities"),

@@ -63,6 +63,11 @@ def post_raw(u: User, body: str) -> Any:
     ({"skill": "t.noop\x00"}, "skill"),
     ({"skill": "t." + "x" * 300}, "skill"),
     ({"tasks": [{"key": "a", "skill": "t\ud800"}]}, "tasks[0].skill"),
+    ({"skill": "t.noop", "locks": True}, "locks"),  # these four were 500s: tuple(True) raised a TypeError
+    ({"skill": "t.noop", "locks": 5}, "locks"),
+    ({"skill": "t.noop", "locks": 1e300}, "locks"),
+    ({"skill": "t.noop", "locks": "db:x"}, "locks"),
+    ({"skill": "t.noop", "locks": {"db": "x"}}, "locks"),
 ])
 def test_api__input_that_once_made_a_500_is_a_400_naming_the_field(body: dict[str, Any], field: str) -> None:
     alice = user("alice")
