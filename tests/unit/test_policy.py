@@ -256,3 +256,12 @@ def test_parse_text__a_value_yaml_itself_refuses_is_an_error_not_a_traceback() -
         parse_text("policies:\n  - {name: a, match: {skill: 2026-13-45}}\n", "rules.yaml")
     assert exc.value.field == "policies"
     assert "month must be in 1..12" in exc.value.message
+
+
+@pytest.mark.parametrize("bad", [5, 1.5, True, ["p.yaml"], {"path": "p.yaml"}, "p\x00.yaml"])
+def test_check_policies__a_policy_file_setting_that_is_no_path_is_an_error_not_a_crash(settings: Any,
+                                                                                        bad: Any) -> None:
+    from weft_django.checks import check_policies
+
+    settings.WEFT_POLICY_FILE = bad  # each raised out of `manage.py check` (Path(5), open() of a NUL)
+    assert [m.id for m in check_policies()] == ["weft.E071"]

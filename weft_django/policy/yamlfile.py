@@ -84,9 +84,11 @@ def parse_text(text: str, name: str = "policy file") -> list[Rule]:
 
 
 def parse_file(path: str | Path) -> list[Rule]:
+    if isinstance(path, bool) or not isinstance(path, str | Path):  # Path(5) raises a TypeError, not a reason
+        raise InvalidInput("WEFT_POLICY_FILE", f"must be a file's path (a string), got {type(path).__name__}")
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
         raise InvalidInput("WEFT_POLICY_FILE", f"cannot read {p}: {getattr(exc, 'strerror', None) or exc}") from None
     return parse_text(text, p.name)
