@@ -179,3 +179,24 @@ def test_check_limits__bad_limits_in_the_settings(settings: Any, value: Any, que
     messages = check_limits()
     assert ids(messages) == expected
     assert all(m.hint for m in messages)
+
+
+def test_checks__a_hostile_value_in_any_weft_setting_is_a_message_never_a_crash(settings: Any) -> None:
+    """``manage.py check`` must report a bad WEFT_* value, not raise on it (WEFT_POLICY_FILE = 5 did)."""
+    from django.core import checks
+
+    from weft_django.conf import Settings
+
+    names = sorted({n for n in vars(Settings) if n.isupper()} | {n for n in Settings.__annotations__ if n.isupper()})
+    assert len(names) >= 40
+    hostile = ["abc", -1, 0, float("nan"), float("inf"), 10**30, True, None, [], {}, "\x00", ["x"], {"a": object()}]
+    crashes = []
+    for name in names:
+        for value in hostile:
+            setattr(settings, f"WEFT_{name}", value)
+            try:
+                checks.run_checks()
+            except Exception as exc:  # what is looked for: anything raised
+                crashes.append((name, repr(value)[:20], type(exc).__name__, str(exc)[:80]))
+        delattr(settings, f"WEFT_{name}")
+    assert not crashes, crashes
