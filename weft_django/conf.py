@@ -132,6 +132,22 @@ class Settings:
         return super().__getattribute__(name)
 
 
+MAX_SECONDS = 10**9  # about 31 years: past any interval anyone sets, and within what time.sleep takes
+
+
+def usable_seconds(value: Any) -> bool:
+    """Whether ``value`` is a number of seconds above 0 that ``time.sleep`` takes (a bool is no number here;
+    NaN and infinity are not usable)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= MAX_SECONDS
+
+
+def seconds(name: str) -> float:
+    """WEFT_<name> (a number of seconds) if usable, else its default: the threads that renew leases and mark
+    workers alive read it live, and must not die over a value the checks already report (weft.E002-E007)."""
+    value = getattr(settings, name)
+    return float(value) if usable_seconds(value) else float(getattr(Settings, name))
+
+
 def source() -> object:
     """The Django settings object in force now; caches of values derived from settings compare it."""
     return django_settings._wrapped  # type: ignore[misc]  # LazySettings, which the stubs type as Settings

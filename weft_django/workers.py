@@ -13,7 +13,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from .capabilities import required_of
-from .conf import settings
+from .conf import seconds, settings
 from .models import Worker, WorkerState
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class Heartbeat:
             except Exception:  # the database is away; the next beat tries again
                 logger.warning("weft: worker heartbeat of %s failed", self.hostname, exc_info=True)
                 connection.close()
-            if self._stop.wait(settings.HEARTBEAT_INTERVAL):
+            if self._stop.wait(seconds("HEARTBEAT_INTERVAL")):
                 break
         try:
             offline(self.hostname)

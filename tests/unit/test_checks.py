@@ -107,7 +107,7 @@ def test_check_settings__messages_name_the_problem(defaults: Settings) -> None:
     defaults.WEFT_LIMIT_CEILINGS = {"memory_mb": -1}
     defaults.WEFT_LEASE_SECONDS = 0
     by_id = {m.id: m for m in check_settings()}
-    assert by_id["weft.E002"].msg == "WEFT_LEASE_SECONDS must be a number greater than 0."
+    assert by_id["weft.E002"].msg == "WEFT_LEASE_SECONDS must be a number of seconds greater than 0 (at most 10**9)."
     assert by_id["weft.E002"].hint == "Remove WEFT_LEASE_SECONDS to use the default."
     assert by_id["weft.E009"].msg == (
         "WEFT_LIMIT_CEILINGS is invalid: WEFT_LIMIT_CEILINGS.memory_mb: must be greater than 0, got -1")
@@ -200,3 +200,14 @@ def test_checks__a_hostile_value_in_any_weft_setting_is_a_message_never_a_crash(
                 crashes.append((name, repr(value)[:20], type(exc).__name__, str(exc)[:80]))
         delattr(settings, f"WEFT_{name}")
     assert not crashes, crashes
+
+
+@pytest.mark.parametrize("bad", ["abc", None, True, 0, -1, float("nan"), float("inf"), 10**30])
+def test_seconds__a_bad_interval_read_by_a_thread_is_its_default_not_a_crash(settings: Any, bad: Any) -> None:
+    """The monitor and heartbeat threads read these live; time.sleep("abc") killed the lease's renewer."""
+    from weft_django.conf import Settings, seconds
+
+    settings.WEFT_MONITOR_INTERVAL = bad
+    assert seconds("MONITOR_INTERVAL") == Settings.MONITOR_INTERVAL
+    settings.WEFT_MONITOR_INTERVAL = 0.05
+    assert seconds("MONITOR_INTERVAL") == 0.05

@@ -51,11 +51,18 @@ def fresh_queue(name: str = "weft") -> None:
 
 def queue_depth(name: str = "weft") -> int:
     """Messages ready in the queue (not those delivered and unacknowledged)."""
+    return int(_declared(name).message_count)
+
+
+def queue_consumers(name: str = "weft") -> int:
+    return int(_declared(name).consumer_count)
+
+
+def _declared(name: str) -> Any:
     from tests.celery_amqp import app
 
     with app.connection_for_write() as conn:
-        declared: Any = app.amqp.queues[name](conn.default_channel).queue_declare(passive=True)
-        return int(declared.message_count)
+        return app.amqp.queues[name](conn.default_channel).queue_declare(passive=True)
 
 
 def in_skill(w: WorkerProcess, task_id: int) -> None:
@@ -68,6 +75,10 @@ def amqp(settings: Any, django_db_setup: None) -> Iterator[Callable[..., WorkerP
     """Publish to RabbitMQ from here; the fixture's value starts RabbitMQ workers (stopped at the end)."""
     settings.WEFT_CELERY_APP = f"{APP}:app"
     fresh_queue()
+    if queue_consumers():  # every test's workers are stopped when it ends: this is someone else's
+        pytest.fail(f"{queue_consumers()} consumer(s) outside this test run read the 'weft' queue of "
+                    f"{os.environ.get('WEFT_TEST_AMQP_URL', 'the test broker')}: a worker left running on this "
+                    "RabbitMQ would take these tests' messages; stop it", pytrace=False)
     started: list[WorkerProcess] = []
 
     def worker(**kwargs: Any) -> WorkerProcess:

@@ -24,7 +24,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     for i, name in enumerate(("LEASE_SECONDS", "HEARTBEAT_INTERVAL", "SWEEP_INTERVAL", "REDISPATCH_AFTER",
                               "MONITOR_INTERVAL", "MAX_TIMEOUT"), start=2):
         if not positive(name):
-            errors.append(checks.Error(f"WEFT_{name} must be a number greater than 0.",
+            errors.append(checks.Error(f"WEFT_{name} must be a number of seconds greater than 0 (at most 10**9).",
                                        hint=f"Remove WEFT_{name} to use the default.", id=f"weft.E00{i}"))
     if positive("LEASE_SECONDS") and positive("HEARTBEAT_INTERVAL") and (
             settings.HEARTBEAT_INTERVAL * 3 > settings.LEASE_SECONDS):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from ..conf import settings
+from ..conf import settings, usable_seconds
 
 
 def positive(name: str) -> bool:
-    """Whether the setting WEFT_<name> is a number above 0 (a bool is not a number here)."""
-    value = getattr(settings, name)
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    """Whether the setting WEFT_<name> is a usable number of seconds (above 0, finite, one that time.sleep takes)."""
+    return usable_seconds(getattr(settings, name))

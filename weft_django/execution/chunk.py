@@ -28,7 +28,7 @@ from collections import Counter
 from typing import Any
 
 from .. import storable, transitions
-from ..conf import settings
+from ..conf import seconds, settings
 from ..lifecycle import batch, report
 from ..lifecycle.claim import HOST, Claimed
 from ..models import Attempt
@@ -47,10 +47,10 @@ class Chunk:
         self.waiting = dict(claimed)
         self.running = dict(claimed)  # claimed and not yet recorded: running in the database
         self.refused: dict[int, tuple[Claimed, float]] = {}  # waiting, their renewal refused: until their lease ends
-        self.lease_until = lease_from + settings.LEASE_SECONDS  # of the waiting tasks, by this process's clock
+        self.lease_until = lease_from + seconds("LEASE_SECONDS")  # of the waiting tasks, by this process's clock
         self.kept: list[tuple[Claimed, Observation]] = []
         self.oldest = 0.0
-        self._next_renewal = time.monotonic() + settings.HEARTBEAT_INTERVAL
+        self._next_renewal = time.monotonic() + seconds("HEARTBEAT_INTERVAL")
         self._lock = threading.Lock()  # waiting, lease_until, kept
         self._flushing = threading.Lock()  # one flush at a time (this thread's or the monitor's)
         self._suspect = False  # a flush failed: what it kept may have been recorded after all
@@ -61,9 +61,9 @@ class Chunk:
             c, lease_until = self.waiting.pop(task_id, None), self.lease_until
             if c is None:  # its renewal was refused (a cancel): it runs, and stops as cancelled, if its lease holds
                 c, lease_until = self.refused.pop(task_id, (None, 0.0))
-        if c is None or time.monotonic() > lease_until - settings.HEARTBEAT_INTERVAL:
+        if c is None or time.monotonic() > lease_until - seconds("HEARTBEAT_INTERVAL"):
             return None
-        return c, lease_until - settings.LEASE_SECONDS
+        return c, lease_until - seconds("LEASE_SECONDS")
 
     def check(self) -> None:
         """The monitor thread, every WEFT_MONITOR_INTERVAL: renew the waiting leases, flush a late record."""
@@ -71,7 +71,7 @@ class Chunk:
         if self.due() and not self._suspect:  # after a failed flush, the chunk's own flush waits out the outage
             self.flush()
         if now >= self._next_renewal:
-            self._next_renewal = now + settings.HEARTBEAT_INTERVAL
+            self._next_renewal = now + seconds("HEARTBEAT_INTERVAL")
             self.renew()
 
     def renew(self) -> None:
@@ -80,12 +80,12 @@ class Chunk:
         if not pairs:
             return
         sent = time.monotonic()
-        held = transitions.renew_leases(pairs, settings.LEASE_SECONDS)
+        held = transitions.renew_leases(pairs, seconds("LEASE_SECONDS"))
         with self._lock:
             for pk, _ in pairs:
                 if pk not in held and pk in self.waiting:  # a cancel was requested: its lease is not renewed
                     self.refused[pk] = (self.waiting.pop(pk), self.lease_until)
-            self.lease_until = sent + settings.LEASE_SECONDS
+            self.lease_until = sent + seconds("LEASE_SECONDS")
 
     def keep(self, c: Claimed, obs: Observation) -> bool:
         """Take a success to record with others (True), or leave it to be recorded now (False)."""

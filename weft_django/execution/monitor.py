@@ -16,7 +16,7 @@ import psutil
 from django.db import close_old_connections, connection
 
 from .. import transitions
-from ..conf import settings
+from ..conf import seconds
 from ..lifecycle import ledger
 from ..models import Task
 from ..outcomes import Observation, Outcome
@@ -132,18 +132,18 @@ class Watch:
             return
         self.sample()
         if now >= self._next_heartbeat:
-            self._next_heartbeat = now + settings.HEARTBEAT_INTERVAL
-            if elapsed > 0.5 * settings.HEARTBEAT_INTERVAL:
+            self._next_heartbeat = now + seconds("HEARTBEAT_INTERVAL")
+            if elapsed > 0.5 * seconds("HEARTBEAT_INTERVAL"):
                 sent = time.monotonic()
-                if not transitions.renew_lease(self.task_id, self.token, settings.LEASE_SECONDS):
+                if not transitions.renew_lease(self.task_id, self.token, seconds("LEASE_SECONDS")):
                     self._poll()
                     return
-                self.renewed(sent + settings.LEASE_SECONDS)
+                self.renewed(sent + seconds("LEASE_SECONDS"))
         if elapsed >= CANCEL_POLL_SECONDS and now >= self._next_poll:
             self._next_poll = now + CANCEL_POLL_SECONDS
             self._poll()
         if self.output is not None and now >= self._next_flush:
-            self._next_flush = now + settings.OUTPUT_FLUSH_SECONDS
+            self._next_flush = now + seconds("OUTPUT_FLUSH_SECONDS")
             self.flush()
 
     def flush(self) -> None:
@@ -228,7 +228,7 @@ class Monitor:
     def _run(self) -> None:
         idle = True
         while True:
-            time.sleep(settings.MONITOR_INTERVAL)
+            time.sleep(seconds("MONITOR_INTERVAL"))
             with self._lock:
                 watches = list(self._by_id.values())
             if not watches:
