@@ -59,10 +59,15 @@ def queue_consumers(name: str = "weft") -> int:
 
 
 def _declared(name: str) -> Any:
+    from amqp.exceptions import NotFound
+
     from tests.celery_amqp import app
 
-    with app.connection_for_write() as conn:
-        return app.amqp.queues[name](conn.default_channel).queue_declare(passive=True)
+    with app.connection_for_write() as conn, conn.channel() as channel:  # its own: NotFound closes it
+        try:
+            return app.amqp.queues[name](channel).queue_declare(passive=True)
+        except NotFound:  # no such queue (yet): nothing in it, nobody reading it
+            return type("Absent", (), {"message_count": 0, "consumer_count": 0})()
 
 
 def in_skill(w: WorkerProcess, task_id: int) -> None:
@@ -74,11 +79,14 @@ def in_skill(w: WorkerProcess, task_id: int) -> None:
 def amqp(settings: Any, django_db_setup: None) -> Iterator[Callable[..., WorkerProcess]]:
     """Publish to RabbitMQ from here; the fixture's value starts RabbitMQ workers (stopped at the end)."""
     settings.WEFT_CELERY_APP = f"{APP}:app"
-    fresh_queue()
-    if queue_consumers():  # every test's workers are stopped when it ends: this is someone else's
-        pytest.fail(f"{queue_consumers()} consumer(s) outside this test run read the 'weft' queue of "
-                    f"{os.environ.get('WEFT_TEST_AMQP_URL', 'the test broker')}: a worker left running on this "
-                    "RabbitMQ would take these tests' messages; stop it", pytrace=False)
+    # Every test's workers are stopped when it ends: a consumer now is someone else's, and would take these
+    # tests' messages. Looked for before the queue is deleted too (which cancels it, until it consumes again).
+    for look in (lambda: None, fresh_queue):
+        look()
+        if queue_consumers():
+            pytest.fail(f"{queue_consumers()} consumer(s) outside this test run read the 'weft' queue of "
+                        f"{os.environ.get('WEFT_TEST_AMQP_URL', 'the test broker')}: a worker left running on "
+                        "this RabbitMQ would take these tests' messages; stop it", pytrace=False)
     started: list[WorkerProcess] = []
 
     def worker(**kwargs: Any) -> WorkerProcess:
