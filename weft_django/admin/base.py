@@ -39,12 +39,11 @@ class ShownJSONField(forms.JSONField):
 
     def prepare_value(self, value: Any) -> Any:
         text = super().prepare_value(value)
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return json.dumps(value, cls=self.encoder)  # escaped, as it was typed
-        except AttributeError:  # not a string: Django's own InvalidJSONInput is one; anything else, as it came
-            pass
+        if isinstance(text, str) and not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return json.dumps(value, cls=self.encoder)  # escaped, as it was typed
         return text
 
 

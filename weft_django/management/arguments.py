@@ -8,6 +8,9 @@ import math
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ..exceptions import InvalidInput
+from ..validators import check_text
+
 MAX_BIGINT = 2**63 - 1  # ids and counts go to bigint columns and LIMITs
 
 
@@ -94,13 +97,14 @@ def positive_int(text: str) -> int:
 
 
 def name(value: str) -> str:
-    """A login or a name as typed; refused if it holds what no row can: a NUL, or bytes the locale could not
-    decode (Python keeps them as lone surrogates, as in ``--user $'\\xff'``)."""
-    for char in value:
-        if char == "\x00":
-            raise argparse.ArgumentTypeError("must not contain the NUL character")
-        if "\ud800" <= char <= "\udfff":
-            raise argparse.ArgumentTypeError(f"holds bytes that are not text in this locale: {value!r}")
+    """A login or a name as typed; refused if it holds what no row can (``validators.check_text``): a NUL, or
+    bytes the locale could not decode, which Python keeps as lone surrogates (``--user $'\\xff'``)."""
+    try:
+        check_text(value, "")
+    except InvalidInput as exc:
+        if "\x00" in value:
+            raise argparse.ArgumentTypeError(exc.message) from None
+        raise argparse.ArgumentTypeError(f"holds bytes that are not text in this locale: {value!r}") from None
     return value
 
 

@@ -37,9 +37,10 @@ def _pk(value: Any) -> int:
     # int(1.5) and int(True) would quietly name another row; "12" is a caller's id as text (a URL's, a CLI's).
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isascii() and value.strip().isdigit():
-        return int(value)
-    raise UnknownId(f"no row with id {value!r}")
+    number = units.whole_number(value.strip()) if isinstance(value, str) else None
+    if number is None:
+        raise UnknownId(f"no row with id {value!r}")
+    return number
 
 
 def status(job_id: Any) -> dict[str, Any]:
